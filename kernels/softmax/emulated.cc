@@ -1,0 +1,36 @@
+// Emulated Softmax: FP32 row max, KernelExp of (scale*x - max), FP32 sum, multiply by the
+// FP32 reciprocal, one BF16 rounding. Same steps as aie/softmax.cc.
+#include <cmath>
+#include <vector>
+
+#include "common/parallel.h"
+#include "softmax/softmax.h"
+
+namespace phoenix::kernels {
+
+void Softmax(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+  const int64_t n = a.cols;
+  ParallelFor(a.rows, num_threads, [&](int64_t r0, int64_t r1) {
+    std::vector<float> e(static_cast<size_t>(n));
+    for (int64_t r = r0; r < r1; ++r) {
+      const bf16_t* xr = x + r * n;
+      float mx = -INFINITY;
+      bool has_nan = false;
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = a.scale * Bf16ToF32(xr[i]);
+        has_nan |= std::isnan(v);
+        mx = v > mx ? v : mx;
+      }
+      float sum = 0.0f;
+      for (int64_t i = 0; i < n; ++i) {
+        e[i] = KernelExp(a.scale * Bf16ToF32(xr[i]) - mx);
+        sum += e[i];
+      }
+      const float inv = 1.0f / sum;
+      bf16_t* yr = y + r * n;
+      for (int64_t i = 0; i < n; ++i) yr[i] = F32ToBf16(has_nan ? NAN : e[i] * inv);
+    }
+  });
+}
+
+}  // namespace phoenix::kernels

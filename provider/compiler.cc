@@ -1,0 +1,580 @@
+#include "compiler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/bf16.h"
+#include "elementwise/elementwise.h"
+#include "gelu/gelu.h"
+#include "matmul/matmul.h"
+#include "patterns.h"
+
+namespace phoenix {
+namespace {
+
+// A value during lowering: a view of a plan tensor, times a pending FP32 scale that has not
+// been applied yet (a scalar Mul/Div waiting for a consumer that can absorb it).
+struct Val {
+  int tensor = -1;
+  TensorView view;
+  float scale = 1.0f;
+};
+
+TensorView Permute(const TensorView& v, const std::vector<int64_t>& perm) {
+  TensorView r = v;
+  for (int i = 0; i < v.rank; ++i) {
+    r.shape[i] = v.shape[perm[i]];
+    r.strides[i] = v.strides[perm[i]];
+  }
+  return r;
+}
+
+// Reshape without moving data when the view's strides allow it (numpy's no-copy rule: each
+// run of merged input dims must be contiguous with itself). False when a copy is needed.
+bool ReshapeView(const TensorView& v, const std::vector<int64_t>& dims, TensorView* out) {
+  std::vector<int64_t> od, os;  // drop size-1 dims of the input
+  for (int i = 0; i < v.rank; ++i) if (v.shape[i] != 1) { od.push_back(v.shape[i]); os.push_back(v.strides[i]); }
+  TensorView r;
+  r.rank = static_cast<int>(dims.size());
+  r.offset = v.offset;
+  size_t oi = 0;
+  int ni = 0;
+  const int nr = r.rank;
+  while (ni < nr) {
+    if (dims[ni] == 1) { r.shape[ni] = 1; r.strides[ni] = 0; ++ni; continue; }
+    if (oi >= od.size()) return false;
+    // group: grow input dims [oi, oj) and output dims [ni, nj) until the products match
+    int64_t p_in = od[oi], p_out = dims[ni];
+    size_t oj = oi + 1;
+    int nj = ni + 1;
+    while (p_in != p_out) {
+      if (p_in < p_out) { if (oj >= od.size()) return false; p_in *= od[oj++]; }
+      else { if (nj >= nr) return false; p_out *= dims[nj++]; }
+    }
+    for (size_t k = oi; k + 1 < oj; ++k) if (os[k] != os[k + 1] * od[k + 1]) return false;
+    int64_t stride = os[oj - 1];
+    for (int k = nj - 1; k >= ni; --k) {
+      r.shape[k] = dims[k];
+      r.strides[k] = dims[k] == 1 ? 0 : stride;
+      stride *= dims[k];
+    }
+    oi = oj;
+    ni = nj;
+  }
+  if (oi != od.size()) return false;
+  *out = r;
+  return true;
+}
+
+// Right-aligns `v` to `dims` (numpy broadcasting): missing and size-1 dims get stride 0.
+TensorView BroadcastTo(const TensorView& v, const std::vector<int64_t>& dims) {
+  TensorView r;
+  r.rank = static_cast<int>(dims.size());
+  r.offset = v.offset;
+  const int shift = r.rank - v.rank;
+  for (int i = 0; i < r.rank; ++i) {
+    r.shape[i] = dims[i];
+    const int j = i - shift;
+    r.strides[i] = (j >= 0 && v.shape[j] != 1) ? v.strides[j] : 0;
+  }
+  return r;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string s;
+  for (auto& p : parts) s += (s.empty() ? "" : "+") + p;
+  return s;
+}
+
+class Lowering {
+ public:
+  Lowering(const GraphView& g, Plan& plan) : g_(g), p_(plan), done_(g.nodes.size(), false) {
+    for (const GeluMatch& m : FindGeluPatterns(g)) {
+      const int id = static_cast<int>(gelus_.size());
+      gelus_.push_back(m);
+      for (int n : m.nodes) gelu_of_node_[n] = id;
+    }
+  }
+
+  Status Run(const std::vector<std::string>& input_names, const std::vector<std::string>& output_names) {
+    for (const std::string& name : input_names) {
+      const int v = g_.FindValue(name);
+      if (v < 0) return Status::Error("region input " + name + " not found in the graph");
+      const GValue& gv = g_.value(v);
+      if (!gv.IsStatic()) return Status::Error("region input " + name + " has a dynamic shape");
+      Val val;
+      val.tensor = NewActivation(name, gv.NumElements());
+      val.view = TensorView::Contiguous(gv.shape);
+      vals_[v] = val;
+      p_.inputs.push_back(PlanIO{name, val.tensor, val.view, gv.shape});
+    }
+    for (int i = 0; i < static_cast<int>(g_.nodes.size()); ++i) {
+      auto deferred = deferred_.find(i);
+      if (deferred != deferred_.end()) PHX_RETURN_IF_ERROR(FinishMatMul(deferred->second));
+      if (done_[i]) continue;
+      PHX_RETURN_IF_ERROR(Lower(i));
+    }
+    for (const std::string& name : output_names) {
+      const int v = g_.FindValue(name);
+      Val val;
+      PHX_RETURN_IF_ERROR(Get(v, &val));
+      val = ApplyScale(val, name);
+      p_.outputs.push_back(PlanIO{name, val.tensor, val.view, g_.value(v).shape});
+    }
+    p_.num_onnx_nodes = static_cast<int>(g_.nodes.size());
+    return Status::OK();
+  }
+
+ private:
+  // A MatMul whose epilogue absorbs later nodes is emitted at the last absorbed node.
+  struct PendingMatMul {
+    PlanCall call;
+    int residual_value = -1;
+    int out_value = -1;
+    std::vector<int64_t> out_dims;
+  };
+
+  int NewTensor(const std::string& name, DType dtype, int64_t numel, bool weight) {
+    PlanTensor t;
+    t.name = name;
+    t.dtype = dtype;
+    t.num_elements = numel;
+    t.is_weight = weight;
+    p_.tensors.push_back(std::move(t));
+    return static_cast<int>(p_.tensors.size()) - 1;
+  }
+  int NewActivation(const std::string& name, int64_t numel) { return NewTensor(name, DType::kBF16, numel, false); }
+
+  int WeightTensor(const std::string& name, const std::vector<float>& data, DType dtype) {
+    const int t = NewTensor(name, dtype, static_cast<int64_t>(data.size()), true);
+    auto& bytes = p_.tensors[t].weight_data;
+    if (dtype == DType::kF32) {
+      bytes.resize(data.size() * 4);
+      std::memcpy(bytes.data(), data.data(), bytes.size());
+    } else {
+      bytes.resize(data.size() * 2);
+      auto* dst = reinterpret_cast<bf16_t*>(bytes.data());
+      for (size_t i = 0; i < data.size(); ++i) dst[i] = F32ToBf16(data[i]);
+    }
+    p_.weight_bytes += static_cast<int64_t>(bytes.size());
+    return t;
+  }
+
+  Status ConstantFloats(int v, std::vector<float>* out) {
+    auto d = g_.ConstantAsDoubles(v);
+    if (!d) return Status::Error("constant " + g_.value(v).name + " could not be read");
+    out->assign(d->begin(), d->end());
+    return Status::OK();
+  }
+
+  Status Get(int v, Val* out) {
+    if (v < 0) return Status::Error("missing input");
+    auto it = vals_.find(v);
+    if (it != vals_.end()) {
+      *out = it->second;
+      return Status::OK();
+    }
+    const GValue& gv = g_.value(v);
+    if (!gv.is_constant) return Status::Error("value " + gv.name + " is used before it is computed");
+    std::vector<float> data;
+    PHX_RETURN_IF_ERROR(ConstantFloats(v, &data));
+    Val val;
+    val.tensor = WeightTensor(gv.name, data, DType::kBF16);
+    val.view = TensorView::Contiguous(gv.shape);
+    vals_[v] = val;
+    *out = val;
+    return Status::OK();
+  }
+
+  int Emit(PlanCall pc) {
+    p_.calls.push_back(std::move(pc));
+    const int index = static_cast<int>(p_.calls.size()) - 1;
+    producer_call_[p_.calls[index].out.tensor] = index;
+    return index;
+  }
+
+  PlanCall NewCall(KernelKind kind, const std::string& label) {
+    PlanCall pc;
+    pc.call.kind = kind;
+    pc.call.label = label;
+    return pc;
+  }
+
+  Val NewOutput(const std::string& name, const std::vector<int64_t>& dims) {
+    Val o;
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    o.tensor = NewActivation(name, n);
+    o.view = TensorView::Contiguous(dims);
+    return o;
+  }
+
+  // Applies a pending scale with a kernel (used when the consumer cannot absorb it).
+  Val ApplyScale(const Val& v, const std::string& label) {
+    if (v.scale == 1.0f) return v;
+    Val o = NewOutput(label + "/scaled", v.view.Dims());
+    PlanCall pc = NewCall(KernelKind::kBinaryScalar, label);
+    pc.in[0] = {v.tensor, v.view};
+    pc.out = {o.tensor, o.view};
+    pc.call.scale = v.scale;
+    pc.call.mode = static_cast<int>(kernels::BinaryOp::kMul);
+    Emit(pc);
+    return o;
+  }
+
+  // Contiguous rows for kernels that need them (scale applied first).
+  Val Contiguous(const Val& in, const std::string& label) {
+    Val v = ApplyScale(in, label);
+    if (v.view.IsContiguous()) return v;
+    Val o = NewOutput(label + "/contiguous", v.view.Dims());
+    PlanCall pc = NewCall(KernelKind::kCopy, label);
+    pc.in[0] = {v.tensor, v.view};
+    pc.out = {o.tensor, o.view};
+    Emit(pc);
+    return o;
+  }
+
+  std::vector<int64_t> Dims(int v) const { return g_.value(v).shape; }
+
+  Status Lower(int ni) {
+    const GNode& n = g_.nodes[ni];
+    done_[ni] = true;
+    auto gelu = gelu_of_node_.find(ni);
+    if (gelu != gelu_of_node_.end()) return LowerGelu(gelus_[gelu->second].x, gelus_[gelu->second].y,
+                                                      gelus_[gelu->second].mode, gelus_[gelu->second].nodes);
+    const std::string& op = n.op_type;
+    if (op == "MatMul" || op == "Gemm") return LowerMatMul(ni);
+    if (op == "LayerNormalization") return LowerLayerNorm(n);
+    if (op == "Softmax") return LowerSoftmax(n);
+    if (op == "Gelu") {
+      const int mode = n.AttrString("approximate", "none") == "tanh" ? static_cast<int>(kernels::GeluMode::kTanh)
+                                                                       : static_cast<int>(kernels::GeluMode::kErf);
+      return LowerGelu(n.inputs[0], n.outputs[0], mode, {ni});
+    }
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return LowerBinary(n);
+    if (op == "Reshape") return LowerReshape(n);
+    if (op == "Transpose") return LowerTranspose(n);
+    return Status::Error("internal: no lowering for " + op + " (" + n.name + ")");
+  }
+
+  Status LowerGelu(int x, int y, int mode, const std::vector<int>& nodes) {
+    for (int k : nodes) done_[k] = true;
+    Val in;
+    PHX_RETURN_IF_ERROR(Get(x, &in));
+    const std::string label = g_.nodes[nodes.back()].name;
+    in = Contiguous(in, label);
+    Val o = NewOutput(g_.value(y).name, Dims(y));
+    PlanCall pc = NewCall(KernelKind::kGelu, label);
+    pc.in[0] = {in.tensor, in.view};
+    pc.out = {o.tensor, o.view};
+    pc.call.mode = mode;
+    Emit(pc);
+    vals_[y] = o;
+    return Status::OK();
+  }
+
+  Status LowerLayerNorm(const GNode& n) {
+    Val x;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &x));
+    x = Contiguous(x, n.name);
+    std::vector<float> gamma, beta;
+    PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[1], &gamma));
+    PlanCall pc = NewCall(KernelKind::kLayerNorm, n.name);
+    pc.in[0] = {x.tensor, x.view};
+    pc.in[1] = {WeightTensor(g_.value(n.inputs[1]).name, gamma, DType::kF32),
+                TensorView::Contiguous({static_cast<int64_t>(gamma.size())})};
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+      PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[2], &beta));
+      pc.in[2] = {WeightTensor(g_.value(n.inputs[2]).name, beta, DType::kF32),
+                  TensorView::Contiguous({static_cast<int64_t>(beta.size())})};
+    }
+    pc.call.epsilon = n.AttrFloat("epsilon", 1e-5f);
+    Val o = NewOutput(g_.value(n.outputs[0]).name, Dims(n.outputs[0]));
+    pc.out = {o.tensor, o.view};
+    Emit(pc);
+    vals_[n.outputs[0]] = o;
+    return Status::OK();
+  }
+
+  Status LowerSoftmax(const GNode& n) {
+    Val x;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &x));
+    const float scale = x.scale;  // softmax(scale * x): the pending scale is absorbed
+    x.scale = 1.0f;
+    x = Contiguous(x, n.name);
+    Val o = NewOutput(g_.value(n.outputs[0]).name, Dims(n.outputs[0]));
+    PlanCall pc = NewCall(KernelKind::kSoftmax, n.name);
+    pc.in[0] = {x.tensor, x.view};
+    pc.out = {o.tensor, o.view};
+    pc.call.scale = scale;
+    Emit(pc);
+    vals_[n.outputs[0]] = o;
+    return Status::OK();
+  }
+
+  Status LowerReshape(const GNode& n) {
+    Val x;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &x));
+    const std::vector<int64_t> dims = Dims(n.outputs[0]);
+    TensorView r;
+    if (!ReshapeView(x.view, dims, &r)) {
+      const float scale = x.scale;
+      x.scale = 1.0f;
+      x = Contiguous(x, n.name);
+      x.scale = scale;
+      ReshapeView(x.view, dims, &r);
+    }
+    vals_[n.outputs[0]] = Val{x.tensor, r, x.scale};
+    return Status::OK();
+  }
+
+  Status LowerTranspose(const GNode& n) {
+    Val x;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &x));
+    std::vector<int64_t> perm = n.AttrInts("perm");
+    if (perm.empty())
+      for (int i = x.view.rank - 1; i >= 0; --i) perm.push_back(i);
+    // If the producer is a kernel that writes through a strided view, and this Transpose is
+    // the only reader, let the producer write the transposed layout directly: no copy, and
+    // the result is contiguous (heads merge back into [T, D] as a free reshape).
+    const GValue& in = g_.value(n.inputs[0]);
+    auto pc_it = producer_call_.find(x.tensor);
+    if (in.consumers.size() == 1 && !in.is_graph_output && pc_it != producer_call_.end() &&
+        x.view.IsContiguous() && x.view.offset == 0 &&
+        x.view.NumElements() == p_.tensors[x.tensor].num_elements) {
+      PlanCall& producer = p_.calls[pc_it->second];
+      const KernelKind k = producer.call.kind;
+      if (k == KernelKind::kMatMul || k == KernelKind::kBinary || k == KernelKind::kBinaryScalar ||
+          k == KernelKind::kCopy) {
+        const TensorView t = TensorView::Contiguous(Permute(x.view, perm).Dims());
+        TensorView written;  // the producer's output view: element (i...) lands at t[perm^-1(i)]
+        written.rank = t.rank;
+        for (int i = 0; i < t.rank; ++i) {
+          written.shape[perm[i]] = t.shape[i];
+          written.strides[perm[i]] = t.strides[i];
+        }
+        producer.out.view = written;
+        vals_[n.outputs[0]] = Val{x.tensor, t, x.scale};
+        return Status::OK();
+      }
+    }
+    vals_[n.outputs[0]] = Val{x.tensor, Permute(x.view, perm), x.scale};
+    return Status::OK();
+  }
+
+  Status LowerBinary(const GNode& n) {
+    using kernels::BinaryOp;
+    const BinaryOp op = n.op_type == "Add" ? BinaryOp::kAdd
+                      : n.op_type == "Sub" ? BinaryOp::kSub
+                      : n.op_type == "Mul" ? BinaryOp::kMul : BinaryOp::kDiv;
+    const int out = n.outputs[0];
+    const std::vector<int64_t> dims = Dims(out);
+    const auto s0 = g_.ScalarConstant(n.inputs[0]);
+    const auto s1 = g_.ScalarConstant(n.inputs[1]);
+    if (s0 || s1) {
+      const bool scalar_first = s0.has_value();
+      const int xv = scalar_first ? n.inputs[1] : n.inputs[0];
+      const float s = static_cast<float>(scalar_first ? *s0 : *s1);
+      Val x;
+      PHX_RETURN_IF_ERROR(Get(xv, &x));
+      const bool same_shape = x.view.Dims() == dims;
+      // x * s and x / s stay pending on the value: the consumer may absorb the scale.
+      if (same_shape && (op == BinaryOp::kMul || (op == BinaryOp::kDiv && !scalar_first))) {
+        x.scale *= op == BinaryOp::kMul ? s : 1.0f / s;
+        vals_[out] = x;
+        return Status::OK();
+      }
+      x = ApplyScale(x, n.name);
+      Val o = NewOutput(g_.value(out).name, dims);
+      PlanCall pc = NewCall(KernelKind::kBinaryScalar, n.name);
+      pc.in[0] = {x.tensor, BroadcastTo(x.view, dims)};
+      pc.out = {o.tensor, o.view};
+      pc.call.scale = s;
+      pc.call.mode = static_cast<int>(op) | (scalar_first ? 16 : 0);
+      Emit(pc);
+      vals_[out] = o;
+      return Status::OK();
+    }
+    Val a, b;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &a));
+    PHX_RETURN_IF_ERROR(Get(n.inputs[1], &b));
+    a = ApplyScale(a, n.name);
+    b = ApplyScale(b, n.name);
+    Val o = NewOutput(g_.value(out).name, dims);
+    PlanCall pc = NewCall(KernelKind::kBinary, n.name);
+    pc.in[0] = {a.tensor, BroadcastTo(a.view, dims)};
+    pc.in[1] = {b.tensor, BroadcastTo(b.view, dims)};
+    pc.out = {o.tensor, o.view};
+    pc.call.mode = static_cast<int>(op);
+    Emit(pc);
+    vals_[out] = o;
+    return Status::OK();
+  }
+
+  // The single consumer of `v` that can be folded into a MatMul epilogue, or -1.
+  int SoleConsumer(int v) const {
+    const GValue& gv = g_.value(v);
+    if (gv.is_graph_output || gv.consumers.size() != 1) return -1;
+    const int c = gv.consumers[0];
+    return done_[c] ? -1 : c;
+  }
+
+  Status LowerMatMul(int ni) {
+    const GNode& n = g_.nodes[ni];
+    const bool gemm = n.op_type == "Gemm";
+    Val a, b;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &a));
+    PHX_RETURN_IF_ERROR(Get(n.inputs[1], &b));
+    float alpha = a.scale * b.scale;
+    if (gemm) {
+      alpha *= n.AttrFloat("alpha", 1.0f);
+      if (n.AttrInt("transA", 0)) a.view = Permute(a.view, {1, 0});
+      if (n.AttrInt("transB", 0)) b.view = Permute(b.view, {1, 0});
+    }
+    const std::vector<int64_t> out_dims = Dims(n.outputs[0]);
+    const int rank = static_cast<int>(out_dims.size());
+    const int batch_rank = rank - 2;
+    if (batch_rank > kernels::kMaxBatchRank) return Status::Error("too many batch dims in " + n.name);
+
+    PendingMatMul pm;
+    PlanCall& pc = pm.call;
+    pc.call = KernelCall{};
+    pc.call.kind = KernelKind::kMatMul;
+    std::vector<std::string> labels{n.name};
+    // A: [batch..., M, K] and B: [batch..., K, N], batch dims broadcast to the output's.
+    std::vector<int64_t> a_dims(out_dims.begin(), out_dims.end() - 2), b_dims = a_dims;
+    a_dims.push_back(a.view.shape[a.view.rank - 2]);
+    a_dims.push_back(a.view.shape[a.view.rank - 1]);
+    b_dims.push_back(b.view.shape[b.view.rank - 2]);
+    b_dims.push_back(b.view.shape[b.view.rank - 1]);
+    pc.in[0] = {a.tensor, BroadcastTo(a.view, a_dims)};
+    pc.in[1] = {b.tensor, BroadcastTo(b.view, b_dims)};
+    pc.call.b_is_constant = g_.value(n.inputs[1]).is_constant;
+    const int64_t N = out_dims.back();
+
+    std::vector<float> bias;
+    if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0) {
+      std::vector<float> c;
+      PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[2], &c));
+      const float beta = n.AttrFloat("beta", 1.0f);
+      bias.assign(N, 0.0f);
+      for (int64_t j = 0; j < N; ++j) bias[j] = beta * (c.size() == 1 ? c[0] : c[j]);
+    }
+
+    // Fold the chain that follows into the epilogue: scalar scale, bias Add, GELU, residual.
+    int epilogue = static_cast<int>(kernels::Epilogue::kNone);
+    int v = n.outputs[0];
+    int last_node = ni;
+    for (;;) {
+      const int c = SoleConsumer(v);
+      if (c < 0) break;
+      const GNode& cn = g_.nodes[c];
+      if (gelu_of_node_.count(c)) {
+        const GeluMatch& m = gelus_[gelu_of_node_[c]];
+        if (m.x != v || epilogue != 0 || pm.residual_value >= 0) break;
+        bool all_free = true;
+        for (int k : m.nodes) all_free &= !done_[k];
+        if (!all_free) break;
+        for (int k : m.nodes) done_[k] = true;
+        epilogue = m.mode == static_cast<int>(kernels::GeluMode::kTanh) ? static_cast<int>(kernels::Epilogue::kGeluTanh)
+                                                                         : static_cast<int>(kernels::Epilogue::kGeluErf);
+        labels.push_back(g_.nodes[m.nodes.back()].name);
+        last_node = std::max(last_node, m.nodes.back());
+        v = m.y;
+        continue;
+      }
+      if (!cn.domain.empty() || cn.outputs.empty()) break;
+      if (cn.op_type == "Gelu") {
+        if (epilogue != 0 || pm.residual_value >= 0) break;
+        epilogue = cn.AttrString("approximate", "none") == "tanh" ? static_cast<int>(kernels::Epilogue::kGeluTanh)
+                                                                  : static_cast<int>(kernels::Epilogue::kGeluErf);
+        done_[c] = true;
+        labels.push_back(cn.name);
+        last_node = std::max(last_node, c);
+        v = cn.outputs[0];
+        continue;
+      }
+      if (cn.inputs.size() < 2) break;
+      const int other = cn.inputs[0] == v ? cn.inputs[1] : cn.inputs[0];
+      const bool v_first = cn.inputs[0] == v;
+      if ((cn.op_type == "Mul" || (cn.op_type == "Div" && v_first)) && g_.ScalarConstant(other) &&
+                 epilogue == 0 && pm.residual_value < 0) {
+        float s = static_cast<float>(*g_.ScalarConstant(other));
+        if (cn.op_type == "Div") s = 1.0f / s;
+        alpha *= s;
+        for (float& x : bias) x *= s;
+      } else if (cn.op_type == "Add" && g_.value(other).is_constant && epilogue == 0 && pm.residual_value < 0 &&
+                 g_.value(cn.outputs[0]).shape == out_dims &&
+                 (g_.value(other).NumElements() == N || g_.value(other).NumElements() == 1) &&
+                 (g_.value(other).shape.empty() || g_.value(other).shape.back() == N ||
+                  g_.value(other).NumElements() == 1)) {
+        std::vector<float> c;
+        PHX_RETURN_IF_ERROR(ConstantFloats(other, &c));
+        if (bias.empty()) bias.assign(N, 0.0f);
+        for (int64_t j = 0; j < N; ++j) bias[j] += c.size() == 1 ? c[0] : c[j];
+      } else if (cn.op_type == "Add" && !g_.value(other).is_constant && pm.residual_value < 0 &&
+                 g_.value(other).shape == out_dims && g_.value(cn.outputs[0]).shape == out_dims &&
+                 other != v) {
+        pm.residual_value = other;
+      } else {
+        break;
+      }
+      done_[c] = true;
+      labels.push_back(cn.name);
+      last_node = std::max(last_node, c);
+      v = cn.outputs[0];
+    }
+    pc.call.scale = alpha;
+    pc.call.mode = epilogue;
+    pc.call.label = Join(labels);
+    if (!bias.empty()) {
+      pc.in[2] = {WeightTensor(n.name + "/bias", bias, DType::kF32), TensorView::Contiguous({N})};
+    }
+    pm.out_value = v;
+    pm.out_dims = out_dims;
+    if (last_node == ni) return FinishMatMul(pm);
+    deferred_.emplace(last_node, std::move(pm));
+    return Status::OK();
+  }
+
+  Status FinishMatMul(PendingMatMul& pm) {
+    PlanCall pc = pm.call;
+    if (pm.residual_value >= 0) {
+      Val r;
+      PHX_RETURN_IF_ERROR(Get(pm.residual_value, &r));
+      r = ApplyScale(r, pc.call.label);
+      pc.in[3] = {r.tensor, BroadcastTo(r.view, pm.out_dims)};
+    }
+    Val o = NewOutput(g_.value(pm.out_value).name, pm.out_dims);
+    pc.out = {o.tensor, o.view};
+    Emit(pc);
+    vals_[pm.out_value] = o;
+    return Status::OK();
+  }
+
+  const GraphView& g_;
+  Plan& p_;
+  std::vector<bool> done_;
+  std::vector<GeluMatch> gelus_;
+  std::unordered_map<int, int> gelu_of_node_;
+  std::unordered_map<int, Val> vals_;
+  std::unordered_map<int, int> producer_call_;  // tensor -> index of the call writing it
+  std::unordered_map<int, PendingMatMul> deferred_;
+};
+
+}  // namespace
+
+Status CompileRegion(const GraphView& g, const std::string& name, const std::vector<std::string>& input_names,
+                     const std::vector<std::string>& output_names, Plan* plan) {
+  *plan = Plan{};
+  plan->name = name;
+  Lowering lowering(g, *plan);
+  PHX_RETURN_IF_ERROR(lowering.Run(input_names, output_names));
+  PlanBuffers(*plan);
+  return Status::OK();
+}
+
+}  // namespace phoenix

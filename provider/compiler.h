@@ -1,0 +1,24 @@
+// Compile: lowers one fused region (an OrtGraph of supported nodes) to a Plan of kernel calls.
+//
+// Lowering is view-based: Transpose and Reshape produce views of their input (no kernel);
+// a scalar Mul/Div is kept as a pending scale on the value and folded into the consumer
+// (MatMul alpha, Softmax scale) when it can take one; a MatMul absorbs its bias Add, GELU and
+// residual Add into its epilogue. A Copy is emitted only when a kernel needs contiguous rows
+// and gets a view that is not.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "graph_view.h"
+#include "plan.h"
+
+namespace phoenix {
+
+// `input_names` are the fused node's runtime inputs, in the order ORT passes them to Compute;
+// `output_names` its outputs in order.
+Status CompileRegion(const GraphView& g, const std::string& name,
+                     const std::vector<std::string>& input_names,
+                     const std::vector<std::string>& output_names, Plan* plan);
+
+}  // namespace phoenix

@@ -1,0 +1,53 @@
+// Counters of each compiled region (kernel launches and time per kind, bytes in and out,
+// weight bytes, device allocations), kept per region and readable from Python through the
+// exported C function PhoenixNPU_CountersJson (see python/phoenix_npu/counters.py).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "device.h"
+
+namespace phoenix {
+
+struct RegionCounters {
+  int64_t runs = 0;
+  int64_t launches = 0;
+  int64_t launches_by_kind[static_cast<int>(KernelKind::kCount)] = {};
+  int64_t ns_by_kind[static_cast<int>(KernelKind::kCount)] = {};
+  int64_t bytes_in = 0;            // activations synced to the device (inputs)
+  int64_t bytes_out = 0;           // activations synced back (outputs)
+  int64_t weight_bytes_uploaded = 0;
+  int64_t device_allocations = 0;
+  int64_t transfers_in = 0, transfers_out = 0;
+  int64_t last_run_ns = 0;         // wall time of the last run, plan walk included
+  int64_t last_host_overhead_ns = 0;  // last run minus the kernels' own time
+};
+
+// A live region registers itself; the registry renders all of them (and process totals,
+// which keep counting after a region is gone) as JSON.
+class CountersRegistry {
+ public:
+  struct Entry {
+    std::string name, device, summary;
+    int64_t arena_bytes = 0, weight_bytes = 0;
+    int num_onnx_nodes = 0, num_calls = 0;
+    std::mutex* mutex = nullptr;
+    const RegionCounters* counters = nullptr;
+  };
+  static CountersRegistry& Get();
+  int Add(const Entry& e);
+  void Remove(int id, const RegionCounters& final_counts);
+  std::string Json();
+  void Reset();
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<int, Entry>> live_;
+  int next_id_ = 0;
+  RegionCounters retired_;  // sums of regions already destroyed
+  int64_t regions_created_ = 0;
+};
+
+}  // namespace phoenix

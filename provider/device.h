@@ -1,0 +1,76 @@
+// The narrow device interface every backend implements: allocate a buffer, map it, sync a
+// byte range to or from the device, launch a kernel, wait. The emulated device (CPU kernels
+// with the NPU's BF16 numerics) and the XRT device (Phoenix NPU) are its two implementations.
+//
+// Buffers follow XRT's buffer-object model: the host writes through a mapped pointer and then
+// syncs the range to the device; the device writes and the host syncs the range back before
+// reading. On the emulated device the sync is a no-op, but the runtime counts it all the same,
+// so the counters mean the same thing on both devices.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/tensor_view.h"
+#include "status.h"
+
+namespace phoenix {
+
+using BufferId = int32_t;
+constexpr BufferId kNoBuffer = -1;
+constexpr size_t kBufferAlignment = 4096;
+
+enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kCount };
+const char* KernelKindName(KernelKind kind);
+
+struct Operand {
+  BufferId buffer = kNoBuffer;
+  TensorView view;  // element strides; BF16 elements unless the slot says FP32
+  bool present() const { return buffer != kNoBuffer; }
+};
+
+// One kernel invocation. Operand slots per kind:
+//   kLayerNorm: in[0]=x (contiguous rows), in[1]=gamma (FP32), in[2]=beta (FP32, optional)
+//   kMatMul:    in[0]=A, in[1]=B, in[2]=bias (FP32 [N], optional), in[3]=residual (optional)
+//   kSoftmax:   in[0]=x (contiguous rows)
+//   kGelu:      in[0]=x (contiguous)
+//   kBinary:    in[0]=a, in[1]=b (views broadcast to the output shape)
+//   kBinaryScalar: in[0]=a; the FP32 scalar is `scale`; mode = BinaryOp | (scalar_first << 4)
+//   kCopy:      in[0]=x (any view)
+struct KernelCall {
+  KernelKind kind = KernelKind::kCopy;
+  Operand in[4];
+  Operand out;
+  float epsilon = 0.0f;     // kLayerNorm
+  float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s
+  int mode = 0;             // kGelu: GeluMode; kMatMul: Epilogue; kBinary: BinaryOp
+  bool b_is_constant = false;  // kMatMul: B is a weight (resident, never rewritten)
+  std::string label;        // the ONNX node(s) this call implements, for traces and errors
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  // "emulator" or "npu"; and a one-line description for the log ("emulated NPU on 2 CPU
+  // threads, AVX512_BF16 kernels", "Phoenix NPU /dev/accel/accel0, XRT 2.19").
+  virtual std::string Kind() const = 0;
+  virtual std::string Description() const = 0;
+
+  // Whether this device can run the call (the NPU only has kernels for some shapes; see the
+  // kernel manifest). The emulated device runs everything the compiler emits.
+  virtual bool CanRun(const KernelCall& call, std::string* why_not) const = 0;
+
+  virtual Status Allocate(size_t bytes, BufferId* id) = 0;  // kBufferAlignment-aligned
+  virtual void Free(BufferId id) = 0;
+  virtual uint8_t* Map(BufferId id) = 0;                    // host view of the buffer
+  virtual Status SyncToDevice(BufferId id, size_t offset, size_t bytes) = 0;
+  virtual Status SyncFromDevice(BufferId id, size_t offset, size_t bytes) = 0;
+
+  virtual Status Launch(const KernelCall& call) = 0;  // may return before the kernel ends
+  virtual Status Wait() = 0;                          // all launched kernels have finished
+};
+
+}  // namespace phoenix

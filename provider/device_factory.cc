@@ -1,0 +1,60 @@
+#include "device_factory.h"
+
+#include "devices/emulated/emulated_device.h"
+
+#if __has_include("devices/xrt/xrt_device.h")
+#include "devices/xrt/xrt_device.h"
+#define PHOENIX_HAS_XRT_HEADER 1
+#endif
+
+namespace phoenix {
+namespace {
+
+bool NpuUsable(std::string* why_not) {
+#ifdef PHOENIX_HAS_XRT_HEADER
+  return XrtAvailable(why_not);
+#else
+  *why_not = "this build has no XRT device";
+  return false;
+#endif
+}
+
+Status OpenNpu(const ProviderOptions& options, std::shared_ptr<Device>* device) {
+#ifdef PHOENIX_HAS_XRT_HEADER
+  std::unique_ptr<Device> d;
+  PHX_RETURN_IF_ERROR(CreateXrtDevice(options.manifest, &d));
+  *device = std::move(d);
+  return Status::OK();
+#else
+  return Status::Error("this build has no XRT device");
+#endif
+}
+
+}  // namespace
+
+Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, std::string* log_line) {
+  std::string why_not;
+  if (options.device == "npu") {
+    if (!NpuUsable(&why_not))
+      return Status::Error("PhoenixNPU: device=npu was requested but no usable NPU was found: " + why_not +
+                           ". Run `phoenix-npu doctor` to see what is missing, or use device=emulator.");
+    PHX_RETURN_IF_ERROR(OpenNpu(options, device));
+    *log_line = "PhoenixNPU: running on " + (*device)->Description();
+    return Status::OK();
+  }
+  if (options.device == "auto" && NpuUsable(&why_not)) {
+    Status s = OpenNpu(options, device);
+    if (s.ok()) {
+      *log_line = "PhoenixNPU: running on " + (*device)->Description() + " (device=auto found an NPU)";
+      return Status::OK();
+    }
+    why_not = "the NPU could not be opened: " + s.message();
+  }
+  *device = std::make_shared<EmulatedDevice>(options.threads);
+  *log_line = "PhoenixNPU: running on the " + (*device)->Description() +
+              (options.device == "emulator" ? std::string(" (device=emulator)")
+                                            : " (device=auto: " + why_not + ")");
+  return Status::OK();
+}
+
+}  // namespace phoenix

@@ -1,0 +1,163 @@
+#include "devices/emulated/emulated_device.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/parallel.h"
+#include "elementwise/elementwise.h"
+#include "gelu/gelu.h"
+#include "layernorm/layernorm.h"
+#include "matmul/matmul.h"
+#include "softmax/softmax.h"
+
+namespace phoenix {
+
+EmulatedDevice::EmulatedDevice(int num_threads)
+    : num_threads_(num_threads > 0 ? num_threads : HardwareThreads()) {}
+
+EmulatedDevice::~EmulatedDevice() {
+  for (Buffer& b : buffers_) std::free(b.data);
+}
+
+std::string EmulatedDevice::Description() const {
+  return "emulated NPU (CPU kernels with the NPU's BF16 numerics) on " + std::to_string(num_threads_) +
+         " thread" + (num_threads_ == 1 ? "" : "s");
+}
+
+Status EmulatedDevice::Allocate(size_t bytes, BufferId* id) {
+  const size_t rounded = (std::max<size_t>(bytes, 1) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  void* p = std::aligned_alloc(kBufferAlignment, rounded);
+  if (p == nullptr) return Status::Error("emulated device: out of memory allocating " + std::to_string(bytes) + " bytes");
+  std::memset(p, 0, rounded);
+  buffers_.push_back(Buffer{static_cast<uint8_t*>(p), rounded});
+  *id = static_cast<BufferId>(buffers_.size()) - 1;
+  return Status::OK();
+}
+
+void EmulatedDevice::Free(BufferId id) {
+  if (id < 0 || id >= static_cast<BufferId>(buffers_.size())) return;
+  kernels::ReleasePackedWeights(buffers_[id].data, buffers_[id].bytes);
+  std::free(buffers_[id].data);
+  buffers_[id] = Buffer{};
+}
+
+uint8_t* EmulatedDevice::Map(BufferId id) { return buffers_[id].data; }
+
+Status EmulatedDevice::SyncToDevice(BufferId id, size_t offset, size_t bytes) {
+  if (offset + bytes > buffers_[id].bytes) return Status::Error("emulated device: sync past the end of a buffer");
+  return Status::OK();
+}
+
+Status EmulatedDevice::SyncFromDevice(BufferId id, size_t offset, size_t bytes) {
+  return SyncToDevice(id, offset, bytes);
+}
+
+// Every operand must lie inside its buffer: a plan bug must fail here, not corrupt memory.
+Status EmulatedDevice::Check(const Operand& op, size_t elem_size, const char* what, const KernelCall& call) const {
+  if (op.buffer < 0 || op.buffer >= static_cast<BufferId>(buffers_.size()) || !buffers_[op.buffer].data)
+    return Status::Error(std::string("emulated device: ") + what + " of " + call.label + " has no buffer");
+  for (int d = 0; d < op.view.rank; ++d)
+    if (op.view.strides[d] < 0) return Status::Error(std::string("emulated device: negative stride in ") + call.label);
+  if (static_cast<size_t>(op.view.Extent()) * elem_size > buffers_[op.buffer].bytes)
+    return Status::Error(std::string("emulated device: ") + what + " of " + call.label + " overruns its buffer");
+  return Status::OK();
+}
+
+namespace {
+template <typename T>
+T* At(uint8_t* base, const TensorView& v) { return reinterpret_cast<T*>(base) + v.offset; }
+}  // namespace
+
+Status EmulatedDevice::Launch(const KernelCall& c) {
+  using namespace kernels;
+  const char* names[4] = {"input 0", "input 1", "input 2", "input 3"};
+  for (int i = 0; i < 4; ++i) {
+    if (!c.in[i].present()) continue;
+    const bool f32 = (c.kind == KernelKind::kLayerNorm && i >= 1) || (c.kind == KernelKind::kMatMul && i == 2);
+    PHX_RETURN_IF_ERROR(Check(c.in[i], f32 ? 4 : 2, names[i], c));
+  }
+  PHX_RETURN_IF_ERROR(Check(c.out, 2, "output", c));
+  auto bf = [&](const Operand& o) { return At<bf16_t>(buffers_[o.buffer].data, o.view); };
+  auto f32 = [&](const Operand& o) { return o.present() ? At<const float>(buffers_[o.buffer].data, o.view) : nullptr; };
+  const TensorView& ov = c.out.view;
+  switch (c.kind) {
+    case KernelKind::kLayerNorm: {
+      LayerNormArgs a;
+      a.cols = ov.rank ? ov.shape[ov.rank - 1] : 1;
+      a.rows = a.cols ? ov.NumElements() / a.cols : 0;
+      a.epsilon = c.epsilon;
+      a.gamma = f32(c.in[1]);
+      a.beta = f32(c.in[2]);
+      LayerNorm(a, bf(c.in[0]), bf(c.out), num_threads_);
+      return Status::OK();
+    }
+    case KernelKind::kSoftmax: {
+      SoftmaxArgs a;
+      a.cols = ov.rank ? ov.shape[ov.rank - 1] : 1;
+      a.rows = a.cols ? ov.NumElements() / a.cols : 0;
+      a.scale = c.scale;
+      Softmax(a, bf(c.in[0]), bf(c.out), num_threads_);
+      return Status::OK();
+    }
+    case KernelKind::kGelu:
+      Gelu(static_cast<GeluMode>(c.mode), ov.NumElements(), bf(c.in[0]), bf(c.out), num_threads_);
+      return Status::OK();
+    case KernelKind::kBinary: {
+      TensorView av = c.in[0].view, bv = c.in[1].view, yv = ov;
+      av.offset = bv.offset = yv.offset = 0;
+      Binary(static_cast<BinaryOp>(c.mode), bf(c.in[0]), av, bf(c.in[1]), bv, bf(c.out), yv, num_threads_);
+      return Status::OK();
+    }
+    case KernelKind::kBinaryScalar: {
+      TensorView av = c.in[0].view, yv = ov;
+      av.offset = yv.offset = 0;
+      BinaryScalar(static_cast<BinaryOp>(c.mode & 15), bf(c.in[0]), av, c.scale, (c.mode & 16) != 0,
+                   bf(c.out), yv, num_threads_);
+      return Status::OK();
+    }
+    case KernelKind::kCopy: {
+      TensorView xv = c.in[0].view, yv = ov;
+      xv.offset = yv.offset = 0;
+      Copy(bf(c.in[0]), xv, bf(c.out), yv, num_threads_);
+      return Status::OK();
+    }
+    case KernelKind::kMatMul: {
+      const TensorView& av = c.in[0].view;
+      const TensorView& bv = c.in[1].view;
+      const int r = ov.rank;
+      MatMulArgs a;
+      a.M = ov.shape[r - 2];
+      a.N = ov.shape[r - 1];
+      a.K = av.shape[r - 1];
+      a.batch_rank = r - 2;
+      for (int d = 0; d < r - 2; ++d) {
+        a.batch_shape[d] = ov.shape[d];
+        a.a_batch_strides[d] = av.strides[d];
+        a.b_batch_strides[d] = bv.strides[d];
+        a.c_batch_strides[d] = ov.strides[d];
+        if (c.in[3].present()) a.r_batch_strides[d] = c.in[3].view.strides[d];
+      }
+      a.a_rs = av.strides[r - 2];
+      a.a_cs = av.strides[r - 1];
+      a.b_rs = bv.strides[r - 2];
+      a.b_cs = bv.strides[r - 1];
+      a.c_rs = ov.strides[r - 2];
+      a.c_cs = ov.strides[r - 1];
+      if (c.in[3].present()) {
+        a.r_rs = c.in[3].view.strides[r - 2];
+        a.r_cs = c.in[3].view.strides[r - 1];
+        a.residual = bf(c.in[3]);
+      }
+      a.alpha = c.scale;
+      a.bias = f32(c.in[2]);
+      a.epilogue = static_cast<Epilogue>(c.mode);
+      a.b_is_constant = c.b_is_constant;
+      MatMul(a, bf(c.in[0]), bf(c.in[1]), bf(c.out), num_threads_);
+      return Status::OK();
+    }
+    default:
+      return Status::Error("emulated device: unknown kernel kind");
+  }
+}
+
+}  // namespace phoenix

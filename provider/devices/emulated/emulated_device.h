@@ -1,0 +1,42 @@
+// The emulated NPU: device buffers are aligned host memory, and each kernel call runs the
+// CPU kernel in kernels/<name>/ that implements the NPU kernel's BF16 numerics.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "device.h"
+
+namespace phoenix {
+
+class EmulatedDevice : public Device {
+ public:
+  explicit EmulatedDevice(int num_threads);
+  ~EmulatedDevice() override;
+
+  std::string Kind() const override { return "emulator"; }
+  std::string Description() const override;
+  bool CanRun(const KernelCall& call, std::string* why_not) const override { return true; }
+
+  Status Allocate(size_t bytes, BufferId* id) override;
+  void Free(BufferId id) override;
+  uint8_t* Map(BufferId id) override;
+  Status SyncToDevice(BufferId id, size_t offset, size_t bytes) override;
+  Status SyncFromDevice(BufferId id, size_t offset, size_t bytes) override;
+  Status Launch(const KernelCall& call) override;
+  Status Wait() override { return Status::OK(); }  // kernels run to completion in Launch
+
+  int num_threads() const { return num_threads_; }
+
+ private:
+  struct Buffer {
+    uint8_t* data = nullptr;
+    size_t bytes = 0;
+  };
+  Status Check(const Operand& op, size_t elem_size, const char* what, const KernelCall& call) const;
+
+  int num_threads_;
+  std::vector<Buffer> buffers_;
+};
+
+}  // namespace phoenix

@@ -1,0 +1,51 @@
+// PhoenixEp: one per session. Owns the session's device (chosen from the options) and the
+// compiled regions; implements OrtEp's GetCapability and Compile.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "device.h"
+#include "options.h"
+#include "ort_api.h"
+#include "runtime.h"
+
+namespace phoenix {
+
+class PhoenixEpFactory;
+
+class PhoenixEp : public OrtEp {
+ public:
+  PhoenixEp(PhoenixEpFactory& factory, const ProviderOptions& options, std::shared_ptr<Device> device,
+            const OrtLogger& logger);
+  ~PhoenixEp();
+
+  const ProviderOptions& options() const { return options_; }
+
+ private:
+  static const char* ORT_API_CALL GetNameImpl(const OrtEp* this_ptr) noexcept;
+  static OrtStatus* ORT_API_CALL GetCapabilityImpl(OrtEp* this_ptr, const OrtGraph* graph,
+                                                   OrtEpGraphSupportInfo* support) noexcept;
+  static OrtStatus* ORT_API_CALL CompileImpl(OrtEp* this_ptr, const OrtGraph** graphs, const OrtNode** fused_nodes,
+                                             size_t count, OrtNodeComputeInfo** infos,
+                                             OrtNode** ep_context_nodes) noexcept;
+  static void ORT_API_CALL ReleaseNodeComputeInfosImpl(OrtEp* this_ptr, OrtNodeComputeInfo** infos,
+                                                       size_t count) noexcept;
+  static const char* ORT_API_CALL GetCompiledModelCompatibilityInfoImpl(OrtEp* this_ptr,
+                                                                        const OrtGraph* graph) noexcept;
+  static OrtStatus* ORT_API_CALL IsConcurrentRunSupportedImpl(OrtEp* this_ptr, bool* is_supported) noexcept;
+
+  OrtStatus* ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* support);
+  OrtStatus* CompileOne(const OrtGraph* graph, const OrtNode* fused_node, OrtNodeComputeInfo** info);
+
+  PhoenixEpFactory& factory_;
+  ProviderOptions options_;
+  std::shared_ptr<Device> device_;
+  const OrtLogger& logger_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::unique_ptr<PlanRunner>> runners_;  // by fused node name
+};
+
+}  // namespace phoenix

@@ -1,0 +1,60 @@
+// The library's exported C entry points: the two ORT looks for (CreateEpFactories,
+// ReleaseEpFactory) and the counters API the Python package reads with ctypes.
+#include <cstring>
+#include <string>
+
+#include "counters.h"
+#include "factory.h"
+#include "ort_api.h"
+
+using phoenix::g_ort;
+
+extern "C" {
+
+__attribute__((visibility("default"))) OrtStatus* CreateEpFactories(const char* registered_name,
+                                                                    const OrtApiBase* ort_api_base,
+                                                                    const OrtLogger* default_logger,
+                                                                    OrtEpFactory** factories, size_t max_factories,
+                                                                    size_t* num_factories) {
+  const OrtApi* api = ort_api_base->GetApi(ORT_API_VERSION);
+  if (api == nullptr) return nullptr;  // cannot even report: ORT is older than our ABI (< 1.29)
+  phoenix::InitOrtApi(api);
+  PHX_ABI_BEGIN
+  if (max_factories < 1) return g_ort->CreateStatus(ORT_INVALID_ARGUMENT, "PhoenixNPU: no room for a factory");
+  // The EP's name is fixed; the registration name is only the library's handle in ORT.
+  (void)registered_name;
+  factories[0] = new phoenix::PhoenixEpFactory("PhoenixNPUExecutionProvider", default_logger);
+  *num_factories = 1;
+  return nullptr;
+  PHX_ABI_END
+}
+
+__attribute__((visibility("default"))) OrtStatus* ReleaseEpFactory(OrtEpFactory* factory) {
+  delete static_cast<phoenix::PhoenixEpFactory*>(factory);
+  return nullptr;
+}
+
+// Writes the counters of all live regions (and process totals) as JSON into buf; returns the
+// length needed (call again with a bigger buffer when it exceeds cap).
+__attribute__((visibility("default"))) size_t PhoenixNPU_CountersJson(char* buf, size_t cap) {
+  try {
+    std::string json = phoenix::CountersRegistry::Get().Json();
+    if (buf && cap > 0) {
+      const size_t n = json.size() < cap - 1 ? json.size() : cap - 1;
+      std::memcpy(buf, json.data(), n);
+      buf[n] = '\0';
+    }
+    return json.size() + 1;
+  } catch (...) {
+    return 0;
+  }
+}
+
+__attribute__((visibility("default"))) void PhoenixNPU_ResetCounters() {
+  try {
+    phoenix::CountersRegistry::Get().Reset();
+  } catch (...) {
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,22 @@
+// Provider options. Users pass them as provider options (Python:
+// providers=[("PhoenixNPUExecutionProvider", {"device": "emulator"}), "CPUExecutionProvider"]);
+// ORT stores them as session config entries "ep.<name>.<key>". Unknown keys and bad values
+// are errors that list what is accepted.
+#pragma once
+
+#include <string>
+
+#include "ort_api.h"
+
+namespace phoenix {
+
+struct ProviderOptions {
+  std::string device = "auto";   // auto | emulator | npu
+  int threads = 0;               // emulated device threads; 0 = all cores this process may use
+  std::string manifest;          // NPU kernel manifest (JSON); default: the one shipped with the package
+  std::string fail_on;           // debug: "compile" or "allocate" makes that step fail (tests)
+
+  static Status FromSessionOptions(const OrtSessionOptions* so, const std::string& ep_name, ProviderOptions* out);
+};
+
+}  // namespace phoenix

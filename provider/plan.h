@@ -1,0 +1,69 @@
+// The plan: what Compile produces from one fused region and the runtime executes.
+//
+// Tensors are logical. Weights (constant initializers) each get a resident device buffer,
+// filled once. Activations are placed at byte offsets inside ONE arena buffer by a liveness
+// pass, so tensors whose live ranges do not overlap share memory (ping-pong falls out of
+// this). Every operand of every call is a (tensor, view) pair; the runtime turns the tensor
+// into a device buffer and the view's offset into an element offset inside it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/tensor_view.h"
+#include "device.h"
+
+namespace phoenix {
+
+enum class DType : int { kBF16 = 0, kF32 = 1 };
+inline size_t DTypeSize(DType t) { return t == DType::kBF16 ? 2 : 4; }
+
+struct PlanTensor {
+  std::string name;
+  DType dtype = DType::kBF16;
+  int64_t num_elements = 0;
+  bool is_weight = false;
+  std::vector<uint8_t> weight_data;  // weights only: the bytes uploaded once (dtype layout)
+  int64_t arena_offset = -1;         // activations only: byte offset in the arena
+  size_t bytes() const { return static_cast<size_t>(num_elements) * DTypeSize(dtype); }
+};
+
+// A tensor operand before buffers exist: the runtime resolves `tensor` to a device buffer.
+struct PlanOperand {
+  int tensor = -1;
+  TensorView view;
+  bool present() const { return tensor >= 0; }
+};
+
+struct PlanCall {
+  KernelCall call;           // operands' buffer fields are filled in by the runtime
+  PlanOperand in[4];
+  PlanOperand out;
+};
+
+// A fused-node input or output: which tensor, through which view, with which ONNX shape.
+struct PlanIO {
+  std::string name;
+  int tensor = -1;
+  TensorView view;
+  std::vector<int64_t> shape;
+};
+
+struct Plan {
+  std::string name;                 // the fused node's name
+  std::vector<PlanTensor> tensors;
+  std::vector<PlanCall> calls;
+  std::vector<PlanIO> inputs;       // in the order ORT passes them to Compute
+  std::vector<PlanIO> outputs;      // in the fused node's output order
+  int64_t arena_bytes = 0;          // set by the buffer planner
+  int64_t weight_bytes = 0;
+  int num_onnx_nodes = 0;
+
+  std::string Summary() const;      // one line: calls by kind, arena and weight bytes
+};
+
+// Assigns arena offsets by liveness (4 KiB aligned, best fit) and sets arena_bytes.
+void PlanBuffers(Plan& plan);
+
+}  // namespace phoenix

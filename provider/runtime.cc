@@ -1,0 +1,164 @@
+#include "runtime.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "common/bf16.h"
+
+namespace phoenix {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// BF16 -> FP32 through a strided view, into contiguous dst.
+void GatherToF32(const bf16_t* base, const TensorView& v, float* dst) {
+  const int64_t n = v.NumElements();
+  if (v.IsContiguous()) {
+    const bf16_t* src = base + v.offset;
+    for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToF32(src[i]);
+    return;
+  }
+  int64_t idx[kMaxRank] = {};
+  int64_t off = v.offset;
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] = Bf16ToF32(base[off]);
+    for (int d = v.rank - 1; d >= 0; --d) {
+      off += v.strides[d];
+      if (++idx[d] < v.shape[d]) break;
+      off -= v.strides[d] * v.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+Status PlanRunner::Create(Plan plan, std::shared_ptr<Device> device, std::unique_ptr<PlanRunner>* out) {
+  std::unique_ptr<PlanRunner> r(new PlanRunner());
+  r->plan_ = std::move(plan);
+  r->device_ = std::move(device);
+  PHX_RETURN_IF_ERROR(r->Upload());
+  CountersRegistry::Entry e;
+  e.name = r->plan_.name;
+  e.device = r->device_->Kind();
+  e.summary = r->plan_.Summary();
+  e.arena_bytes = r->plan_.arena_bytes;
+  e.weight_bytes = r->plan_.weight_bytes;
+  e.num_onnx_nodes = r->plan_.num_onnx_nodes;
+  e.num_calls = static_cast<int>(r->plan_.calls.size());
+  e.mutex = &r->run_mutex_;
+  e.counters = &r->counters_;
+  r->registry_id_ = CountersRegistry::Get().Add(e);
+  *out = std::move(r);
+  return Status::OK();
+}
+
+PlanRunner::~PlanRunner() {
+  if (registry_id_ >= 0) CountersRegistry::Get().Remove(registry_id_, counters_);
+  if (!device_) return;
+  for (BufferId b : tensor_buffer_)
+    if (b != kNoBuffer && b != arena_) device_->Free(b);
+  if (arena_ != kNoBuffer) device_->Free(arena_);
+}
+
+Status PlanRunner::Upload() {
+  const size_t n = plan_.tensors.size();
+  tensor_buffer_.assign(n, kNoBuffer);
+  tensor_elem_offset_.assign(n, 0);
+  PHX_RETURN_IF_ERROR(device_->Allocate(static_cast<size_t>(std::max<int64_t>(plan_.arena_bytes, 1)), &arena_));
+  counters_.device_allocations++;
+  for (size_t t = 0; t < n; ++t) {
+    PlanTensor& pt = plan_.tensors[t];
+    if (!pt.is_weight) {
+      if (pt.arena_offset < 0) continue;  // never used
+      tensor_buffer_[t] = arena_;
+      tensor_elem_offset_[t] = pt.arena_offset / static_cast<int64_t>(DTypeSize(pt.dtype));
+      continue;
+    }
+    BufferId b;
+    PHX_RETURN_IF_ERROR(device_->Allocate(pt.weight_data.size(), &b));
+    counters_.device_allocations++;
+    tensor_buffer_[t] = b;
+    std::memcpy(device_->Map(b), pt.weight_data.data(), pt.weight_data.size());
+    PHX_RETURN_IF_ERROR(device_->SyncToDevice(b, 0, pt.weight_data.size()));
+    counters_.weight_bytes_uploaded += static_cast<int64_t>(pt.weight_data.size());
+    std::vector<uint8_t>().swap(pt.weight_data);  // the device holds the only copy now
+  }
+  // Resolve every operand to (buffer, view with the buffer-relative offset) once.
+  auto resolve = [&](const PlanOperand& po, Operand* o) -> Status {
+    if (!po.present()) return Status::OK();
+    if (tensor_buffer_[po.tensor] == kNoBuffer) return Status::Error("internal: tensor without a buffer in " + plan_.name);
+    o->buffer = tensor_buffer_[po.tensor];
+    o->view = po.view;
+    o->view.offset += tensor_elem_offset_[po.tensor];
+    return Status::OK();
+  };
+  calls_.clear();
+  for (const PlanCall& pc : plan_.calls) {
+    KernelCall c = pc.call;
+    for (int i = 0; i < 4; ++i) PHX_RETURN_IF_ERROR(resolve(pc.in[i], &c.in[i]));
+    PHX_RETURN_IF_ERROR(resolve(pc.out, &c.out));
+    std::string why;
+    if (!device_->CanRun(c, &why))
+      return Status::Error("the " + device_->Kind() + " device cannot run " + std::string(KernelKindName(c.kind)) +
+                           " for " + c.label + ": " + why);
+    calls_.push_back(std::move(c));
+  }
+  return Status::OK();
+}
+
+Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  const int64_t t_start = NowNs();
+  if (inputs.size() != plan_.inputs.size() || outputs.size() != plan_.outputs.size())
+    return Status::Error("internal: input/output count mismatch in " + plan_.name);
+  uint8_t* arena = device_->Map(arena_);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const PlanIO& io = plan_.inputs[i];
+    const int64_t n = io.view.NumElements();
+    const int64_t first = tensor_elem_offset_[io.tensor] + io.view.offset;
+    bf16_t* dst = reinterpret_cast<bf16_t*>(arena) + first;
+    const float* src = inputs[i];
+    for (int64_t k = 0; k < n; ++k) dst[k] = F32ToBf16(src[k]);
+    PHX_RETURN_IF_ERROR(device_->SyncToDevice(arena_, static_cast<size_t>(first) * 2, static_cast<size_t>(n) * 2));
+    counters_.bytes_in += n * 2;
+    counters_.transfers_in++;
+  }
+  int64_t kernel_ns = 0;
+  for (const KernelCall& c : calls_) {
+    const int64_t t0 = NowNs();
+    Status s = device_->Launch(c);
+    const int64_t dt = NowNs() - t0;
+    if (!s.ok()) return Status::Error(s.message() + " (kernel " + KernelKindName(c.kind) + " for " + c.label + ")");
+    const int k = static_cast<int>(c.kind);
+    counters_.launches_by_kind[k]++;
+    counters_.ns_by_kind[k] += dt;
+    kernel_ns += dt;
+  }
+  counters_.launches += static_cast<int64_t>(calls_.size());
+  const int64_t t_wait = NowNs();
+  PHX_RETURN_IF_ERROR(device_->Wait());
+  kernel_ns += NowNs() - t_wait;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const PlanIO& io = plan_.outputs[i];
+    TensorView v = io.view;
+    v.offset += tensor_elem_offset_[io.tensor];
+    const int64_t extent = v.Extent();
+    int64_t lowest = v.offset;  // views here never have negative strides
+    PHX_RETURN_IF_ERROR(device_->SyncFromDevice(tensor_buffer_[io.tensor], static_cast<size_t>(lowest) * 2,
+                                                static_cast<size_t>(extent - lowest) * 2));
+    const uint8_t* base = device_->Map(tensor_buffer_[io.tensor]);
+    GatherToF32(reinterpret_cast<const bf16_t*>(base), v, outputs[i]);
+    counters_.bytes_out += v.NumElements() * 2;
+    counters_.transfers_out++;
+  }
+  counters_.runs++;
+  counters_.last_run_ns = NowNs() - t_start;
+  counters_.last_host_overhead_ns = counters_.last_run_ns - kernel_ns;
+  return Status::OK();
+}
+
+}  // namespace phoenix

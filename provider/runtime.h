@@ -1,0 +1,44 @@
+// Runs a Plan on a Device. Creation allocates the activation arena and one resident buffer
+// per weight and uploads the weights (once, at session creation). A run then does exactly:
+// one host-to-device transfer per input (FP32 -> BF16 into the mapped arena), the plan's
+// kernel launches, one wait, and one device-to-host transfer per output (BF16 -> FP32). No
+// allocation happens on the run path.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "counters.h"
+#include "device.h"
+#include "plan.h"
+
+namespace phoenix {
+
+class PlanRunner {
+ public:
+  static Status Create(Plan plan, std::shared_ptr<Device> device, std::unique_ptr<PlanRunner>* out);
+  ~PlanRunner();
+
+  const Plan& plan() const { return plan_; }
+
+  // inputs[i] holds plan().inputs[i].shape elements; outputs[i] receives plan().outputs[i].
+  // Thread-safe: concurrent runs of one region are serialised (they share the arena).
+  Status Run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+
+ private:
+  PlanRunner() = default;
+  Status Upload();
+
+  Plan plan_;
+  std::shared_ptr<Device> device_;
+  BufferId arena_ = kNoBuffer;
+  std::vector<BufferId> tensor_buffer_;    // per plan tensor
+  std::vector<int64_t> tensor_elem_offset_;  // per plan tensor: element offset in its buffer
+  std::vector<KernelCall> calls_;          // fully resolved, ready to launch
+  std::mutex run_mutex_;
+  RegionCounters counters_;
+  int registry_id_ = -1;
+};
+
+}  // namespace phoenix

@@ -1,0 +1,66 @@
+"""Locating and registering the provider library with ONNX Runtime."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+EP_NAME = "PhoenixNPUExecutionProvider"
+MIN_ORT = (1, 29)
+_LIB_NAME = "libphoenix_npu_ep.so"
+
+_lock = threading.Lock()
+_registered_with: set[int] = set()
+
+
+class ProviderError(RuntimeError):
+    """The provider could not be loaded or used; the message says what to do."""
+
+
+def get_ep_name() -> str:
+    """The execution provider's name, as used in `providers=[...]`."""
+    return EP_NAME
+
+
+def get_library_path() -> str:
+    """Absolute path of the provider shared library shipped in this package.
+
+    PHOENIX_NPU_LIBRARY overrides it (for a sanitizer or debug build)."""
+    override = os.environ.get("PHOENIX_NPU_LIBRARY")
+    if override:
+        if not Path(override).is_file():
+            raise ProviderError(f"PHOENIX_NPU_LIBRARY={override} does not exist")
+        return str(Path(override).resolve())
+    path = Path(__file__).resolve().parent / "lib" / _LIB_NAME
+    if not path.is_file():
+        raise ProviderError(
+            f"{path} is missing: the provider library was not built. Reinstall the package "
+            "with `pip install .` from the project root (it compiles the provider with CMake).")
+    return str(path)
+
+
+def _ort_version(ort) -> tuple[int, int]:
+    parts = ort.__version__.split(".")
+    return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
+
+
+def register(ort_module=None) -> str:
+    """Register the provider library with ONNX Runtime (once per process; later calls are
+    no-ops). Returns the EP name. Raises ProviderError with a remedy when it cannot."""
+    if ort_module is None:
+        import onnxruntime as ort_module
+    with _lock:
+        if id(ort_module) in _registered_with:
+            return EP_NAME
+        if _ort_version(ort_module) < MIN_ORT:
+            raise ProviderError(
+                f"onnxruntime {ort_module.__version__} is too old: {EP_NAME} is built against the "
+                f"plugin EP ABI of ORT {MIN_ORT[0]}.{MIN_ORT[1]}. Run: pip install 'onnxruntime>=1.29'")
+        path = get_library_path()
+        try:
+            ort_module.register_execution_provider_library(EP_NAME, path)
+        except Exception as exc:  # already registered by someone else in this process
+            if "already registered" not in str(exc).lower():
+                raise ProviderError(f"ONNX Runtime could not load {path}: {exc}") from exc
+        _registered_with.add(id(ort_module))
+    return EP_NAME
