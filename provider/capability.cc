@@ -74,7 +74,11 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
       const GValue& c = g.value(n.inputs[2]);
       const int64_t N = g.value(n.outputs[0]).shape[1];
-      if (!c.is_constant) return "Gemm C is not a constant bias";
+      if (!c.is_constant) {  // ORT's MatMulAddFusion writes residual adds this way
+        if (c.shape != g.value(n.outputs[0]).shape || n.AttrFloat("beta", 1.0f) != 1.0f)
+          return "Gemm C is an activation that is not a full-size residual";
+        return "";
+      }
       bool row_bias = c.NumElements() == 1 || (c.shape.size() >= 1 && c.shape.back() == N && c.NumElements() == N);
       if (!row_bias) return "Gemm C is not a bias vector";
     }

@@ -344,7 +344,9 @@ class Lowering {
     auto pc_it = producer_call_.find(x.tensor);
     if (in.consumers.size() == 1 && !in.is_graph_output && pc_it != producer_call_.end() &&
         x.view.IsContiguous() && x.view.offset == 0 &&
-        x.view.NumElements() == p_.tensors[x.tensor].num_elements) {
+        x.view.NumElements() == p_.tensors[x.tensor].num_elements &&
+        p_.calls[pc_it->second].out.view.Dims() == x.view.Dims() &&
+        p_.calls[pc_it->second].out.view.IsContiguous()) {
       PlanCall& producer = p_.calls[pc_it->second];
       const KernelKind k = producer.call.kind;
       if (k == KernelKind::kMatMul || k == KernelKind::kBinary || k == KernelKind::kBinaryScalar ||
@@ -456,7 +458,9 @@ class Lowering {
     const int64_t N = out_dims.back();
 
     std::vector<float> bias;
-    if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0 && !g_.value(n.inputs[2]).is_constant) {
+      pm.residual_value = n.inputs[2];  // Gemm with an activation C (beta 1): a residual add
+    } else if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0) {
       std::vector<float> c;
       PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[2], &c));
       const float beta = n.AttrFloat("beta", 1.0f);

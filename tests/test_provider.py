@@ -1,0 +1,163 @@
+"""The provider as a component: registration, device publication, options and their
+errors, sessions created and destroyed, two at once, wrong inputs, and the counters."""
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+import phoenix_npu
+from conftest import CPU, EP, make_model, npu_session, rel_l2
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    rng = np.random.default_rng(7)
+    n = helper.make_node
+    return make_model([n("LayerNormalization", ["x", "g", "b"], ["ln"], axis=-1), n("MatMul", ["ln", "w"], ["y"])],
+                      [("x", [1, 10, 32])], [("y", [1, 10, 16])],
+                      {"g": np.ones(32, np.float32), "b": np.zeros(32, np.float32),
+                       "w": rng.standard_normal((32, 16)).astype(np.float32)})
+
+
+def test_library_and_name():
+    assert phoenix_npu.get_ep_name() == "PhoenixNPUExecutionProvider"
+    assert phoenix_npu.get_library_path().endswith("libphoenix_npu_ep.so")
+
+
+def test_register_is_idempotent_and_publishes_a_device():
+    phoenix_npu.register()
+    phoenix_npu.register()
+    eps = [d.ep_name for d in ort.get_ep_devices()]
+    assert eps.count(EP) == 1
+
+
+def test_plain_inference_session_with_provider_names(small_model):
+    sess = ort.InferenceSession(small_model, providers=[EP, CPU])
+    assert sess.get_providers()[0] == EP
+    x = np.random.default_rng(0).standard_normal((1, 10, 32)).astype(np.float32)
+    assert sess.run(None, {"x": x})[0].shape == (1, 10, 16)
+
+
+def test_add_provider_for_devices(small_model):
+    so = ort.SessionOptions()
+    devices = [d for d in ort.get_ep_devices() if d.ep_name == EP]
+    so.add_provider_for_devices(devices, {"device": "emulator"})
+    sess = ort.InferenceSession(small_model, so)
+    assert EP in sess.get_providers()
+
+
+def test_registration_in_a_fresh_process_by_import(tmp_path, small_model):
+    """`import phoenix_npu` alone makes the provider name usable (and logs the device)."""
+    path = tmp_path / "m.onnx"
+    path.write_bytes(small_model)
+    code = ("import onnxruntime as ort, phoenix_npu\n"
+            f"s = ort.InferenceSession({str(path)!r}, providers=['PhoenixNPUExecutionProvider', 'CPUExecutionProvider'])\n"
+            "print(s.get_providers()[0])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == EP
+    assert "running on the emulated NPU" in res.stderr
+
+
+@pytest.mark.parametrize("opts,message", [({"devic": "emulator"}, "unknown provider option 'devic'"),
+                                          ({"device": "gpu"}, "device=gpu is not valid"),
+                                          ({"threads": "many"}, "threads=many is not valid")])
+def test_bad_provider_options_are_clear_errors(small_model, opts, message):
+    with pytest.raises(Exception) as info:
+        ort.InferenceSession(small_model, providers=[(EP, opts), CPU], enable_fallback=0)
+    assert message in str(info.value)
+
+
+def test_make_session_never_falls_back_quietly(small_model):
+    with pytest.raises(phoenix_npu.ProviderError) as info:
+        phoenix_npu.make_session(small_model, device="emulator", bogus="1")
+    assert "unknown provider option 'bogus'" in str(info.value)
+
+
+def test_npu_without_hardware_is_a_clear_error(small_model):
+    with pytest.raises(phoenix_npu.ProviderError) as info:
+        phoenix_npu.make_session(small_model, device="npu")
+    assert "device=npu was requested but no usable NPU was found" in str(info.value)
+    assert "phoenix-npu doctor" in str(info.value)
+
+
+def test_wrong_input_shape_is_an_ort_error(small_model):
+    sess = npu_session(small_model)
+    with pytest.raises(Exception) as info:
+        sess.run(None, {"x": np.zeros((1, 11, 32), np.float32)})
+    assert "x" in str(info.value)
+    with pytest.raises(Exception):
+        sess.run(None, {"x": np.zeros((1, 10, 32), np.float64)})
+    # and the session still works afterwards
+    assert sess.run(None, {"x": np.ones((1, 10, 32), np.float32)})[0].shape == (1, 10, 16)
+
+
+def test_two_sessions_in_one_process(small_model):
+    rng = np.random.default_rng(3)
+    a, b = npu_session(small_model), npu_session(small_model)
+    x = rng.standard_normal((1, 10, 32)).astype(np.float32)
+    ya, yb = a.run(None, {"x": x})[0], b.run(None, {"x": x})[0]
+    np.testing.assert_array_equal(ya, yb)
+    del a
+    gc.collect()
+    np.testing.assert_array_equal(b.run(None, {"x": x})[0], yb)
+
+
+def test_create_and_destroy_100_sessions(small_model):
+    x = np.random.default_rng(4).standard_normal((1, 10, 32)).astype(np.float32)
+    first = None
+    for _ in range(100):
+        sess = npu_session(small_model)
+        y = sess.run(None, {"x": x})[0]
+        if first is None:
+            first = y
+        np.testing.assert_array_equal(y, first)
+        del sess
+    gc.collect()
+    assert phoenix_npu.counters()["live_regions"] == 0 or all(
+        r["runs"] >= 0 for r in phoenix_npu.counters()["regions"])
+
+
+def test_counters_one_copy_in_one_copy_out_no_allocations_per_run(small_model):
+    sess = npu_session(small_model)
+    x = np.random.default_rng(5).standard_normal((1, 10, 32)).astype(np.float32)
+    sess.run(None, {"x": x})  # warm-up
+    name = phoenix_npu.assignment(sess)  # noqa: F841 - recorded
+    regions = phoenix_npu.counters()["regions"]
+    mine = regions[-1]
+    before = dict(mine)
+    for _ in range(3):
+        sess.run(None, {"x": x})
+    after = [r for r in phoenix_npu.counters()["regions"] if r["id"] == mine["id"]][0]
+    runs = after["runs"] - before["runs"]
+    assert runs == 3
+    assert after["transfers_in"] - before["transfers_in"] == 3      # one input copy per run
+    assert after["transfers_out"] - before["transfers_out"] == 3    # one output copy per run
+    assert after["bytes_in"] - before["bytes_in"] == 3 * 10 * 32 * 2  # BF16 on the device
+    assert after["weight_bytes_uploaded"] == before["weight_bytes_uploaded"]  # weights: once
+    assert after["device_allocations"] == before["device_allocations"]      # none per run
+    assert after["launches"] - before["launches"] == 3 * after["kernel_calls"]
+    assert after["device"] == "emulator"
+    assert set(after["kernels"]) >= {"LayerNorm", "MatMul"}
+
+
+def test_injected_failures_become_ort_errors_not_crashes(small_model):
+    """fail_on makes a step fail on purpose: compile throws a C++ exception inside the EP,
+    allocate returns an error, run throws during Compute. Each must reach Python as an ORT
+    error (session creation or run), never terminate the process."""
+    for step in ("compile", "allocate"):
+        with pytest.raises(Exception) as info:
+            ort.InferenceSession(small_model, phoenix_npu.session_options(),
+                                 providers=[(EP, {"device": "emulator", "fail_on": step})])
+        assert "injected" in str(info.value)
+    sess = ort.InferenceSession(small_model, phoenix_npu.session_options(),
+                                providers=[(EP, {"device": "emulator", "fail_on": "run"}), CPU], enable_fallback=0)
+    with pytest.raises(Exception) as info:
+        sess.run(None, {"x": np.zeros((1, 10, 32), np.float32)})
+    assert "injected" in str(info.value)
