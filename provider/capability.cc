@@ -51,7 +51,7 @@ struct Bits {
 }  // namespace
 
 bool IsComputeOp(const GNode& n) {
-  static const std::set<std::string> kCompute = {"LayerNormalization", "MatMul", "Gemm", "Softmax",
+  static const std::set<std::string> kCompute = {"LayerNormalization", "MatMul", "Gemm", "Softmax", "Conv",
                                                  "Gelu", "Erf", "Tanh"};
   return n.domain.empty() && kCompute.count(n.op_type) > 0;
 }
@@ -82,6 +82,16 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
       bool row_bias = c.NumElements() == 1 || (c.shape.size() >= 1 && c.shape.back() == N && c.NumElements() == N);
       if (!row_bias) return "Gemm C is not a bias vector";
     }
+    return "";
+  }
+  if (op == "Conv") {  // 1-D convolution (Whisper's conv stem): Im2Col + MatMul
+    if (auto why = CheckStaticF32(g, n, 3); !why.empty()) return why;
+    if (rank(n.inputs[0]) != 3) return "only 1-D convolution is supported";
+    if (!g.value(n.inputs[1]).is_constant) return "Conv weight is not a constant";
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant) return "Conv bias is not a constant";
+    if (n.AttrInt("group", 1) != 1) return "grouped convolution";
+    const std::string pad = n.AttrString("auto_pad", "NOTSET");
+    if (pad != "NOTSET" && pad != "VALID") return "auto_pad " + pad;
     return "";
   }
   if (op == "LayerNormalization") {

@@ -134,7 +134,9 @@ class Lowering {
     PlanCall call;
     int residual_value = -1;
     int out_value = -1;
-    std::vector<int64_t> out_dims;
+    std::vector<int64_t> out_dims;   // of the ONNX value
+    std::vector<int64_t> out_perm;   // ONNX value = kernel output permuted by this (conv)
+    std::vector<int64_t> final_dims; // of the last absorbed value (after absorbed Reshapes)
   };
 
   int NewTensor(const std::string& name, DType dtype, int64_t numel, bool weight) {
@@ -247,6 +249,7 @@ class Lowering {
                                                       gelus_[gelu->second].mode, gelus_[gelu->second].nodes);
     const std::string& op = n.op_type;
     if (op == "MatMul" || op == "Gemm") return LowerMatMul(ni);
+    if (op == "Conv") return LowerConv(ni);
     if (op == "LayerNormalization") return LowerLayerNorm(n);
     if (op == "Softmax") return LowerSoftmax(n);
     if (op == "Gelu") {
@@ -417,10 +420,19 @@ class Lowering {
   }
 
   // The single consumer of `v` that can be folded into a MatMul epilogue, or -1.
+  // A GELU pattern reads its input from several of its nodes: they count as one consumer.
   int SoleConsumer(int v) const {
     const GValue& gv = g_.value(v);
-    if (gv.is_graph_output || gv.consumers.size() != 1) return -1;
+    if (gv.is_graph_output || gv.consumers.empty()) return -1;
     const int c = gv.consumers[0];
+    if (gv.consumers.size() > 1) {
+      auto m = gelu_of_node_.find(c);
+      if (m == gelu_of_node_.end() || gelus_[m->second].x != v) return -1;
+      for (int other : gv.consumers) {
+        auto mo = gelu_of_node_.find(other);
+        if (mo == gelu_of_node_.end() || mo->second != m->second) return -1;
+      }
+    }
     return done_[c] ? -1 : c;
   }
 
@@ -445,7 +457,6 @@ class Lowering {
     PlanCall& pc = pm.call;
     pc.call = KernelCall{};
     pc.call.kind = KernelKind::kMatMul;
-    std::vector<std::string> labels{n.name};
     // A: [batch..., M, K] and B: [batch..., K, N], batch dims broadcast to the output's.
     std::vector<int64_t> a_dims(out_dims.begin(), out_dims.end() - 2), b_dims = a_dims;
     a_dims.push_back(a.view.shape[a.view.rank - 2]);
@@ -456,7 +467,6 @@ class Lowering {
     pc.in[1] = {b.tensor, BroadcastTo(b.view, b_dims)};
     pc.call.b_is_constant = g_.value(n.inputs[1]).is_constant;
     const int64_t N = out_dims.back();
-
     std::vector<float> bias;
     if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0 && !g_.value(n.inputs[2]).is_constant) {
       pm.residual_value = n.inputs[2];  // Gemm with an activation C (beta 1): a residual add
@@ -468,14 +478,36 @@ class Lowering {
       for (int64_t j = 0; j < N; ++j) bias[j] = beta * (c.size() == 1 ? c[0] : c[j]);
     }
 
-    // Fold the chain that follows into the epilogue: scalar scale, bias Add, GELU, residual.
+    pc.call.scale = alpha;
+    return Absorb(ni, n.outputs[0], out_dims, N, std::move(bias), /*allow_bias_add=*/true, std::move(pm));
+  }
+
+  // Folds the chain after a MatMul-like call into its epilogue (scalar scale, bias Add, GELU,
+  // residual Add) and emits it, or defers it to the last absorbed node.
+  // N is the kernel's output columns (the bias length).
+  Status Absorb(int ni, int v, const std::vector<int64_t>& out_dims, int64_t N, std::vector<float> bias,
+                bool allow_bias_add, PendingMatMul pm) {
+    PlanCall& pc = pm.call;
+    float alpha = pc.call.scale;
+    std::vector<std::string> labels{g_.nodes[ni].name};
     int epilogue = static_cast<int>(kernels::Epilogue::kNone);
-    int v = n.outputs[0];
     int last_node = ni;
+    std::vector<int64_t> cur_dims = out_dims;  // ONNX dims of v
     for (;;) {
       const int c = SoleConsumer(v);
       if (c < 0) break;
       const GNode& cn = g_.nodes[c];
+      // Epilogues are elementwise, so they commute with a Reshape: ORT's default optimisation
+      // writes MatMul + Add on 3-D inputs as Reshape + Gemm + Reshape, and the Reshape must not
+      // stop the bias, GELU and residual from fusing.
+      if (cn.domain.empty() && cn.op_type == "Reshape" && pm.out_perm.empty()) {
+        done_[c] = true;
+        labels.push_back(cn.name);
+        last_node = std::max(last_node, c);
+        v = cn.outputs[0];
+        cur_dims = Dims(v);
+        continue;
+      }
       if (gelu_of_node_.count(c)) {
         const GeluMatch& m = gelus_[gelu_of_node_[c]];
         if (m.x != v || epilogue != 0 || pm.residual_value >= 0) break;
@@ -504,15 +536,17 @@ class Lowering {
       if (cn.inputs.size() < 2) break;
       const int other = cn.inputs[0] == v ? cn.inputs[1] : cn.inputs[0];
       const bool v_first = cn.inputs[0] == v;
+      const bool same_shape_out = g_.value(cn.outputs[0]).shape == cur_dims;
       if ((cn.op_type == "Mul" || (cn.op_type == "Div" && v_first)) && g_.ScalarConstant(other) &&
-                 epilogue == 0 && pm.residual_value < 0) {
+          epilogue == 0 && pm.residual_value < 0 && same_shape_out) {
         float s = static_cast<float>(*g_.ScalarConstant(other));
         if (cn.op_type == "Div") s = 1.0f / s;
         alpha *= s;
         for (float& x : bias) x *= s;
-      } else if (cn.op_type == "Add" && g_.value(other).is_constant && epilogue == 0 && pm.residual_value < 0 &&
-                 g_.value(cn.outputs[0]).shape == out_dims &&
+      } else if (allow_bias_add && cn.op_type == "Add" && g_.value(other).is_constant && epilogue == 0 &&
+                 pm.residual_value < 0 && same_shape_out &&
                  (g_.value(other).NumElements() == N || g_.value(other).NumElements() == 1) &&
+                 (cur_dims.back() == N || g_.value(other).NumElements() == 1) &&
                  (g_.value(other).shape.empty() || g_.value(other).shape.back() == N ||
                   g_.value(other).NumElements() == 1)) {
         std::vector<float> c;
@@ -520,8 +554,7 @@ class Lowering {
         if (bias.empty()) bias.assign(N, 0.0f);
         for (int64_t j = 0; j < N; ++j) bias[j] += c.size() == 1 ? c[0] : c[j];
       } else if (cn.op_type == "Add" && !g_.value(other).is_constant && pm.residual_value < 0 &&
-                 g_.value(other).shape == out_dims && g_.value(cn.outputs[0]).shape == out_dims &&
-                 other != v) {
+                 g_.value(other).shape == cur_dims && same_shape_out && other != v) {
         pm.residual_value = other;
       } else {
         break;
@@ -535,10 +568,11 @@ class Lowering {
     pc.call.mode = epilogue;
     pc.call.label = Join(labels);
     if (!bias.empty()) {
-      pc.in[2] = {WeightTensor(n.name + "/bias", bias, DType::kF32), TensorView::Contiguous({N})};
+      pc.in[2] = {WeightTensor(g_.nodes[ni].name + "/bias", bias, DType::kF32), TensorView::Contiguous({N})};
     }
     pm.out_value = v;
     pm.out_dims = out_dims;
+    pm.final_dims = cur_dims;
     if (last_node == ni) return FinishMatMul(pm);
     deferred_.emplace(last_node, std::move(pm));
     return Status::OK();
@@ -546,17 +580,81 @@ class Lowering {
 
   Status FinishMatMul(PendingMatMul& pm) {
     PlanCall pc = pm.call;
+    // The kernel writes [batch..., M, N]; a conv's ONNX value is that, permuted by out_perm.
+    std::vector<int64_t> kernel_dims = pm.out_dims;
+    if (!pm.out_perm.empty())
+      for (size_t i = 0; i < pm.out_perm.size(); ++i) kernel_dims[pm.out_perm[i]] = pm.out_dims[i];
+    auto to_kernel_layout = [&](const TensorView& onnx_view) {
+      if (pm.out_perm.empty()) return onnx_view;
+      TensorView k = onnx_view;
+      for (size_t i = 0; i < pm.out_perm.size(); ++i) {
+        k.shape[pm.out_perm[i]] = onnx_view.shape[i];
+        k.strides[pm.out_perm[i]] = onnx_view.strides[i];
+      }
+      return k;
+    };
     if (pm.residual_value >= 0) {
       Val r;
       PHX_RETURN_IF_ERROR(Get(pm.residual_value, &r));
       r = ApplyScale(r, pc.call.label);
-      pc.in[3] = {r.tensor, BroadcastTo(r.view, pm.out_dims)};
+      TensorView rv = BroadcastTo(r.view, pm.final_dims), as_out;
+      if (pm.final_dims != pm.out_dims) {  // an absorbed Reshape: read the residual in the kernel's shape
+        if (!ReshapeView(rv, pm.out_dims, &as_out)) {
+          r = Contiguous(r, pc.call.label);
+          ReshapeView(r.view, pm.out_dims, &as_out);
+        }
+        rv = as_out;
+      }
+      pc.in[3] = {r.tensor, to_kernel_layout(rv)};
     }
-    Val o = NewOutput(g_.value(pm.out_value).name, pm.out_dims);
+    Val o = NewOutput(g_.value(pm.out_value).name, kernel_dims);
     pc.out = {o.tensor, o.view};
     Emit(pc);
+    if (!pm.out_perm.empty()) o.view = Permute(o.view, pm.out_perm);
+    if (pm.final_dims != pm.out_dims) ReshapeView(o.view, pm.final_dims, &o.view);
     vals_[pm.out_value] = o;
     return Status::OK();
+  }
+
+  // Conv (1-D): Im2Col into [B, L_out, C*k], then a MatMul with the weight [D, C*k] read
+  // transposed, the conv bias and any GELU in its epilogue. The MatMul writes [B, L_out, D],
+  // and the ONNX value [B, D, L_out] is that tensor through a permuted view.
+  Status LowerConv(int ni) {
+    const GNode& n = g_.nodes[ni];
+    Val x;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[0], &x));
+    x = ApplyScale(x, n.name);
+    const std::vector<int64_t> wd = Dims(n.inputs[1]);  // [D, C, k]
+    const std::vector<int64_t> od = Dims(n.outputs[0]);  // [B, D, L_out]
+    const int64_t B = od[0], D = wd[0], C = wd[1], k = wd[2], L_out = od[2];
+    auto ints = [&](const char* name, int64_t fallback) {
+      std::vector<int64_t> v = n.AttrInts(name);
+      return v.empty() ? fallback : v[0];
+    };
+    PlanCall im = NewCall(KernelKind::kIm2Col, n.name);
+    im.call.conv.kernel = k;
+    im.call.conv.stride = ints("strides", 1);
+    im.call.conv.dilation = ints("dilations", 1);
+    im.call.conv.pad_begin = ints("pads", 0);
+    Val cols = NewOutput(n.name + "/im2col", {B, L_out, C * k});
+    im.in[0] = {x.tensor, x.view};
+    im.out = {cols.tensor, cols.view};
+    Emit(im);
+
+    Val w;
+    PHX_RETURN_IF_ERROR(Get(n.inputs[1], &w));
+    PendingMatMul pm;
+    pm.call = NewCall(KernelKind::kMatMul, n.name);
+    pm.call.call.b_is_constant = true;
+    pm.call.in[0] = cols.tensor >= 0 ? PlanOperand{cols.tensor, cols.view} : PlanOperand{};
+    TensorView wv = TensorView::Contiguous({D, C * k}, w.view.offset);
+    wv = Permute(wv, {1, 0});                            // [C*k, D]
+    pm.call.in[1] = {w.tensor, BroadcastTo(wv, {B, C * k, D})};
+    pm.call.call.scale = 1.0f;
+    pm.out_perm = {0, 2, 1};
+    std::vector<float> bias;
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[2], &bias));
+    return Absorb(ni, n.outputs[0], od, D, std::move(bias), /*allow_bias_add=*/false, std::move(pm));
   }
 
   const GraphView& g_;

@@ -22,7 +22,7 @@ using BufferId = int32_t;
 constexpr BufferId kNoBuffer = -1;
 constexpr size_t kBufferAlignment = 4096;
 
-enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kCount };
+enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kCount };
 const char* KernelKindName(KernelKind kind);
 
 struct Operand {
@@ -39,6 +39,7 @@ struct Operand {
 //   kBinary:    in[0]=a, in[1]=b (views broadcast to the output shape)
 //   kBinaryScalar: in[0]=a; the FP32 scalar is `scale`; mode = BinaryOp | (scalar_first << 4)
 //   kCopy:      in[0]=x (any view)
+//   kIm2Col:    in[0]=x [B, C, L] (any view); out [B, L_out, C*k]; conv params in `conv`
 struct KernelCall {
   KernelKind kind = KernelKind::kCopy;
   Operand in[4];
@@ -47,6 +48,7 @@ struct KernelCall {
   float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s
   int mode = 0;             // kGelu: GeluMode; kMatMul: Epilogue; kBinary: BinaryOp
   bool b_is_constant = false;  // kMatMul: B is a weight (resident, never rewritten)
+  struct { int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0; } conv;  // kIm2Col
   std::string label;        // the ONNX node(s) this call implements, for traces and errors
 };
 

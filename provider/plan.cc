@@ -15,6 +15,7 @@ const char* KernelKindName(KernelKind kind) {
     case KernelKind::kBinary: return "Binary";
     case KernelKind::kBinaryScalar: return "BinaryScalar";
     case KernelKind::kCopy: return "Copy";
+    case KernelKind::kIm2Col: return "Im2Col";
     default: return "?";
   }
 }

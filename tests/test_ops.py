@@ -301,3 +301,79 @@ def test_transpose_and_reshape_are_exact(rng):
     got, want, assign, _ = run_both(m, {"x": x})
     assert_all_on_npu(assign)
     assert record("Reshape/Transpose", rel_l2(got[0], want[0])) <= BF16_ROUNDING
+
+
+# ---- Conv1d (Whisper's conv stem) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("C,D,L,k,stride,pad", [(80, 384, 3000, 3, 1, 1), (384, 384, 3000, 3, 2, 1),
+                                                (3, 5, 11, 3, 1, 0), (2, 4, 9, 2, 3, 2), (1, 1, 1, 1, 1, 0)])
+def test_conv1d(rng, C, D, L, k, stride, pad):
+    L_out = (L + 2 * pad - k) // stride + 1
+    m = make_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k], strides=[stride],
+                                     pads=[pad, pad])],
+                   [("x", [1, C, L])], [("y", [1, D, L_out])],
+                   {"w": (rng.standard_normal((D, C, k)) / math.sqrt(C * k)).astype(np.float32),
+                    "b": rng.standard_normal(D).astype(np.float32)})
+    x = rng.standard_normal((1, C, L)).astype(np.float32)
+    got, want, assign, _ = run_both(m, {"x": x})
+    assert_all_on_npu(assign)
+    assert record("Conv1d", rel_l2(got[0], want[0])) <= 1e-2
+
+
+def test_whisper_conv_stem_one_region(rng):
+    """Conv -> GELU -> Conv(stride 2) -> GELU -> Transpose -> Add(positions): one region, the
+    GELUs in the MatMul epilogues, the Transpose a free view."""
+    C, D, L = 80, 64, 300
+    n = helper.make_node
+    erf1, c1 = _erf_pattern("torch")
+    rename = lambda nodes, sfx, x, y: [helper.make_node(
+        nd.op_type, [(x if i == "x" else (i + sfx if i in "deam" else i)) for i in nd.input],
+        [(y if o == "y" else o + sfx) for o in nd.output]) for nd in nodes]
+    nodes = ([n("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3], pads=[1, 1])] + rename(erf1, "1", "c1", "g1") +
+             [n("Conv", ["g1", "w2", "b2"], ["c2"], kernel_shape=[3], pads=[1, 1], strides=[2])] +
+             rename(erf1, "2", "c2", "g2") +
+             [n("Transpose", ["g2"], ["t"], perm=[0, 2, 1]), n("Add", ["t", "pos"], ["y"])])
+    inits = dict(c1)
+    inits.update({"w1": (rng.standard_normal((D, C, 3)) / 15).astype(np.float32), "b1": rng.standard_normal(D).astype(np.float32),
+                  "w2": (rng.standard_normal((D, D, 3)) / 14).astype(np.float32), "b2": rng.standard_normal(D).astype(np.float32),
+                  "pos": rng.standard_normal((L // 2, D)).astype(np.float32)})
+    m = make_model(nodes, [("x", [1, C, L])], [("y", [1, L // 2, D])], inits)
+    x = rng.standard_normal((1, C, L)).astype(np.float32)
+    got, want, assign, sess = run_both(m, {"x": x})
+    assert_all_on_npu(assign)
+    import phoenix_npu
+    assert phoenix_npu.assignment_summary(sess)[EP]["subgraphs"] == 1
+    kinds = [r for r in phoenix_npu.counters()["regions"]][-1]["kernels"]
+    assert "Gelu" not in kinds and "Copy" not in kinds   # fused / free
+    assert record("conv stem", rel_l2(got[0], want[0])) <= 1e-2
+
+
+@pytest.mark.parametrize("form", ["erf", "tanh", "op"])
+def test_ffn_block_fuses_into_two_matmuls(rng, form):
+    """LayerNorm -> fc1 + bias -> GELU -> fc2 + bias -> residual: the bias Adds, the GELU and
+    the residual Add all become MatMul epilogues (one LayerNorm and two MatMul launches)."""
+    T, D, F = 64, 48, 192
+    n = helper.make_node
+    if form == "op":
+        gelu_nodes, consts, opset = [n("Gelu", ["x"], ["y"])], {}, 20
+    else:
+        gelu_nodes, consts = (_erf_pattern("torch") if form == "erf" else _tanh_pattern("mul"))
+        opset = 17
+    ren = {"x": "h1", "y": "g"}
+    gelu_nodes = [helper.make_node(nd.op_type, [ren.get(i, i) for i in nd.input], [ren.get(o, o) for o in nd.output],
+                                   **({"approximate": "none"} if nd.op_type == "Gelu" else {})) for nd in gelu_nodes]
+    nodes = ([n("LayerNormalization", ["x", "lg", "lb"], ["ln"], axis=-1), n("MatMul", ["ln", "w1"], ["h0"]),
+              n("Add", ["h0", "b1"], ["h1"])] + gelu_nodes +
+             [n("MatMul", ["g", "w2"], ["o0"]), n("Add", ["o0", "b2"], ["o1"]), n("Add", ["x", "o1"], ["y"])])
+    inits = dict(consts)
+    inits.update({"lg": np.ones(D, np.float32), "lb": np.zeros(D, np.float32),
+                  "w1": (rng.standard_normal((D, F)) / 7).astype(np.float32), "b1": rng.standard_normal(F).astype(np.float32),
+                  "w2": (rng.standard_normal((F, D)) / 14).astype(np.float32), "b2": rng.standard_normal(D).astype(np.float32)})
+    m = make_model(nodes, [("x", [1, T, D])], [("y", [1, T, D])], inits, opset=opset)
+    x = rng.standard_normal((1, T, D)).astype(np.float32)
+    got, want, assign, sess = run_both(m, {"x": x})
+    assert_all_on_npu(assign)
+    import phoenix_npu
+    region = phoenix_npu.counters()["regions"][-1]
+    assert {k: v["launches"] for k, v in region["kernels"].items()} == {"LayerNorm": 1, "MatMul": 2}
+    assert record("FFN block", rel_l2(got[0], want[0])) <= 1e-2

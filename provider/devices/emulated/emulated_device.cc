@@ -6,6 +6,7 @@
 #include "common/parallel.h"
 #include "elementwise/elementwise.h"
 #include "gelu/gelu.h"
+#include "im2col/im2col.h"
 #include "layernorm/layernorm.h"
 #include "matmul/matmul.h"
 #include "softmax/softmax.h"
@@ -119,6 +120,18 @@ Status EmulatedDevice::Launch(const KernelCall& c) {
       TensorView xv = c.in[0].view, yv = ov;
       xv.offset = yv.offset = 0;
       Copy(bf(c.in[0]), xv, bf(c.out), yv, num_threads_);
+      return Status::OK();
+    }
+    case KernelKind::kIm2Col: {
+      Im2ColArgs a;
+      a.kernel = c.conv.kernel;
+      a.stride = c.conv.stride;
+      a.dilation = c.conv.dilation;
+      a.pad_begin = c.conv.pad_begin;
+      a.out_length = ov.shape[1];
+      TensorView xv = c.in[0].view;
+      xv.offset = 0;
+      Im2Col(a, bf(c.in[0]), xv, bf(c.out), num_threads_);
       return Status::OK();
     }
     case KernelKind::kMatMul: {

@@ -31,7 +31,7 @@
 namespace phoenix {
 
 // Opens NPU device 0 and loads every kernel of the manifest. An empty manifest_path means
-// $PHOENIX_NPU_MANIFEST, else kernels/manifest.json next to the provider library.
+// $PHOENIX_NPU_MANIFEST, else <library dir>/../kernels/manifest.json (the wheel layout).
 Status CreateXrtDevice(const std::string& manifest_path, std::unique_ptr<Device>* out);
 
 // Whether an NPU is usable here: /dev/accel/accel0 exists and XRT can open it (a build without
