@@ -81,6 +81,21 @@ void CountersRegistry::Reset() {
   }
 }
 
+std::string CountersRegistry::ChromeTrace() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string events;
+  for (auto& [id, e] : live_) {
+    if (!e.trace) continue;
+    std::lock_guard<std::mutex> rl(*e.mutex);
+    events += std::string(events.empty() ? "" : ",") + "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" +
+              std::to_string(id) + ",\"args\":{\"name\":\"" + Escape(e.name + " (" + e.device + ")") + "\"}}";
+    e.trace(&events, id);
+  }
+  return "{\"traceEvents\":[" + events + "],\"displayTimeUnit\":\"ms\"}";
+}
+
+std::string EscapeJson(const std::string& s) { return Escape(s); }
+
 std::string CountersRegistry::Json() {
   std::lock_guard<std::mutex> lk(mu_);
   std::ostringstream os;

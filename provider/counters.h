@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -35,11 +36,15 @@ class CountersRegistry {
     int num_onnx_nodes = 0, num_calls = 0;
     std::mutex* mutex = nullptr;
     const RegionCounters* counters = nullptr;
+    // Chrome-trace events of the region's last run (called under `mutex`).
+    std::function<void(std::string* events, int pid)> trace;
   };
   static CountersRegistry& Get();
   int Add(const Entry& e);
   void Remove(int id, const RegionCounters& final_counts);
   std::string Json();
+  // {"traceEvents": [...]}: the last run of every live region, one process row per region.
+  std::string ChromeTrace();
   void Reset();
 
  private:
@@ -49,5 +54,7 @@ class CountersRegistry {
   RegionCounters retired_;  // sums of regions already destroyed
   int64_t regions_created_ = 0;
 };
+
+std::string EscapeJson(const std::string& s);
 
 }  // namespace phoenix

@@ -34,11 +34,11 @@ __attribute__((visibility("default"))) OrtStatus* ReleaseEpFactory(OrtEpFactory*
   return nullptr;
 }
 
-// Writes the counters of all live regions (and process totals) as JSON into buf; returns the
-// length needed (call again with a bigger buffer when it exceeds cap).
-__attribute__((visibility("default"))) size_t PhoenixNPU_CountersJson(char* buf, size_t cap) {
+// JSON out through a caller's buffer: returns the length needed including the NUL (call
+// again with a bigger buffer when it exceeds cap), 0 on an internal error.
+static size_t CopyJsonOut(std::string (*render)(), char* buf, size_t cap) {
   try {
-    std::string json = phoenix::CountersRegistry::Get().Json();
+    const std::string json = render();
     if (buf && cap > 0) {
       const size_t n = json.size() < cap - 1 ? json.size() : cap - 1;
       std::memcpy(buf, json.data(), n);
@@ -48,6 +48,16 @@ __attribute__((visibility("default"))) size_t PhoenixNPU_CountersJson(char* buf,
   } catch (...) {
     return 0;
   }
+}
+
+// The counters of all live regions and the process totals.
+__attribute__((visibility("default"))) size_t PhoenixNPU_CountersJson(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::CountersRegistry::Get().Json(); }, buf, cap);
+}
+
+// The last run of every live region as a Chrome trace (chrome://tracing, Perfetto).
+__attribute__((visibility("default"))) size_t PhoenixNPU_ChromeTraceJson(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::CountersRegistry::Get().ChromeTrace(); }, buf, cap);
 }
 
 __attribute__((visibility("default"))) void PhoenixNPU_ResetCounters() {

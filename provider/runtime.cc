@@ -51,6 +51,8 @@ Status PlanRunner::Create(Plan plan, std::shared_ptr<Device> device, std::unique
   e.num_calls = static_cast<int>(r->plan_.calls.size());
   e.mutex = &r->run_mutex_;
   e.counters = &r->counters_;
+  PlanRunner* self = r.get();
+  e.trace = [self](std::string* events, int pid) { self->TraceEvents(events, pid); };
   r->registry_id_ = CountersRegistry::Get().Add(e);
   *out = std::move(r);
   return Status::OK();
@@ -97,6 +99,8 @@ Status PlanRunner::Upload() {
     return Status::OK();
   };
   calls_.clear();
+  call_start_ns_.assign(plan_.calls.size(), 0);
+  call_end_ns_.assign(plan_.calls.size(), 0);
   for (const PlanCall& pc : plan_.calls) {
     KernelCall c = pc.call;
     for (int i = 0; i < 4; ++i) PHX_RETURN_IF_ERROR(resolve(pc.in[i], &c.in[i]));
@@ -128,10 +132,14 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
     counters_.transfers_in++;
   }
   int64_t kernel_ns = 0;
-  for (const KernelCall& c : calls_) {
+  for (size_t ci = 0; ci < calls_.size(); ++ci) {
+    const KernelCall& c = calls_[ci];
     const int64_t t0 = NowNs();
     Status s = device_->Launch(c);
-    const int64_t dt = NowNs() - t0;
+    const int64_t t1 = NowNs();
+    const int64_t dt = t1 - t0;
+    call_start_ns_[ci] = t0;
+    call_end_ns_[ci] = t1;
     if (!s.ok()) return Status::Error(s.message() + " (kernel " + KernelKindName(c.kind) + " for " + c.label + ")");
     const int k = static_cast<int>(c.kind);
     counters_.launches_by_kind[k]++;
@@ -156,9 +164,25 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
     counters_.transfers_out++;
   }
   counters_.runs++;
-  counters_.last_run_ns = NowNs() - t_start;
+  run_start_ns_ = t_start;
+  run_end_ns_ = NowNs();
+  counters_.last_run_ns = run_end_ns_ - t_start;
   counters_.last_host_overhead_ns = counters_.last_run_ns - kernel_ns;
   return Status::OK();
+}
+
+void PlanRunner::TraceEvents(std::string* events, int pid) const {
+  if (run_end_ns_ == 0) return;
+  auto us = [&](int64_t ns) { return std::to_string((ns - run_start_ns_) / 1000.0); };
+  auto add = [&](const std::string& name, const std::string& cat, int tid, int64_t b, int64_t e) {
+    *events += ",{\"name\":\"" + EscapeJson(name) + "\",\"cat\":\"" + cat + "\",\"ph\":\"X\",\"pid\":" +
+               std::to_string(pid) + ",\"tid\":" + std::to_string(tid) + ",\"ts\":" + us(b) +
+               ",\"dur\":" + std::to_string((e - b) / 1000.0) + "}";
+  };
+  add("run " + plan_.name, "run", 0, run_start_ns_, run_end_ns_);
+  for (size_t i = 0; i < calls_.size(); ++i)
+    add(std::string(KernelKindName(calls_[i].kind)) + ": " + calls_[i].label, KernelKindName(calls_[i].kind), 1,
+        call_start_ns_[i], call_end_ns_[i]);
 }
 
 }  // namespace phoenix

@@ -39,6 +39,10 @@ class PlanRunner {
   std::mutex run_mutex_;
   RegionCounters counters_;
   int registry_id_ = -1;
+  // Timestamps of the last run, per call (sized once, so recording allocates nothing).
+  std::vector<int64_t> call_start_ns_, call_end_ns_;
+  int64_t run_start_ns_ = 0, run_end_ns_ = 0;
+  void TraceEvents(std::string* events, int pid) const;
 };
 
 }  // namespace phoenix

@@ -161,3 +161,16 @@ def test_injected_failures_become_ort_errors_not_crashes(small_model):
     with pytest.raises(Exception) as info:
         sess.run(None, {"x": np.zeros((1, 10, 32), np.float32)})
     assert "injected" in str(info.value)
+
+
+def test_chrome_trace_of_the_last_run(small_model, tmp_path):
+    import json
+    sess = npu_session(small_model)
+    sess.run(None, {"x": np.ones((1, 10, 32), np.float32)})
+    path = tmp_path / "trace.json"
+    trace = phoenix_npu.chrome_trace(path)
+    assert json.loads(path.read_text()) == trace
+    slices = [e for e in trace["traceEvents"] if e.get("ph") == "X" and e.get("cat") != "run"]
+    kinds = {e["cat"] for e in slices}
+    assert {"LayerNorm", "MatMul"} <= kinds
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in slices)

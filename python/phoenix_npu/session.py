@@ -105,9 +105,20 @@ def _library():
         lib = ctypes.CDLL(get_library_path())
         lib.PhoenixNPU_CountersJson.restype = ctypes.c_size_t
         lib.PhoenixNPU_CountersJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        lib.PhoenixNPU_ChromeTraceJson.restype = ctypes.c_size_t
+        lib.PhoenixNPU_ChromeTraceJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         lib.PhoenixNPU_ResetCounters.restype = None
         _lib = lib
     return _lib
+
+
+def _read_json(fn) -> dict:
+    need = fn(None, 0)
+    if need == 0:
+        raise ProviderError("the provider could not render its counters")
+    buf = ctypes.create_string_buffer(need + 65536)  # room for a run finishing meanwhile
+    fn(buf, len(buf))
+    return json.loads(buf.value.decode())
 
 
 def counters() -> dict:
@@ -115,11 +126,17 @@ def counters() -> dict:
     arena_bytes, weight_bytes, runs, launches, bytes_in, bytes_out, transfers_in,
     transfers_out, weight_bytes_uploaded, device_allocations, kernels: {kind: {launches, ns}},
     last_run_ns, last_host_overhead_ns}], "totals": {...}}."""
-    lib = _library()
-    need = lib.PhoenixNPU_CountersJson(None, 0)
-    buf = ctypes.create_string_buffer(need + 4096)
-    lib.PhoenixNPU_CountersJson(buf, len(buf))
-    return json.loads(buf.value.decode())
+    return _read_json(_library().PhoenixNPU_CountersJson)
+
+
+def chrome_trace(path=None) -> dict:
+    """The last run of every live region as a Chrome trace (open in chrome://tracing or
+    Perfetto): one row per region, one slice per kernel call. Written to `path` if given."""
+    trace = _read_json(_library().PhoenixNPU_ChromeTraceJson)
+    if path is not None:
+        with open(path, "w") as f:
+            json.dump(trace, f)
+    return trace
 
 
 def reset_counters() -> None:
