@@ -64,3 +64,14 @@ def register(ort_module=None) -> str:
                 raise ProviderError(f"ONNX Runtime could not load {path}: {exc}") from exc
         _registered_with.add(id(ort_module))
     return EP_NAME
+
+
+def unregister(ort_module=None) -> None:
+    """Unregister the provider library from ONNX Runtime (sessions using it must be gone)."""
+    if ort_module is None:
+        import onnxruntime as ort_module
+    with _lock:
+        if id(ort_module) not in _registered_with:
+            return
+        ort_module.unregister_execution_provider_library(EP_NAME)
+        _registered_with.discard(id(ort_module))

@@ -1,0 +1,213 @@
+"""A seeded generator of random small ONNX graphs over the ops the provider knows and ops it
+does not, with random shapes, broadcasts, attributes and dtypes; and the check that every
+graph behaves: session creation never fails, results match the CPU EP within the BF16
+contract, and what the provider cannot run falls back to the CPU EP.
+
+Used by tests/test_fuzz.py (a short run in CI) and by tools/fuzz.py (the long run)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+SUPPORTED_HINT = {"MatMul", "Gemm", "LayerNormalization", "Softmax", "Gelu", "Add", "Sub", "Mul", "Div", "Reshape",
+                  "Transpose", "Conv", "Erf"}
+
+
+@dataclass
+class Graph:
+    nodes: list = field(default_factory=list)
+    inits: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)   # (name, shape, elem)
+    values: dict = field(default_factory=dict)   # name -> shape (float values only)
+    opset: int = 17
+    counter: int = 0
+
+    def name(self, prefix):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def const(self, arr):
+        n = self.name("c")
+        self.inits[n] = np.asarray(arr)
+        return n
+
+
+def _factor(n, rng):
+    """A random split of n into 1-3 factors."""
+    dims = []
+    while n > 1 and len(dims) < 2:
+        divs = [d for d in range(2, n + 1) if n % d == 0]
+        d = int(rng.choice(divs))
+        dims.append(d)
+        n //= d
+    dims.append(n)
+    rng.shuffle(dims)
+    return [int(d) for d in dims]
+
+
+def random_graph(seed: int):
+    """Returns (model bytes, feeds dict, description)."""
+    rng = np.random.default_rng(seed)
+    g = Graph(opset=int(rng.choice([17, 17, 20])))
+    rank = int(rng.integers(2, 5))
+    shape = [int(rng.integers(1, 9)) for _ in range(rank)]
+    g.inputs.append(("x", shape, TensorProto.FLOAT))
+    g.values["x"] = shape
+    feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
+    if rng.random() < 0.05:  # sometimes an int64 graph: nothing to claim
+        g.inputs[0] = ("x", shape, TensorProto.INT64)
+        feeds["x"] = rng.integers(-4, 4, shape).astype(np.int64)
+        y = g.name("v")
+        g.nodes.append(helper.make_node("Add", ["x", g.const(np.array(1, np.int64))], [y]))
+        return _finish(g, [(y, shape, TensorProto.INT64)], feeds, "int64 Add")
+    cur = "x"
+    ops = []
+    for _ in range(int(rng.integers(1, 7))):
+        s = g.values[cur]
+        op = str(rng.choice(["MatMul", "Gemm", "LayerNorm", "Softmax", "Gelu", "Binary", "BinaryAct", "Reshape",
+                             "Transpose", "Relu", "Tanh", "Conv", "SoftmaxAxis"]))
+        out = g.name("v")
+        if op == "MatMul":
+            n = int(rng.integers(1, 9))
+            w = (rng.standard_normal((s[-1], n)) / math.sqrt(s[-1])).astype(np.float32)
+            g.nodes.append(helper.make_node("MatMul", [cur, g.const(w)], [out]))
+            ns = s[:-1] + [n]
+        elif op == "Gemm" and len(s) == 2:
+            n = int(rng.integers(1, 9))
+            tb = int(rng.integers(0, 2))
+            w = (rng.standard_normal((n, s[-1]) if tb else (s[-1], n)) / math.sqrt(s[-1])).astype(np.float32)
+            ins = [cur, g.const(w)] + ([g.const(rng.standard_normal(n).astype(np.float32))] if rng.random() < 0.6 else [])
+            g.nodes.append(helper.make_node("Gemm", ins, [out], transB=tb, alpha=float(rng.choice([1.0, 0.5]))))
+            ns = s[:-1] + [n]
+        elif op == "LayerNorm":
+            axis = -1 if rng.random() < 0.85 else 0  # axis 0 over all dims: CPU only (unless rank 1)
+            nshape = s[axis:] if axis == 0 else s[-1:]
+            ins = [cur, g.const(rng.uniform(0.5, 1.5, nshape).astype(np.float32))]
+            if rng.random() < 0.5:
+                ins.append(g.const(rng.standard_normal(nshape).astype(np.float32)))
+            g.nodes.append(helper.make_node("LayerNormalization", ins, [out], axis=axis,
+                                            epsilon=float(rng.choice([1e-5, 1e-3]))))
+            ns = s
+        elif op in ("Softmax", "SoftmaxAxis"):
+            axis = -1 if op == "Softmax" else int(rng.integers(0, len(s)))
+            g.nodes.append(helper.make_node("Softmax", [cur], [out], axis=axis))
+            ns = s
+        elif op == "Gelu":
+            if g.opset >= 20 and rng.random() < 0.5:
+                g.nodes.append(helper.make_node("Gelu", [cur], [out],
+                                                approximate=str(rng.choice(["none", "tanh"]))))
+            else:
+                d, e, a, m = (g.name("d"), g.name("e"), g.name("a"), g.name("m"))
+                g.nodes += [helper.make_node("Div", [cur, g.const(np.array(math.sqrt(2), np.float32))], [d]),
+                            helper.make_node("Erf", [d], [e]),
+                            helper.make_node("Add", [e, g.const(np.array(1.0, np.float32))], [a]),
+                            helper.make_node("Mul", [cur, a], [m]),
+                            helper.make_node("Mul", [m, g.const(np.array(0.5, np.float32))], [out])]
+            ns = s
+        elif op == "Binary":
+            kind = str(rng.choice(["Add", "Sub", "Mul", "Div"]))
+            bshape = [d if rng.random() < 0.5 else 1 for d in s][int(rng.integers(0, len(s))):]
+            c = rng.uniform(0.5, 2.0, bshape) * rng.choice([-1, 1], bshape)
+            ins = [cur, g.const(c.astype(np.float32))]
+            if kind in ("Add", "Mul") and rng.random() < 0.3:
+                ins.reverse()
+            g.nodes.append(helper.make_node(kind, ins, [out]))
+            ns = list(np.broadcast_shapes(tuple(s), tuple(bshape)))
+        elif op == "BinaryAct":  # two activations: x (op) f(x), broadcast against an input
+            kind = str(rng.choice(["Add", "Sub", "Mul"]))
+            other = g.name("in")
+            oshape = [d if rng.random() < 0.7 else 1 for d in s]
+            g.inputs.append((other, oshape, TensorProto.FLOAT))
+            feeds[other] = rng.standard_normal(oshape).astype(np.float32)
+            g.nodes.append(helper.make_node(kind, [cur, other], [out]))
+            ns = s
+        elif op == "Reshape":
+            total = int(np.prod(s))
+            ns = _factor(total, rng)
+            if rng.random() < 0.3:
+                ns = [1] + ns
+            g.nodes.append(helper.make_node("Reshape", [cur, g.const(np.array(ns, np.int64))], [out]))
+        elif op == "Transpose":
+            perm = [int(p) for p in rng.permutation(len(s))]
+            g.nodes.append(helper.make_node("Transpose", [cur], [out], perm=perm))
+            ns = [s[p] for p in perm]
+        elif op == "Conv" and len(s) == 3:
+            d_out, k = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+            stride, pad = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+            if s[2] + 2 * pad < k:
+                continue
+            w = (rng.standard_normal((d_out, s[1], k)) / math.sqrt(s[1] * k)).astype(np.float32)
+            g.nodes.append(helper.make_node("Conv", [cur, g.const(w), g.const(rng.standard_normal(d_out).astype(np.float32))],
+                                            [out], kernel_shape=[k], strides=[stride], pads=[pad, pad]))
+            ns = [s[0], d_out, (s[2] + 2 * pad - k) // stride + 1]
+        else:  # Relu / Tanh (not supported: CPU), or an op that did not fit this shape
+            g.nodes.append(helper.make_node("Relu" if op != "Tanh" else "Tanh", [cur], [out]))
+            ns = s
+            op = "Relu" if op != "Tanh" else "Tanh"
+        ops.append(op)
+        g.values[out] = [int(d) for d in ns]
+        cur = out
+    outputs = [(cur, g.values[cur], TensorProto.FLOAT)]
+    return _finish(g, outputs, feeds, " -> ".join(ops))
+
+
+def _finish(g, outputs, feeds, desc):
+    graph = helper.make_graph(g.nodes, "fuzz",
+                              [helper.make_tensor_value_info(n, e, s) for n, s, e in g.inputs],
+                              [helper.make_tensor_value_info(n, e, s) for n, s, e in outputs],
+                              [numpy_helper.from_array(v, k) for k, v in g.inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)])
+    model.ir_version = 10
+    return model.SerializeToString(), feeds, desc
+
+
+def check_graph(seed: int, tolerance: float = 2e-2):
+    """Runs one random graph on PhoenixNPU and on the CPU EP. Returns a dict with what
+    happened; raises AssertionError when the provider misbehaves."""
+    import onnxruntime as ort
+
+    import phoenix_npu
+
+    model, feeds, desc = random_graph(seed)
+    cpu = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    want = cpu.run(None, feeds)
+    # Some random graphs are ill-conditioned (a LayerNorm over two nearly equal values, a
+    # Softmax of huge logits): any BF16 rounding moves their output a lot. Measure that on
+    # the CPU EP itself, by rounding the inputs to BF16, and allow a multiple of it.
+    rounded = {k: _round_bf16(v) for k, v in feeds.items()}
+    sensitivity = [_rel_err(a, b) for a, b in zip(cpu.run(None, rounded), want)]
+    sess = phoenix_npu.make_session(model, device="emulator")
+    got = sess.run(None, feeds)
+    assign = phoenix_npu.assignment(sess)
+    claimed = len(assign.get(phoenix_npu.EP_NAME, []))
+    for g_out, w_out, sens in zip(got, want, sensitivity):
+        assert g_out.shape == w_out.shape and g_out.dtype == w_out.dtype, (seed, desc)
+        if w_out.dtype != np.float32:
+            np.testing.assert_array_equal(g_out, w_out)
+            continue
+        assert np.array_equal(np.isnan(g_out), np.isnan(w_out)), (seed, desc, "NaN mismatch")
+        assert np.array_equal(np.isinf(g_out), np.isinf(w_out)), (seed, desc, "Inf mismatch")
+        err = _rel_err(g_out, w_out)
+        allowed = max(tolerance, 8 * sens)
+        assert err <= allowed, f"seed {seed}: {desc}: relative L2 {err:.3e} > {allowed:.3e}"
+    return {"seed": seed, "desc": desc, "claimed": claimed, "nodes": sum(len(v) for v in assign.values())}
+
+
+def _round_bf16(a):
+    if a.dtype != np.float32:
+        return a
+    bits = a.view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def _rel_err(got, want):
+    if want.dtype != np.float32:
+        return 0.0
+    fin = np.isfinite(want) & np.isfinite(got)
+    w, g = want[fin].astype(np.float64), got[fin].astype(np.float64)
+    denom = max(np.linalg.norm(w), 1e-3 * math.sqrt(max(w.size, 1)))
+    return float(np.linalg.norm(g - w) / denom)
