@@ -137,6 +137,7 @@ class Lowering {
     std::vector<int64_t> out_dims;   // of the ONNX value
     std::vector<int64_t> out_perm;   // ONNX value = kernel output permuted by this (conv)
     std::vector<int64_t> final_dims; // of the last absorbed value (after absorbed Reshapes)
+    std::vector<int64_t> residual_dims;  // of the value the residual was added to
   };
 
   int NewTensor(const std::string& name, DType dtype, int64_t numel, bool weight) {
@@ -556,6 +557,7 @@ class Lowering {
       } else if (cn.op_type == "Add" && !g_.value(other).is_constant && pm.residual_value < 0 &&
                  g_.value(other).shape == cur_dims && same_shape_out && other != v) {
         pm.residual_value = other;
+        pm.residual_dims = cur_dims;
       } else {
         break;
       }
@@ -597,8 +599,9 @@ class Lowering {
       Val r;
       PHX_RETURN_IF_ERROR(Get(pm.residual_value, &r));
       r = ApplyScale(r, pc.call.label);
-      TensorView rv = BroadcastTo(r.view, pm.final_dims), as_out;
-      if (pm.final_dims != pm.out_dims) {  // an absorbed Reshape: read the residual in the kernel's shape
+      if (pm.residual_dims.empty()) pm.residual_dims = pm.out_dims;  // Gemm's C
+      TensorView rv = BroadcastTo(r.view, pm.residual_dims), as_out;
+      if (pm.residual_dims != pm.out_dims) {  // an absorbed Reshape: read the residual in the kernel's shape
         if (!ReshapeView(rv, pm.out_dims, &as_out)) {
           r = Contiguous(r, pc.call.label);
           ReshapeView(r.view, pm.out_dims, &as_out);

@@ -377,3 +377,17 @@ def test_ffn_block_fuses_into_two_matmuls(rng, form):
     region = phoenix_npu.counters()["regions"][-1]
     assert {k: v["launches"] for k, v in region["kernels"].items()} == {"LayerNorm": 1, "MatMul": 2}
     assert record("FFN block", rel_l2(got[0], want[0])) <= 1e-2
+
+
+def test_residual_then_reshape_fused(rng):
+    """Found by the fuzzer (seed 1581): Gemm -> residual Add -> Reshape -> Transpose, where the
+    residual is added before an absorbed Reshape."""
+    n = helper.make_node
+    m = make_model([n("Gemm", ["x", "w"], ["v1"]), n("Add", ["v1", "r"], ["v3"]), n("Reshape", ["v3", "s"], ["v5"]),
+                    n("Transpose", ["v5"], ["y"], perm=[1, 2, 0])],
+                   [("x", [3, 1]), ("r", [3, 4])], [("y", [4, 1, 3])],
+                   {"w": rng.standard_normal((1, 4)).astype(np.float32), "s": np.array([3, 4, 1], np.int64)})
+    got, want, assign, _ = run_both(m, {"x": rng.standard_normal((3, 1)).astype(np.float32),
+                                        "r": rng.standard_normal((3, 4)).astype(np.float32)})
+    assert_all_on_npu(assign)
+    assert rel_l2(got[0], want[0]) <= 1e-2

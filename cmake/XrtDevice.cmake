@@ -1,0 +1,66 @@
+# The XRT (real Phoenix NPU) device. Included by CMakeLists.txt after target phoenix_npu_ep exists.
+#
+# - provider/devices/xrt/manifest.cc (the kernel manifest loader) is ALWAYS compiled: tests and
+#   `phoenix-npu doctor` need it without an NPU.
+# - provider/devices/xrt/xrt_device.cc is compiled only with a modern XRT: one that has
+#   xrt::hw_context (AMD's xdna-driver build installs it in /opt/xilinx/xrt). Debian bookworm's
+#   libxrt-dev (XRT 2.13) has no hw_context and is skipped with a message.
+# - Otherwise provider/devices/xrt/xrt_stub.cc provides CreateXrtDevice / XrtAvailable, which
+#   report that this build has no XRT device.
+#
+# Inputs: PHOENIX_WITH_XRT (option, ON), XRT_ROOT (CMake or environment variable).
+
+set(_phx_xrt_dir "${CMAKE_CURRENT_LIST_DIR}/../provider/devices/xrt")
+target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/manifest.cc")
+
+set(_phx_xrt_found FALSE)
+set(_phx_xrt_why "")
+if(NOT PHOENIX_WITH_XRT)
+  set(_phx_xrt_why "PHOENIX_WITH_XRT=OFF")
+else()
+  set(_phx_roots "")
+  if(XRT_ROOT)
+    list(APPEND _phx_roots "${XRT_ROOT}")
+  endif()
+  if(DEFINED ENV{XRT_ROOT})
+    list(APPEND _phx_roots "$ENV{XRT_ROOT}")
+  endif()
+  list(APPEND _phx_roots "/opt/xilinx/xrt")
+
+  find_path(PHOENIX_XRT_INCLUDE_DIR NAMES xrt/xrt_device.h
+            HINTS ${_phx_roots} PATH_SUFFIXES include)
+  find_library(PHOENIX_XRT_COREUTIL NAMES xrt_coreutil
+               HINTS ${_phx_roots} PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
+
+  if(NOT PHOENIX_XRT_INCLUDE_DIR OR NOT PHOENIX_XRT_COREUTIL)
+    set(_phx_xrt_why "no XRT found (looked in XRT_ROOT, /opt/xilinx/xrt and the system paths)")
+  else()
+    set(_phx_hw_ctx "")
+    foreach(_h xrt/xrt_hw_context.h xrt/experimental/xrt_hw_context.h experimental/xrt_hw_context.h)
+      if(EXISTS "${PHOENIX_XRT_INCLUDE_DIR}/${_h}")
+        set(_phx_hw_ctx "${_h}")
+        break()
+      endif()
+    endforeach()
+    if(NOT _phx_hw_ctx)
+      set(_phx_xrt_why "the XRT in ${PHOENIX_XRT_INCLUDE_DIR} has no xrt::hw_context (too old: Debian's "
+                       "libxrt-dev 2.13 cannot drive the NPU); install XRT from AMD's xdna-driver build "
+                       "(/opt/xilinx/xrt) or set XRT_ROOT")
+    else()
+      set(_phx_xrt_found TRUE)
+    endif()
+  endif()
+endif()
+
+if(_phx_xrt_found)
+  message(STATUS "PhoenixNPU: XRT device ON (XRT headers ${PHOENIX_XRT_INCLUDE_DIR}, ${_phx_hw_ctx}; "
+                 "library ${PHOENIX_XRT_COREUTIL})")
+  target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/xrt_device.cc")
+  target_include_directories(phoenix_npu_ep SYSTEM PRIVATE "${PHOENIX_XRT_INCLUDE_DIR}")
+  target_compile_definitions(phoenix_npu_ep PRIVATE PHOENIX_HAVE_XRT=1)
+  target_link_libraries(phoenix_npu_ep PRIVATE "${PHOENIX_XRT_COREUTIL}")
+else()
+  message(STATUS "PhoenixNPU: XRT device OFF: ${_phx_xrt_why}. The provider runs on the emulated device; "
+                 "`phoenix-npu doctor` explains what the NPU path needs.")
+  target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/xrt_stub.cc")
+endif()

@@ -1,0 +1,67 @@
+#include "common/cpu_features.h"
+
+#include <cpuid.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace phoenix {
+namespace {
+
+uint64_t Xgetbv0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+CpuFeatures Detect() {
+  CpuFeatures f;
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = (c >> 27) & 1;
+  f.fma = (c >> 12) & 1;
+  f.f16c = (c >> 29) & 1;
+  if (osxsave) {
+    const uint64_t xcr0 = Xgetbv0();
+    f.os_avx = (xcr0 & 0x6) == 0x6;             // xmm, ymm
+    f.os_avx512 = (xcr0 & 0xe6) == 0xe6;        // + opmask, zmm_hi256, hi16_zmm
+  }
+  if (__get_cpuid_max(0, nullptr) >= 7) {
+    __cpuid_count(7, 0, a, b, c, d);
+    f.avx2 = (b >> 5) & 1;
+    f.avx512f = (b >> 16) & 1;
+    f.avx512dq = (b >> 17) & 1;
+    f.avx512bw = (b >> 30) & 1;
+    f.avx512vl = (b >> 31) & 1;
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avx512bf16 = (a >> 5) & 1;
+  }
+#endif
+  return f;
+}
+
+bool DecideAvx512Bf16() {
+  const CpuFeatures& f = GetCpuFeatures();
+  const char* env = std::getenv("PHOENIX_KERNEL_ISA");
+  if (env && std::strcmp(env, "portable") == 0) return false;
+  return f.os_avx && f.os_avx512 && f.fma && f.f16c && f.avx2 && f.avx512f && f.avx512bw && f.avx512vl &&
+         f.avx512dq && f.avx512bf16;
+}
+
+}  // namespace
+
+const CpuFeatures& GetCpuFeatures() {
+  static const CpuFeatures features = Detect();
+  return features;
+}
+
+bool UseAvx512Bf16() {
+  static const bool use = DecideAvx512Bf16();
+  return use;
+}
+
+const char* KernelIsaName() { return UseAvx512Bf16() ? "avx512_bf16" : "portable"; }
+
+}  // namespace phoenix
