@@ -81,7 +81,10 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateEpImpl(OrtEpFactory* this_ptr, c
   std::string log_line;
   s = CreateDevice(options, &device, &log_line);
   if (!s.ok()) return g_ort->CreateStatus(ORT_FAIL, s.message().c_str());
-  Log(logger, ORT_LOGGING_LEVEL_WARNING, log_line);
+  // device=auto that found no NPU is a fallback: say so at WARNING (visible by default). A
+  // device the user asked for by name is logged at INFO.
+  const bool fell_back = options.device == "auto" && device->Kind() != "npu";
+  Log(logger, fell_back ? ORT_LOGGING_LEVEL_WARNING : ORT_LOGGING_LEVEL_INFO, log_line);
   *ep = new PhoenixEp(*factory, options, std::move(device), *logger);
   return nullptr;
   PHX_ABI_END

@@ -74,6 +74,8 @@ def test_several_sessions_running_at_once(layer_model):
         np.testing.assert_array_equal(r, expected)
 
 
+@pytest.mark.skipif(bool(os.environ.get("PHOENIX_SANITIZED")),
+                    reason="ASan's quarantine holds freed memory: RSS is not a leak measure under the sanitizer")
 def test_1000_create_destroy_cycles_memory_flat(layer_model):
     x = np.ones((1, 64, 96), np.float32)
     for _ in range(100):  # warm-up: allocator pools, thread pool, ORT caches
