@@ -19,6 +19,7 @@ void AddInto(RegionCounters& dst, const RegionCounters& src) {
   dst.device_allocations += src.device_allocations;
   dst.transfers_in += src.transfers_in;
   dst.transfers_out += src.transfers_out;
+  dst.host_launches += src.host_launches;
 }
 
 std::string Escape(const std::string& s) {
@@ -34,7 +35,8 @@ std::string Escape(const std::string& s) {
 void Write(std::ostringstream& os, const RegionCounters& c) {
   os << "\"runs\":" << c.runs << ",\"launches\":" << c.launches << ",\"bytes_in\":" << c.bytes_in
      << ",\"bytes_out\":" << c.bytes_out << ",\"transfers_in\":" << c.transfers_in
-     << ",\"transfers_out\":" << c.transfers_out << ",\"weight_bytes_uploaded\":" << c.weight_bytes_uploaded
+     << ",\"transfers_out\":" << c.transfers_out << ",\"host_launches\":" << c.host_launches
+     << ",\"weight_bytes_uploaded\":" << c.weight_bytes_uploaded
      << ",\"device_allocations\":" << c.device_allocations << ",\"last_run_ns\":" << c.last_run_ns
      << ",\"last_host_overhead_ns\":" << c.last_host_overhead_ns << ",\"kernels\":{";
   bool first = true;

@@ -22,6 +22,7 @@ struct RegionCounters {
   int64_t weight_bytes_uploaded = 0;
   int64_t device_allocations = 0;
   int64_t transfers_in = 0, transfers_out = 0;
+  int64_t host_launches = 0;       // calls the device ran on the host CPU (hybrid NPU device)
   int64_t last_run_ns = 0;         // wall time of the last run, plan walk included
   int64_t last_host_overhead_ns = 0;  // last run minus the kernels' own time
 };

@@ -65,6 +65,10 @@ class Device {
   // kernel manifest). The emulated device runs everything the compiler emits.
   virtual bool CanRun(const KernelCall& call, std::string* why_not) const = 0;
 
+  // True when this device runs the call on the host CPU instead of its accelerator (the
+  // hybrid NPU device, for calls without an NPU kernel). Counted, and logged per plan.
+  virtual bool OnHost(const KernelCall& call) const { return false; }
+
   virtual Status Allocate(size_t bytes, BufferId* id) = 0;  // kBufferAlignment-aligned
   virtual void Free(BufferId id) = 0;
   virtual uint8_t* Map(BufferId id) = 0;                    // host view of the buffer

@@ -1,6 +1,9 @@
 #include "device_factory.h"
 
 #include "devices/emulated/emulated_device.h"
+#include "devices/hybrid_device.h"
+
+#include <sstream>
 
 #if __has_include("devices/xrt/xrt_device.h")
 #include "devices/xrt/xrt_device.h"
@@ -23,11 +26,29 @@ Status OpenNpu(const ProviderOptions& options, std::shared_ptr<Device>* device) 
 #ifdef PHOENIX_HAS_XRT_HEADER
   std::unique_ptr<Device> d;
   PHX_RETURN_IF_ERROR(CreateXrtDevice(options.manifest, &d));
-  *device = std::move(d);
+  *device = std::make_shared<HybridDevice>(std::move(d), options.threads);
   return Status::OK();
 #else
   return Status::Error("this build has no XRT device");
 #endif
+}
+
+// "Softmax,LayerNorm" -> bit mask of KernelKinds (for the without_kernels test option).
+Status KindMask(const std::string& names, uint32_t* mask) {
+  *mask = 0;
+  std::stringstream ss(names);
+  std::string name;
+  while (std::getline(ss, name, ',')) {
+    if (name.empty()) continue;
+    bool found = false;
+    for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k)
+      if (name == KernelKindName(static_cast<KernelKind>(k))) {
+        *mask |= 1u << k;
+        found = true;
+      }
+    if (!found) return Status::Error("PhoenixNPU option without_kernels: unknown kernel '" + name + "'");
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -50,7 +71,12 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     }
     why_not = "the NPU could not be opened: " + s.message();
   }
-  *device = std::make_shared<EmulatedDevice>(options.threads);
+  uint32_t without = 0;
+  PHX_RETURN_IF_ERROR(KindMask(options.without_kernels, &without));
+  if (without != 0)
+    *device = std::make_shared<HybridDevice>(std::make_unique<EmulatedDevice>(options.threads, without), options.threads);
+  else
+    *device = std::make_shared<EmulatedDevice>(options.threads);
   *log_line = "PhoenixNPU: running on the " + (*device)->Description() +
               (options.device == "emulator" ? std::string(" (device=emulator)")
                                             : " (device=auto: " + why_not + ")");

@@ -175,6 +175,7 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   std::unique_ptr<PlanRunner> runner;
   s = PlanRunner::Create(std::move(plan), device_, &runner);
   if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: preparing " + name + ": " + s.message()).c_str());
+  if (!runner->host_note().empty()) Log(&logger_, ORT_LOGGING_LEVEL_WARNING, "PhoenixNPU: " + name + ": " + runner->host_note());
   *info = new RegionComputeInfo(runner.get(), options_.fail_on == "run");
   std::lock_guard<std::mutex> lk(mutex_);
   runners_[name] = std::move(runner);

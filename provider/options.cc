@@ -50,6 +50,8 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
         result = Status::Error("PhoenixNPU option fail_on=" + value + " is not valid: use compile, allocate or run");
       else
         out->fail_on = value;
+    } else if (option == "without_kernels") {
+      out->without_kernels = value;
     } else {
       result = Status::Error("PhoenixNPU: unknown provider option '" + option +
                              "'. Known options: device (auto|emulator|npu), threads (0 = all cores), "

@@ -14,7 +14,9 @@ struct ProviderOptions {
   std::string device = "auto";   // auto | emulator | npu
   int threads = 0;               // emulated device threads; 0 = all cores this process may use
   std::string manifest;          // NPU kernel manifest (JSON); default: the one shipped with the package
-  std::string fail_on;           // debug: "compile" or "allocate" makes that step fail (tests)
+  std::string fail_on;           // debug: "compile", "allocate" or "run" makes that step fail (tests)
+  std::string without_kernels;   // debug: "Softmax,LayerNorm": the emulated device pretends to lack
+                                 // these kernels, so they take the hybrid host path (tests)
 
   static Status FromSessionOptions(const OrtSessionOptions* so, const std::string& ep_name, ProviderOptions* out);
 };

@@ -109,7 +109,21 @@ Status PlanRunner::Upload() {
     if (!device_->CanRun(c, &why))
       return Status::Error("the " + device_->Kind() + " device cannot run " + std::string(KernelKindName(c.kind)) +
                            " for " + c.label + ": " + why);
+    host_calls_ += device_->OnHost(c) ? 1 : 0;
     calls_.push_back(std::move(c));
+  }
+  if (host_calls_ > 0) {
+    int per_kind[static_cast<int>(KernelKind::kCount)] = {};
+    for (const KernelCall& c : calls_) per_kind[static_cast<int>(c.kind)] += device_->OnHost(c) ? 1 : 0;
+    host_note_ = std::to_string(host_calls_) + " of " + std::to_string(calls_.size()) + " kernel calls (";
+    bool first = true;
+    for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k)
+      if (per_kind[k]) {
+        host_note_ += (first ? "" : ", ") + std::string(KernelKindName(static_cast<KernelKind>(k))) + " x" +
+                      std::to_string(per_kind[k]);
+        first = false;
+      }
+    host_note_ += ") have no " + device_->Kind() + " kernel and run on the host CPU";
   }
   return Status::OK();
 }
@@ -147,6 +161,7 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
     kernel_ns += dt;
   }
   counters_.launches += static_cast<int64_t>(calls_.size());
+  counters_.host_launches += host_calls_;
   const int64_t t_wait = NowNs();
   PHX_RETURN_IF_ERROR(device_->Wait());
   kernel_ns += NowNs() - t_wait;

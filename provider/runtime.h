@@ -21,6 +21,8 @@ class PlanRunner {
   ~PlanRunner();
 
   const Plan& plan() const { return plan_; }
+  // "" or "3 of 72 kernel calls (Softmax x3) have no NPU kernel and run on the host CPU".
+  const std::string& host_note() const { return host_note_; }
 
   // inputs[i] holds plan().inputs[i].shape elements; outputs[i] receives plan().outputs[i].
   // Thread-safe: concurrent runs of one region are serialised (they share the arena).
@@ -36,6 +38,8 @@ class PlanRunner {
   std::vector<BufferId> tensor_buffer_;    // per plan tensor
   std::vector<int64_t> tensor_elem_offset_;  // per plan tensor: element offset in its buffer
   std::vector<KernelCall> calls_;          // fully resolved, ready to launch
+  int host_calls_ = 0;                     // of calls_, how many the device runs on the host
+  std::string host_note_;                  // which kinds, for the log
   std::mutex run_mutex_;
   RegionCounters counters_;
   int registry_id_ = -1;

@@ -11,12 +11,14 @@ namespace phoenix {
 
 class EmulatedDevice : public Device {
  public:
-  explicit EmulatedDevice(int num_threads);
+  // without_kinds: a bit mask of KernelKinds this device claims it cannot run, to exercise
+  // the hybrid path (calls without an NPU kernel) without an NPU. 0 in normal use.
+  explicit EmulatedDevice(int num_threads, uint32_t without_kinds = 0);
   ~EmulatedDevice() override;
 
   std::string Kind() const override { return "emulator"; }
   std::string Description() const override;
-  bool CanRun(const KernelCall& call, std::string* why_not) const override { return true; }
+  bool CanRun(const KernelCall& call, std::string* why_not) const override;
 
   Status Allocate(size_t bytes, BufferId* id) override;
   void Free(BufferId id) override;
@@ -33,9 +35,8 @@ class EmulatedDevice : public Device {
     uint8_t* data = nullptr;
     size_t bytes = 0;
   };
-  Status Check(const Operand& op, size_t elem_size, const char* what, const KernelCall& call) const;
-
   int num_threads_;
+  uint32_t without_ = 0;
   std::vector<Buffer> buffers_;
 };
 

@@ -1,0 +1,134 @@
+#include "devices/host_kernels.h"
+
+#include "elementwise/elementwise.h"
+#include "gelu/gelu.h"
+#include "im2col/im2col.h"
+#include "layernorm/layernorm.h"
+#include "matmul/matmul.h"
+#include "softmax/softmax.h"
+
+namespace phoenix {
+namespace {
+
+// Every operand must lie inside its buffer: a plan bug must fail here, not corrupt memory.
+Status Check(const HostBuffers& buffers, const Operand& op, size_t elem_size, const char* what, const KernelCall& call) {
+  const HostBuffer b = op.buffer >= 0 ? buffers(op.buffer) : HostBuffer{};
+  if (b.data == nullptr)
+    return Status::Error(std::string("host kernel: ") + what + " of " + call.label + " has no buffer");
+  for (int d = 0; d < op.view.rank; ++d)
+    if (op.view.strides[d] < 0) return Status::Error(std::string("host kernel: negative stride in ") + call.label);
+  if (static_cast<size_t>(op.view.Extent()) * elem_size > b.bytes)
+    return Status::Error(std::string("host kernel: ") + what + " of " + call.label + " overruns its buffer");
+  return Status::OK();
+}
+
+template <typename T>
+T* At(uint8_t* base, const TensorView& v) { return reinterpret_cast<T*>(base) + v.offset; }
+
+}  // namespace
+
+Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
+  using namespace kernels;
+  const char* names[4] = {"input 0", "input 1", "input 2", "input 3"};
+  for (int i = 0; i < 4; ++i) {
+    if (!c.in[i].present()) continue;
+    const bool f32 = (c.kind == KernelKind::kLayerNorm && i >= 1) || (c.kind == KernelKind::kMatMul && i == 2);
+    PHX_RETURN_IF_ERROR(Check(buffers, c.in[i], f32 ? 4 : 2, names[i], c));
+  }
+  PHX_RETURN_IF_ERROR(Check(buffers, c.out, 2, "output", c));
+  auto bf = [&](const Operand& o) { return At<bf16_t>(buffers(o.buffer).data, o.view); };
+  auto f32 = [&](const Operand& o) { return o.present() ? At<const float>(buffers(o.buffer).data, o.view) : nullptr; };
+  const TensorView& ov = c.out.view;
+  switch (c.kind) {
+    case KernelKind::kLayerNorm: {
+      LayerNormArgs a;
+      a.cols = ov.rank ? ov.shape[ov.rank - 1] : 1;
+      a.rows = a.cols ? ov.NumElements() / a.cols : 0;
+      a.epsilon = c.epsilon;
+      a.gamma = f32(c.in[1]);
+      a.beta = f32(c.in[2]);
+      LayerNorm(a, bf(c.in[0]), bf(c.out), num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kSoftmax: {
+      SoftmaxArgs a;
+      a.cols = ov.rank ? ov.shape[ov.rank - 1] : 1;
+      a.rows = a.cols ? ov.NumElements() / a.cols : 0;
+      a.scale = c.scale;
+      Softmax(a, bf(c.in[0]), bf(c.out), num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kGelu:
+      Gelu(static_cast<GeluMode>(c.mode), ov.NumElements(), bf(c.in[0]), bf(c.out), num_threads);
+      return Status::OK();
+    case KernelKind::kBinary: {
+      TensorView av = c.in[0].view, bv = c.in[1].view, yv = ov;
+      av.offset = bv.offset = yv.offset = 0;
+      Binary(static_cast<BinaryOp>(c.mode), bf(c.in[0]), av, bf(c.in[1]), bv, bf(c.out), yv, num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kBinaryScalar: {
+      TensorView av = c.in[0].view, yv = ov;
+      av.offset = yv.offset = 0;
+      BinaryScalar(static_cast<BinaryOp>(c.mode & 15), bf(c.in[0]), av, c.scale, (c.mode & 16) != 0,
+                   bf(c.out), yv, num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kCopy: {
+      TensorView xv = c.in[0].view, yv = ov;
+      xv.offset = yv.offset = 0;
+      Copy(bf(c.in[0]), xv, bf(c.out), yv, num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kIm2Col: {
+      Im2ColArgs a;
+      a.kernel = c.conv.kernel;
+      a.stride = c.conv.stride;
+      a.dilation = c.conv.dilation;
+      a.pad_begin = c.conv.pad_begin;
+      a.out_length = ov.shape[1];
+      TensorView xv = c.in[0].view;
+      xv.offset = 0;
+      Im2Col(a, bf(c.in[0]), xv, bf(c.out), num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kMatMul: {
+      const TensorView& av = c.in[0].view;
+      const TensorView& bv = c.in[1].view;
+      const int r = ov.rank;
+      MatMulArgs a;
+      a.M = ov.shape[r - 2];
+      a.N = ov.shape[r - 1];
+      a.K = av.shape[r - 1];
+      a.batch_rank = r - 2;
+      for (int d = 0; d < r - 2; ++d) {
+        a.batch_shape[d] = ov.shape[d];
+        a.a_batch_strides[d] = av.strides[d];
+        a.b_batch_strides[d] = bv.strides[d];
+        a.c_batch_strides[d] = ov.strides[d];
+        if (c.in[3].present()) a.r_batch_strides[d] = c.in[3].view.strides[d];
+      }
+      a.a_rs = av.strides[r - 2];
+      a.a_cs = av.strides[r - 1];
+      a.b_rs = bv.strides[r - 2];
+      a.b_cs = bv.strides[r - 1];
+      a.c_rs = ov.strides[r - 2];
+      a.c_cs = ov.strides[r - 1];
+      if (c.in[3].present()) {
+        a.r_rs = c.in[3].view.strides[r - 2];
+        a.r_cs = c.in[3].view.strides[r - 1];
+        a.residual = bf(c.in[3]);
+      }
+      a.alpha = c.scale;
+      a.bias = f32(c.in[2]);
+      a.epilogue = static_cast<Epilogue>(c.mode);
+      a.b_is_constant = c.b_is_constant;
+      MatMul(a, bf(c.in[0]), bf(c.in[1]), bf(c.out), num_threads);
+      return Status::OK();
+    }
+    default:
+      return Status::Error("host kernel: unknown kernel kind");
+  }
+}
+
+}  // namespace phoenix
