@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -19,8 +20,30 @@ int HardwareThreads() {
 
 namespace {
 
-// Workers sleep on a condition variable between jobs; one job runs at a time (jobs come
-// from one plan walk, and the runtime serialises plan walks).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until pred() or about `micros` microseconds have passed; returns pred().
+template <typename Pred>
+bool SpinFor(int micros, Pred pred) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (pred()) return true;
+      CpuRelax();
+    }
+    if (std::chrono::steady_clock::now() >= end) return pred();
+  }
+}
+
+// One job runs on the pool at a time. A caller that finds the pool busy (another thread's job,
+// e.g. two sessions running at once) does its whole range itself instead of waiting, so
+// concurrent callers never block each other and a nested call cannot deadlock.
+// Workers spin briefly after a job (kernels of a plan come back to back) before sleeping on a
+// condition variable; the caller spins briefly for the last worker in the same way.
 class Pool {
  public:
   static Pool& Get() {
@@ -29,7 +52,11 @@ class Pool {
   }
 
   void Run(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn) {
-    std::lock_guard<std::mutex> job_lock(job_mutex_);
+    std::unique_lock<std::mutex> job_lock(job_mutex_, std::try_to_lock);
+    if (!job_lock.owns_lock()) {
+      fn(0, n);
+      return;
+    }
     EnsureWorkers(threads - 1);
     const int64_t chunk = (n + threads - 1) / threads;
     {
@@ -38,17 +65,22 @@ class Pool {
       n_ = n;
       chunk_ = chunk;
       active_ = threads - 1;
-      pending_ = threads - 1;
-      ++generation_;
+      pending_.store(threads - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     fn(0, std::min(n, chunk));  // the caller takes chunk 0
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_ == 0; });
+    if (!SpinFor(kSpinMicros, [&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> lk(mu_);
     fn_ = nullptr;
   }
 
  private:
+  static constexpr int kSpinMicros = 50;
+
   void EnsureWorkers(int count) {
     while (static_cast<int>(workers_.size()) < count) {
       int index = static_cast<int>(workers_.size()) + 1;
@@ -60,20 +92,24 @@ class Pool {
   void Loop(int index) {
     uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int64_t, int64_t)>* fn;
-      int64_t begin, end;
+      const std::function<void(int64_t, int64_t)>* fn = nullptr;
+      int64_t begin = 0, end = 0;
+      SpinFor(kSpinMicros, [&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
+        // Snapshot the job under mu_: the poster writes all fields and the generation under it.
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        seen = generation_.load(std::memory_order_relaxed);
         if (index > active_) continue;  // not part of this job
         fn = fn_;
         begin = std::min(n_, chunk_ * index);
         end = std::min(n_, begin + chunk_);
       }
       if (begin < end) (*fn)(begin, end);
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(mu_);  // pairs with the caller's predicate check
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -82,8 +118,9 @@ class Pool {
   std::vector<std::thread> workers_;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0, chunk_ = 0;
-  int active_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
+  int active_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace

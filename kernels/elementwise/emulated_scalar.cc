@@ -1,8 +1,16 @@
-// Emulated BinaryScalar, reference form: FP32 op with the exact scalar, one BF16 rounding.
+// Emulated BinaryScalar: FP32 op with the exact scalar, one BF16 rounding. portable::BinaryScalar
+// is the reference form; contiguous rows run on AVX-512 where available (bit-identical).
+#include <algorithm>
+
+#include "common/cpu_features.h"
+#include "common/kernel_isa.h"
 #include "common/parallel.h"
+#include "common/view_collapse.h"
 #include "elementwise/elementwise.h"
 
 namespace phoenix::kernels {
+
+namespace portable {
 
 void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first,
                   bf16_t* y, const TensorView& yv, int num_threads) {
@@ -27,6 +35,36 @@ void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, b
       }
       y[yo] = F32ToBf16(v);
     }
+  });
+}
+
+}  // namespace portable
+
+void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first,
+                  bf16_t* y, const TensorView& yv, int num_threads) {
+  const int64_t total = yv.NumElements();
+  if (total <= 0) return;
+  const TensorView* views[2] = {&av, &yv};
+  const CollapsedViews c = CollapseViews(views, 2);
+  const int64_t inner = c.Inner(), outer = c.Outer();
+  const int last = c.rank - 1;
+  const int64_t as = c.rank ? c.strides[0][last] : 1, ys = c.rank ? c.strides[1][last] : 1;
+  if (!UseAvx512Bf16() || as != 1 || ys != 1 || (inner < 16 && outer > 1))
+    return portable::BinaryScalar(op, a, av, s, scalar_first, y, yv, num_threads);
+  const bf16_t* a0 = a + av.offset;
+  bf16_t* y0 = y + yv.offset;
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, total / 65536)));
+  if (outer == 1) {
+    const int64_t blocks = (inner + 15) / 16;
+    ParallelFor(blocks, threads, [&](int64_t q0, int64_t q1) {
+      const int64_t i0 = q0 * 16, i1 = std::min(inner, q1 * 16);
+      avx512::BinaryScalarRow(op, a0 + i0, s, scalar_first, y0 + i0, i1 - i0);
+    });
+    return;
+  }
+  ParallelFor(outer, threads, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      avx512::BinaryScalarRow(op, a0 + c.RowOffset(0, o), s, scalar_first, y0 + c.RowOffset(1, o), inner);
   });
 }
 

@@ -1,11 +1,19 @@
 // Emulated LayerNorm: FP32 mean and variance (two passes over the row), rsqrt in FP32,
 // one BF16 rounding of the output. Same steps as aie/layernorm.cc.
+// portable::LayerNorm is the reference form; on CPUs with AVX512_BF16 the rows run in
+// emulated_avx512.cc (same steps and the same sequential sum order, 16 rows per vector:
+// bit-identical).
+#include <algorithm>
 #include <vector>
 
+#include "common/cpu_features.h"
+#include "common/kernel_isa.h"
 #include "common/parallel.h"
 #include "layernorm/layernorm.h"
 
 namespace phoenix::kernels {
+
+namespace portable {
 
 void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
   const int64_t n = a.cols;
@@ -32,6 +40,20 @@ void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threa
         yr[i] = F32ToBf16(v);
       }
     }
+  });
+}
+
+}  // namespace portable
+
+void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+  if (a.rows <= 0 || a.cols <= 0) return;
+  if (!UseAvx512Bf16()) return portable::LayerNorm(a, x, y, num_threads);
+  // Groups of 16 rows (one row per lane for the sums), >= ~32K elements a thread.
+  const int64_t groups = (a.rows + 15) / 16;
+  const int64_t per_thread = std::max<int64_t>(1, 32768 / (16 * a.cols));
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, groups / per_thread)));
+  ParallelFor(groups, threads, [&](int64_t g0, int64_t g1) {
+    avx512::LayerNormRows(a, x, y, g0 * 16, std::min(a.rows, g1 * 16));
   });
 }
 

@@ -1,9 +1,27 @@
-// Emulated MatMul, reference form: FP32 accumulation over K in order, epilogue in FP32, then the
-// residual added in FP32 and ONE BF16 rounding (the AIE kernel adds the residual into the accumulator).
+// Emulated MatMul: dispatcher, packed-weight cache, and the portable reference form.
+//
+// Reference form (portable::MatMul, the numerics specification): FP32 accumulation over K in
+// order, epilogue in FP32, then the residual added in FP32 and ONE BF16 rounding (the AIE kernel
+// adds the residual into the accumulator).
+//
+// Fast form (CPUs with AVX512_BF16, emulated_avx512.cc): B packed into the vdpbf16ps layout
+// (pairs of K interleaved, 16-column panels), 12 x 32 register micro-tiles accumulating all of K
+// in FP32, the same epilogue and rounding. Constant B operands (weights) are packed once and
+// cached by address until ReleasePackedWeights; activation B operands (attention K^T, V) are
+// packed per call into a reusable per-thread scratch buffer (no allocation after warm-up).
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/kernel_isa.h"
 #include "common/parallel.h"
 #include "matmul/matmul.h"
 
 namespace phoenix::kernels {
+
+namespace portable {
 
 void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
   const int64_t batches = a.BatchCount();
@@ -33,7 +51,191 @@ void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, in
   });
 }
 
-// The reference path keeps no packed copies.
-void ReleasePackedWeights(const void*, size_t) {}
+}  // namespace portable
+
+namespace {
+
+// Packed copies of constant B operands, keyed by (address, K, N, strides). Thread-safe; entries
+// are shared_ptr so a Release racing with a running MatMul never frees memory in use. Bounded:
+// past kMaxBytes the cache is emptied (the weights then repack on next use).
+class PackedWeightCache {
+ public:
+  static PackedWeightCache& Get() {
+    static PackedWeightCache* cache = new PackedWeightCache();  // never destroyed: safe at exit
+    return *cache;
+  }
+
+  std::shared_ptr<const std::vector<bf16_t>> Find(const bf16_t* b, int64_t K, int64_t N, int64_t rs, int64_t cs) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const Entry& e : entries_)
+      if (e.ptr == b && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;
+    return nullptr;
+  }
+
+  std::shared_ptr<const std::vector<bf16_t>> Insert(const bf16_t* b, int64_t K, int64_t N, int64_t rs, int64_t cs,
+                                                    std::shared_ptr<const std::vector<bf16_t>> data) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const Entry& e : entries_)
+      if (e.ptr == b && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;  // lost a race
+    const size_t bytes = data->size() * sizeof(bf16_t);
+    if (bytes_ + bytes > kMaxBytes) {
+      entries_.clear();
+      bytes_ = 0;
+    }
+    entries_.push_back(Entry{b, K, N, rs, cs, bytes, data});
+    bytes_ += bytes;
+    return data;
+  }
+
+  void Release(const void* begin, size_t bytes) {
+    const char* lo = static_cast<const char*>(begin);
+    const char* hi = lo + bytes;
+    std::lock_guard<std::mutex> lk(mu_);
+    auto dead = [&](const Entry& e) {
+      const char* p = reinterpret_cast<const char*>(e.ptr);
+      return p >= lo && p < hi;
+    };
+    for (const Entry& e : entries_)
+      if (dead(e)) bytes_ -= e.bytes;
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), dead), entries_.end());
+  }
+
+ private:
+  static constexpr size_t kMaxBytes = size_t{4} << 30;
+  struct Entry {
+    const bf16_t* ptr;
+    int64_t K, N, rs, cs;
+    size_t bytes;
+    std::shared_ptr<const std::vector<bf16_t>> data;
+  };
+  std::mutex mu_;
+  std::vector<Entry> entries_;
+  size_t bytes_ = 0;
+};
+
+// Per calling thread scratch, grown on demand and reused (no allocation after warm-up).
+struct Scratch {
+  std::vector<bf16_t> packed_b, packed_a;
+  std::vector<const bf16_t*> b_ptrs;
+  std::vector<int64_t> a_offsets, b_offsets;
+  std::vector<std::shared_ptr<const std::vector<bf16_t>>> held;
+};
+
+template <typename T>
+void Grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+  thread_local Scratch s;
+  const int64_t batches = a.BatchCount();
+  const int64_t M = a.M, N = a.N, K = a.K;
+  const int threads = std::max(1, num_threads);
+
+  // Per-batch offsets of A and B.
+  Grow(s.a_offsets, batches);
+  Grow(s.b_offsets, batches);
+  Grow(s.b_ptrs, batches);
+  bool b_batched = false;
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    int64_t b = bi, ao = 0, bo = 0;
+    for (int d = a.batch_rank - 1; d >= 0; --d) {
+      const int64_t i = b % a.batch_shape[d];
+      b /= a.batch_shape[d];
+      ao += i * a.a_batch_strides[d];
+      bo += i * a.b_batch_strides[d];
+    }
+    s.a_offsets[bi] = ao;
+    s.b_offsets[bi] = bo;
+    b_batched |= bo != s.b_offsets[0];
+  }
+
+  // A: read in place when its rows are contiguous, else gathered into [batch][M][K].
+  const bf16_t* Ause = A;
+  int64_t a_rs = a.a_rs;
+  if (a.a_cs != 1 && K > 1) {
+    Grow(s.packed_a, static_cast<size_t>(batches * M * K));
+    bf16_t* pa = s.packed_a.data();
+    const int64_t* aoff = s.a_offsets.data();
+    ParallelFor(batches * M, threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const bf16_t* src = A + aoff[r / M] + (r % M) * a.a_rs;
+        bf16_t* dst = pa + r * K;
+        for (int64_t k = 0; k < K; ++k) dst[k] = src[k * a.a_cs];
+      }
+    });
+    for (int64_t bi = 0; bi < batches; ++bi) s.a_offsets[bi] = bi * M * K;
+    Ause = pa;
+    a_rs = K;
+  }
+
+  // B: packed into the vdpbf16ps layout (cached for constants).
+  const int64_t panels = (N + avx512::kPanelCols - 1) / avx512::kPanelCols;
+  const int64_t packed_elems = avx512::PackedBElems(K, N);
+  const int64_t distinct = b_batched ? batches : 1;
+  s.held.clear();
+  if (a.b_is_constant) {
+    for (int64_t bi = 0; bi < distinct; ++bi) {
+      const bf16_t* bsrc = B + s.b_offsets[bi];
+      auto& cache = PackedWeightCache::Get();
+      auto data = cache.Find(bsrc, K, N, a.b_rs, a.b_cs);
+      if (!data) {
+        auto fresh = std::make_shared<std::vector<bf16_t>>(static_cast<size_t>(packed_elems));
+        bf16_t* dst = fresh->data();
+        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { avx512::PackB(bsrc, K, N, a.b_rs, a.b_cs, dst, p0, p1); });
+        data = cache.Insert(bsrc, K, N, a.b_rs, a.b_cs, std::move(fresh));
+      }
+      s.b_ptrs[bi] = data->data();
+      s.held.push_back(std::move(data));
+    }
+  } else {
+    Grow(s.packed_b, static_cast<size_t>(distinct * packed_elems));
+    bf16_t* pb = s.packed_b.data();
+    const int64_t* boff = s.b_offsets.data();
+    ParallelFor(distinct * panels, threads, [&](int64_t q0, int64_t q1) {
+      for (int64_t q = q0; q < q1;) {
+        const int64_t bi = q / panels, p0 = q % panels, p1 = std::min(panels, p0 + (q1 - q));
+        avx512::PackB(B + boff[bi], K, N, a.b_rs, a.b_cs, pb + bi * packed_elems, p0, p1);
+        q += p1 - p0;
+      }
+    });
+    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs[bi] = pb + bi * packed_elems;
+  }
+  if (!b_batched)
+    for (int64_t bi = 1; bi < batches; ++bi) s.b_ptrs[bi] = s.b_ptrs[0];
+
+  avx512::MatMulPlan p;
+  p.args = &a;
+  p.A = Ause;
+  p.a_rs = a_rs;
+  p.a_batch_offsets = s.a_offsets.data();
+  p.C = C;
+  p.packed_b = s.b_ptrs.data();
+  p.m_units = (M + avx512::kMatMulMR - 1) / avx512::kMatMulMR;
+  // Split N too when there are too few row tiles to keep every thread busy.
+  const int64_t row_units = batches * p.m_units;
+  const int64_t col_tiles = (N + 31) / 32;
+  p.n_chunks = 1;
+  if (row_units < 4 * threads && col_tiles > 1)
+    p.n_chunks = std::min(col_tiles, (4 * threads + row_units - 1) / row_units);
+  p.n_chunk_cols = ((col_tiles + p.n_chunks - 1) / p.n_chunks) * 32;
+  p.n_chunks = (N + p.n_chunk_cols - 1) / p.n_chunk_cols;
+  p.units = row_units * p.n_chunks;
+  // Small problems: fewer threads (about 2 MFLOP per thread at least).
+  const double flops = 2.0 * batches * M * N * std::max<int64_t>(K, 1);
+  const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, flops / 2e6)));
+  ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) { avx512::MatMulUnits(p, u0, u1); });
+  s.held.clear();
+}
+
+}  // namespace
+
+void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+  if (a.M <= 0 || a.N <= 0 || a.BatchCount() <= 0) return;
+  if (a.K <= 0 || !UseAvx512Bf16()) return portable::MatMul(a, A, B, C, num_threads);
+  MatMulAvx512(a, A, B, C, num_threads);
+}
+
+void ReleasePackedWeights(const void* begin, size_t bytes) { PackedWeightCache::Get().Release(begin, bytes); }
 
 }  // namespace phoenix::kernels

@@ -1,12 +1,18 @@
 // Emulated Softmax: FP32 row max, KernelExp of (scale*x - max), FP32 sum, multiply by the
 // FP32 reciprocal, one BF16 rounding. Same steps as aie/softmax.cc.
+// portable::Softmax is the reference form (sequential sums); on CPUs with AVX512_BF16 the rows
+// run in emulated_avx512.cc (same steps, sums in 16 lanes: within 1 BF16 ulp).
 #include <cmath>
 #include <vector>
 
+#include "common/cpu_features.h"
+#include "common/kernel_isa.h"
 #include "common/parallel.h"
 #include "softmax/softmax.h"
 
 namespace phoenix::kernels {
+
+namespace portable {
 
 void Softmax(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
   const int64_t n = a.cols;
@@ -31,6 +37,16 @@ void Softmax(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int num_threads) 
       for (int64_t i = 0; i < n; ++i) yr[i] = F32ToBf16(has_nan ? NAN : e[i] * inv);
     }
   });
+}
+
+}  // namespace portable
+
+void Softmax(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+  if (a.rows <= 0 || a.cols <= 0) return;
+  if (!UseAvx512Bf16()) return portable::Softmax(a, x, y, num_threads);
+  const int64_t per_thread = std::max<int64_t>(1, 32768 / a.cols);  // >= ~32K elements a thread
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, a.rows / per_thread)));
+  ParallelFor(a.rows, threads, [&](int64_t r0, int64_t r1) { avx512::SoftmaxRows(a, x, y, r0, r1); });
 }
 
 }  // namespace phoenix::kernels

@@ -1,0 +1,518 @@
+// Standalone correctness + speed harness for the emulated kernels (no ONNX Runtime, no CMake).
+// Build and run: kernels/bench/run.sh  (see that script for the flags).
+//
+// Correctness: every public kernel (which dispatches to the AVX-512 path on this CPU) is compared
+// with the portable reference (kernels::portable::*, the lead's scalar forms) on random and
+// awkward shapes, including NaN / Inf inputs:
+//   * MatMul: FP32 accumulation order differs (vdpbf16ps pairs), so the check is
+//     |fast - ref| <= 2 BF16 ulps of the larger of the two + the FP32 summation bound
+//     2 * K * 2^-24 * |alpha| * sum_k |a_k b_k| (before GELU, whose slope is <= 1.13);
+//     NaN positions must match exactly; also reports the fraction of bit-identical outputs.
+//   * GELU, Binary, BinaryScalar, Copy: bit-identical (NaN == NaN).
+//   * LayerNorm: bit-identical (sequential sums, one row per lane).
+//   * Softmax: <= 1 BF16 ulp (the FP32 row sum is reassociated into 16 lanes).
+// Speed: GFLOP/s of MatMul on the whisper-base encoder shapes (and ms of the other kernels).
+//
+// Usage: kernel_bench [--quick] [--threads N] [--no-perf] [--no-test]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/kernel_isa.h"
+#include "common/parallel.h"
+
+using namespace phoenix;
+using namespace phoenix::kernels;
+
+namespace {
+
+int g_failures = 0;
+std::mt19937 g_rng(1234);
+
+bf16_t RandBf16(float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  return F32ToBf16(d(g_rng));
+}
+std::vector<bf16_t> RandVec(size_t n, float scale = 1.0f) {
+  std::vector<bf16_t> v(n);
+  for (auto& x : v) x = RandBf16(scale);
+  return v;
+}
+bool IsNan(bf16_t v) { return (v & 0x7fff) > 0x7f80; }
+// Distance in BF16 ulps between two finite values of the same sign, else a large number.
+int64_t UlpDiff(bf16_t x, bf16_t y) {
+  if (IsNan(x) || IsNan(y)) return (IsNan(x) && IsNan(y)) ? 0 : 1 << 20;
+  auto key = [](bf16_t v) -> int64_t { return (v & 0x8000) ? -int64_t(v & 0x7fff) : int64_t(v & 0x7fff); };
+  return std::llabs(key(x) - key(y));
+}
+float Ulp(float v) {  // BF16 ulp at |v|
+  v = std::fabs(v);
+  if (!(v < INFINITY)) return INFINITY;
+  int e;
+  std::frexp(v, &e);
+  return std::ldexp(1.0f, std::max(e - 8, -133));
+}
+
+void Report(const std::string& name, bool ok, const std::string& detail) {
+  std::printf("  %-58s %s  %s\n", name.c_str(), ok ? "ok  " : "FAIL", detail.c_str());
+  if (!ok) ++g_failures;
+}
+
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Median seconds of fn over >= min_reps runs and >= min_time seconds.
+double Time(const std::function<void()>& fn, int min_reps = 5, double min_time = 0.8) {
+  fn();
+  std::vector<double> t;
+  const double end = Now() + min_time;
+  while (static_cast<int>(t.size()) < min_reps || Now() < end) {
+    const double t0 = Now();
+    fn();
+    t.push_back(Now() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// ---------------------------------------------------------------------------------------------
+// MatMul
+struct MMCase {
+  std::string name;
+  int64_t batch = 1, M, N, K;
+  bool a_trans = false, b_trans = false, c_trans = false, b_const = false, b_bcast = false;
+  bool bias = false, residual = false, r_trans = false;
+  Epilogue epi = Epilogue::kNone;
+  float alpha = 1.0f;
+  int special = 0;  // 1: NaN / Inf / huge values injected
+};
+
+void TestMatMul(const MMCase& c, int threads) {
+  const int64_t B = c.batch, M = c.M, N = c.N, K = c.K;
+  std::vector<bf16_t> A = RandVec(B * M * K), Bm = RandVec((c.b_bcast ? 1 : B) * K * N), R = RandVec(B * M * N);
+  std::vector<float> bias(N);
+  for (auto& x : bias) x = std::normal_distribution<float>(0, 1)(g_rng);
+  if (c.special) {
+    A[0] = 0x7fc0;                 // NaN in row 0 of batch 0
+    if (K > 1 && M > 1) A[K + 1] = 0x7f80;  // +Inf in row 1
+    Bm[K * N - 1] = 0xff80;        // -Inf in B's last element
+    if (M > 2) A[2 * K] = F32ToBf16(3e38f);  // overflow to Inf in the accumulator
+    if (K > 2 && M > 3) { A[3 * K] = 0; }   // a zero multiplicand next to Inf stays a product
+  }
+  MatMulArgs a;
+  a.M = M; a.N = N; a.K = K;
+  a.batch_rank = 1;
+  a.batch_shape[0] = B;
+  // A: [B, M, K] stored row-major or as [B, K, M] (transposed view)
+  a.a_batch_strides[0] = M * K;
+  if (c.a_trans) { a.a_rs = 1; a.a_cs = M; } else { a.a_rs = K; a.a_cs = 1; }
+  a.b_batch_strides[0] = c.b_bcast ? 0 : K * N;
+  if (c.b_trans) { a.b_rs = 1; a.b_cs = K; } else { a.b_rs = N; a.b_cs = 1; }
+  a.c_batch_strides[0] = M * N;
+  if (c.c_trans) { a.c_rs = 1; a.c_cs = M; } else { a.c_rs = N; a.c_cs = 1; }
+  if (c.residual) {
+    a.residual = R.data();
+    a.r_batch_strides[0] = M * N;
+    if (c.r_trans) { a.r_rs = 1; a.r_cs = M; } else { a.r_rs = N; a.r_cs = 1; }
+  }
+  a.alpha = c.alpha;
+  a.bias = c.bias ? bias.data() : nullptr;
+  a.epilogue = c.epi;
+  a.b_is_constant = c.b_const;
+  std::vector<bf16_t> ref(B * M * N, 0x1234), fast(B * M * N, 0x4321);
+  portable::MatMul(a, A.data(), Bm.data(), ref.data(), threads);
+  MatMul(a, A.data(), Bm.data(), fast.data(), threads);
+  if (c.b_const) {  // second call: cached pack
+    std::vector<bf16_t> again(B * M * N, 0x4321);
+    MatMul(a, A.data(), Bm.data(), again.data(), threads);
+    if (again != fast) Report(c.name + " (cached B)", false, "second call differs");
+    ReleasePackedWeights(Bm.data(), Bm.size() * 2);
+  }
+  int64_t bad = 0, exact = 0, max_ulp = 0, nan_mismatch = 0;
+  double worst = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t ci = b * M * N + m * a.c_rs + n * a.c_cs;
+        const bf16_t r = ref[ci], f = fast[ci];
+        if (r == f) { ++exact; continue; }
+        if (IsNan(r) != IsNan(f)) { ++nan_mismatch; ++bad; continue; }
+        if (IsNan(r)) { ++exact; continue; }
+        double S = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const bf16_t av = A[b * M * K + m * a.a_rs + k * a.a_cs];
+          const bf16_t bv = Bm[(c.b_bcast ? 0 : b * K * N) + k * a.b_rs + n * a.b_cs];
+          S += std::fabs(double(Bf16ToF32(av)) * Bf16ToF32(bv));
+        }
+        const float rf = Bf16ToF32(r), ff = Bf16ToF32(f);
+        const double tol = 2.0 * Ulp(std::max(std::fabs(rf), std::fabs(ff))) +
+                           1.2 * 2.0 * K * std::ldexp(1.0, -24) * std::fabs(c.alpha) * S;
+        const double diff = std::fabs(double(rf) - ff);
+        max_ulp = std::max(max_ulp, UlpDiff(r, f));
+        if (!(diff <= tol)) ++bad;
+        if (tol > 0) worst = std::max(worst, diff / tol);
+      }
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "exact %.1f%%  max %lld ulp  worst %.2f of tol  nan-mismatch %lld",
+                100.0 * exact / (B * M * N), (long long)max_ulp, worst, (long long)nan_mismatch);
+  Report("matmul " + c.name, bad == 0, buf);
+}
+
+void MatMulTests(bool quick, int threads) {
+  std::printf("MatMul: AVX512_BF16 path vs portable reference\n");
+  std::vector<MMCase> cases = {
+      {"1x1x1", 1, 1, 1, 1},
+      {"1x1x2", 1, 1, 1, 2},
+      {"odd 7x5x3", 1, 7, 5, 3},
+      {"odd 13x17x9 bias", 1, 13, 17, 9, false, false, false, false, false, true},
+      {"M=1 1x100x64", 1, 1, 100, 64},
+      {"N=1 37x1x65", 1, 37, 1, 65},
+      {"33x47x129 gelu-erf bias alpha", 1, 33, 47, 129, false, false, false, false, false, true, false, false,
+       Epilogue::kGeluErf, 0.125f},
+      {"25x50x31 gelu-tanh", 1, 25, 50, 31, false, false, false, false, false, false, false, false, Epilogue::kGeluTanh},
+      {"residual 29x40x70", 1, 29, 40, 70, false, false, false, false, false, true, true},
+      {"residual transposed 29x40x70", 1, 29, 40, 70, false, false, false, false, false, true, true, true},
+      {"A transposed 30x33x45", 1, 30, 33, 45, true},
+      {"B transposed (K^T) 3x30x70x64", 3, 30, 70, 64, false, true},
+      {"B transposed odd K 2x19x21x33", 2, 19, 21, 33, false, true},
+      {"C transposed (conv) 50x40x30 bias gelu", 1, 50, 40, 30, false, false, true, true, true, true, false, false,
+       Epilogue::kGeluErf},
+      {"const B broadcast batch 3x20x48x32", 3, 20, 48, 32, false, false, false, true, true},
+      {"const B^T 40x96x24", 1, 40, 96, 24, false, true, false, true},
+      {"batched attention-like 4x60x60x64 alpha", 4, 60, 60, 64, false, true, false, false, false, false, false, false,
+       Epilogue::kNone, 0.125f},
+      {"NaN/Inf 9x33x17", 1, 9, 33, 17, false, false, false, false, false, true, false, false, Epilogue::kNone, 1.0f, 1},
+      {"NaN/Inf gelu 9x20x16", 1, 9, 20, 16, false, false, false, false, false, false, false, false, Epilogue::kGeluErf,
+       1.0f, 1},
+      {"tiny qkv 150x384x1152 const bias", 1, 150, 1152, 384, false, false, false, true, false, true},
+      {"ffn2-like 100x512x1536 const bias residual", 1, 100, 512, 1536, false, false, false, true, false, true, true},
+  };
+  if (!quick) cases.push_back({"base ffn1 300x2048x512 const gelu", 1, 300, 2048, 512, false, false, false, true, false,
+                               true, false, false, Epilogue::kGeluErf});
+  for (const auto& c : cases) TestMatMul(c, threads);
+  for (int i = 0; i < (quick ? 10 : 40); ++i) {
+    std::uniform_int_distribution<int> d(1, 70);
+    MMCase c{"random", 1 + d(g_rng) % 3, d(g_rng), d(g_rng), d(g_rng)};
+    c.a_trans = d(g_rng) % 4 == 0;
+    c.b_trans = d(g_rng) % 2 == 0;
+    c.c_trans = d(g_rng) % 5 == 0;
+    c.b_const = d(g_rng) % 2 == 0;
+    c.b_bcast = c.b_const && d(g_rng) % 2 == 0;
+    c.bias = d(g_rng) % 2 == 0;
+    c.residual = d(g_rng) % 3 == 0;
+    c.epi = static_cast<Epilogue>(d(g_rng) % 3);
+    c.name = "random " + std::to_string(c.batch) + "x" + std::to_string(c.M) + "x" + std::to_string(c.N) + "x" +
+             std::to_string(c.K) + (c.a_trans ? " At" : "") + (c.b_trans ? " Bt" : "") + (c.c_trans ? " Ct" : "") +
+             (c.b_const ? " const" : "") + (c.residual ? " res" : "") + (c.epi != Epilogue::kNone ? " gelu" : "");
+    TestMatMul(c, threads);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MatMul speed on the whisper-base encoder shapes (T = 1500, D = 512, 8 heads of 64, FFN 2048).
+struct PerfShape {
+  const char* name;
+  int64_t batch, M, N, K;
+  bool attention_qk, attention_av;
+};
+
+const char* g_only = nullptr;  // --only NAME: run just the perf shapes whose name contains NAME
+bool Want(const char* name) { return !g_only || std::strstr(name, g_only); }
+
+void MatMulPerf(int threads) {
+  std::printf("\nMatMul speed, %d threads (BF16 in/out, FP32 accumulation)\n", threads);
+  const int64_t T = 1500, D = 512, H = 8, Dh = 64, F = 2048;
+  std::vector<bf16_t> x = RandVec(T * F), w = RandVec(F * 3 * D), y(T * F * 4), qkv = RandVec(T * 3 * D),
+                      probs = RandVec(H * T * T, 0.02f), out(H * T * T);
+  std::vector<float> bias(F * 2, 0.1f);
+  double total_s = 0, total_flop = 0;
+  auto run_linear = [&](const char* name, int64_t K, int64_t N, Epilogue e, bool residual) {
+    MatMulArgs a;
+    a.M = T; a.N = N; a.K = K;
+    a.a_rs = K; a.b_rs = N; a.c_rs = N;
+    a.bias = bias.data();
+    a.epilogue = e;
+    a.b_is_constant = true;
+    if (residual) { a.residual = qkv.data(); a.r_rs = N; }
+    if (!Want(name)) return;
+    const double t = Time([&] { MatMul(a, x.data(), w.data(), y.data(), threads); });
+    const double flop = 2.0 * T * N * K;
+    std::printf("  %-34s %7.1f GFLOP/s  %7.3f ms\n", name, flop / t / 1e9, t * 1e3);
+    total_s += t; total_flop += flop;
+  };
+  run_linear("qkv_1500x512x1536 (+bias)", D, 3 * D, Epilogue::kNone, false);
+  run_linear("out_1500x512x512 (+bias+res)", D, D, Epilogue::kNone, true);
+  run_linear("ffn1_1500x512x2048 (+bias+gelu)", D, F, Epilogue::kGeluErf, false);
+  run_linear("ffn2_1500x2048x512 (+bias+res)", F, D, Epilogue::kNone, true);
+  if (Want("qkT")) {  // scores[h] = Q_h K_h^T * 1/8, Q/K read in place from the fused QKV [T, 3D]
+    MatMulArgs a;
+    a.M = T; a.N = T; a.K = Dh;
+    a.batch_rank = 1; a.batch_shape[0] = H;
+    a.a_batch_strides[0] = Dh; a.a_rs = 3 * D; a.a_cs = 1;
+    a.b_batch_strides[0] = Dh; a.b_rs = 1; a.b_cs = 3 * D;  // K^T view
+    a.c_batch_strides[0] = T * T; a.c_rs = T; a.c_cs = 1;
+    a.alpha = 0.125f;
+    const double t = Time([&] { MatMul(a, qkv.data(), qkv.data() + D, out.data(), threads); });
+    const double flop = 2.0 * H * T * T * Dh;
+    std::printf("  %-34s %7.1f GFLOP/s  %7.3f ms\n", "qkT_8x1500x64x1500 (K^T view)", flop / t / 1e9, t * 1e3);
+    total_s += t; total_flop += flop;
+  }
+  if (Want("av_")) {  // ctx[:, h] = P_h V_h, V read in place from QKV, output written as [T, H, Dh]
+    MatMulArgs a;
+    a.M = T; a.N = Dh; a.K = T;
+    a.batch_rank = 1; a.batch_shape[0] = H;
+    a.a_batch_strides[0] = T * T; a.a_rs = T; a.a_cs = 1;
+    a.b_batch_strides[0] = Dh; a.b_rs = 3 * D; a.b_cs = 1;
+    a.c_batch_strides[0] = Dh; a.c_rs = D; a.c_cs = 1;
+    const double t = Time([&] { MatMul(a, probs.data(), qkv.data() + 2 * D, y.data(), threads); });
+    const double flop = 2.0 * H * T * T * Dh;
+    std::printf("  %-34s %7.1f GFLOP/s  %7.3f ms\n", "av_8x1500x1500x64 (V view)", flop / t / 1e9, t * 1e3);
+    total_s += t; total_flop += flop;
+  }
+  if (total_s > 0) std::printf("  %-34s %7.1f GFLOP/s  %7.3f ms per layer -> %.1f ms for 6 layers\n", "all matmuls of one layer",
+              total_flop / total_s / 1e9, total_s * 1e3, 6 * total_s * 1e3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row kernels and elementwise ops
+std::vector<bf16_t> SpecialVec(size_t n, float scale, double special_frac) {
+  std::vector<bf16_t> v = RandVec(n, scale);
+  const bf16_t specials[] = {0x7fc0, 0xffc0, 0x7f80, 0xff80, 0x0000, 0x8000, 0x0001, 0x8001, 0x7f7f, 0xff7f, 0x0080};
+  std::uniform_real_distribution<double> u(0, 1);
+  for (auto& x : v)
+    if (u(g_rng) < special_frac) x = specials[g_rng() % (sizeof specials / sizeof specials[0])];
+  return v;
+}
+
+void Compare(const std::string& name, const std::vector<bf16_t>& ref, const std::vector<bf16_t>& fast, int64_t allowed_ulp) {
+  int64_t max_ulp = 0, exact = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const int64_t d = UlpDiff(ref[i], fast[i]);
+    max_ulp = std::max(max_ulp, d);
+    exact += d == 0;
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "exact %.3f%%  max %lld ulp (allowed %lld)", 100.0 * exact / std::max<size_t>(1, ref.size()),
+                (long long)max_ulp, (long long)allowed_ulp);
+  Report(name, max_ulp <= allowed_ulp, buf);
+}
+
+void RowKernelTests(int threads) {
+  std::printf("\nGELU / Softmax / LayerNorm / elementwise: AVX-512 path vs portable reference\n");
+  {  // GELU over every BF16 value, both modes: bit-identical
+    std::vector<bf16_t> x(65536), r(65536), f(65536);
+    for (int i = 0; i < 65536; ++i) x[i] = static_cast<bf16_t>(i);
+    for (GeluMode mode : {GeluMode::kErf, GeluMode::kTanh}) {
+      portable::Gelu(mode, 65536, x.data(), r.data(), threads);
+      Gelu(mode, 65536, x.data(), f.data(), threads);
+      Compare(std::string("gelu ") + (mode == GeluMode::kErf ? "erf" : "tanh") + " all 65536 bf16 inputs", r, f, 0);
+      for (int64_t n : {1, 15, 17, 1000}) {
+        std::fill(f.begin(), f.end(), 0);
+        std::fill(r.begin(), r.end(), 0);
+        portable::Gelu(mode, n, x.data() + 16000, r.data(), threads);
+        Gelu(mode, n, x.data() + 16000, f.data(), threads);
+        Compare("gelu n=" + std::to_string(n), r, f, 0);
+      }
+    }
+  }
+  for (auto [rows, cols, scale, special] : std::vector<std::tuple<int64_t, int64_t, float, double>>{
+           {1, 1, 1.0f, 0}, {3, 17, 1.0f, 0}, {200, 1500, 0.125f, 0}, {64, 1500, 1.0f, 0.001}, {7, 5000, 1.0f, 0},
+           {40, 64, 8.0f, 0}, {30, 33, 1.0f, 0.05}}) {
+    SoftmaxArgs a;
+    a.rows = rows; a.cols = cols; a.scale = scale;
+    std::vector<bf16_t> x = SpecialVec(rows * cols, 3.0f, special), r(rows * cols), f(rows * cols);
+    if (rows > 2) for (int64_t i = 0; i < cols; ++i) x[2 * cols + i] = 0xff80;  // an all -Inf row
+    portable::Softmax(a, x.data(), r.data(), threads);
+    Softmax(a, x.data(), f.data(), threads);
+    char name[96];
+    std::snprintf(name, sizeof name, "softmax %lldx%lld scale %g specials %g", (long long)rows, (long long)cols, scale, special);
+    Compare(name, r, f, 1);
+  }
+  for (auto [rows, cols, beta, special] : std::vector<std::tuple<int64_t, int64_t, bool, double>>{
+           {1, 1, true, 0}, {5, 17, false, 0}, {300, 512, true, 0}, {100, 384, true, 0}, {20, 1000, true, 0.01},
+           {9, 2048, false, 0}}) {
+    LayerNormArgs a;
+    a.rows = rows; a.cols = cols;
+    std::vector<float> g(cols), b(cols);
+    for (auto& v : g) v = std::normal_distribution<float>(1, 0.2f)(g_rng);
+    for (auto& v : b) v = std::normal_distribution<float>(0, 0.2f)(g_rng);
+    a.gamma = g.data();
+    a.beta = beta ? b.data() : nullptr;
+    std::vector<bf16_t> x = SpecialVec(rows * cols, 2.0f, special), r(rows * cols), f(rows * cols);
+    for (int64_t i = 0; i < rows * cols; ++i) x[i] = F32ToBf16(Bf16ToF32(x[i]) + 3.0f);  // offset mean
+    portable::LayerNorm(a, x.data(), r.data(), threads);
+    LayerNorm(a, x.data(), f.data(), threads);
+    char name[96];
+    std::snprintf(name, sizeof name, "layernorm %lldx%lld%s specials %g", (long long)rows, (long long)cols, beta ? " beta" : "", special);
+    Compare(name, r, f, 0);
+  }
+  // Binary with broadcasting patterns (y shape [4, 37, 50]): all ops, bit-identical.
+  struct BPat { const char* name; std::vector<int64_t> ashape, bshape; bool transpose_a; };
+  const std::vector<BPat> pats = {
+      {"contiguous", {4, 37, 50}, {4, 37, 50}, false},
+      {"bias along last dim", {4, 37, 50}, {50}, false},
+      {"broadcast last dim ([...,1])", {4, 37, 50}, {4, 37, 1}, false},
+      {"scalar tensor", {4, 37, 50}, {}, false},
+      {"middle broadcast", {4, 37, 50}, {4, 1, 50}, false},
+      {"transposed a", {4, 37, 50}, {4, 37, 50}, true},
+      {"short rows [4,37,3]", {4, 37, 3}, {4, 37, 3}, false},
+  };
+  for (const auto& pat : pats)
+    for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kSub, BinaryOp::kMul, BinaryOp::kDiv}) {
+      std::vector<int64_t> yshape = pat.ashape;
+      TensorView yv = TensorView::Contiguous(yshape);
+      TensorView av = TensorView::Contiguous(pat.ashape);
+      if (pat.transpose_a) {  // a stored as [50, 37, 4], read permuted
+        TensorView t = TensorView::Contiguous({yshape[2], yshape[1], yshape[0]});
+        for (int d = 0; d < 3; ++d) { av.shape[d] = t.shape[2 - d]; av.strides[d] = t.strides[2 - d]; }
+      }
+      TensorView bv = yv;  // broadcast b to y's shape with zero strides
+      {
+        TensorView bc = TensorView::Contiguous(pat.bshape);
+        const int off = yv.rank - bc.rank;
+        for (int d = 0; d < yv.rank; ++d) {
+          const int bd = d - off;
+          bv.strides[d] = (bd < 0 || bc.shape[bd] == 1) ? 0 : bc.strides[bd];
+        }
+      }
+      std::vector<bf16_t> A = SpecialVec(av.Extent() + 3, 2.0f, 0.02), B = SpecialVec(bv.Extent() + 3, 2.0f, 0.02);
+      av.offset = 1; bv.offset = 2;  // views with offsets
+      std::vector<bf16_t> r(yv.NumElements()), f(yv.NumElements());
+      portable::Binary(op, A.data(), av, B.data(), bv, r.data(), yv, threads);
+      Binary(op, A.data(), av, B.data(), bv, f.data(), yv, threads);
+      Compare(std::string("binary op") + std::to_string(int(op)) + " " + pat.name, r, f, 0);
+      for (bool first : {false, true}) {
+        portable::BinaryScalar(op, A.data(), av, 0.7071f, first, r.data(), yv, threads);
+        BinaryScalar(op, A.data(), av, 0.7071f, first, f.data(), yv, threads);
+        Compare(std::string("binary-scalar op") + std::to_string(int(op)) + (first ? " s-first " : " ") + pat.name, r, f, 0);
+      }
+    }
+  {  // big contiguous add (threaded split of one long row)
+    const int64_t n = 1500 * 512 + 7;
+    std::vector<bf16_t> A = RandVec(n), B = RandVec(n), r(n), f(n);
+    TensorView v = TensorView::Contiguous({n});
+    portable::Binary(BinaryOp::kAdd, A.data(), v, B.data(), v, r.data(), v, threads);
+    Binary(BinaryOp::kAdd, A.data(), v, B.data(), v, f.data(), v, threads);
+    Compare("binary add one long row", r, f, 0);
+  }
+  // Copy: head split / merge transposes and a true transpose
+  struct CPat { const char* name; std::vector<int64_t> src; std::vector<int> perm; };
+  for (const CPat& c : std::vector<CPat>{{"[T,H,Dh] -> [H,T,Dh]", {150, 8, 64}, {1, 0, 2}},
+                                         {"[H,T,Dh] -> [T,H,Dh]", {8, 150, 64}, {1, 0, 2}},
+                                         {"K^T [H,T,Dh] -> [H,Dh,T]", {8, 150, 64}, {0, 2, 1}},
+                                         {"2-D transpose 77x45", {77, 45}, {1, 0}},
+                                         {"[B,C,L] -> [B,L,C] odd", {3, 13, 29}, {0, 2, 1}},
+                                         {"contiguous", {5, 7, 300}, {0, 1, 2}},
+                                         {"[a,b,c,d] perm 2,0,3,1", {3, 5, 7, 11}, {2, 0, 3, 1}}}) {
+    TensorView s = TensorView::Contiguous(c.src);
+    TensorView xv;
+    xv.rank = s.rank;
+    for (int d = 0; d < s.rank; ++d) { xv.shape[d] = s.shape[c.perm[d]]; xv.strides[d] = s.strides[c.perm[d]]; }
+    TensorView yv = TensorView::Contiguous(xv.Dims());
+    std::vector<bf16_t> X = RandVec(s.NumElements()), r(yv.NumElements()), f(yv.NumElements());
+    portable::Copy(X.data(), xv, r.data(), yv, threads);
+    Copy(X.data(), xv, f.data(), yv, threads);
+    Compare(std::string("copy ") + c.name, r, f, 0);
+  }
+}
+
+// Two threads calling kernels at once (two sessions): the pool must stay correct.
+void ConcurrencyTest(int threads) {
+  MatMulArgs a;
+  a.M = 300; a.N = 256; a.K = 128;
+  a.a_rs = 128; a.b_rs = 256; a.c_rs = 256;
+  a.b_is_constant = true;
+  std::vector<bf16_t> A = RandVec(300 * 128), B = RandVec(128 * 256), ref(300 * 256);
+  MatMul(a, A.data(), B.data(), ref.data(), threads);
+  bool ok = true;
+  std::vector<std::thread> ts;
+  std::mutex mu;
+  for (int t = 0; t < 3; ++t)
+    ts.emplace_back([&] {
+      std::vector<bf16_t> c(300 * 256);
+      for (int i = 0; i < 200; ++i) {
+        std::fill(c.begin(), c.end(), 0);
+        MatMul(a, A.data(), B.data(), c.data(), threads);
+        if (c != ref) { std::lock_guard<std::mutex> lk(mu); ok = false; }
+      }
+    });
+  for (auto& t : ts) t.join();
+  Report("3 threads x 200 concurrent MatMul calls", ok, "");
+}
+
+void RowKernelPerf(int threads) {
+  std::printf("\nOther kernels, %d threads (ms: AVX-512 path / portable reference)\n", threads);
+  const int64_t T = 1500, D = 512, H = 8, F = 2048;
+  auto both = [&](const char* name, const std::function<void()>& fast, const std::function<void()>& ref) {
+    if (!Want(name)) return;
+    const double tf = Time(fast, 5, 0.3), tr = Time(ref, 3, 0.3);
+    std::printf("  %-40s %8.3f ms / %8.3f ms  (x%.1f)\n", name, tf * 1e3, tr * 1e3, tr / tf);
+  };
+  std::vector<bf16_t> x = RandVec(H * T * T), y(H * T * T);
+  std::vector<float> g(D, 1.0f), b(D, 0.0f);
+  SoftmaxArgs sa; sa.rows = H * T; sa.cols = T; sa.scale = 0.125f;
+  both("softmax 8x1500x1500", [&] { Softmax(sa, x.data(), y.data(), threads); },
+       [&] { portable::Softmax(sa, x.data(), y.data(), threads); });
+  LayerNormArgs la; la.rows = T; la.cols = D; la.gamma = g.data(); la.beta = b.data();
+  both("layernorm 1500x512", [&] { LayerNorm(la, x.data(), y.data(), threads); },
+       [&] { portable::LayerNorm(la, x.data(), y.data(), threads); });
+  both("gelu erf 1500x2048", [&] { Gelu(GeluMode::kErf, T * F, x.data(), y.data(), threads); },
+       [&] { portable::Gelu(GeluMode::kErf, T * F, x.data(), y.data(), threads); });
+  TensorView v = TensorView::Contiguous({T, D});
+  both("add 1500x512 (residual)", [&] { Binary(BinaryOp::kAdd, x.data(), v, x.data() + T * D, v, y.data(), v, threads); },
+       [&] { portable::Binary(BinaryOp::kAdd, x.data(), v, x.data() + T * D, v, y.data(), v, threads); });
+  TensorView bias = v; bias.strides[0] = 0;
+  both("add 1500x512 + bias[512]", [&] { Binary(BinaryOp::kAdd, x.data(), v, x.data(), bias, y.data(), v, threads); },
+       [&] { portable::Binary(BinaryOp::kAdd, x.data(), v, x.data(), bias, y.data(), v, threads); });
+  both("mul 1500x512 by scalar", [&] { BinaryScalar(BinaryOp::kMul, x.data(), v, 0.125f, false, y.data(), v, threads); },
+       [&] { portable::BinaryScalar(BinaryOp::kMul, x.data(), v, 0.125f, false, y.data(), v, threads); });
+  TensorView heads;  // [T, H, Dh] read as [H, T, Dh]
+  heads.rank = 3;
+  heads.shape[0] = H; heads.shape[1] = T; heads.shape[2] = 64;
+  heads.strides[0] = 64; heads.strides[1] = D; heads.strides[2] = 1;
+  TensorView hv = TensorView::Contiguous({H, T, 64});
+  both("copy [T,H,Dh] -> [H,T,Dh]", [&] { Copy(x.data(), heads, y.data(), hv, threads); },
+       [&] { portable::Copy(x.data(), heads, y.data(), hv, threads); });
+  TensorView kt = heads;  // [H, Dh, T]: K^T materialised
+  kt.shape[1] = 64; kt.shape[2] = T; kt.strides[1] = 1; kt.strides[2] = D;
+  TensorView ktv = TensorView::Contiguous({H, 64, T});
+  both("copy K^T [T,H,Dh] -> [H,Dh,T]", [&] { Copy(x.data(), kt, y.data(), ktv, threads); },
+       [&] { portable::Copy(x.data(), kt, y.data(), ktv, threads); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false, perf = true, test = true;
+  int threads = HardwareThreads();
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--quick") quick = true;
+    else if (s == "--no-perf") perf = false;
+    else if (s == "--no-test") test = false;
+    else if (s == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (s == "--only" && i + 1 < argc) g_only = argv[++i];
+  }
+  std::printf("kernel path: %s, threads: %d\n", KernelIsaName(), threads);
+  if (test) {
+    MatMulTests(quick, threads);
+    RowKernelTests(threads);
+    ConcurrencyTest(threads);
+  }
+  if (perf) {
+    MatMulPerf(threads);
+    RowKernelPerf(threads);
+  }
+  if (test) std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "all checks passed", g_failures);
+  return g_failures ? 1 : 0;
+}

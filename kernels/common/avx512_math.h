@@ -1,0 +1,129 @@
+// AVX-512 (16 FP32 lanes) versions of the shared scalar numerics in bf16.h and gelu.h, for the
+// *_avx512.cc kernels ONLY (this header needs -mavx512f -mavx512bw -mavx512vl -mavx512dq).
+//
+// Every function performs the SAME FP32 operations, in the same order, as its scalar
+// definition, so lane i is bit-identical to the scalar result (NaN payloads aside: a NaN in
+// stays a NaN out). Two rules make that hold:
+//   * no FMA contraction: each *_avx512.cc starts with #pragma GCC optimize("fp-contract=off")
+//     before any include, because GCC would otherwise fuse _mm512_mul_ps + _mm512_add_ps, while
+//     the scalar reference (baseline x86-64 build, no FMA) rounds after the multiply;
+//   * comparisons replicate the scalar branches lane by lane (masks + blends), never min/max.
+// Everything is static inline in an anonymous namespace: no weak symbols compiled for AVX-512
+// can leak into the baseline translation units through the linker.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace phoenix::kernels::avx512 {
+namespace {
+
+inline __m512 Splat(float v) { return _mm512_set1_ps(v); }
+
+// Bf16ToF32 of bf16.h, for one value (a local copy: see the ODR note above).
+inline float Bf16ToF32Lane(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// 16 BF16 -> 16 FP32 (exact).
+inline __m512 LoadBf16x16(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+inline __m512 MaskLoadBf16x16(const uint16_t* p, __mmask16 m) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+// F32ToBf16 of bf16.h, lane by lane (round to nearest even, NaN -> quiet NaN keeping the sign and
+// upper payload, overflow -> Inf, FP32 denormals round to BF16 denormals: NOT vcvtneps2bf16,
+// which flushes denormal inputs to zero).
+inline __m256i F32ToBf16x16(__m512 v) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40)));
+  return _mm512_cvtepi32_epi16(r);
+}
+inline void StoreBf16x16(uint16_t* p, __m512 v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), F32ToBf16x16(v));
+}
+inline void MaskStoreBf16x16(uint16_t* p, __mmask16 m, __m512 v) { _mm256_mask_storeu_epi16(p, m, F32ToBf16x16(v)); }
+
+inline __mmask16 TailMask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
+
+// KernelExp (bf16.h).
+inline __m512 ExpV(__m512 x) {
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  const __m512 t = _mm512_mul_ps(x, Splat(1.44269504088896341f));
+  const __mmask16 big = _mm512_cmp_ps_mask(t, Splat(128.0f), _CMP_GE_OQ);
+  const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = Splat(1.5403530393381606e-4f);
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.3333558146428443e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(9.6181291076284772e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(5.5504108664821580e-2f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(2.4022650695910071e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(6.9314718055994531e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.0f));
+  // n is integral and, on the lanes kept, in [-126, 128]: the conversion is exact.
+  const __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
+  __m512 r = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
+  r = _mm512_mask_mov_ps(r, small, _mm512_setzero_ps());
+  r = _mm512_mask_mov_ps(r, big, Splat(INFINITY));
+  return _mm512_mask_mov_ps(r, nan, x);
+}
+
+// KernelErf (bf16.h). Same expression tree: poly = ((-z * z) - 1.26551223) + t * (...).
+inline __m512 ErfV(__m512 x) {
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  const __m512 z = _mm512_andnot_ps(Splat(-0.0f), x);
+  const __m512 t = _mm512_div_ps(Splat(1.0f), _mm512_add_ps(Splat(1.0f), _mm512_mul_ps(Splat(0.5f), z)));
+  __m512 q = _mm512_add_ps(Splat(-0.82215223f), _mm512_mul_ps(t, Splat(0.17087277f)));
+  q = _mm512_add_ps(Splat(1.48851587f), _mm512_mul_ps(t, q));
+  q = _mm512_add_ps(Splat(-1.13520398f), _mm512_mul_ps(t, q));
+  q = _mm512_add_ps(Splat(0.27886807f), _mm512_mul_ps(t, q));
+  q = _mm512_add_ps(Splat(-0.18628806f), _mm512_mul_ps(t, q));
+  q = _mm512_add_ps(Splat(0.09678418f), _mm512_mul_ps(t, q));
+  q = _mm512_add_ps(Splat(0.37409196f), _mm512_mul_ps(t, q));
+  q = _mm512_add_ps(Splat(1.00002368f), _mm512_mul_ps(t, q));
+  const __m512 negz = _mm512_xor_ps(z, Splat(-0.0f));
+  const __m512 poly = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(negz, z), Splat(1.26551223f)), _mm512_mul_ps(t, q));
+  const __m512 erfc = _mm512_mul_ps(t, ExpV(poly));
+  const __m512 r = _mm512_sub_ps(Splat(1.0f), erfc);
+  const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 out = _mm512_mask_mov_ps(r, neg, _mm512_xor_ps(r, Splat(-0.0f)));
+  return _mm512_mask_mov_ps(out, nan, x);
+}
+
+// KernelTanh (bf16.h).
+inline __m512 TanhV(__m512 x) {
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  const __mmask16 hi = _mm512_cmp_ps_mask(x, Splat(9.0f), _CMP_GT_OQ);
+  const __mmask16 lo = _mm512_cmp_ps_mask(x, Splat(-9.0f), _CMP_LT_OQ);
+  const __m512 e = ExpV(_mm512_mul_ps(Splat(2.0f), x));
+  __m512 r = _mm512_sub_ps(Splat(1.0f), _mm512_div_ps(Splat(2.0f), _mm512_add_ps(e, Splat(1.0f))));
+  r = _mm512_mask_mov_ps(r, hi, Splat(1.0f));
+  r = _mm512_mask_mov_ps(r, lo, Splat(-1.0f));
+  return _mm512_mask_mov_ps(r, nan, x);
+}
+
+// GeluF32 (gelu.h): erf form when tanh_form is false.
+inline __m512 GeluV(__m512 x, bool tanh_form) {
+  if (!tanh_form) {
+    const __m512 e = ErfV(_mm512_mul_ps(x, Splat(0.70710678118654752f)));
+    return _mm512_mul_ps(_mm512_mul_ps(Splat(0.5f), x), _mm512_add_ps(Splat(1.0f), e));
+  }
+  const __m512 cube = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(Splat(0.044715f), x), x), x);
+  const __m512 th = TanhV(_mm512_mul_ps(Splat(0.79788456080286536f), _mm512_add_ps(x, cube)));
+  return _mm512_mul_ps(_mm512_mul_ps(Splat(0.5f), x), _mm512_add_ps(Splat(1.0f), th));
+}
+
+}  // namespace
+}  // namespace phoenix::kernels::avx512

@@ -1,0 +1,73 @@
+// Internal interface between the kernels' dispatchers (kernels/*/emulated.cc, baseline x86-64)
+// and their ISA-specific bodies (kernels/*/emulated_avx512.cc). Not part of the public kernel API.
+//
+// Dispatch rule: every public kernel entry point checks UseAvx512Bf16() (common/cpu_features.h)
+// once per call; the AVX-512 bodies are plain functions over a range of rows / units with no
+// std:: templates and no allocation, and the dispatcher (baseline code) owns threading
+// (ParallelFor), scratch buffers and the packed-weight cache.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/bf16.h"
+#include "elementwise/elementwise.h"
+#include "gelu/gelu.h"
+#include "layernorm/layernorm.h"
+#include "matmul/matmul.h"
+#include "softmax/softmax.h"
+
+namespace phoenix::kernels {
+
+// The reference kernels (the lead's scalar forms): the numerics specification, and the path on
+// CPUs without AVX512_BF16.
+namespace portable {
+void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads);
+void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads);
+void Softmax(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int num_threads);
+void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads);
+void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b, const TensorView& bv,
+            bf16_t* y, const TensorView& yv, int num_threads);
+void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first, bf16_t* y,
+                  const TensorView& yv, int num_threads);
+void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv, int num_threads);
+}  // namespace portable
+
+namespace avx512 {
+
+// ---- MatMul -------------------------------------------------------------------------------
+// Packed B ("vdpbf16ps layout"): ceil(N/16) panels of 16 columns; panel p holds ceil(K/2) rows
+// of 32 BF16: element [p][k2][j][h] = B[2*k2 + h][16*p + j], zero outside K x N.
+constexpr int kPanelCols = 16;
+inline int64_t PackedPanelElems(int64_t K) { return ((K + 1) / 2) * 32; }
+inline int64_t PackedBElems(int64_t K, int64_t N) { return ((N + 15) / 16) * PackedPanelElems(K); }
+
+// Packs panels [p0, p1) of B (element (k, n) at B[k * rs + n * cs]) into dst (the whole packed
+// buffer, PackedBElems(K, N) elements).
+void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t p0, int64_t p1);
+
+// One MatMul call, split into units for the threads. A unit is MR rows x (one N chunk) of one
+// batch; units are numbered (batch, n_chunk, m_unit) with m_unit fastest.
+struct MatMulPlan {
+  const MatMulArgs* args = nullptr;
+  const bf16_t* A = nullptr;          // with a->a_cs == 1 (the dispatcher packs A otherwise)
+  int64_t a_rs = 0;                   // row stride of A actually used
+  const int64_t* a_batch_offsets = nullptr;  // per batch (elements), overriding args strides
+  bf16_t* C = nullptr;
+  const bf16_t* const* packed_b = nullptr;  // per batch: packed B (PackB layout)
+  int64_t m_units = 0, n_chunks = 1, n_chunk_cols = 0, units = 0;
+};
+constexpr int kMatMulMR = 12;  // rows per micro-tile; the micro-tile is 12 x 32 (24 zmm accumulators)
+void MatMulUnits(const MatMulPlan& p, int64_t u0, int64_t u1);
+
+// ---- Row kernels --------------------------------------------------------------------------
+void SoftmaxRows(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1);
+void LayerNormRows(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1);
+void GeluRange(GeluMode mode, const bf16_t* x, bf16_t* y, int64_t i0, int64_t i1);
+// y[i] = a[i * as] (op) b[i * bs] for i < n, with as, bs in {0, 1}.
+void BinaryRow(BinaryOp op, const bf16_t* a, int64_t as, const bf16_t* b, int64_t bs, bf16_t* y, int64_t n);
+// y[i] = a[i] (op) s, or s (op) a[i] when scalar_first.
+void BinaryScalarRow(BinaryOp op, const bf16_t* a, float s, bool scalar_first, bf16_t* y, int64_t n);
+
+}  // namespace avx512
+}  // namespace phoenix::kernels

@@ -1,0 +1,104 @@
+// Softmax rows on AVX-512: the same steps as the reference (emulated.cc) in 16 FP32 lanes.
+// Row max of scale*x (exact, order-free), e_i = KernelExp(scale*x_i - max) bit-identical
+// (ExpV), FP32 sum reassociated into 16 lane sums reduced as a tree (the AIE kernel also sums
+// in 16 lanes), y_i = BF16(e_i * (1 / sum)). Result: within 1 BF16 ulp of the sequential
+// reference (bit-identical whenever the two FP32 sums round alike). A NaN anywhere in the row
+// makes the row NaN, -Inf entries give 0, as in the reference.
+#pragma GCC optimize("fp-contract=off")  // before any include: see common/avx512_math.h
+// GCC 12 warns falsely about _mm512_undefined_* inside intrinsics under an optimize pragma.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "common/avx512_math.h"
+#include "common/kernel_isa.h"
+
+namespace phoenix::kernels::avx512 {
+namespace {
+
+// KernelExp for softmax arguments d = scale*x - max, which are <= 0 or NaN: the t >= 128 branch
+// of ExpV cannot fire, and a NaN d already yields a NaN through the polynomial (quiet; the BF16
+// rounding quietens the reference's returned NaN the same way), so those two blends are dropped.
+// Every other lane value is bit-identical to ExpV / KernelExp.
+inline __m512 ExpNonPositive(__m512 x) {
+  const __m512 t = _mm512_mul_ps(x, Splat(1.44269504088896341f));
+  const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = Splat(1.5403530393381606e-4f);
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.3333558146428443e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(9.6181291076284772e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(5.5504108664821580e-2f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(2.4022650695910071e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(6.9314718055994531e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.0f));
+  const __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
+  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~small), p, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
+}
+
+}  // namespace
+
+void SoftmaxRows(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1) {
+  const int64_t n = a.cols;
+  constexpr int64_t kBuf = 4096;  // rows up to this length keep scale*x, then e, in L1
+  alignas(64) float buf[kBuf];
+  const bool keep = n <= kBuf;
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  for (int64_t r = r0; r < r1; ++r) {
+    const bf16_t* xr = x + r * n;
+    bf16_t* yr = y + r * n;
+    // Row max. _mm512_max_ps(v, mx) is exactly the reference's (v > mx ? v : mx): NaN lanes
+    // keep mx, and the max of non-NaN values does not depend on the order.
+    __m512 mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m512 v0 = _mm512_mul_ps(scale, LoadBf16x16(xr + i));
+      const __m512 v1 = _mm512_mul_ps(scale, LoadBf16x16(xr + i + 16));
+      if (keep) {
+        _mm512_store_ps(buf + i, v0);
+        _mm512_store_ps(buf + i + 16, v1);
+      }
+      mx0 = _mm512_max_ps(v0, mx0);
+      mx1 = _mm512_max_ps(v1, mx1);
+    }
+    for (; i < n; i += 16) {
+      const __mmask16 m = TailMask(n - i);
+      const __m512 v = _mm512_mul_ps(scale, MaskLoadBf16x16(xr + i, m));
+      if (keep) _mm512_mask_storeu_ps(buf + i, m, v);
+      mx0 = _mm512_mask_max_ps(mx0, m, v, mx0);
+    }
+    const float mxs = _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1));
+    const __m512 mxv = _mm512_set1_ps(mxs);
+    __m512 sum = _mm512_setzero_ps();
+    for (i = 0; i < n; i += 16) {
+      const __mmask16 m = TailMask(n - i);
+      const __m512 v = keep ? _mm512_maskz_loadu_ps(m, buf + i) : _mm512_mul_ps(scale, MaskLoadBf16x16(xr + i, m));
+      const __m512 e = ExpNonPositive(_mm512_sub_ps(v, mxv));
+      sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+      if (keep) _mm512_mask_storeu_ps(buf + i, m, e);
+    }
+    const float total = _mm512_reduce_add_ps(sum);
+    if (std::isnan(total)) {  // rare: a NaN input makes the whole row NaN (reference: BF16(NAN))
+      bool has_nan = false;
+      for (int64_t j = 0; j < n; ++j) {
+        const float v = a.scale * Bf16ToF32Lane(xr[j]);
+        has_nan |= v != v;
+      }
+      if (has_nan) {
+        for (int64_t j = 0; j < n; ++j) yr[j] = 0x7fc0;
+        continue;
+      }
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / total);
+    for (i = 0; i < n; i += 16) {
+      const __mmask16 m = TailMask(n - i);
+      const __m512 e = keep ? _mm512_maskz_loadu_ps(m, buf + i)
+                            : ExpNonPositive(_mm512_sub_ps(_mm512_mul_ps(scale, MaskLoadBf16x16(xr + i, m)), mxv));
+      MaskStoreBf16x16(yr + i, m, _mm512_mul_ps(e, inv));
+    }
+  }
+}
+
+}  // namespace phoenix::kernels::avx512
