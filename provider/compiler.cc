@@ -91,7 +91,8 @@ std::string Join(const std::vector<std::string>& parts) {
 
 class Lowering {
  public:
-  Lowering(const GraphView& g, Plan& plan) : g_(g), p_(plan), done_(g.nodes.size(), false) {
+  Lowering(const GraphView& g, Plan& plan, const CompileOptions& options)
+      : g_(g), p_(plan), options_(options), done_(g.nodes.size(), false) {
     for (const GeluMatch& m : FindGeluPatterns(g)) {
       const int id = static_cast<int>(gelus_.size());
       gelus_.push_back(m);
@@ -114,6 +115,8 @@ class Lowering {
     for (int i = 0; i < static_cast<int>(g_.nodes.size()); ++i) {
       auto deferred = deferred_.find(i);
       if (deferred != deferred_.end()) PHX_RETURN_IF_ERROR(FinishMatMul(deferred->second));
+      auto attention = deferred_attention_.find(i);
+      if (attention != deferred_attention_.end()) PHX_RETURN_IF_ERROR(FinishAttention(attention->second));
       if (done_[i]) continue;
       PHX_RETURN_IF_ERROR(Lower(i));
     }
@@ -138,6 +141,14 @@ class Lowering {
     std::vector<int64_t> out_perm;   // ONNX value = kernel output permuted by this (conv)
     std::vector<int64_t> final_dims; // of the last absorbed value (after absorbed Reshapes)
     std::vector<int64_t> residual_dims;  // of the value the residual was added to
+  };
+
+  // Fused attention, emitted at its second MatMul (V may be computed after QK^T).
+  struct PendingAttention {
+    PlanCall call;     // in[0] = Q, in[1] = K (as [b..., N, D]) filled; V and out at the end
+    int v_value = -1;
+    int out_value = -1;
+    std::vector<int64_t> out_dims;
   };
 
   int NewTensor(const std::string& name, DType dtype, int64_t numel, bool weight) {
@@ -354,7 +365,7 @@ class Lowering {
       PlanCall& producer = p_.calls[pc_it->second];
       const KernelKind k = producer.call.kind;
       if (k == KernelKind::kMatMul || k == KernelKind::kBinary || k == KernelKind::kBinaryScalar ||
-          k == KernelKind::kCopy) {
+          k == KernelKind::kCopy || k == KernelKind::kAttention) {
         const TensorView t = TensorView::Contiguous(Permute(x.view, perm).Dims());
         TensorView written;  // the producer's output view: element (i...) lands at t[perm^-1(i)]
         written.rank = t.rank;
@@ -453,6 +464,7 @@ class Lowering {
     const int rank = static_cast<int>(out_dims.size());
     const int batch_rank = rank - 2;
     if (batch_rank > kernels::kMaxBatchRank) return Status::Error("too many batch dims in " + n.name);
+    if (!gemm && options_.fuse_attention && TryAttention(ni, a, b, alpha)) return Status::OK();
 
     PendingMatMul pm;
     PlanCall& pc = pm.call;
@@ -580,6 +592,78 @@ class Lowering {
     return Status::OK();
   }
 
+  // MatMul(Q, K^T) -> [scalar Mul/Div]* -> Softmax(last axis) -> MatMul(P, V), every
+  // intermediate read only by the next: one kAttention call, the scores never written.
+  bool TryAttention(int ni, const Val& q, const Val& kt, float scale) {
+    const GNode& n = g_.nodes[ni];
+    if (g_.value(n.inputs[0]).is_constant || g_.value(n.inputs[1]).is_constant) return false;
+    std::vector<int> absorbed;
+    int v = n.outputs[0];
+    int c = SoleConsumer(v);
+    while (c >= 0 && g_.nodes[c].domain.empty() &&
+           (g_.nodes[c].op_type == "Mul" || (g_.nodes[c].op_type == "Div" && g_.nodes[c].inputs[0] == v))) {
+      const GNode& cn = g_.nodes[c];
+      const int other = cn.inputs[0] == v ? cn.inputs[1] : cn.inputs[0];
+      const auto s = g_.ScalarConstant(other);
+      if (!s || g_.value(cn.outputs[0]).shape != g_.value(v).shape) return false;
+      scale *= cn.op_type == "Mul" ? static_cast<float>(*s) : 1.0f / static_cast<float>(*s);
+      absorbed.push_back(c);
+      v = cn.outputs[0];
+      c = SoleConsumer(v);
+    }
+    if (c < 0 || gelu_of_node_.count(c) || g_.nodes[c].op_type != "Softmax" || !g_.nodes[c].domain.empty()) return false;
+    absorbed.push_back(c);
+    const int p = g_.nodes[c].outputs[0];
+    const int pv = SoleConsumer(p);
+    if (pv < 0 || g_.nodes[pv].op_type != "MatMul" || !g_.nodes[pv].domain.empty() ||
+        g_.nodes[pv].inputs[0] != p || g_.nodes[pv].inputs[1] == p)
+      return false;
+    const std::vector<int64_t> s_dims = Dims(n.outputs[0]);     // [b..., M, N]
+    const std::vector<int64_t> o_dims = Dims(g_.nodes[pv].outputs[0]);  // [b..., M, Dv]
+    const std::vector<int64_t> v_dims = Dims(g_.nodes[pv].inputs[1]);
+    if (o_dims.size() != s_dims.size() || v_dims.size() < 2 || g_.value(g_.nodes[pv].inputs[1]).is_constant ||
+        s_dims.size() - 2 > static_cast<size_t>(kernels::kMaxBatchRank))
+      return false;
+    absorbed.push_back(pv);
+    for (int k : absorbed) done_[k] = true;
+
+    PendingAttention pa;
+    pa.call = NewCall(KernelKind::kAttention, n.name + "+" + g_.nodes[c].name + "+" + g_.nodes[pv].name);
+    pa.call.call.scale = scale;
+    std::vector<int64_t> q_dims(s_dims.begin(), s_dims.end() - 2), k_dims = q_dims;
+    q_dims.push_back(q.view.shape[q.view.rank - 2]);
+    q_dims.push_back(q.view.shape[q.view.rank - 1]);
+    k_dims.push_back(kt.view.shape[kt.view.rank - 2]);
+    k_dims.push_back(kt.view.shape[kt.view.rank - 1]);
+    const int r = static_cast<int>(s_dims.size());
+    std::vector<int64_t> swap(r);
+    for (int i = 0; i < r; ++i) swap[i] = i;
+    std::swap(swap[r - 1], swap[r - 2]);
+    pa.call.in[0] = {q.tensor, BroadcastTo(q.view, q_dims)};
+    pa.call.in[1] = {kt.tensor, Permute(BroadcastTo(kt.view, k_dims), swap)};  // K^T [b, D, N] -> K [b, N, D]
+    pa.v_value = g_.nodes[pv].inputs[1];
+    pa.out_value = g_.nodes[pv].outputs[0];
+    pa.out_dims = o_dims;
+    deferred_attention_.emplace(pv, std::move(pa));
+    return true;
+  }
+
+  Status FinishAttention(PendingAttention& pa) {
+    PlanCall pc = pa.call;
+    Val v;
+    PHX_RETURN_IF_ERROR(Get(pa.v_value, &v));
+    v = ApplyScale(v, pc.call.label);
+    std::vector<int64_t> v_dims(pa.out_dims.begin(), pa.out_dims.end() - 2);
+    v_dims.push_back(v.view.shape[v.view.rank - 2]);
+    v_dims.push_back(v.view.shape[v.view.rank - 1]);
+    pc.in[2] = {v.tensor, BroadcastTo(v.view, v_dims)};
+    Val o = NewOutput(g_.value(pa.out_value).name, pa.out_dims);
+    pc.out = {o.tensor, o.view};
+    Emit(pc);
+    vals_[pa.out_value] = o;
+    return Status::OK();
+  }
+
   Status FinishMatMul(PendingMatMul& pm) {
     PlanCall pc = pm.call;
     // The kernel writes [batch..., M, N]; a conv's ONNX value is that, permuted by out_perm.
@@ -662,21 +746,23 @@ class Lowering {
 
   const GraphView& g_;
   Plan& p_;
+  CompileOptions options_;
   std::vector<bool> done_;
   std::vector<GeluMatch> gelus_;
   std::unordered_map<int, int> gelu_of_node_;
   std::unordered_map<int, Val> vals_;
   std::unordered_map<int, int> producer_call_;  // tensor -> index of the call writing it
   std::unordered_map<int, PendingMatMul> deferred_;
+  std::unordered_map<int, PendingAttention> deferred_attention_;
 };
 
 }  // namespace
 
 Status CompileRegion(const GraphView& g, const std::string& name, const std::vector<std::string>& input_names,
-                     const std::vector<std::string>& output_names, Plan* plan) {
+                     const std::vector<std::string>& output_names, const CompileOptions& options, Plan* plan) {
   *plan = Plan{};
   plan->name = name;
-  Lowering lowering(g, *plan);
+  Lowering lowering(g, *plan, options);
   PHX_RETURN_IF_ERROR(lowering.Run(input_names, output_names));
   PlanBuffers(*plan);
   return Status::OK();

@@ -15,10 +15,14 @@
 
 namespace phoenix {
 
+struct CompileOptions {
+  bool fuse_attention = true;  // MatMul(Q, K^T) [-> scale] -> Softmax -> MatMul(P, V) as one kernel
+};
+
 // `input_names` are the fused node's runtime inputs, in the order ORT passes them to Compute;
 // `output_names` its outputs in order.
 Status CompileRegion(const GraphView& g, const std::string& name,
                      const std::vector<std::string>& input_names,
-                     const std::vector<std::string>& output_names, Plan* plan);
+                     const std::vector<std::string>& output_names, const CompileOptions& options, Plan* plan);
 
 }  // namespace phoenix

@@ -22,7 +22,7 @@ using BufferId = int32_t;
 constexpr BufferId kNoBuffer = -1;
 constexpr size_t kBufferAlignment = 4096;
 
-enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kCount };
+enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kAttention, kCount };
 const char* KernelKindName(KernelKind kind);
 
 struct Operand {
@@ -40,12 +40,14 @@ struct Operand {
 //   kBinaryScalar: in[0]=a; the FP32 scalar is `scale`; mode = BinaryOp | (scalar_first << 4)
 //   kCopy:      in[0]=x (any view)
 //   kIm2Col:    in[0]=x [B, C, L] (any view); out [B, L_out, C*k]; conv params in `conv`
+//   kAttention: in[0]=Q [b..., M, D], in[1]=K [b..., N, D], in[2]=V [b..., N, Dv]; out [b..., M, Dv];
+//               out = softmax(scale * Q K^T) V (kernels/attention/attention.h)
 struct KernelCall {
   KernelKind kind = KernelKind::kCopy;
   Operand in[4];
   Operand out;
   float epsilon = 0.0f;     // kLayerNorm
-  float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s
+  float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s; kAttention
   int mode = 0;             // kGelu: GeluMode; kMatMul: Epilogue; kBinary: BinaryOp
   bool b_is_constant = false;  // kMatMul: B is a weight (resident, never rewritten)
   struct { int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0; } conv;  // kIm2Col

@@ -167,7 +167,9 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   for (auto& vi : fused.GetOutputs()) output_names.push_back(vi.GetName());
 
   Plan plan;
-  Status s = CompileRegion(g, name, input_names, output_names, &plan);
+  CompileOptions compile_options;
+  compile_options.fuse_attention = options_.fuse_attention;
+  Status s = CompileRegion(g, name, input_names, output_names, compile_options, &plan);
   if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: compiling " + name + ": " + s.message()).c_str());
   Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + plan.Summary());
   if (options_.fail_on == "allocate")

@@ -50,12 +50,17 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
         result = Status::Error("PhoenixNPU option fail_on=" + value + " is not valid: use compile, allocate or run");
       else
         out->fail_on = value;
+    } else if (option == "fuse_attention") {
+      if (value != "0" && value != "1")
+        result = Status::Error("PhoenixNPU option fuse_attention=" + value + " is not valid: use 1 or 0");
+      else
+        out->fuse_attention = value == "1";
     } else if (option == "without_kernels") {
       out->without_kernels = value;
     } else {
       result = Status::Error("PhoenixNPU: unknown provider option '" + option +
                              "'. Known options: device (auto|emulator|npu), threads (0 = all cores), "
-                             "manifest (path to an NPU kernel manifest)");
+                             "manifest (path to an NPU kernel manifest), fuse_attention (1|0)");
     }
   }
   g_ort->ReleaseKeyValuePairs(kvps);

@@ -14,6 +14,7 @@ struct ProviderOptions {
   std::string device = "auto";   // auto | emulator | npu
   int threads = 0;               // emulated device threads; 0 = all cores this process may use
   std::string manifest;          // NPU kernel manifest (JSON); default: the one shipped with the package
+  bool fuse_attention = true;    // QK^T -> Softmax -> PV as one kernel (scores never leave the kernel)
   std::string fail_on;           // debug: "compile", "allocate" or "run" makes that step fail (tests)
   std::string without_kernels;   // debug: "Softmax,LayerNorm": the emulated device pretends to lack
                                  // these kernels, so they take the hybrid host path (tests)

@@ -16,6 +16,7 @@ const char* KernelKindName(KernelKind kind) {
     case KernelKind::kBinaryScalar: return "BinaryScalar";
     case KernelKind::kCopy: return "Copy";
     case KernelKind::kIm2Col: return "Im2Col";
+    case KernelKind::kAttention: return "Attention";
     default: return "?";
   }
 }

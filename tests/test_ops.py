@@ -278,15 +278,23 @@ def _attention_block(T, D, H, rng):
 
 
 @pytest.mark.parametrize("T,D,H", [(1500, 384, 6), (50, 512, 8), (7, 64, 1)])
-def test_attention_block_one_region(rng, T, D, H):
+@pytest.mark.parametrize("fused", [1, 0])
+def test_attention_block_one_region(rng, T, D, H, fused):
+    """With fuse_attention=1 (the default) QK^T, the scale, Softmax and PV are one Attention
+    call and the head split/merge cost nothing: LayerNorm, 4 projections, 1 Attention."""
     m = _attention_block(T, D, H, rng)
     x = rng.standard_normal((1, T, D)).astype(np.float32)
-    got, want, assign, sess = run_both(m, {"x": x})
+    got, want, assign, sess = run_both(m, {"x": x}, fuse_attention=fused)
     assert_all_on_npu(assign)
     import phoenix_npu
     summary = phoenix_npu.assignment_summary(sess)
     assert summary[EP]["subgraphs"] == 1
-    assert record("attention block", rel_l2(got[0], want[0])) <= 1e-2
+    launches = {k: v["launches"] for k, v in phoenix_npu.counters()["regions"][-1]["kernels"].items()}
+    if fused:
+        assert launches == {"LayerNorm": 1, "MatMul": 4, "Attention": 1}
+    else:
+        assert launches == {"LayerNorm": 1, "MatMul": 6, "Softmax": 1}
+    assert record("attention block" + ("" if fused else " (unfused)"), rel_l2(got[0], want[0])) <= 1e-2
 
 
 def test_transpose_and_reshape_are_exact(rng):

@@ -1,5 +1,6 @@
 #include "devices/host_kernels.h"
 
+#include "attention/attention.h"
 #include "elementwise/elementwise.h"
 #include "gelu/gelu.h"
 #include "im2col/im2col.h"
@@ -90,6 +91,37 @@ Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_thread
       TensorView xv = c.in[0].view;
       xv.offset = 0;
       Im2Col(a, bf(c.in[0]), xv, bf(c.out), num_threads);
+      return Status::OK();
+    }
+    case KernelKind::kAttention: {
+      const TensorView& qv = c.in[0].view;
+      const TensorView& kv = c.in[1].view;
+      const TensorView& vv = c.in[2].view;
+      const int r = ov.rank;
+      AttentionArgs a;
+      a.M = ov.shape[r - 2];
+      a.Dv = ov.shape[r - 1];
+      a.N = kv.shape[r - 2];
+      a.D = qv.shape[r - 1];
+      a.batch_rank = r - 2;
+      if (a.batch_rank > kMaxAttentionBatchRank) return Status::Error("host kernel: too many batch dims in " + c.label);
+      for (int d = 0; d < r - 2; ++d) {
+        a.batch_shape[d] = ov.shape[d];
+        a.q_batch_strides[d] = qv.strides[d];
+        a.k_batch_strides[d] = kv.strides[d];
+        a.v_batch_strides[d] = vv.strides[d];
+        a.o_batch_strides[d] = ov.strides[d];
+      }
+      a.q_rs = qv.strides[r - 2];
+      a.q_cs = qv.strides[r - 1];
+      a.k_rs = kv.strides[r - 2];
+      a.k_cs = kv.strides[r - 1];
+      a.v_rs = vv.strides[r - 2];
+      a.v_cs = vv.strides[r - 1];
+      a.o_rs = ov.strides[r - 2];
+      a.o_cs = ov.strides[r - 1];
+      a.scale = c.scale;
+      Attention(a, bf(c.in[0]), bf(c.in[1]), bf(c.in[2]), bf(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kMatMul: {
