@@ -68,7 +68,7 @@ def random_graph(seed: int):
     for _ in range(int(rng.integers(1, 7))):
         s = g.values[cur]
         op = str(rng.choice(["MatMul", "Gemm", "LayerNorm", "Softmax", "Gelu", "Binary", "BinaryAct", "Reshape",
-                             "Transpose", "Relu", "Tanh", "Conv", "SoftmaxAxis"]))
+                             "Transpose", "Relu", "Tanh", "Conv", "SoftmaxAxis", "Attention"]))
         out = g.name("v")
         if op == "MatMul":
             n = int(rng.integers(1, 9))
@@ -124,6 +124,22 @@ def random_graph(seed: int):
             feeds[other] = rng.standard_normal(oshape).astype(np.float32)
             g.nodes.append(helper.make_node(kind, [cur, other], [out]))
             ns = s
+        elif op == "Attention":  # softmax(scale * Q K^T) V with K, V as new inputs
+            nkeys, dv = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+            kname, vname = g.name("k"), g.name("vv")
+            kshape, vshape = s[:-2] + [nkeys, s[-1]], s[:-2] + [nkeys, dv]
+            g.inputs += [(kname, kshape, TensorProto.FLOAT), (vname, vshape, TensorProto.FLOAT)]
+            feeds[kname] = rng.standard_normal(kshape).astype(np.float32)
+            feeds[vname] = rng.standard_normal(vshape).astype(np.float32)
+            perm = list(range(len(s)))
+            perm[-1], perm[-2] = perm[-2], perm[-1]
+            kt, sc, sm, pr = g.name("kt"), g.name("s"), g.name("ss"), g.name("p")
+            g.nodes += [helper.make_node("Transpose", [kname], [kt], perm=perm),
+                        helper.make_node("MatMul", [cur, kt], [sc]),
+                        helper.make_node("Mul", [sc, g.const(np.array(s[-1] ** -0.5, np.float32))], [sm]),
+                        helper.make_node("Softmax", [sm], [pr], axis=-1),
+                        helper.make_node("MatMul", [pr, vname], [out])]
+            ns = s[:-1] + [dv]
         elif op == "Reshape":
             total = int(np.prod(s))
             ns = _factor(total, rng)
@@ -226,6 +242,9 @@ def _bf16_everywhere(model_bytes):
                 nodes.append(helper.make_node("Cast", [o + "__b16"], [o], to=TensorProto.FLOAT))
     m.graph.ClearField("node")
     m.graph.node.extend(nodes)
+    for init in m.graph.initializer:  # weights are BF16 on the device too
+        if init.data_type == TensorProto.FLOAT:
+            init.CopyFrom(numpy_helper.from_array(_round_bf16(numpy_helper.to_array(init)), init.name))
     # int graphs: outputs of integer ops must not be cast
     if any(vi.type.tensor_type.elem_type != TensorProto.FLOAT for vi in m.graph.output):
         return model_bytes
