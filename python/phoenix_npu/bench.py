@@ -1,0 +1,255 @@
+"""`phoenix-npu bench`: the emulated PhoenixNPU encoder and whole transcription, side by side
+with ONNX Runtime's CPU EP and with CTranslate2 (faster-whisper's engine), in ONE process on
+the same audio. Medians of repeats after warm-up; thread counts pinned and printed; ratios
+against the ORT CPU EP printed last; results also written as JSON and a PNG bar chart.
+
+Timings are measurements of this machine at this moment: compare the ratios, not the
+absolute numbers, across machines."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+SPEECH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "speech"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", default="base", help="tiny.en, base, or a Hugging Face Whisper directory (default base)")
+    p.add_argument("--seconds", type=float, default=30.0, help="audio window for the encoder benchmark (max 30)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per engine (median reported)")
+    p.add_argument("--threads", type=int, default=0, help="threads for every engine (default: all cores)")
+    p.add_argument("--speech-dir", default=None, help="clips for the transcription benchmark (default ../shared/speech)")
+    p.add_argument("--clips", type=int, default=0, help="use only the first N clips (default all)")
+    p.add_argument("--skip-transcription", action="store_true", help="encoder latency only")
+    p.add_argument("--out", default="bench-results", help="folder for results.json and results.png")
+
+
+def _median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _cpu_flags() -> str:
+    try:
+        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split()
+        return ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni") if f in flags)
+    except (OSError, StopIteration):
+        return ""
+
+
+def _mel_window(hf_dir: Path, seconds: float, speech_dir: Path):
+    """Log-mel features [1, 80|128, 3000] of real speech: clips concatenated up to `seconds`
+    (Whisper pads every window to 30 s)."""
+    import numpy as np
+    from transformers import WhisperFeatureExtractor
+
+    from .audio import load_audio
+
+    fe = WhisperFeatureExtractor.from_pretrained(hf_dir)
+    audio = np.zeros(0, np.float32)
+    for wav in sorted(speech_dir.glob("*.wav")):
+        audio = np.concatenate([audio, load_audio(wav)])
+        if len(audio) >= seconds * 16000:
+            break
+    audio = audio[: int(seconds * 16000)]
+    return fe(audio, sampling_rate=16000, return_tensors="np").input_features.astype(np.float32)
+
+
+def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech_dir: Path) -> dict:
+    import numpy as np
+    import onnxruntime as ort
+
+    import phoenix_npu
+
+    from .checkpoint import ct2_model_dir, resolve_model
+    from .export import encoder_session_options, ensure_exported
+
+    hf_dir = resolve_model(model)
+    onnx_dir = ensure_exported(model)
+    encoder = str(Path(onnx_dir) / "encoder_model.onnx")
+    feats = _mel_window(hf_dir, seconds, speech_dir)
+    results = {}
+
+    so = encoder_session_options()
+    so.intra_op_num_threads = threads
+    npu = phoenix_npu.make_session(encoder, device="emulator", threads=threads, sess_options=so)
+    summary = phoenix_npu.assignment_summary(npu)
+    feeds = {npu.get_inputs()[0].name: feeds_value for feeds_value in [feats]}
+    npu_out = npu.run(None, feeds)[0]
+    phoenix_npu.reset_counters()
+    results["PhoenixNPU emulated (BF16)"] = _median_time(lambda: npu.run(None, feeds), repeats)
+    region = max(phoenix_npu.counters()["regions"], key=lambda r: r["onnx_nodes"])
+    runs = max(region["runs"], 1)
+    per_run = {
+        "regions": summary.get(phoenix_npu.EP_NAME, {}).get("subgraphs", 0),
+        "nodes_on_npu": summary.get(phoenix_npu.EP_NAME, {}).get("nodes", 0),
+        "nodes_on_cpu": summary.get("CPUExecutionProvider", {}).get("nodes", 0),
+        "transfers_in_per_run": region["transfers_in"] / runs,
+        "transfers_out_per_run": region["transfers_out"] / runs,
+        "weight_bytes_per_run": region["weight_bytes_uploaded"] / runs,
+        "allocations_per_run": region["device_allocations"] / runs,
+        "launches_per_run": region["launches"] / runs,
+        "host_overhead_ms": region["last_host_overhead_ns"] / 1e6,
+        "peak_device_mb": (region["arena_bytes"] + region["weight_bytes"]) / 2**20,
+        "kernel_ms_per_run": {k: v["ns"] / 1e6 / runs for k, v in region["kernels"].items()},
+    }
+
+    so = encoder_session_options()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    cpu = ort.InferenceSession(encoder, so, providers=["CPUExecutionProvider"])
+    cpu_out = cpu.run(None, feeds)[0]
+    results["ORT CPU EP (FP32)"] = _median_time(lambda: cpu.run(None, feeds), repeats)
+    a, b = npu_out.reshape(-1, npu_out.shape[-1]), cpu_out.reshape(-1, cpu_out.shape[-1])
+    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
+    per_run["min_cosine_vs_cpu"] = float(cos.min())
+
+    try:
+        import ctranslate2
+
+        ct2_dir = str(ct2_model_dir(model))
+        sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats))
+        for compute_type in ("float32", "int8"):
+            w = ctranslate2.models.Whisper(ct2_dir, device="cpu", compute_type=compute_type, intra_threads=threads)
+            results[f"CTranslate2 encode ({compute_type})"] = _median_time(lambda: w.encode(sv), repeats)
+            del w
+    except Exception as exc:  # noqa: BLE001 - report and continue with the rest
+        print(f"  (CTranslate2 skipped: {exc})")
+    return {"latency_s": results, "provider": per_run}
+
+
+def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) -> dict:
+    from .audio import load_audio
+    from .transcribe import Transcriber
+
+    wavs = sorted(speech_dir.glob("*.wav"))
+    if clips:
+        wavs = wavs[:clips]
+    audio = [load_audio(w) for w in wavs]
+    total_audio = sum(len(a) for a in audio) / 16000
+    rtf = {}
+    for label, device in (("PhoenixNPU + Optimum", "emulator"), ("CPU EP + Optimum", "cpu")):
+        tr = Transcriber(model, device=device, threads=threads)
+        tr.transcribe_array(audio[0])  # warm-up
+        t0 = time.perf_counter()
+        for a in audio:
+            tr.transcribe_array(a)
+        rtf[label] = (time.perf_counter() - t0) / total_audio
+        del tr
+    try:
+        from faster_whisper import WhisperModel
+
+        from .checkpoint import ct2_model_dir
+
+        fw = WhisperModel(str(ct2_model_dir(model)), device="cpu", compute_type="float32", cpu_threads=threads)
+        lang = "en"
+        list(fw.transcribe(audio[0], beam_size=1, language=lang)[0])
+        t0 = time.perf_counter()
+        for a in audio:
+            list(fw.transcribe(a, beam_size=1, language=lang, without_timestamps=True)[0])
+        rtf["faster-whisper (float32)"] = (time.perf_counter() - t0) / total_audio
+    except Exception as exc:  # noqa: BLE001
+        print(f"  (faster-whisper skipped: {exc})")
+    return {"real_time_factor": rtf, "clips": len(wavs), "audio_seconds": total_audio}
+
+
+def _chart(results: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (no PNG: matplotlib is not installed)")
+        return
+    panels = [("Encoder latency, s (lower is better)", results["encoder"]["latency_s"])]
+    if "transcription" in results:
+        panels.append(("Transcription real-time factor (lower is better)",
+                       results["transcription"]["real_time_factor"]))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.2 * len(panels)))
+    axes = axes if len(panels) > 1 else [axes]
+    for ax, (title, data) in zip(axes, panels):
+        names = list(data)
+        ax.barh(names, [data[n] for n in names], color=["#d2691e" if "Phoenix" in n else "#4682b4" for n in names])
+        ax.set_title(title)
+        ax.invert_yaxis()
+    fig.suptitle(f"whisper-{results['model']}, {results['threads']} threads, {results['machine']['cpu']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def run(args) -> int:
+    from .checkpoint import ModelNotFoundError
+
+    threads = args.threads or len(os.sched_getaffinity(0))
+    speech_dir = Path(args.speech_dir) if args.speech_dir else SPEECH_DIR
+    if not speech_dir.is_dir():
+        print(f"phoenix-npu bench: no speech clips at {speech_dir} (use --speech-dir)")
+        return 2
+    machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "flags": _cpu_flags(),
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    import onnxruntime as ort
+
+    print(f"phoenix-npu bench: whisper-{args.model}, {args.seconds:g} s window, {threads} threads for every engine")
+    print(f"  machine: {machine['cpu']} ({machine['cores']} cores; {machine['flags']}), {machine['date']}, "
+          f"onnxruntime {ort.__version__}")
+    try:
+        results = {"model": args.model, "threads": threads, "machine": machine,
+                   "encoder": bench_encoder(args.model, min(args.seconds, 30.0), args.repeats, threads, speech_dir)}
+        if not args.skip_transcription:
+            results["transcription"] = bench_transcription(args.model, threads, speech_dir, args.clips)
+    except ModelNotFoundError as exc:
+        print(f"phoenix-npu bench: {exc}")
+        return 2
+
+    lat = results["encoder"]["latency_s"]
+    prov = results["encoder"]["provider"]
+    print("\nencoder latency (median of %d):" % args.repeats)
+    for k, v in lat.items():
+        print(f"  {k:32s} {v * 1000:9.1f} ms")
+    print(f"\nprovider per run: {prov['regions']} region(s), {prov['nodes_on_npu']} nodes on PhoenixNPU, "
+          f"{prov['nodes_on_cpu']} on CPU; transfers in/out {prov['transfers_in_per_run']:.0f}/"
+          f"{prov['transfers_out_per_run']:.0f}; weight bytes {prov['weight_bytes_per_run']:.0f}; "
+          f"allocations {prov['allocations_per_run']:.0f}; host overhead {prov['host_overhead_ms']:.2f} ms; "
+          f"peak device memory {prov['peak_device_mb']:.1f} MiB; min cosine vs CPU {prov['min_cosine_vs_cpu']:.5f}")
+    print("  kernel time per run: " + ", ".join(f"{k} {v:.1f} ms" for k, v in prov["kernel_ms_per_run"].items()))
+    if "transcription" in results:
+        t = results["transcription"]
+        print(f"\ntranscription of {t['clips']} clips ({t['audio_seconds']:.1f} s of audio), real-time factor:")
+        for k, v in t["real_time_factor"].items():
+            print(f"  {k:32s} {v:9.4f}  ({1 / v:6.1f}x realtime)")
+    base = lat["ORT CPU EP (FP32)"]
+    print("\nratios against ORT CPU EP FP32 (time / ORT time; below 1.0 is faster):")
+    for k, v in lat.items():
+        print(f"  encoder  {k:32s} {v / base:6.2f}x")
+    if "transcription" in results:
+        rb = results["transcription"]["real_time_factor"]["CPU EP + Optimum"]
+        for k, v in results["transcription"]["real_time_factor"].items():
+            print(f"  transcr. {k:32s} {v / rb:6.2f}x")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    _chart(results, out / "results.png")
+    print(f"\nwrote {out / 'results.json'} and {out / 'results.png'}")
+    return 0

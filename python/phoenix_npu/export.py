@@ -1,0 +1,295 @@
+"""Export Whisper to ONNX with Optimum, ready for PhoenixNPU.
+
+`phoenix-npu export MODEL OUTDIR [--bf16] [--opset 17]` runs Optimum's exporter (task
+automatic-speech-recognition-with-past) and writes encoder_model.onnx, decoder_model.onnx,
+decoder_with_past_model.onnx, decoder_model_merged.onnx and the configs, a directory that
+`optimum.onnxruntime.ORTModelForSpeechSeq2Seq.from_pretrained(OUTDIR, ...)` loads.
+
+Then the encoder is made static: its `batch_size` dim becomes 1 (frames are already 3000), so
+ORT folds the Shape / Gather / Unsqueeze / Concat chains before partitioning and the provider
+sees one static graph. `--dynamic-batch` keeps the dim symbolic; `encoder_session_options()`
+pins it at session creation instead (and is harmless on a static encoder).
+
+`--bf16` stores the encoder's large float initializers as ONNX BFLOAT16 (round to nearest
+even), each followed by a Cast to float: the FP32 CPU EP loads the same directory and computes
+exactly what a model with bf16-rounded weights computes, and the file is half the size.
+
+    from phoenix_npu.export import ensure_exported
+    onnx_dir = ensure_exported("tiny.en")     # exported once, cached outside the repository
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ENCODER = "encoder_model.onnx"
+DECODER = "decoder_model.onnx"
+DECODER_WITH_PAST = "decoder_with_past_model.onnx"
+DECODER_MERGED = "decoder_model_merged.onnx"
+TASK = "automatic-speech-recognition-with-past"
+DEFAULT_OPSET = 17          # the first opset with LayerNormalization
+BATCH_DIM = "batch_size"    # the encoder's symbolic dims, as Optimum names them
+FRAMES = 3000
+MARKER = "phoenix_npu_export.json"
+EXPORT_VERSION = 1          # bump when the exported directory changes; cached exports are redone
+BF16_MIN_ELEMENTS = 1024    # initializers at least this large are stored as BF16 with --bf16
+
+
+def _say(msg: str) -> None:
+    print(f"[phoenix-npu] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# encoder rewrites
+
+def _dims(value_info) -> list:
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def encoder_dim_params(model) -> set[str]:
+    """The symbolic dim names of an encoder model's inputs and outputs (e.g. {"batch_size"})."""
+    names = set()
+    for vi in list(model.graph.input) + list(model.graph.output):
+        names.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
+    return names
+
+
+def fix_encoder_dims(model, batch: int = 1, frames: int = FRAMES):
+    """Make the encoder static in place: every symbolic dim named like the batch becomes
+    `batch`, input_features' frame axis becomes `frames`; stale value_info is dropped (ORT
+    infers shapes again). Returns the model."""
+    for vi in list(model.graph.input) + list(model.graph.output):
+        shape = vi.type.tensor_type.shape
+        for axis, d in enumerate(shape.dim):
+            if d.dim_param == BATCH_DIM or (axis == 0 and d.dim_param):
+                d.Clear()
+                d.dim_value = batch
+            elif vi.name == "input_features" and axis == 2 and d.dim_param:
+                d.Clear()
+                d.dim_value = frames
+    del model.graph.value_info[:]
+    return model
+
+
+def _bf16_bits(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bit patterns (uint16), round to nearest even; NaN stays NaN."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = ((bits + (0x7FFF + ((bits >> 16) & 1))) >> 16).astype(np.uint16)
+    nan = np.isnan(x)
+    if nan.any():
+        rounded[nan] = ((bits[nan] >> 16) | 0x0040).astype(np.uint16)
+    return rounded
+
+
+def bf16_round(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (as float32)."""
+    return (_bf16_bits(x).astype(np.uint32) << 16).view(np.float32).reshape(np.shape(x))
+
+
+def convert_initializers_bf16(model, min_elements: int = BF16_MIN_ELEMENTS) -> list[str]:
+    """In place: each float32 initializer with >= min_elements values becomes a BFLOAT16
+    initializer `<name>_bf16` followed by `Cast(to=FLOAT)` producing `<name>`, so every
+    consumer is unchanged. Returns the converted names."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    converted, casts, keep = [], [], []
+    for init in model.graph.initializer:
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < min_elements:
+            keep.append(init)
+            continue
+        arr = numpy_helper.to_array(init)
+        t = TensorProto()
+        t.name = init.name + "_bf16"
+        t.data_type = TensorProto.BFLOAT16
+        t.dims.extend(arr.shape)
+        t.raw_data = _bf16_bits(arr).tobytes()
+        keep.append(t)
+        casts.append(helper.make_node("Cast", [t.name], [init.name], to=TensorProto.FLOAT,
+                                      name=f"{init.name}_cast_bf16_to_fp32"))
+        converted.append(init.name)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    nodes = casts + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return converted
+
+
+def postprocess_encoder(path: str | os.PathLike, fix_batch: bool = True, bf16: bool = False,
+                        min_elements: int = BF16_MIN_ELEMENTS) -> dict:
+    """Rewrite encoder_model.onnx in place (static dims and/or BF16 weights)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    info: dict = {"dim_params": sorted(encoder_dim_params(model))}
+    if fix_batch:
+        fix_encoder_dims(model)
+    if bf16:
+        info["bf16_initializers"] = len(convert_initializers_bf16(model, min_elements))
+    info["inputs"] = {vi.name: _dims(vi) for vi in model.graph.input}
+    info["nodes"] = len(model.graph.node)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return info
+
+
+def encoder_session_options(batch: int = 1, base=None, optimized_model_path: str | None = None):
+    """SessionOptions for the encoder: its symbolic batch dim pinned to `batch`, so the shape
+    chains fold before the provider partitions the graph (needed only for an encoder exported
+    with --dynamic-batch; harmless on a static one). Pass these ONLY to the encoder session:
+    the decoders share the dim name, and beam search runs them with batch = beams."""
+    import onnxruntime as ort
+
+    so = base if base is not None else ort.SessionOptions()
+    so.add_free_dimension_override_by_name(BATCH_DIM, int(batch))
+    if optimized_model_path:
+        so.optimized_model_filepath = str(optimized_model_path)
+    return so
+
+
+# ----------------------------------------------------------------------------------------------
+# export
+
+def export_model(model: str | os.PathLike, outdir: str | os.PathLike, opset: int = DEFAULT_OPSET,
+                 bf16: bool = False, fix_batch: bool = True, progress=_say) -> Path:
+    """Export `model` (a name resolve_model knows, or a Hugging Face / CTranslate2 Whisper
+    directory) to `outdir` with Optimum. Written atomically; returns `outdir`."""
+    if opset < 17:
+        raise ValueError(f"opset {opset} has no LayerNormalization op; use --opset 17 or higher")
+    from .checkpoint import resolve_model
+
+    hf_dir = resolve_model(model, progress)
+    outdir = Path(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=outdir.name + ".", dir=outdir.parent))
+    tmp.chmod(0o755)
+    try:
+        progress(f"exporting {hf_dir} to ONNX (opset {opset}, {TASK}); this takes a minute")
+        _optimum_export(hf_dir, tmp, opset)
+        info = postprocess_encoder(tmp / ENCODER, fix_batch=fix_batch, bf16=bf16)
+        missing = [f for f in (ENCODER, DECODER, DECODER_WITH_PAST, DECODER_MERGED) if not (tmp / f).is_file()]
+        if missing:
+            raise RuntimeError(f"Optimum's export wrote no {', '.join(missing)}")
+        from .checkpoint import IMPORTER_VERSION
+
+        (tmp / MARKER).write_text(json.dumps({
+            "export_version": EXPORT_VERSION, "importer_version": IMPORTER_VERSION, "source": str(model), "hf_dir": str(hf_dir), "opset": opset, "bf16": bf16,
+            "encoder_static_batch": fix_batch, "encoder": info, "versions": _versions()}, indent=2))
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        tmp.rename(outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    bf16_note = f", {info['bf16_initializers']} BF16 initializers" if bf16 else ""
+    progress(f"exported to {outdir} (encoder: {info['nodes']} nodes, inputs {info['inputs']}{bf16_note})")
+    return outdir
+
+
+def _optimum_export(hf_dir: Path, out: Path, opset: int) -> None:
+    import logging
+    import warnings
+
+    from optimum.exporters.onnx import main_export
+
+    quiet = ["optimum", "transformers", "torch"]
+    levels = {n: logging.getLogger(n).level for n in quiet}
+    try:
+        for n in quiet:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            main_export(str(hf_dir), str(out), task=TASK, opset=opset, device="cpu",
+                        do_validation=False, local_files_only=True)
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def is_onnx_dir(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return (p / ENCODER).is_file() and ((p / DECODER_MERGED).is_file() or (p / DECODER).is_file())
+
+
+def export_dir(model_name: str, bf16: bool = False, opset: int = DEFAULT_OPSET) -> Path:
+    """Where ensure_exported caches `model_name`."""
+    from .checkpoint import KNOWN_MODELS, cache_root
+
+    leaf = "onnx" + ("-bf16" if bf16 else "") + ("" if opset == DEFAULT_OPSET else f"-opset{opset}")
+    if model_name in KNOWN_MODELS:
+        return cache_root() / model_name / leaf
+    real = Path(model_name).expanduser().resolve()
+    tag = hashlib.sha1(str(real).encode()).hexdigest()[:10]
+    return cache_root() / "exported" / f"{real.name}-{tag}" / leaf
+
+
+def ensure_exported(model_name: str | os.PathLike = "tiny.en", bf16: bool = False, opset: int = DEFAULT_OPSET,
+                    progress=_say) -> Path:
+    """An exported ONNX directory for `model_name`: an ONNX directory given directly is used
+    as is; anything else is exported once and cached (cache_root()/<name>/onnx[-bf16])."""
+    name = str(model_name)
+    if Path(name).expanduser().is_dir() and is_onnx_dir(Path(name).expanduser()):
+        return Path(name).expanduser()
+    out = export_dir(name, bf16, opset)
+    marker = out / MARKER
+    if is_onnx_dir(out) and marker.is_file():
+        try:
+            meta = json.loads(marker.read_text())
+            from .checkpoint import IMPORTER_VERSION
+
+            if (meta.get("opset"), meta.get("bf16"), meta.get("export_version"), meta.get("importer_version")) == \
+                    (opset, bf16, EXPORT_VERSION, IMPORTER_VERSION):
+                return out
+        except ValueError:
+            pass
+    progress(f"first use of {name}{' (bf16)' if bf16 else ''}: exporting to ONNX into {out} (once)")
+    return export_model(name, out, opset=opset, bf16=bf16, progress=progress)
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="tiny.en, base, or a Hugging Face / CTranslate2 Whisper directory")
+    parser.add_argument("outdir", help="directory to write the ONNX models and configs to")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset, >= 17 (default 17)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="store the encoder's large weights as BF16 (+ Cast to float; the CPU EP still loads it)")
+    parser.add_argument("--dynamic-batch", action="store_true",
+                        help="keep the encoder's batch dim symbolic (then pin it with encoder_session_options())")
+    parser.add_argument("--force", action="store_true", help="overwrite OUTDIR if it exists")
+
+
+def run(args) -> int:
+    out = Path(args.outdir)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        print(f"phoenix-npu export: {out} exists and is not empty (use --force to overwrite)", file=sys.stderr)
+        return 2
+    from .checkpoint import ModelNotFoundError
+
+    try:
+        export_model(args.model, out, opset=args.opset, bf16=args.bf16, fix_batch=not args.dynamic_batch)
+    except (ModelNotFoundError, ValueError) as exc:
+        print(f"phoenix-npu export: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0

@@ -1,0 +1,101 @@
+"""Bad and unusual audio inputs: a transcript or a clear error, never a crash."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _whisper import needs_speech, needs_tiny_en, needs_whisper, speech_dir, tiny_en_cpu
+
+pytestmark = [pytest.mark.whisper, needs_whisper]
+
+
+@pytest.fixture
+def files(tmp_path):
+    import soundfile as sf
+
+    f = {}
+    f["missing"] = tmp_path / "missing.wav"
+    f["empty_file"] = tmp_path / "empty.wav"
+    f["empty_file"].write_bytes(b"")
+    f["text"] = tmp_path / "notes.wav"
+    f["text"].write_text("this is not audio, just text pretending to be a wav file\n" * 20)
+    f["mp4"] = tmp_path / "clip.m4a"
+    f["mp4"].write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 200)
+    good = (speech_dir() / "jfk.wav")
+    if good.is_file():
+        f["corrupt"] = tmp_path / "corrupt.wav"
+        f["corrupt"].write_bytes(good.read_bytes()[:30])
+    f["zero_samples"] = tmp_path / "zero.wav"
+    sf.write(f["zero_samples"], np.zeros(0, np.float32), 16000)
+    f["silence"] = tmp_path / "silence.wav"
+    sf.write(f["silence"], np.zeros(3 * 16000, np.float32), 16000)
+    f["dir"] = tmp_path
+    return f
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "no such file"),
+    ("empty_file", "empty file"),
+    ("text", "not an audio file"),
+    ("mp4", "ffmpeg"),
+    ("corrupt", "corrupt"),
+    ("dir", "is a directory"),
+])
+def test_unreadable_files_give_clear_errors(files, kind, message):
+    from phoenix_npu.audio import AudioError, load_audio
+
+    if kind not in files:
+        pytest.skip("speech clips not found")
+    with pytest.raises(AudioError, match=message) as exc:
+        load_audio(files[kind])
+    assert str(files[kind]) in str(exc.value)
+
+
+def test_zero_length_wav_loads_empty(files):
+    from phoenix_npu.audio import load_audio
+
+    assert load_audio(files["zero_samples"]).shape == (0,)
+
+
+@needs_speech()
+def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
+    import soundfile as sf
+    from phoenix_npu.audio import load_audio, resample
+
+    mono = load_audio(speech_dir() / "jfk.wav")
+    hi = resample(mono, 16000, 48000)
+    sf.write(tmp_path / "st48.wav", np.stack([hi, 0.5 * hi], axis=1), 48000, subtype="PCM_24")
+    got = load_audio(tmp_path / "st48.wav")
+    assert abs(got.size - mono.size) <= 2
+    n = min(got.size, mono.size)
+    corr = np.corrcoef(got[:n], 0.75 * mono[:n])[0, 1]
+    assert corr > 0.99
+
+
+@needs_tiny_en
+@needs_speech()
+def test_unusual_audio_transcribes_without_crashing(files, tmp_path):
+    import soundfile as sf
+    from phoenix_npu.audio import AudioError, load_audio, mp3_supported, resample
+    from phoenix_npu.transcribe import transcribe
+
+    mono = load_audio(speech_dir() / "jfk.wav")
+    hi = resample(mono, 16000, 48000)
+    sf.write(tmp_path / "st48.wav", np.stack([hi, 0.5 * hi], axis=1), 48000)
+    sf.write(tmp_path / "short.wav", mono[16000:17600], 16000)  # 0.1 s
+    paths = [tmp_path / "st48.wav", tmp_path / "short.wav", files["silence"], files["zero_samples"],
+             files["missing"], files["text"]]
+    if mp3_supported():
+        sf.write(tmp_path / "jfk.mp3", mono, 16000, format="MP3")
+        paths.append(tmp_path / "jfk.mp3")
+    t = tiny_en_cpu()
+    res = {r["path"]: r for r in transcribe(paths, transcriber=t, errors="keep", progress=False)}
+    assert "ask not what your country" in res[str(tmp_path / "st48.wav")]["text"].lower()
+    assert isinstance(res[str(tmp_path / "short.wav")]["text"], str)
+    assert isinstance(res[str(files["silence"])]["text"], str)
+    assert res[str(files["zero_samples"])]["text"] == "" and res[str(files["zero_samples"])]["duration"] == 0
+    assert "no such file" in res[str(files["missing"])]["error"]
+    assert "not an audio file" in res[str(files["text"])]["error"]
+    if mp3_supported():
+        assert "ask not what your country" in res[str(tmp_path / "jfk.mp3")]["text"].lower()
+    with pytest.raises(AudioError):
+        transcribe([files["missing"]], transcriber=t, progress=False)

@@ -1,0 +1,158 @@
+"""Transcription with the real tiny.en through Optimum + the transformers pipeline on ORT's
+CPU EP: short clips are correct, long audio is chunked, output formats, provider selection."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from _whisper import (
+    clips,
+    needs_speech,
+    needs_tiny_en,
+    needs_whisper,
+    provider_available,
+    session_tmp,
+    speech_dir,
+    tiny_en_cpu,
+    tiny_en_onnx,
+)
+
+pytestmark = [pytest.mark.whisper, needs_whisper]
+
+
+@needs_tiny_en
+@needs_speech()
+def test_short_clips_are_transcribed_correctly():
+    from phoenix_npu.transcribe import transcribe
+    from phoenix_npu.wer import normalize, word_error_rate
+
+    cs = clips()
+    results = transcribe([c["path"] for c in cs], transcriber=tiny_en_cpu(), progress=False)
+    refs, hyps = [c["reference"] for c in cs], [r["text"] for r in results]
+    assert word_error_rate(refs, hyps) <= 0.10, list(zip(refs, hyps))
+    assert normalize(hyps[0]) == normalize(refs[0])  # "He could wait no longer."
+    assert all(r["device"] == "cpu" and "CPUExecutionProvider" in r["encoder"] for r in results)
+
+
+@needs_tiny_en
+@needs_speech()
+def test_timestamps_and_formats():
+    from phoenix_npu.transcribe import format_results, transcribe
+
+    [r] = transcribe(speech_dir() / "jfk.wav", transcriber=tiny_en_cpu(), return_timestamps=True, progress=False)
+    assert "ask not what your country can do for you" in r["text"].lower()
+    stamps = [c["timestamp"] for c in r["chunks"]]
+    assert stamps and all(0 <= s <= e <= r["duration"] + 0.01 for s, e in stamps)
+    assert all(a[0] <= b[0] for a, b in zip(stamps, stamps[1:]))
+    srt = format_results([r], "srt")
+    assert re.match(r"1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n\S", srt)
+    vtt = format_results([r], "vtt")
+    assert vtt.startswith("WEBVTT\n\n") and re.search(r"\d\d:\d\d:\d\d\.\d{3} --> ", vtt)
+    data = json.loads(format_results([r], "json"))
+    assert data["text"] == r["text"] and data["chunks"]
+
+
+@needs_tiny_en
+@needs_speech()
+def test_long_audio_is_chunked(tmp_path):
+    """45 s of speech: more than one 30 s window, words from both ends come out."""
+    import soundfile as sf
+    from phoenix_npu.audio import load_audio
+    from phoenix_npu.transcribe import transcribe
+
+    parts = ["jfk.wav", "ls_test-clean_1089-134686-0000.wav", "librivox_sense_and_sensibility_01-0870.wav",
+             "ls_test-clean_1089-134691-0001.wav", "ls_test-clean_1221-135766-0002.wav",
+             "ls_test-clean_2830-3980-0043.wav"]
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([np.concatenate([load_audio(speech_dir() / p), gap]) for p in parts])
+    assert audio.size / 16000 > 40
+    sf.write(tmp_path / "long.wav", audio, 16000)
+    t = tiny_en_cpu()
+    before = t.windows_done
+    [r] = transcribe(tmp_path / "long.wav", transcriber=t, return_timestamps=True, progress=False)
+    assert t.windows_done - before >= 2  # chunked: several encoder runs
+    text = r["text"].lower()
+    assert "fellow americans" in text and "experience proves this" in text
+    assert r["chunks"][-1]["timestamp"][1] > 35
+
+
+def test_make_providers(monkeypatch):
+    import phoenix_npu
+    from phoenix_npu.transcribe import make_providers
+
+    assert make_providers("cpu") == ["CPUExecutionProvider"]
+    with pytest.raises(ValueError):
+        make_providers("gpu")
+    monkeypatch.setattr(phoenix_npu, "register", lambda *a, **k: phoenix_npu.EP_NAME)
+    for device in ("auto", "emulator", "npu"):
+        assert make_providers(device) == [("PhoenixNPUExecutionProvider", {"device": device}), "CPUExecutionProvider"]
+
+    def broken(*a, **k):
+        raise phoenix_npu.ProviderError("the provider library was not built")
+
+    monkeypatch.setattr(phoenix_npu, "register", broken)
+    with pytest.raises(phoenix_npu.ProviderError):
+        make_providers("auto")
+    assert make_providers("cpu") == ["CPUExecutionProvider"]  # cpu never needs the library
+
+
+@needs_tiny_en
+@needs_speech()
+def test_cli_reports_missing_provider_and_runs_on_cpu(monkeypatch, capsys, tmp_path):
+    import phoenix_npu
+    from phoenix_npu.cli import main
+
+    def broken(*a, **k):
+        raise phoenix_npu.ProviderError("libphoenix_npu_ep.so is missing: the provider library was not built")
+
+    monkeypatch.setattr(phoenix_npu, "register", broken)
+    clip = str(speech_dir() / "ls_test-clean_1089-134691-0000.wav")
+    model = str(tiny_en_onnx())
+    assert main(["transcribe", clip, "--model", model]) == 1
+    err = capsys.readouterr().err
+    assert "not built" in err and "--device cpu" in err
+    out = tmp_path / "out.json"
+    assert main(["transcribe", clip, "--model", model, "--device", "cpu", "--format", "json", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert "wait no longer" in data["text"].lower()
+    assert "encoder: CPUExecutionProvider" in capsys.readouterr().err  # says which device ran the encoder
+
+
+@needs_tiny_en
+@needs_speech()
+@pytest.mark.skipif(not provider_available(), reason="PhoenixNPU provider library not built")
+def test_emulator_transcripts_match_cpu():
+    """The encoder on PhoenixNPU's emulated device: same transcripts within the WER budget."""
+    from phoenix_npu.transcribe import load_model, transcribe
+    from phoenix_npu.wer import word_error_rate
+
+    cs = clips()
+    refs = [c["reference"] for c in cs]
+    cpu = [r["text"] for r in transcribe([c["path"] for c in cs], transcriber=tiny_en_cpu(), progress=False)]
+    t = load_model(tiny_en_onnx(), device="emulator", progress=False)
+    assert "PhoenixNPUExecutionProvider" in t.encoder_info
+    npu = [r["text"] for r in transcribe([c["path"] for c in cs], transcriber=t, progress=False)]
+    assert word_error_rate(refs, npu) <= word_error_rate(refs, cpu) + 0.005, list(zip(cpu, npu))
+
+
+def test_wer_normalisation():
+    from phoenix_npu.wer import normalize, word_error_rate
+
+    assert normalize("He hoped there would be STEW, for dinner!") == "he hoped there would be stew for dinner"
+    assert word_error_rate(["IN EIGHTEEN THIRTEEN"], ["In 1813."]) == 0.0
+    assert word_error_rate(["A B C D"], ["a b x d"]) == pytest.approx(0.25)
+    assert word_error_rate(["HELLO"], [""]) == 1.0
+
+
+def test_manifest_reader():
+    from phoenix_npu.wer import read_manifest
+
+    d = speech_dir()
+    if not (d / "manifest.tsv").is_file():
+        pytest.skip(f"no clips at {d}")
+    rows = read_manifest(d)
+    assert len(rows) >= 3 and all(r["reference"] and r["duration"] > 0 for r in rows)
+    with pytest.raises(FileNotFoundError, match="manifest.tsv"):
+        read_manifest(session_tmp())
