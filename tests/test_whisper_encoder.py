@@ -65,7 +65,12 @@ def test_whole_encoder_is_one_region_with_one_copy_each_way(encoder):
     print(f"\n{name}: {after['summary']}")
 
 
+_COSINES: dict = {}
+
+
 def _cosines(name, path):
+    if name in _COSINES:
+        return _COSINES[name]
     from phoenix_npu.export import encoder_session_options
 
     feats = _features(name)
@@ -76,6 +81,7 @@ def _cosines(name, path):
     cos = (got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1))
     print(f"\n{name}: cosine per position min {cos.min():.6f} mean {cos.mean():.6f}, "
           f"{(cos < 0.999).mean() * 100:.1f}% of positions below 0.999")
+    _COSINES[name] = cos
     return cos
 
 
@@ -92,6 +98,8 @@ def test_encoder_output_matches_fp32_cpu_at_every_position(encoder):
     position, so closing this needs more than BF16 everywhere (an FP32 residual stream and
     split-BF16 weights for the outlier layers are the candidates)."""
     name, path = encoder
-    if name == "base":
-        pytest.xfail("whisper-base: min cosine 0.887 < 0.999 at a few positions with BF16 weights (see docstring)")
-    assert _cosines(name, path).min() >= 0.999
+    cos = _cosines(name, path)
+    if name == "base" and cos.min() < 0.999:
+        pytest.xfail(f"whisper-base: min cosine {cos.min():.3f} < 0.999 at {(cos < 0.999).mean() * 100:.1f}% "
+                     "of positions with BF16 weights (known; see docstring)")
+    assert cos.min() >= 0.999
