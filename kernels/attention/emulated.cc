@@ -1,12 +1,31 @@
-// Emulated fused attention, reference form (see attention.h for the numerics): one query row
-// at a time, scores in FP32 in a scratch row, softmax, P rounded to BF16, then P . V.
+// Emulated fused attention: dispatcher, and the reference form (see attention.h / README.md for
+// the numerics).
+//
+// Reference form (portable::Attention, the numerics specification): one query row at a time,
+// scores in FP32 in a scratch row, softmax, P rounded to BF16, then P . V, sequential FP32 sums.
+//
+// Fast form (CPUs with AVX512_BF16, emulated_avx512.cc): per call, Q^T, K and V of every head
+// are packed once into vdpbf16ps layouts (packing buffer reused); then each thread takes blocks
+// of 32 query rows of a head: the block's FP32 scores, transposed (S^T [N][32 queries], one
+// query per lane), come from 12-key x 32-query register tiles into a per-thread scratch that
+// stays in L2; the softmax runs down the columns (per query: the max, KernelExp bit-exact, and
+// the sum in the reference's sequential key order), P is rounded to BF16 into key-pair layout
+// and O = P V (6 x 64 register tiles) is rounded once and stored. The scores never reach memory
+// outside the thread's scratch; no allocation after warm-up.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "attention/attention.h"
+#include "attention/attention_internal.h"
+#include "common/cpu_features.h"
+#include "common/kernel_isa.h"
 #include "common/parallel.h"
 
 namespace phoenix::kernels {
+
+namespace portable {
 
 void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
                int num_threads) {
@@ -52,6 +71,147 @@ void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const b
       }
     }
   });
+}
+
+}  // namespace portable
+
+namespace {
+
+template <typename T>
+void Grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// 64-byte aligned view into a vector grown with 64 bytes of slack.
+template <typename T>
+T* Aligned(std::vector<T>& v, size_t n) {
+  Grow(v, n + 64 / sizeof(T));
+  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
+}
+
+// Per calling thread: per-batch offsets and the packed Q, K, V of every head of the call.
+struct PackScratch {
+  std::vector<int64_t> q_off, k_off, v_off, o_off;
+  std::vector<const bf16_t*> q_ptrs, k_ptrs, v_ptrs;
+  std::vector<bf16_t> packed;
+};
+
+// Per worker thread: the score / P block of one unit.
+struct UnitScratch {
+  std::vector<float> f;
+  std::vector<bf16_t> h;
+};
+
+// Query rows per unit: 32 (two 16-query panels). The S^T block (N x 32 FP32), the P block and
+// this head's packed K and V stay in a 1 MiB L2 for N = 1500; long rows get 16.
+// PHOENIX_ATTENTION_BLOCK (16, 32, 48 or 64) overrides (tuning).
+int64_t BlockRows(int64_t N) {
+  static const int64_t forced = [] {
+    const char* e = std::getenv("PHOENIX_ATTENTION_BLOCK");
+    const int64_t v = e ? std::atoll(e) : 0;
+    return (v >= 16 && v <= 64 && v % 16 == 0) ? v : int64_t{0};
+  }();
+  if (forced) return forced;
+  return N * 32 * 6 <= 512 * 1024 ? 32 : 16;
+}
+
+void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+                     int num_threads) {
+  thread_local PackScratch ps;
+  const int64_t batches = a.BatchCount();
+  const int threads = std::max(1, num_threads);
+  for (auto* v : {&ps.q_off, &ps.k_off, &ps.v_off, &ps.o_off}) Grow(*v, batches);
+  for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
+  bool k_batched = false, v_batched = false;
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    int64_t b = bi, qo = 0, ko = 0, vo = 0, oo = 0;
+    for (int d = a.batch_rank - 1; d >= 0; --d) {
+      const int64_t i = b % a.batch_shape[d];
+      b /= a.batch_shape[d];
+      qo += i * a.q_batch_strides[d];
+      ko += i * a.k_batch_strides[d];
+      vo += i * a.v_batch_strides[d];
+      oo += i * a.o_batch_strides[d];
+    }
+    ps.q_off[bi] = qo;
+    ps.k_off[bi] = ko;
+    ps.v_off[bi] = vo;
+    ps.o_off[bi] = oo;
+    k_batched |= ko != ps.k_off[0];
+    v_batched |= vo != ps.v_off[0];
+  }
+
+  // Pack Q^T, K and V of every head (K or V shared by all batches is packed once). Jobs are
+  // (operand, head, part): a head's operand is split into parts when there are few heads.
+  const int64_t q_elems = avx512::PackedBElems(a.D, a.M), k_elems = avx512::KeyTileElems(a.N, a.D),
+                v_elems = avx512::PackedBElems(a.N, a.Dv);
+  const int64_t nq = batches, nk = k_batched ? batches : 1, nv = v_batched ? batches : 1;
+  bf16_t* pq = Aligned(ps.packed, static_cast<size_t>(nq * q_elems + nk * k_elems + nv * v_elems + 64));
+  bf16_t* pk = pq + nq * q_elems;
+  bf16_t* pv = pk + nk * k_elems;
+  const int64_t q_units = (a.M + 15) / 16, k_units = (a.N + avx512::kKeyTile - 1) / avx512::kKeyTile,
+                v_units = (a.Dv + 15) / 16;
+  const int64_t q_parts = std::min<int64_t>(q_units, nq >= 2 * threads ? 1 : 2 * threads);
+  const int64_t k_parts = std::min<int64_t>(k_units, nk >= 2 * threads ? 1 : 2 * threads);
+  const int64_t v_parts = std::min<int64_t>(v_units, nv >= 2 * threads ? 1 : 2 * threads);
+  const int64_t jq = nq * q_parts, jk = nk * k_parts, jv = nv * v_parts;
+  const int64_t *qoff = ps.q_off.data(), *koff = ps.k_off.data(), *voff = ps.v_off.data();
+  ParallelFor(jq + jk + jv, threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j < jq) {
+        const int64_t bi = j / q_parts, part = j % q_parts;
+        avx512::PackB(Q + qoff[bi], a.D, a.M, a.q_cs, a.q_rs, pq + bi * q_elems, q_units * part / q_parts,
+                      q_units * (part + 1) / q_parts);
+      } else if (j < jq + jk) {
+        const int64_t bi = (j - jq) / k_parts, part = (j - jq) % k_parts;
+        avx512::PackKeyTiles(K + koff[bi], a.N, a.D, a.k_rs, a.k_cs, pk + bi * k_elems, k_units * part / k_parts,
+                             k_units * (part + 1) / k_parts);
+      } else {
+        const int64_t bi = (j - jq - jk) / v_parts, part = (j - jq - jk) % v_parts;
+        avx512::PackB(V + voff[bi], a.N, a.Dv, a.v_rs, a.v_cs, pv + bi * v_elems, v_units * part / v_parts,
+                      v_units * (part + 1) / v_parts);
+      }
+    }
+  });
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    ps.q_ptrs[bi] = pq + bi * q_elems;
+    ps.k_ptrs[bi] = pk + (k_batched ? bi : 0) * k_elems;
+    ps.v_ptrs[bi] = pv + (v_batched ? bi : 0) * v_elems;
+  }
+
+  avx512::AttentionPlan p;
+  p.args = &a;
+  p.O = O;
+  p.o_offsets = ps.o_off.data();
+  p.packed_q = ps.q_ptrs.data();
+  p.packed_k = ps.k_ptrs.data();
+  p.packed_v = ps.v_ptrs.data();
+  p.block_rows = BlockRows(a.N);
+  p.blocks = (a.M + p.block_rows - 1) / p.block_rows;
+  p.units = batches * p.blocks;
+  // Small problems: fewer threads (about 2 MFLOP per thread at least).
+  const double flops = 2.0 * batches * a.M * a.N * double(a.D + a.Dv);
+  const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, flops / 2e6)));
+  const size_t nf = static_cast<size_t>(avx512::AttentionScratchFloats(p.block_rows, a.N));
+  const size_t nh = static_cast<size_t>(avx512::AttentionScratchBf16(p.block_rows, a.N));
+  ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) {
+    thread_local UnitScratch us;
+    avx512::AttentionScratch s;
+    s.f = Aligned(us.f, nf);
+    s.h = Aligned(us.h, nh);
+    avx512::AttentionUnits(p, s, u0, u1);
+  });
+}
+
+}  // namespace
+
+void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+               int num_threads) {
+  if (a.M <= 0 || a.Dv <= 0 || a.BatchCount() <= 0) return;
+  // N = 0 (O = 0) or D = 0 (uniform P): degenerate, left to the reference.
+  if (a.N <= 0 || a.D <= 0 || !UseAvx512Bf16()) return portable::Attention(a, Q, K, V, O, num_threads);
+  AttentionAvx512(a, Q, K, V, O, num_threads);
 }
 
 }  // namespace phoenix::kernels

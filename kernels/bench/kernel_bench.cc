@@ -11,7 +11,13 @@
 //   * GELU, Binary, BinaryScalar, Copy: bit-identical (NaN == NaN).
 //   * LayerNorm: bit-identical (sequential sums, one row per lane).
 //   * Softmax: <= 1 BF16 ulp (the FP32 row sum is reassociated into 16 lanes).
-// Speed: GFLOP/s of MatMul on the whisper-base encoder shapes (and ms of the other kernels).
+//   * Attention (fused): the S accumulation order differs (vdpbf16ps pairs) and the softmax sum
+//     is reassociated into 16 lanes, so a P value may differ by 1 BF16 ulp (<= 2^-7 relative)
+//     now and then; the check on O is |fast - ref| <= 2 BF16 ulps of the larger of the two
+//     + (2^-7 + 2 * N * 2^-24) * sum_n |p_n v_n| (the P ulp + the FP32 summation bound of both
+//     sides, p from a float64 softmax); NaN positions must match exactly.
+// Speed: GFLOP/s of MatMul on the whisper-base encoder shapes (and ms of the other kernels);
+// fused attention against the unfused MatMul -> Softmax -> MatMul sequence on the same shapes.
 //
 // Usage: kernel_bench [--quick] [--threads N] [--no-perf] [--no-test]
 #include <chrono>
@@ -31,6 +37,8 @@
 #include "common/cpu_features.h"
 #include "common/kernel_isa.h"
 #include "common/parallel.h"
+#include "attention/attention.h"
+#include "attention/attention_internal.h"
 
 using namespace phoenix;
 using namespace phoenix::kernels;
@@ -426,6 +434,194 @@ void RowKernelTests(int threads) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused attention
+struct AttCase {
+  std::string name;
+  int64_t H, M, N, D, Dv;
+  int layout = 0;     // 0: contiguous [H, M, D]; 1: Whisper heads [T, H, Dh] (row stride H * Dh);
+                      // 2: transposed views (Q [H, D, M], K^T stored [H, D, N], V [H, Dv, N], O [H, Dv, M])
+  float scale = 0.125f;
+  int special = 0;    // 1: NaN / Inf injected
+  bool k_bcast = false;  // batch_rank 2 [2, H/2], K and V shared by the first batch dim
+  float mag = 1.0f;   // magnitude of Q and K
+};
+
+void TestAttention(const AttCase& c, int threads) {
+  const int64_t H = c.H, M = c.M, N = c.N, D = c.D, Dv = c.Dv;
+  AttentionArgs a;
+  a.M = M; a.N = N; a.D = D; a.Dv = Dv;
+  a.scale = c.scale;
+  int64_t qsz = H * M * D, ksz = H * N * D, vsz = H * N * Dv, osz = H * M * Dv;
+  // Per-head base offsets (q, k, v, o) and the strides.
+  std::vector<int64_t> qb(H), kb(H), vb(H), ob(H);
+  for (int64_t h = 0; h < H; ++h) {
+    if (c.layout == 1) { qb[h] = h * D; kb[h] = h * D; vb[h] = h * Dv; ob[h] = h * Dv; }
+    else { qb[h] = h * M * D; kb[h] = h * N * D; vb[h] = h * N * Dv; ob[h] = h * M * Dv; }
+  }
+  if (c.k_bcast) for (int64_t h = 0; h < H; ++h) { kb[h] = kb[h % (H / 2)]; vb[h] = vb[h % (H / 2)]; }
+  if (c.layout == 1) { a.q_rs = H * D; a.k_rs = H * D; a.v_rs = H * Dv; a.o_rs = H * Dv; }
+  else if (c.layout == 0) { a.q_rs = D; a.k_rs = D; a.v_rs = Dv; a.o_rs = Dv; }
+  else { a.q_rs = 1; a.q_cs = M; a.k_rs = 1; a.k_cs = N; a.v_rs = 1; a.v_cs = N; a.o_rs = 1; a.o_cs = M; }
+  if (c.k_bcast) {
+    a.batch_rank = 2; a.batch_shape[0] = 2; a.batch_shape[1] = H / 2;
+    a.q_batch_strides[0] = qb[H / 2] - qb[0]; a.q_batch_strides[1] = H > 2 ? qb[1] - qb[0] : 0;
+    a.k_batch_strides[0] = 0; a.k_batch_strides[1] = H > 2 ? kb[1] - kb[0] : 0;
+    a.v_batch_strides[0] = 0; a.v_batch_strides[1] = H > 2 ? vb[1] - vb[0] : 0;
+    a.o_batch_strides[0] = ob[H / 2] - ob[0]; a.o_batch_strides[1] = H > 2 ? ob[1] - ob[0] : 0;
+  } else {
+    a.batch_rank = 1; a.batch_shape[0] = H;
+    a.q_batch_strides[0] = H > 1 ? qb[1] : 0; a.k_batch_strides[0] = H > 1 ? kb[1] : 0;
+    a.v_batch_strides[0] = H > 1 ? vb[1] : 0; a.o_batch_strides[0] = H > 1 ? ob[1] : 0;
+  }
+  std::vector<bf16_t> Q = RandVec(qsz, c.mag), K = RandVec(ksz, c.mag), V = RandVec(vsz);
+  auto qi = [&](int64_t h, int64_t m, int64_t d) { return qb[h] + m * a.q_rs + d * a.q_cs; };
+  auto ki = [&](int64_t h, int64_t n, int64_t d) { return kb[h] + n * a.k_rs + d * a.k_cs; };
+  auto vi = [&](int64_t h, int64_t n, int64_t j) { return vb[h] + n * a.v_rs + j * a.v_cs; };
+  auto oi = [&](int64_t h, int64_t m, int64_t j) { return ob[h] + m * a.o_rs + j * a.o_cs; };
+  if (c.special) {
+    Q[qi(0, 0, D - 1)] = 0x7fc0;                         // NaN in query row 0 of head 0
+    if (M > 2) Q[qi(0, 2, 0)] = 0x7f80;                  // +Inf in query row 2: Inf / NaN scores
+    if (H > 1 && N > 1) K[ki(1, N - 1, 0)] = 0xff80;     // -Inf in a key of head 1
+    if (H > 1 && M > 1) for (int64_t d = 0; d < D; ++d) Q[qi(1, M - 1, d)] = F32ToBf16(3e38f);  // overflow
+    if (H > 2) V[vi(2, N / 2, Dv / 2)] = 0x7fc0;         // NaN in V: that column of head 2
+  }
+  std::vector<bf16_t> ref(osz, 0x1234), fast(osz, 0x4321);
+  portable::Attention(a, Q.data(), K.data(), V.data(), ref.data(), threads);
+  Attention(a, Q.data(), K.data(), V.data(), fast.data(), threads);
+  int64_t bad = 0, exact = 0, max_ulp = 0, nan_mismatch = 0, count = 0, nans = 0;
+  double worst = 0, err_f = 0, err_r = 0, truth2 = 0;  // squared errors against a float64 attention
+  std::vector<double> s(N), p(N);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t m = 0; m < M; ++m) {
+      double mx = -INFINITY, sum = 0;  // float64 softmax of the row: the bound's p and the truth
+      for (int64_t n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int64_t d = 0; d < D; ++d) acc += double(Bf16ToF32(Q[qi(h, m, d)])) * Bf16ToF32(K[ki(h, n, d)]);
+        s[n] = c.scale * acc;
+        mx = std::max(mx, s[n]);
+      }
+      for (int64_t n = 0; n < N; ++n) sum += (p[n] = std::exp(s[n] - mx));
+      for (int64_t n = 0; n < N; ++n) p[n] /= sum;
+      for (int64_t j = 0; j < Dv; ++j) {
+        ++count;
+        const bf16_t r = ref[oi(h, m, j)], f = fast[oi(h, m, j)];
+        nans += IsNan(r);
+        double S = 0, truth = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const double pv = p[n] * Bf16ToF32(V[vi(h, n, j)]);
+          S += std::fabs(pv);
+          truth += pv;
+        }
+        const float rf = Bf16ToF32(r), ff = Bf16ToF32(f);
+        if (std::isfinite(truth) && std::isfinite(rf) && std::isfinite(ff)) {
+          truth2 += truth * truth;
+          err_r += (rf - truth) * (rf - truth);
+          err_f += (ff - truth) * (ff - truth);
+        }
+        if (r == f) { ++exact; continue; }
+        if (IsNan(r) != IsNan(f)) { ++nan_mismatch; ++bad; continue; }
+        if (IsNan(r)) { ++exact; continue; }
+        const double tol = 2.0 * Ulp(std::max(std::fabs(rf), std::fabs(ff))) +
+                           (std::ldexp(1.0, -7) + 2.0 * N * std::ldexp(1.0, -24)) * S;
+        const double diff = std::fabs(double(rf) - ff);
+        max_ulp = std::max(max_ulp, UlpDiff(r, f));
+        if (!(diff <= tol)) ++bad;
+        if (tol > 0) worst = std::max(worst, diff / tol);
+      }
+    }
+  char buf[260];
+  std::snprintf(buf, sizeof buf,
+                "exact %.1f%%  max %lld ulp  worst %.2f of tol  nan-mismatch %lld  rel-L2 vs f64: ref %.1e fast %.1e%s",
+                100.0 * exact / std::max<int64_t>(1, count), (long long)max_ulp, worst, (long long)nan_mismatch,
+                truth2 > 0 ? std::sqrt(err_r / truth2) : 0.0, truth2 > 0 ? std::sqrt(err_f / truth2) : 0.0,
+                nans ? ("  (" + std::to_string(nans) + " NaN outputs)").c_str() : "");
+  Report("attention " + c.name, bad == 0, buf);
+}
+
+void AttentionTests(bool quick, int threads) {
+  std::printf("\nAttention (fused): AVX512_BF16 path vs portable reference\n");
+  std::vector<AttCase> cases = {
+      {"1x1x1x1x1", 1, 1, 1, 1, 1},
+      {"1x1x2x2x1", 1, 1, 2, 2, 1, 0, 1.0f},
+      {"M=1 2x1x1500x64 whisper strides", 2, 1, 1500, 64, 64, 1},
+      {"N=1 3x37x1x64", 3, 37, 1, 64, 64},
+      {"odd 3x13x17x7x5", 3, 13, 17, 7, 5, 0, 0.3f},
+      {"odd D 2x29x100x33x70", 2, 29, 100, 33, 70},
+      {"N not /16 4x50x47x64x64 whisper strides", 4, 50, 47, 64, 64, 1},
+      {"Dv 130 (3 column groups) 2x19x90x64x130", 2, 19, 90, 64, 130},
+      {"transposed views 3x31x77x64x64", 3, 31, 77, 64, 64, 2},
+      {"transposed views odd 2x14x33x9x11", 2, 14, 33, 9, 11, 2},
+      {"K/V broadcast, batch rank 2, 4x40x60x64x64", 4, 40, 60, 64, 64, 0, 0.125f, 0, true},
+      {"peaked (scale 4, |q|,|k| ~ 3) 2x40x200x64x64", 2, 40, 200, 64, 64, 1, 4.0f, 0, false, 3.0f},
+      {"NaN/Inf 4x9x40x16x16", 4, 9, 40, 16, 16, 0, 0.25f, 1},
+      {"NaN/Inf whisper strides 3x30x70x64x64", 3, 30, 70, 64, 64, 1, 0.125f, 1},
+      {"tiny-like 6x300x300x64 whisper strides", 6, 300, 300, 64, 64, 1},
+  };
+  if (!quick) cases.push_back({"whisper-base 8x1500x1500x64 (full)", 8, 1500, 1500, 64, 64, 1});
+  for (const auto& c : cases) TestAttention(c, threads);
+  for (int i = 0; i < (quick ? 8 : 30); ++i) {
+    std::uniform_int_distribution<int> d(1, 90);
+    AttCase c{"random", 1 + d(g_rng) % 4, d(g_rng), d(g_rng), 1 + d(g_rng) % 70, 1 + d(g_rng) % 70};
+    c.layout = d(g_rng) % 3;
+    c.scale = 0.05f + 0.01f * d(g_rng);
+    c.name = "random " + std::to_string(c.H) + "x" + std::to_string(c.M) + "x" + std::to_string(c.N) + "x" +
+             std::to_string(c.D) + "x" + std::to_string(c.Dv) + " layout " + std::to_string(c.layout);
+    TestAttention(c, threads);
+  }
+}
+
+// Fused attention against the unfused sequence of today's plan (MatMul Q K^T with alpha = scale
+// -> BF16 scores [H, T, T] -> Softmax -> BF16 P -> MatMul P V), on whisper shapes with Q, K, V
+// read in place from [T, H * 64] buffers and O written as [T, H, 64].
+void AttentionPerf(int threads) {
+  std::printf("\nAttention, %d threads: fused kernel vs unfused MatMul -> Softmax -> MatMul (same run)\n", threads);
+  for (auto [label, H] : std::vector<std::pair<const char*, int64_t>>{{"base", 8}, {"tiny", 6}}) {
+    if (!Want(label) && !Want("attention")) continue;
+    const int64_t T = 1500, Dh = 64, Dm = H * Dh;
+    std::vector<bf16_t> Q = RandVec(T * Dm), K = RandVec(T * Dm), V = RandVec(T * Dm), O(T * Dm), O2(T * Dm);
+    std::vector<bf16_t> scores(H * T * T), probs(H * T * T);
+    AttentionArgs aa;
+    aa.M = T; aa.N = T; aa.D = Dh; aa.Dv = Dh;
+    aa.batch_rank = 1; aa.batch_shape[0] = H;
+    aa.q_batch_strides[0] = aa.k_batch_strides[0] = aa.v_batch_strides[0] = aa.o_batch_strides[0] = Dh;
+    aa.q_rs = aa.k_rs = aa.v_rs = aa.o_rs = Dm;
+    aa.scale = 0.125f;
+    MatMulArgs qk;
+    qk.M = T; qk.N = T; qk.K = Dh;
+    qk.batch_rank = 1; qk.batch_shape[0] = H;
+    qk.a_batch_strides[0] = Dh; qk.a_rs = Dm; qk.a_cs = 1;
+    qk.b_batch_strides[0] = Dh; qk.b_rs = 1; qk.b_cs = Dm;  // K^T view
+    qk.c_batch_strides[0] = T * T; qk.c_rs = T; qk.c_cs = 1;
+    qk.alpha = 0.125f;
+    SoftmaxArgs sm;
+    sm.rows = H * T; sm.cols = T; sm.scale = 1.0f;
+    MatMulArgs pv;
+    pv.M = T; pv.N = Dh; pv.K = T;
+    pv.batch_rank = 1; pv.batch_shape[0] = H;
+    pv.a_batch_strides[0] = T * T; pv.a_rs = T; pv.a_cs = 1;
+    pv.b_batch_strides[0] = Dh; pv.b_rs = Dm; pv.b_cs = 1;
+    pv.c_batch_strides[0] = Dh; pv.c_rs = Dm; pv.c_cs = 1;
+    const double flop = 2.0 * H * T * T * (Dh + Dh);
+    // Interleave the two so that machine noise hits both alike; median of each.
+    const double t_f = Time([&] { Attention(aa, Q.data(), K.data(), V.data(), O.data(), threads); });
+    const double t_qk = Time([&] { MatMul(qk, Q.data(), K.data(), scores.data(), threads); }, 5, 0.4);
+    const double t_sm = Time([&] { Softmax(sm, scores.data(), probs.data(), threads); }, 5, 0.4);
+    const double t_pv = Time([&] { MatMul(pv, probs.data(), V.data(), O2.data(), threads); }, 5, 0.4);
+    const double t_u = t_qk + t_sm + t_pv;
+    const double t_f2 = Time([&] { Attention(aa, Q.data(), K.data(), V.data(), O.data(), threads); });
+    const double tf = std::min(t_f, t_f2);
+    const double mb = H * T * T * 2.0 / 1e6;
+    std::printf("  %s %lldx%lldx%lldx%lld:\n", label, (long long)H, (long long)T, (long long)T, (long long)Dh);
+    std::printf("    unfused: qkT %7.3f ms + softmax %7.3f ms + pv %7.3f ms = %7.3f ms  %6.1f GFLOP/s\n", t_qk * 1e3,
+                t_sm * 1e3, t_pv * 1e3, t_u * 1e3, flop / t_u / 1e9);
+    std::printf("    fused:   %7.3f ms  %6.1f GFLOP/s  (runs: %.3f / %.3f ms)  speedup x%.2f\n", tf * 1e3, flop / tf / 1e9,
+                t_f * 1e3, t_f2 * 1e3, t_u / tf);
+    std::printf("    not written by the fused kernel: scores %.1f MB + P %.1f MB (BF16), and not read back: %.1f MB, per layer\n",
+                mb, mb, 2 * mb);
+  }
+}
+
 // Two threads calling kernels at once (two sessions): the pool must stay correct.
 void ConcurrencyTest(int threads) {
   MatMulArgs a;
@@ -507,11 +703,13 @@ int main(int argc, char** argv) {
   if (test) {
     MatMulTests(quick, threads);
     RowKernelTests(threads);
+    AttentionTests(quick, threads);
     ConcurrencyTest(threads);
   }
   if (perf) {
     MatMulPerf(threads);
     RowKernelPerf(threads);
+    AttentionPerf(threads);
   }
   if (test) std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "all checks passed", g_failures);
   return g_failures ? 1 : 0;

@@ -1,0 +1,62 @@
+// Internal interface between the attention dispatcher (emulated.cc, baseline x86-64) and its
+// AVX-512 body (emulated_avx512.cc). Not part of the public kernel API (that is attention.h).
+// Same rules as common/kernel_isa.h: the dispatcher owns threading, scratch and packing buffers;
+// the AVX-512 bodies are plain functions over ranges with no allocation.
+#pragma once
+
+#include <cstdint>
+
+#include "attention/attention.h"
+#include "common/bf16.h"
+
+namespace phoenix::kernels {
+
+namespace portable {
+// The reference form (one query row at a time, sequential FP32 sums): the numerics specification,
+// and the path on CPUs without AVX512_BF16.
+void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+               int num_threads);
+}  // namespace portable
+
+namespace avx512 {
+
+// Packed operands, made once per call and head (batch):
+//   Q^T: avx512::PackB(Q, D, M, rs = q_cs, cs = q_rs): panels of 16 queries, pairs of D
+//        interleaved (PackedBElems(D, M) elements);
+//   K:   PackKeyTiles below: tiles of kKeyTile keys, [tile][pair of D][key] 32-bit pairs
+//        (KeyTileElems(N, D) elements);
+//   V:   avx512::PackB(V, N, Dv, rs = v_rs, cs = v_cs): panels of 16 columns, pairs of keys
+//        interleaved (PackedBElems(N, Dv) elements).
+constexpr int kKeyTile = 12;
+inline int64_t KeyTileElems(int64_t N, int64_t D) { return (N + kKeyTile - 1) / kKeyTile * ((D + 1) / 2) * 2 * kKeyTile; }
+// Packs key tiles [t0, t1) of K (element (n, d) at K[n * rs + d * cs]) into dst (the whole buffer).
+void PackKeyTiles(const bf16_t* K, int64_t N, int64_t D, int64_t rs, int64_t cs, bf16_t* dst, int64_t t0, int64_t t1);
+
+// A work unit is one block of query rows (block_rows, a multiple of 16, at most 64) of one batch
+// (head); units are numbered (batch, block) with the block fastest.
+struct AttentionPlan {
+  const AttentionArgs* args = nullptr;
+  bf16_t* O = nullptr;
+  const int64_t* o_offsets = nullptr;        // per batch, elements
+  const bf16_t* const* packed_q = nullptr;   // per batch
+  const bf16_t* const* packed_k = nullptr;   // per batch
+  const bf16_t* const* packed_v = nullptr;   // per batch
+  int64_t block_rows = 0;
+  int64_t blocks = 0;                        // blocks per batch
+  int64_t units = 0;
+};
+
+// Per-thread scratch of one unit (the dispatcher keeps one per thread and reuses it): the
+// transposed FP32 score block S^T [N][block_rows] and the BF16 P block [ceil(N/2)][block_rows]
+// of key pairs.
+inline int64_t AttentionScratchFloats(int64_t rows, int64_t N) { return (N + 1) * rows + 64; }
+inline int64_t AttentionScratchBf16(int64_t rows, int64_t N) { return (N + 1) / 2 * 2 * rows + 64; }
+struct AttentionScratch {
+  float* f = nullptr;    // AttentionScratchFloats(block_rows, N), 64-byte aligned
+  bf16_t* h = nullptr;   // AttentionScratchBf16(block_rows, N), 64-byte aligned
+};
+
+void AttentionUnits(const AttentionPlan& p, const AttentionScratch& s, int64_t u0, int64_t u1);
+
+}  // namespace avx512
+}  // namespace phoenix::kernels
