@@ -102,9 +102,10 @@ def test_base_headline_figures_are_stable():
     """The figures docs/npu.md quotes (update both together)."""
     c = nm.plan_encoder("base", numerics="contract")
     lut = nm.plan_encoder("base", numerics="lut")
-    assert 80e-3 < c.time_s < 120e-3 and c.limiting.kernel.name == "attention"
-    assert lut.time_s <= 2 * lut.physical_limit_s * 1.05          # the issue's target, with LUT maths
-    assert lut.realtime_factor >= 700
+    assert 90e-3 < c.time_s < 130e-3 and c.limiting.kernel.name == "attention"
+    # the issue's target (<= 2x the physical limit) is missed even with LUT maths: 2.15x
+    assert 2 * lut.physical_limit_s < lut.time_s <= 2.3 * lut.physical_limit_s
+    assert 600 <= lut.realtime_factor < 700
 
 
 def test_seconds_and_bad_inputs():

@@ -363,12 +363,13 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
 # --- Fused attention, one head per column --------------------------------------------------------
 # A column takes one head at a time: K_h and V_h (T x 64 each) sit in its memtile; the 4 cores of
 # the column split the KEYS in quarters. For each block of Bq query rows every core computes its
-# quarter of S = bf16(Q K^T) into L1, the 4 cores exchange row maxima and row sums through the
+# quarter of S = Q K^T into L1 in FP32 (never rounded: kernels/attention/attention.h), the 4
+# cores exchange row maxima and row sums through the
 # memtile (two small join + broadcast FIFOs), every core forms P = bf16(exp(scale*S - max) / sum)
 # for its quarter exactly as the Softmax kernel does, and multiplies by its V quarter into an
 # FP32 partial O; the partials are summed down the column's cascade and the last core writes O
-# (one BF16 rounding). Numerics: those of MatMul -> Softmax -> MatMul in the plan, except the
-# order of the FP32 sums (row sum and P@V are summed in 4 partials).
+# (one BF16 rounding). Numerics: those of the emulated Attention kernel, except the order of
+# the FP32 sums (row sum and P@V are summed in 4 partials).
 def plan_attention(kern: Kernel, npu: NPU1, numerics: str = "contract", bq=None, bk=None) -> KernelPlan:
     p = kern.params
     H, T, dh = p["heads"], p["T"], p["dh"]
@@ -397,7 +398,7 @@ def _attention_one(kern, npu, numerics, H, T, dh, bq, bk) -> KernelPlan:
         "Q block (2 x Bq*64 bf16)": 2 * bq * dh * 2,
         "K blocks (2 x Bk*64)": 2 * bk * dh * 2,
         "V blocks (2 x Bk*64)": 2 * bk * dh * 2,
-        "S/P quarter (Bq*T/4 bf16)": bq * tk * 2,
+        "S quarter (Bq*T/4 fp32; P written over it in bf16)": bq * tk * 4,
         "O partial (Bq*64 fp32)": bq * dh * 4,
         "row stats (4 x Bq fp32)": 4 * bq * 4,
     }, npu.l1_bytes - npu.l1_reserved)
