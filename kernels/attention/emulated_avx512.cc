@@ -44,25 +44,6 @@ inline int32_t LoadPair(const bf16_t* p) {
   return v;
 }
 
-// KernelExp for arguments s - max, which are <= 0 or NaN (the reduced form of the softmax
-// kernel): the t >= 128 branch cannot fire and a NaN argument already gives a NaN through the
-// polynomial, so those two blends are dropped; and the exponent is applied with vscalefps
-// (p * 2^n, n integral, rounded once like the reference's p * (float)2^n, denormal results
-// included). Checked bit-identical to KernelExp over every FP32 value <= 0 (and NaN -> NaN).
-inline __m512 ExpNonPositive(__m512 x) {
-  const __m512 t = _mm512_mul_ps(x, Splat(1.44269504088896341f));
-  const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = Splat(1.5403530393381606e-4f);
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.3333558146428443e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(9.6181291076284772e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(5.5504108664821580e-2f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(2.4022650695910071e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(6.9314718055994531e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.0f));
-  return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~small), p, n);
-}
 
 // ---- S^T = scale * K Q^T ----------------------------------------------------------------------
 struct ScoreCtx {

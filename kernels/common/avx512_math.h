@@ -57,6 +57,18 @@ inline void MaskStoreBf16x16(uint16_t* p, __mmask16 m, __m512 v) { _mm256_mask_s
 
 inline __mmask16 TailMask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
+// 2^f for f in [-0.5, 0.5]: KernelExp's Horner polynomial (bf16.h), same order, no FMA.
+inline __m512 Exp2Poly(__m512 f) {
+  __m512 p = Splat(1.5403530393381606e-4f);
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.3333558146428443e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(9.6181291076284772e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(5.5504108664821580e-2f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(2.4022650695910071e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(6.9314718055994531e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.0f));
+  return p;
+}
+
 // KernelExp (bf16.h).
 inline __m512 ExpV(__m512 x) {
   const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
@@ -65,19 +77,24 @@ inline __m512 ExpV(__m512 x) {
   const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = Splat(1.5403530393381606e-4f);
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.3333558146428443e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(9.6181291076284772e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(5.5504108664821580e-2f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(2.4022650695910071e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(6.9314718055994531e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.0f));
+  const __m512 p = Exp2Poly(f);
   // n is integral and, on the lanes kept, in [-126, 128]: the conversion is exact.
   const __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
   __m512 r = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
   r = _mm512_mask_mov_ps(r, small, _mm512_setzero_ps());
   r = _mm512_mask_mov_ps(r, big, Splat(INFINITY));
   return _mm512_mask_mov_ps(r, nan, x);
+}
+
+// KernelExp for arguments that are <= 0 or NaN (softmax: scale*x - max): the t >= 128 branch
+// cannot fire and a NaN argument already gives a NaN through the polynomial, so those blends
+// are dropped; the exponent is applied with vscalefps (p * 2^n, n integral, one rounding like
+// the reference's p * 2^n). Bit-identical to KernelExp over every FP32 value <= 0.
+inline __m512 ExpNonPositive(__m512 x) {
+  const __m512 t = _mm512_mul_ps(x, Splat(1.44269504088896341f));
+  const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~small), Exp2Poly(_mm512_sub_ps(t, n)), n);
 }
 
 // KernelErf (bf16.h). Same expression tree: poly = ((-z * z) - 1.26551223) + t * (...).

@@ -18,25 +18,6 @@
 namespace phoenix::kernels::avx512 {
 namespace {
 
-// KernelExp for softmax arguments d = scale*x - max, which are <= 0 or NaN: the t >= 128 branch
-// of ExpV cannot fire, and a NaN d already yields a NaN through the polynomial (quiet; the BF16
-// rounding quietens the reference's returned NaN the same way), so those two blends are dropped.
-// Every other lane value is bit-identical to ExpV / KernelExp.
-inline __m512 ExpNonPositive(__m512 x) {
-  const __m512 t = _mm512_mul_ps(x, Splat(1.44269504088896341f));
-  const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = Splat(1.5403530393381606e-4f);
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.3333558146428443e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(9.6181291076284772e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(5.5504108664821580e-2f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(2.4022650695910071e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(6.9314718055994531e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), Splat(1.0f));
-  const __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
-  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~small), p, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
-}
 
 }  // namespace
 
