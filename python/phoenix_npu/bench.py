@@ -15,15 +15,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SPEECH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "speech"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="base", help="tiny.en, base, or a Hugging Face Whisper directory (default base)")
     p.add_argument("--seconds", type=float, default=30.0, help="audio window for the encoder benchmark (max 30)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per engine (median reported)")
     p.add_argument("--threads", type=int, default=0, help="threads for every engine (default: all cores)")
-    p.add_argument("--speech-dir", default=None, help="clips for the transcription benchmark (default ../shared/speech)")
+    p.add_argument("--speech-dir", default=None, help="clips for the benchmarks (default: shared/speech beside the repo)")
     p.add_argument("--clips", type=int, default=0, help="use only the first N clips (default all)")
     p.add_argument("--skip-transcription", action="store_true", help="encoder latency only")
     p.add_argument("--out", default="bench-results", help="folder for results.json and results.png")
@@ -203,7 +201,9 @@ def run(args) -> int:
     from .checkpoint import ModelNotFoundError
 
     threads = args.threads or len(os.sched_getaffinity(0))
-    speech_dir = Path(args.speech_dir) if args.speech_dir else SPEECH_DIR
+    from .wer import default_speech_dir
+
+    speech_dir = Path(args.speech_dir) if args.speech_dir else default_speech_dir()
     if not speech_dir.is_dir():
         print(f"phoenix-npu bench: no speech clips at {speech_dir} (use --speech-dir)")
         return 2
