@@ -156,6 +156,14 @@ CapabilityResult FindRegions(const GraphView& g) {
   std::vector<int> unit_of(N, -1);
   std::vector<std::vector<int>> units;
   for (const GeluMatch& m : FindGeluPatterns(g)) {
+    // The pattern's own input and output must pass the same checks as any node's: float32,
+    // static, not empty (a decoder's GELU has a dynamic sequence length).
+    const GValue& x = g.value(m.x);
+    const GValue& y = g.value(m.y);
+    if (!x.IsStatic() || !y.IsStatic() || x.NumElements() == 0 || !IsF32(g, m.x) || !IsF32(g, m.y)) {
+      result.rejected.push_back(g.nodes[m.nodes.back()].name + " (GELU pattern): dynamic or empty shape");
+      continue;
+    }
     for (int ni : m.nodes) unit_of[ni] = static_cast<int>(units.size());
     units.push_back(m.nodes);
   }

@@ -167,6 +167,11 @@ def random_graph(seed: int):
         g.values[out] = [int(d) for d in ns]
         cur = out
     outputs = [(cur, g.values[cur], TensorProto.FLOAT)]
+    if rng.random() < 0.1:  # sometimes the first input's leading dim is only known at run time
+        name, shp, elem = g.inputs[0]
+        g.inputs[0] = (name, ["batch"] + list(shp[1:]), elem)
+        outputs = [(cur, None, TensorProto.FLOAT)]  # let shape inference say what it can
+        ops.append("dynamic")
     return _finish(g, outputs, feeds, " -> ".join(ops))
 
 

@@ -134,3 +134,16 @@ def test_special_values_elementwise(rng, op):
     np.testing.assert_array_equal(np.isposinf(got[0]), np.isposinf(want[0]))
     finite = np.isfinite(want[0])
     np.testing.assert_allclose(got[0][finite], want[0][finite], rtol=2e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("form", ["erf", "tanh"])
+def test_gelu_pattern_with_a_dynamic_dim_stays_on_cpu(rng, form):
+    """Found with Optimum's decoder: a GELU pattern whose input has a dynamic sequence length
+    must not be claimed (it once was, and compiling the region then failed)."""
+    from test_ops import _erf_pattern, _tanh_pattern
+    nodes, consts = _erf_pattern("torch") if form == "erf" else _tanh_pattern("mul")
+    m = make_model(nodes, [("x", [1, "seq", 8])], [("y", [1, "seq", 8])], consts)
+    sess = npu_session(m)
+    assert not phoenix_npu.assignment(sess).get(EP)
+    x = rng.standard_normal((1, 5, 8)).astype(np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], cpu_run(m, {"x": x})[0], rtol=1e-6, atol=1e-6)

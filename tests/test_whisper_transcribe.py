@@ -156,3 +156,31 @@ def test_manifest_reader():
     assert len(rows) >= 3 and all(r["reference"] and r["duration"] > 0 for r in rows)
     with pytest.raises(FileNotFoundError, match="manifest.tsv"):
         read_manifest(session_tmp())
+
+
+@needs_tiny_en
+@needs_speech()
+@pytest.mark.skipif(not provider_available(), reason="PhoenixNPU provider library not built")
+def test_optimum_with_the_provider_takes_the_encoder_and_leaves_the_decoders():
+    """What users write: ORTModelForSpeechSeq2Seq.from_pretrained(dir, provider=EP). Optimum gives
+    the provider to the encoder AND the decoder sessions; the exported encoder has static dims
+    and lands on PhoenixNPU, the decoders (sequence length changes every step) stay on the CPU
+    EP, and the transcript is right."""
+    import phoenix_npu
+    from optimum.onnxruntime import ORTModelForSpeechSeq2Seq
+    from transformers import WhisperProcessor
+
+    from phoenix_npu.audio import load_audio
+
+    phoenix_npu.register()
+    so = phoenix_npu.session_options()
+    model = ORTModelForSpeechSeq2Seq.from_pretrained(tiny_en_onnx(), provider=phoenix_npu.EP_NAME,
+                                                     provider_options={"device": "emulator"}, session_options=so)
+    enc = phoenix_npu.assignment_summary(model.encoder.session)
+    assert enc == {phoenix_npu.EP_NAME: {"nodes": enc[phoenix_npu.EP_NAME]["nodes"], "subgraphs": 1}}
+    dec = phoenix_npu.assignment_summary(model.decoder.session)
+    assert phoenix_npu.EP_NAME not in dec
+    proc = WhisperProcessor.from_pretrained(tiny_en_onnx())
+    feats = proc(load_audio(speech_dir() / "jfk.wav"), sampling_rate=16000, return_tensors="pt").input_features
+    text = proc.batch_decode(model.generate(feats, max_new_tokens=40), skip_special_tokens=True)[0]
+    assert "ask not what your country can do for you" in text.lower()
