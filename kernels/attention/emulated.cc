@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "common/batch_offsets.h"
 #include "attention/attention.h"
 #include "attention/attention_internal.h"
 #include "common/cpu_features.h"
@@ -34,17 +35,11 @@ void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const b
     std::vector<float> s(static_cast<size_t>(a.N));
     std::vector<float> p(static_cast<size_t>(a.N));
     for (int64_t r = r0; r < r1; ++r) {
-      int64_t b = r / a.M;
       const int64_t m = r % a.M;
-      int64_t qo = 0, ko = 0, vo = 0, oo = 0;
-      for (int d = a.batch_rank - 1; d >= 0; --d) {
-        const int64_t i = b % a.batch_shape[d];
-        b /= a.batch_shape[d];
-        qo += i * a.q_batch_strides[d];
-        ko += i * a.k_batch_strides[d];
-        vo += i * a.v_batch_strides[d];
-        oo += i * a.o_batch_strides[d];
-      }
+      const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
+      int64_t off[4];
+      BatchOffsets(r / a.M, a.batch_rank, a.batch_shape, 4, strides, off);
+      const int64_t qo = off[0], ko = off[1], vo = off[2], oo = off[3];
       const bf16_t* q = Q + qo + m * a.q_rs;
       float mx = -INFINITY;
       bool nan = false;
@@ -125,15 +120,10 @@ void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, c
   for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
   bool k_batched = false, v_batched = false;
   for (int64_t bi = 0; bi < batches; ++bi) {
-    int64_t b = bi, qo = 0, ko = 0, vo = 0, oo = 0;
-    for (int d = a.batch_rank - 1; d >= 0; --d) {
-      const int64_t i = b % a.batch_shape[d];
-      b /= a.batch_shape[d];
-      qo += i * a.q_batch_strides[d];
-      ko += i * a.k_batch_strides[d];
-      vo += i * a.v_batch_strides[d];
-      oo += i * a.o_batch_strides[d];
-    }
+    const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
+    int64_t off[4];
+    BatchOffsets(bi, a.batch_rank, a.batch_shape, 4, strides, off);
+    const int64_t qo = off[0], ko = off[1], vo = off[2], oo = off[3];
     ps.q_off[bi] = qo;
     ps.k_off[bi] = ko;
     ps.v_off[bi] = vo;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/batch_offsets.h"
 #include "common/cpu_features.h"
 #include "common/kernel_isa.h"
 #include "common/parallel.h"
@@ -28,16 +29,11 @@ void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, in
   const int64_t rows = batches * a.M;
   ParallelFor(rows, num_threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      int64_t b = r / a.M, m = r % a.M;
-      int64_t ao = 0, bo = 0, co = 0, ro = 0;
-      for (int d = a.batch_rank - 1; d >= 0; --d) {
-        int64_t i = b % a.batch_shape[d];
-        b /= a.batch_shape[d];
-        ao += i * a.a_batch_strides[d];
-        bo += i * a.b_batch_strides[d];
-        co += i * a.c_batch_strides[d];
-        ro += i * a.r_batch_strides[d];
-      }
+      const int64_t m = r % a.M;
+      const int64_t* strides[4] = {a.a_batch_strides, a.b_batch_strides, a.c_batch_strides, a.r_batch_strides};
+      int64_t off[4];
+      BatchOffsets(r / a.M, a.batch_rank, a.batch_shape, 4, strides, off);
+      const int64_t ao = off[0], bo = off[1], co = off[2], ro = off[3];
       const bf16_t* arow = A + ao + m * a.a_rs;
       for (int64_t n = 0; n < a.N; ++n) {
         float acc = 0.0f;
@@ -138,13 +134,10 @@ void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t*
   Grow(s.b_ptrs, batches);
   bool b_batched = false;
   for (int64_t bi = 0; bi < batches; ++bi) {
-    int64_t b = bi, ao = 0, bo = 0;
-    for (int d = a.batch_rank - 1; d >= 0; --d) {
-      const int64_t i = b % a.batch_shape[d];
-      b /= a.batch_shape[d];
-      ao += i * a.a_batch_strides[d];
-      bo += i * a.b_batch_strides[d];
-    }
+    const int64_t* strides[2] = {a.a_batch_strides, a.b_batch_strides};
+    int64_t off[2];
+    BatchOffsets(bi, a.batch_rank, a.batch_shape, 2, strides, off);
+    const int64_t ao = off[0], bo = off[1];
     s.a_offsets[bi] = ao;
     s.b_offsets[bi] = bo;
     b_batched |= bo != s.b_offsets[0];

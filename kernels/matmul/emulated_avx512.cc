@@ -19,6 +19,7 @@
 
 #include <cstring>
 
+#include "common/batch_offsets.h"
 #include "common/avx512_math.h"
 #include "common/kernel_isa.h"
 
@@ -219,13 +220,10 @@ void MatMulUnits(const MatMulPlan& p, int64_t u0, int64_t u1) {
     const int64_t mu1 = Min64(p.m_units, mu0 + (u1 - u));
     u += mu1 - mu0;
 
-    int64_t co = 0, ro = 0, b = bidx;
-    for (int d = a.batch_rank - 1; d >= 0; --d) {
-      const int64_t i = b % a.batch_shape[d];
-      b /= a.batch_shape[d];
-      co += i * a.c_batch_strides[d];
-      ro += i * a.r_batch_strides[d];
-    }
+    const int64_t* strides[2] = {a.c_batch_strides, a.r_batch_strides};
+    int64_t off[2];
+    BatchOffsets(bidx, a.batch_rank, a.batch_shape, 2, strides, off);
+    const int64_t co = off[0], ro = off[1];
     const bf16_t* Ab = p.A + p.a_batch_offsets[bidx];
     const bf16_t* Bp = p.packed_b[bidx];
     const int64_t n_begin = nc * p.n_chunk_cols, n_end = Min64(a.N, n_begin + p.n_chunk_cols);
