@@ -76,6 +76,9 @@ def test_long_audio_is_chunked(tmp_path):
     text = r["text"].lower()
     assert "fellow americans" in text and "experience proves this" in text
     assert r["chunks"][-1]["timestamp"][1] > 35
+    # cues are segments of speech, not whole windows (the chunked pipeline gave one 45 s cue)
+    assert len(r["chunks"]) >= 5
+    assert max(c["timestamp"][1] - c["timestamp"][0] for c in r["chunks"]) < 20
 
 
 def test_make_providers(monkeypatch):

@@ -117,6 +117,8 @@ class Transcriber:
         if samples.size == 0:
             return {"text": "", "chunks": []}
         duration = samples.size / 16000
+        if return_timestamps and duration > CHUNK_LENGTH_S and chunk_length_s is None:
+            return self._long_form(samples, duration, language, num_beams)
         kwargs: dict[str, Any] = {}
         if chunk_length_s is None and duration > CHUNK_LENGTH_S:
             chunk_length_s = CHUNK_LENGTH_S
@@ -140,6 +142,27 @@ class Transcriber:
         return {"text": out["text"].strip(), "chunks": chunks}
 
     __call__ = transcribe_array
+
+    def _long_form(self, samples, duration: float, language: str | None, num_beams: int) -> dict:
+        """Audio over 30 s with timestamps: Whisper's own sequential long-form decoding (30 s
+        windows, each starting where the last segment ended). The chunked pipeline merges
+        overlapping windows and, with timestamps, returns a few long cues (seen with tiny.en:
+        one cue over the first 45 s, on PyTorch as on ONNX Runtime)."""
+        feats = self.processor(samples, sampling_rate=16000, return_tensors="pt", truncation=False,
+                               padding="longest", return_attention_mask=True)
+        generate: dict[str, Any] = {"num_beams": int(num_beams), "return_timestamps": True, "return_segments": True}
+        if self.multilingual:
+            generate["task"] = "transcribe"
+            if language:
+                generate["language"] = language
+        out = self.model.generate(feats.input_features, attention_mask=feats.attention_mask, **generate)
+        chunks = []
+        for seg in out["segments"][0]:
+            text = self.processor.tokenizer.decode(seg["tokens"], skip_special_tokens=True)
+            start, end = float(seg["start"]), min(float(seg["end"]), duration)
+            if text.strip():
+                chunks.append({"text": text, "timestamp": (round(start, 2), round(end, 2))})
+        return {"text": "".join(c["text"] for c in chunks).strip(), "chunks": chunks}
 
     def transcribe(self, audio_paths, **kwargs) -> list[dict]:
         """Transcribe files with this model; keyword arguments as for the module's transcribe()."""
