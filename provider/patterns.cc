@@ -157,8 +157,6 @@ std::vector<GeluMatch> FindGeluPatterns(const GraphView& g) {
         std::set<int> all(back.begin(), back.end());
         all.insert(ci);
         all.insert(chains[len - 1].begin(), chains[len - 1].end());
-        const int last = *std::max_element(chains[len - 1].begin(), chains[len - 1].end(),
-                                           [&](int a, int b) { return a < b; });
         // y is the output of the chain's final node (the one consuming the previous link).
         int y = -1;
         for (int n : chains[len - 1]) {
@@ -166,7 +164,6 @@ std::vector<GeluMatch> FindGeluPatterns(const GraphView& g) {
           for (int c : g.value(g.nodes[n].outputs[0]).consumers) consumed_inside |= all.count(c) > 0;
           if (!consumed_inside) y = g.nodes[n].outputs[0];
         }
-        (void)last;
         if (y < 0) continue;
         // Every intermediate must stay inside the set.
         bool closed = true;
