@@ -4,6 +4,10 @@
 #   make                       # the default shape of the kernel's Makefile
 #   make SHAPE_ARGS="..."      # another shape (see each Makefile)
 #
+# Each kernel Makefile sets NAME (the xclbin's name) and OBJ (its compiled kernel object) before
+# including this file, and writes the rules for build/$(OBJ) and build/$(NAME).mlir; the
+# xclbin rule, `all` and `clean` are here.
+#
 # Needs: mlir-aie's Python package (`python3 -c "import aie"`; pip wheel `mlir_aie` or a source
 # build with `source utils/env_setup.sh`), and Peano (PEANO_INSTALL_DIR, pip wheel `llvm-aie`).
 .DEFAULT_GOAL := all
@@ -22,3 +26,14 @@ check-tools:
 	[ -n "$(AIECC)" ] || missing="$$missing\n  - aiecc.py (comes with mlir-aie; put its bin/ on PATH)"; \
 	[ -x "$(PEANO_INSTALL_DIR)/bin/clang++" ] || missing="$$missing\n  - Peano / llvm-aie (pip install llvm-aie, or set PEANO_INSTALL_DIR)"; \
 	if [ -n "$$missing" ]; then printf "Cannot build NPU kernels here; missing:$$missing\n" >&2; exit 2; fi
+
+all: check-tools build/$(NAME).xclbin
+
+build/$(NAME).xclbin: build/$(NAME).mlir build/$(OBJ)
+	cd build && $(AIECC) --aie-generate-xclbin --no-compile-host --xclbin-name=$(NAME).xclbin \
+	  --no-xchesscc --no-xbridge --peano $(PEANO_INSTALL_DIR) \
+	  --aie-generate-npu-insts --npu-insts-name=$(NAME).insts.bin $(NAME).mlir
+
+clean:
+	rm -rf build
+.PHONY: all clean
