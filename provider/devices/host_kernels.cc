@@ -26,6 +26,15 @@ Status Check(const HostBuffers& buffers, const Operand& op, size_t elem_size, co
 template <typename T>
 T* At(uint8_t* base, const TensorView& v) { return reinterpret_cast<T*>(base) + v.offset; }
 
+// A batched matrix view [b..., rows, cols] as the kernels take it: batch strides, row stride,
+// column stride (an absent operand leaves them untouched).
+void MatrixStrides(const Operand& op, int rank, int64_t* batch_strides, int64_t* rs, int64_t* cs) {
+  if (!op.present()) return;
+  for (int d = 0; d < rank - 2; ++d) batch_strides[d] = op.view.strides[d];
+  *rs = op.view.strides[rank - 2];
+  *cs = op.view.strides[rank - 1];
+}
+
 }  // namespace
 
 Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
@@ -94,63 +103,36 @@ Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_thread
       return Status::OK();
     }
     case KernelKind::kAttention: {
-      const TensorView& qv = c.in[0].view;
-      const TensorView& kv = c.in[1].view;
-      const TensorView& vv = c.in[2].view;
       const int r = ov.rank;
       AttentionArgs a;
       a.M = ov.shape[r - 2];
       a.Dv = ov.shape[r - 1];
-      a.N = kv.shape[r - 2];
-      a.D = qv.shape[r - 1];
+      a.N = c.in[1].view.shape[r - 2];
+      a.D = c.in[0].view.shape[r - 1];
       a.batch_rank = r - 2;
       if (a.batch_rank > kMaxAttentionBatchRank) return Status::Error("host kernel: too many batch dims in " + c.label);
-      for (int d = 0; d < r - 2; ++d) {
-        a.batch_shape[d] = ov.shape[d];
-        a.q_batch_strides[d] = qv.strides[d];
-        a.k_batch_strides[d] = kv.strides[d];
-        a.v_batch_strides[d] = vv.strides[d];
-        a.o_batch_strides[d] = ov.strides[d];
-      }
-      a.q_rs = qv.strides[r - 2];
-      a.q_cs = qv.strides[r - 1];
-      a.k_rs = kv.strides[r - 2];
-      a.k_cs = kv.strides[r - 1];
-      a.v_rs = vv.strides[r - 2];
-      a.v_cs = vv.strides[r - 1];
-      a.o_rs = ov.strides[r - 2];
-      a.o_cs = ov.strides[r - 1];
+      for (int d = 0; d < r - 2; ++d) a.batch_shape[d] = ov.shape[d];
+      MatrixStrides(c.in[0], r, a.q_batch_strides, &a.q_rs, &a.q_cs);
+      MatrixStrides(c.in[1], r, a.k_batch_strides, &a.k_rs, &a.k_cs);
+      MatrixStrides(c.in[2], r, a.v_batch_strides, &a.v_rs, &a.v_cs);
+      MatrixStrides(c.out, r, a.o_batch_strides, &a.o_rs, &a.o_cs);
       a.scale = c.scale;
       Attention(a, bf(c.in[0]), bf(c.in[1]), bf(c.in[2]), bf(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kMatMul: {
-      const TensorView& av = c.in[0].view;
-      const TensorView& bv = c.in[1].view;
       const int r = ov.rank;
       MatMulArgs a;
       a.M = ov.shape[r - 2];
       a.N = ov.shape[r - 1];
-      a.K = av.shape[r - 1];
+      a.K = c.in[0].view.shape[r - 1];
       a.batch_rank = r - 2;
-      for (int d = 0; d < r - 2; ++d) {
-        a.batch_shape[d] = ov.shape[d];
-        a.a_batch_strides[d] = av.strides[d];
-        a.b_batch_strides[d] = bv.strides[d];
-        a.c_batch_strides[d] = ov.strides[d];
-        if (c.in[3].present()) a.r_batch_strides[d] = c.in[3].view.strides[d];
-      }
-      a.a_rs = av.strides[r - 2];
-      a.a_cs = av.strides[r - 1];
-      a.b_rs = bv.strides[r - 2];
-      a.b_cs = bv.strides[r - 1];
-      a.c_rs = ov.strides[r - 2];
-      a.c_cs = ov.strides[r - 1];
-      if (c.in[3].present()) {
-        a.r_rs = c.in[3].view.strides[r - 2];
-        a.r_cs = c.in[3].view.strides[r - 1];
-        a.residual = bf(c.in[3]);
-      }
+      for (int d = 0; d < r - 2; ++d) a.batch_shape[d] = ov.shape[d];
+      MatrixStrides(c.in[0], r, a.a_batch_strides, &a.a_rs, &a.a_cs);
+      MatrixStrides(c.in[1], r, a.b_batch_strides, &a.b_rs, &a.b_cs);
+      MatrixStrides(c.out, r, a.c_batch_strides, &a.c_rs, &a.c_cs);
+      MatrixStrides(c.in[3], r, a.r_batch_strides, &a.r_rs, &a.r_cs);
+      if (c.in[3].present()) a.residual = bf(c.in[3]);
       a.alpha = c.scale;
       a.bias = f32(c.in[2]);
       a.epilogue = static_cast<Epilogue>(c.mode);
