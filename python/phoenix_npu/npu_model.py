@@ -271,6 +271,25 @@ def matmul_l2_bytes(m: int, k: int, n: int, K: int, mode: str, bias: bool, resid
     return b
 
 
+def _fastest(name: str, attempts, forced: bool) -> "KernelPlan":
+    """The fastest plan among `attempts` (callables that build one plan or raise PlanError).
+    With `forced` (the caller fixed the tiling) a plan that does not fit is the error."""
+    best, reasons = None, []
+    for attempt in attempts:
+        try:
+            plan = attempt()
+        except PlanError as e:
+            if forced:
+                raise
+            reasons.append(e.reason)
+            continue
+        if best is None or plan.time_s < best.time_s:
+            best = plan
+    if best is None:
+        raise PlanError(name, "no tiling fits: " + (reasons[0] if reasons else "no candidates"))
+    return best
+
+
 def _check(name: str, where: str, parts: dict, cap: int) -> int:
     total = sum(parts.values())
     if total > cap:
@@ -286,21 +305,10 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
     cands = [tiles] if tiles else [(m, k, n) for m in MM_M for k in MM_K for n in MM_N]
     modes = [mode] if mode else (["stream", "a_panel"] if residual else ["stream", "a_panel", "b_panel"])
-    best, reasons = None, []
-    for (m, k, n) in cands:
-        for md in modes:
-            try:
-                plan = _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu, residual)
-            except PlanError as e:
-                if tiles:
-                    raise
-                reasons.append(e.reason)
-                continue
-            if best is None or plan.time_s < best.time_s:
-                best = plan
-    if best is None:
-        raise PlanError(kern.name, "no tiling fits: " + (reasons[0] if reasons else "no candidates"))
-    return best
+    return _fastest(kern.name, (
+        (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
+                                                  residual))
+        for (m, k, n) in cands for md in modes), forced=bool(tiles))
 
 
 def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, residual) -> KernelPlan:
@@ -373,21 +381,9 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
 def plan_attention(kern: Kernel, npu: NPU1, numerics: str = "contract", bq=None, bk=None) -> KernelPlan:
     p = kern.params
     H, T, dh = p["heads"], p["T"], p["dh"]
-    best, reasons = None, []
-    for q in ([bq] if bq else (16, 32, 48, 64)):
-        for b in ([bk] if bk else (16, 32, 64)):
-            try:
-                plan = _attention_one(kern, npu, numerics, H, T, dh, q, b)
-            except PlanError as e:
-                if bq:
-                    raise
-                reasons.append(e.reason)
-                continue
-            if best is None or plan.time_s < best.time_s:
-                best = plan
-    if best is None:
-        raise PlanError(kern.name, "no tiling fits: " + reasons[0])
-    return best
+    return _fastest(kern.name, (
+        (lambda q=q, b=b: _attention_one(kern, npu, numerics, H, T, dh, q, b))
+        for q in ([bq] if bq else (16, 32, 48, 64)) for b in ([bk] if bk else (16, 32, 64))), forced=bool(bq))
 
 
 def _attention_one(kern, npu, numerics, H, T, dh, bq, bk) -> KernelPlan:
@@ -435,36 +431,30 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
     p = kern.params
     rows, cols = p["rows"], p["cols"]
     fn = {"layernorm": "layernorm", "softmax": "softmax"}[kern.op]
-    best, reasons = None, []
-    for r in ([rows_per_obj] if rows_per_obj else (1, 2, 4, 8, 16)):
-        try:
-            l1 = _check(kern.name, f"compute tile L1 ({r} rows of {cols})", {
-                "x (2 x r*cols bf16)": 2 * r * cols * 2,
-                "y (2 x r*cols bf16)": 2 * r * cols * 2,
-                **({"gamma, beta (fp32)": 2 * cols * 4} if fn == "layernorm" else {}),
-            }, npu.l1_bytes - npu.l1_reserved)
-            l2 = _check(kern.name, f"memtile L2 ({r} rows of {cols})", {
-                "x split (2 x 4*r*cols)": 2 * npu.rows * r * cols * 2,
-                "y join (2 x 4*r*cols)": 2 * npu.rows * r * cols * 2,
-            }, npu.memtile_bytes)
-        except PlanError as e:
-            if rows_per_obj:
-                raise
-            reasons.append(e.reason)
-            continue
-        rows_p = _ceil_to(rows, npu.cores * r)
-        cyc = rows_p / npu.cores * cols * vector_cycles_per_element(npu, fn, numerics)
-        shim_in = rows * cols * 2.0 + (2 * cols * 4.0 if fn == "layernorm" else 0)
-        shim_out = rows * cols * 2.0
-        dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
-        plan = KernelPlan(kern, f"rows over 16 tiles, {r} row(s)/object", l1, l2, shim_in, shim_out,
-                          cyc / npu.hz, dma_s, npu.launch_overhead_us * 1e-6)
-        plan.bound = "dma" if dma_s > plan.compute_s else "vector"
-        if best is None or plan.time_s < best.time_s:
-            best = plan
-    if best is None:
-        raise PlanError(kern.name, "no tiling fits: " + reasons[0])
-    return best
+    return _fastest(kern.name, ((lambda r=r: _rows_one(kern, npu, numerics, fn, rows, cols, r))
+                                for r in ([rows_per_obj] if rows_per_obj else (1, 2, 4, 8, 16))),
+                    forced=bool(rows_per_obj))
+
+
+def _rows_one(kern, npu, numerics, fn, rows, cols, r) -> KernelPlan:
+    l1 = _check(kern.name, f"compute tile L1 ({r} rows of {cols})", {
+        "x (2 x r*cols bf16)": 2 * r * cols * 2,
+        "y (2 x r*cols bf16)": 2 * r * cols * 2,
+        **({"gamma, beta (fp32)": 2 * cols * 4} if fn == "layernorm" else {}),
+    }, npu.l1_bytes - npu.l1_reserved)
+    l2 = _check(kern.name, f"memtile L2 ({r} rows of {cols})", {
+        "x split (2 x 4*r*cols)": 2 * npu.rows * r * cols * 2,
+        "y join (2 x 4*r*cols)": 2 * npu.rows * r * cols * 2,
+    }, npu.memtile_bytes)
+    rows_p = _ceil_to(rows, npu.cores * r)
+    cyc = rows_p / npu.cores * cols * vector_cycles_per_element(npu, fn, numerics)
+    shim_in = rows * cols * 2.0 + (2 * cols * 4.0 if fn == "layernorm" else 0)
+    shim_out = rows * cols * 2.0
+    dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
+    plan = KernelPlan(kern, f"rows over 16 tiles, {r} row(s)/object", l1, l2, shim_in, shim_out,
+                      cyc / npu.hz, dma_s, npu.launch_overhead_us * 1e-6)
+    plan.bound = "dma" if dma_s > plan.compute_s else "vector"
+    return plan
 
 
 def plan_gelu(kern: Kernel, npu: NPU1, numerics: str = "contract", chunk=None) -> KernelPlan:
