@@ -160,7 +160,7 @@ class Lowering {
     p_.tensors.push_back(std::move(t));
     return static_cast<int>(p_.tensors.size()) - 1;
   }
-  int NewActivation(const std::string& name, int64_t numel) { return NewTensor(name, DType::kBF16, numel, false); }
+  int NewActivation(const std::string& name, int64_t numel) { return NewTensor(name, options_.element, numel, false); }
 
   int WeightTensor(const std::string& name, const std::vector<float>& data, DType dtype) {
     const int t = NewTensor(name, dtype, static_cast<int64_t>(data.size()), true);
@@ -168,6 +168,10 @@ class Lowering {
     if (dtype == DType::kF32) {
       bytes.resize(data.size() * 4);
       std::memcpy(bytes.data(), data.data(), bytes.size());
+    } else if (dtype == DType::kSplit) {
+      bytes.resize(data.size() * 4);
+      auto* dst = reinterpret_cast<split_t*>(bytes.data());
+      for (size_t i = 0; i < data.size(); ++i) dst[i] = FromF32<split_t>(data[i]);
     } else {
       bytes.resize(data.size() * 2);
       auto* dst = reinterpret_cast<bf16_t*>(bytes.data());
@@ -196,7 +200,7 @@ class Lowering {
     std::vector<float> data;
     PHX_RETURN_IF_ERROR(ConstantFloats(v, &data));
     Val val;
-    val.tensor = WeightTensor(gv.name, data, DType::kBF16);
+    val.tensor = WeightTensor(gv.name, data, options_.element);
     val.view = TensorView::Contiguous(gv.shape);
     vals_[v] = val;
     *out = val;
@@ -213,6 +217,7 @@ class Lowering {
   PlanCall NewCall(KernelKind kind, const std::string& label) {
     PlanCall pc;
     pc.call.kind = kind;
+    pc.call.split = options_.element == DType::kSplit;
     pc.call.label = label;
     return pc;
   }
@@ -464,12 +469,11 @@ class Lowering {
     const int rank = static_cast<int>(out_dims.size());
     const int batch_rank = rank - 2;
     if (batch_rank > kernels::kMaxBatchRank) return Status::Error("too many batch dims in " + n.name);
-    if (!gemm && options_.fuse_attention && TryAttention(ni, a, b, alpha)) return Status::OK();
+    if (!gemm && options_.fuse_attention && options_.element == DType::kBF16 && TryAttention(ni, a, b, alpha)) return Status::OK();
 
     PendingMatMul pm;
     PlanCall& pc = pm.call;
-    pc.call = KernelCall{};
-    pc.call.kind = KernelKind::kMatMul;
+    pc = NewCall(KernelKind::kMatMul, "");
     // A: [batch..., M, K] and B: [batch..., K, N], batch dims broadcast to the output's.
     std::vector<int64_t> a_dims(out_dims.begin(), out_dims.end() - 2), b_dims = a_dims;
     a_dims.push_back(a.view.shape[a.view.rank - 2]);
@@ -762,6 +766,7 @@ Status CompileRegion(const GraphView& g, const std::string& name, const std::vec
                      const std::vector<std::string>& output_names, const CompileOptions& options, Plan* plan) {
   *plan = Plan{};
   plan->name = name;
+  plan->element = options.element;
   Lowering lowering(g, *plan, options);
   PHX_RETURN_IF_ERROR(lowering.Run(input_names, output_names));
   PlanBuffers(*plan);

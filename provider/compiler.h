@@ -17,6 +17,9 @@ namespace phoenix {
 
 struct CompileOptions {
   bool fuse_attention = true;  // MatMul(Q, K^T) [-> scale] -> Softmax -> MatMul(P, V) as one kernel
+  // Element type of activations and weights: kBF16 (the contract) or kSplit (precision=bf16x3,
+  // every tensor a BF16 pair; attention is then never fused: the fused kernel is BF16 only).
+  DType element = DType::kBF16;
 };
 
 // `input_names` are the fused node's runtime inputs, in the order ORT passes them to Compute;

@@ -27,7 +27,7 @@ const char* KernelKindName(KernelKind kind);
 
 struct Operand {
   BufferId buffer = kNoBuffer;
-  TensorView view;  // element strides; BF16 elements unless the slot says FP32
+  TensorView view;  // element strides; BF16 (or BF16x3, see KernelCall::split) unless the slot says FP32
   bool present() const { return buffer != kNoBuffer; }
 };
 
@@ -50,6 +50,7 @@ struct KernelCall {
   float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s; kAttention
   int mode = 0;             // kGelu: GeluMode; kMatMul: Epilogue; kBinary: BinaryOp
   bool b_is_constant = false;  // kMatMul: B is a weight (resident, never rewritten)
+  bool split = false;       // BF16 slots hold BF16x3 elements (split_t, 4 bytes): precision=bf16x3
   struct { int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0; } conv;  // kIm2Col
   std::string label;        // the ONNX node(s) this call implements, for traces and errors
 };

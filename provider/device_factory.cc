@@ -55,7 +55,11 @@ Status KindMask(const std::string& names, uint32_t* mask) {
 
 Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, std::string* log_line) {
   std::string why_not;
+  const bool bf16_only = options.precision == "bf16";  // the NPU kernels are BF16 (no BF16x3 yet)
   if (options.device == "npu") {
+    if (!bf16_only)
+      return Status::Error("PhoenixNPU: precision=" + options.precision + " has no NPU kernels yet (the AIE "
+                           "kernels are BF16): use precision=bf16 on the NPU, or device=emulator.");
     if (!NpuUsable(&why_not))
       return Status::Error("PhoenixNPU: device=npu was requested but no usable NPU was found: " + why_not +
                            ". Run `phoenix-npu doctor` to see what is missing, or use device=emulator.");
@@ -63,7 +67,9 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     *log_line = "PhoenixNPU: running on " + (*device)->Description();
     return Status::OK();
   }
-  if (options.device == "auto" && NpuUsable(&why_not)) {
+  if (options.device == "auto" && !bf16_only) {
+    why_not = "precision=" + options.precision + " runs on the emulated device only";
+  } else if (options.device == "auto" && NpuUsable(&why_not)) {
     Status s = OpenNpu(options, device);
     if (s.ok()) {
       *log_line = "PhoenixNPU: running on " + (*device)->Description() + " (device=auto found an NPU)";

@@ -179,6 +179,7 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   Plan plan;
   CompileOptions compile_options;
   compile_options.fuse_attention = options_.fuse_attention;
+  compile_options.element = options_.precision == "bf16x3" ? DType::kSplit : DType::kBF16;
   Status s = CompileRegion(g, name, input_names, output_names, compile_options, &plan);
   if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: compiling " + name + ": " + s.message()).c_str());
   Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + plan.Summary());

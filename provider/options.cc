@@ -55,12 +55,17 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
         result = Status::Error("PhoenixNPU option fuse_attention=" + value + " is not valid: use 1 or 0");
       else
         out->fuse_attention = value == "1";
+    } else if (option == "precision") {
+      if (value != "bf16" && value != "bf16x3")
+        result = Status::Error("PhoenixNPU option precision=" + value + " is not valid: use bf16 or bf16x3");
+      else
+        out->precision = value;
     } else if (option == "without_kernels") {
       out->without_kernels = value;
     } else {
       result = Status::Error("PhoenixNPU: unknown provider option '" + option +
                              "'. Known options: device (auto|emulator|npu), threads (0 = all cores), "
-                             "manifest (path to an NPU kernel manifest), fuse_attention (1|0)");
+                             "manifest (path to an NPU kernel manifest), fuse_attention (1|0), precision (bf16|bf16x3)");
     }
   }
   g_ort->ReleaseKeyValuePairs(kvps);

@@ -33,6 +33,7 @@ std::string Plan::Summary() const {
   }
   s += "); activation arena " + std::to_string(arena_bytes / 1024) + " KiB, weights " +
        std::to_string(weight_bytes / 1024) + " KiB";
+  if (element == DType::kSplit) s += "; precision bf16x3";
   return s;
 }
 

@@ -16,7 +16,8 @@
 
 namespace phoenix {
 
-enum class DType : int { kBF16 = 0, kF32 = 1 };
+// kSplit: BF16x3, a BF16 pair stored as one FP32 (kernels/common/split_bf16.h).
+enum class DType : int { kBF16 = 0, kF32 = 1, kSplit = 2 };
 inline size_t DTypeSize(DType t) { return t == DType::kBF16 ? 2 : 4; }
 
 struct PlanTensor {
@@ -59,6 +60,7 @@ struct Plan {
   int64_t arena_bytes = 0;          // set by the buffer planner
   int64_t weight_bytes = 0;
   int num_onnx_nodes = 0;
+  DType element = DType::kBF16;     // of activations and matmul weights: kBF16 or kSplit (bf16x3)
 
   std::string Summary() const;      // one line: calls by kind, arena and weight bytes
 };

@@ -13,18 +13,19 @@ int64_t NowNs() {
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// BF16 -> FP32 through a strided view, into contiguous dst.
-void GatherToF32(const bf16_t* base, const TensorView& v, float* dst) {
+// Kernel elements (BF16 or BF16x3) -> FP32 through a strided view, into contiguous dst.
+template <typename T>
+void GatherToF32(const T* base, const TensorView& v, float* dst) {
   const int64_t n = v.NumElements();
   if (v.IsContiguous()) {
-    const bf16_t* src = base + v.offset;
-    for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToF32(src[i]);
+    const T* src = base + v.offset;
+    for (int64_t i = 0; i < n; ++i) dst[i] = ToF32(src[i]);
     return;
   }
   int64_t idx[kMaxRank] = {};
   int64_t off = v.offset;
   for (int64_t i = 0; i < n; ++i) {
-    dst[i] = Bf16ToF32(base[off]);
+    dst[i] = ToF32(base[off]);
     for (int d = v.rank - 1; d >= 0; --d) {
       off += v.strides[d];
       if (++idx[d] < v.shape[d]) break;
@@ -32,6 +33,11 @@ void GatherToF32(const bf16_t* base, const TensorView& v, float* dst) {
       idx[d] = 0;
     }
   }
+}
+
+template <typename T>
+void RoundFromF32(const float* src, int64_t n, T* dst) {
+  for (int64_t k = 0; k < n; ++k) dst[k] = FromF32<T>(src[k]);
 }
 
 }  // namespace
@@ -134,15 +140,17 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
   if (inputs.size() != plan_.inputs.size() || outputs.size() != plan_.outputs.size())
     return Status::Error("internal: input/output count mismatch in " + plan_.name);
   uint8_t* arena = device_->Map(arena_);
+  const bool split = plan_.element == DType::kSplit;
+  const size_t elem = DTypeSize(plan_.element);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const PlanIO& io = plan_.inputs[i];
     const int64_t n = io.view.NumElements();
     const int64_t first = tensor_elem_offset_[io.tensor] + io.view.offset;
-    bf16_t* dst = reinterpret_cast<bf16_t*>(arena) + first;
-    const float* src = inputs[i];
-    for (int64_t k = 0; k < n; ++k) dst[k] = F32ToBf16(src[k]);
-    PHX_RETURN_IF_ERROR(device_->SyncToDevice(arena_, static_cast<size_t>(first) * 2, static_cast<size_t>(n) * 2));
-    counters_.bytes_in += n * 2;
+    uint8_t* dst = arena + first * elem;
+    if (split) RoundFromF32(inputs[i], n, reinterpret_cast<split_t*>(dst));
+    else RoundFromF32(inputs[i], n, reinterpret_cast<bf16_t*>(dst));
+    PHX_RETURN_IF_ERROR(device_->SyncToDevice(arena_, static_cast<size_t>(first) * elem, static_cast<size_t>(n) * elem));
+    counters_.bytes_in += n * static_cast<int64_t>(elem);
     counters_.transfers_in++;
   }
   int64_t kernel_ns = 0;
@@ -171,11 +179,12 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
     v.offset += tensor_elem_offset_[io.tensor];
     const int64_t extent = v.Extent();
     int64_t lowest = v.offset;  // views here never have negative strides
-    PHX_RETURN_IF_ERROR(device_->SyncFromDevice(tensor_buffer_[io.tensor], static_cast<size_t>(lowest) * 2,
-                                                static_cast<size_t>(extent - lowest) * 2));
+    PHX_RETURN_IF_ERROR(device_->SyncFromDevice(tensor_buffer_[io.tensor], static_cast<size_t>(lowest) * elem,
+                                                static_cast<size_t>(extent - lowest) * elem));
     const uint8_t* base = device_->Map(tensor_buffer_[io.tensor]);
-    GatherToF32(reinterpret_cast<const bf16_t*>(base), v, outputs[i]);
-    counters_.bytes_out += v.NumElements() * 2;
+    if (split) GatherToF32(reinterpret_cast<const split_t*>(base), v, outputs[i]);
+    else GatherToF32(reinterpret_cast<const bf16_t*>(base), v, outputs[i]);
+    counters_.bytes_out += v.NumElements() * static_cast<int64_t>(elem);
     counters_.transfers_out++;
   }
   counters_.runs++;

@@ -17,6 +17,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "common/split_bf16.h"
+
 namespace phoenix::kernels::avx512 {
 namespace {
 
@@ -54,6 +56,32 @@ inline void StoreBf16x16(uint16_t* p, __m512 v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), F32ToBf16x16(v));
 }
 inline void MaskStoreBf16x16(uint16_t* p, __mmask16 m, __m512 v) { _mm256_mask_storeu_epi16(p, m, F32ToBf16x16(v)); }
+
+// x rounded to BF16 and widened back to FP32 (F32ToBf16 then Bf16ToF32, lane by lane).
+inline __m512 RoundBf16V(__m512 x) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(F32ToBf16x16(x)), 16));
+}
+
+// RoundSplit of bf16.h, lane by lane: hi + bf16(x - hi); Inf and NaN lanes keep hi.
+inline __m512 RoundSplitV(__m512 x) {
+  const __m512 hi = RoundBf16V(x);
+  const __m512 r = _mm512_add_ps(hi, RoundBf16V(_mm512_sub_ps(x, hi)));
+  const __mmask16 finite = _mm512_cmplt_ps_mask(_mm512_abs_ps(hi), _mm512_set1_ps(INFINITY));
+  return _mm512_mask_mov_ps(hi, finite, r);
+}
+
+// Loads and stores of 16 elements for kernels written once for both storage types: BF16
+// (widened exactly / rounded to nearest even) and BF16x3 (split_t: FP32 hi + lo / RoundSplitV).
+inline __m512 Load16(const uint16_t* p) { return LoadBf16x16(p); }
+inline __m512 MaskLoad16(const uint16_t* p, __mmask16 m) { return MaskLoadBf16x16(p, m); }
+inline void Store16(uint16_t* p, __m512 v) { StoreBf16x16(p, v); }
+inline void MaskStore16(uint16_t* p, __mmask16 m, __m512 v) { MaskStoreBf16x16(p, m, v); }
+inline __m512 Load16(const split_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
+inline __m512 MaskLoad16(const split_t* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(p)); }
+inline void Store16(split_t* p, __m512 v) { _mm512_storeu_ps(reinterpret_cast<float*>(p), RoundSplitV(v)); }
+inline void MaskStore16(split_t* p, __mmask16 m, __m512 v) {
+  _mm512_mask_storeu_ps(reinterpret_cast<float*>(p), m, RoundSplitV(v));
+}
 
 inline __mmask16 TailMask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 

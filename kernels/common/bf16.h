@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/split_bf16.h"
+
 namespace phoenix {
 
 using bf16_t = uint16_t;
@@ -32,6 +34,25 @@ inline bf16_t F32ToBf16(float f) {
   bits += 0x7fffu + lsb;
   return static_cast<bf16_t>(bits >> 16);
 }
+
+// BF16x3 rounding (split_bf16.h): hi = bf16(f), lo = bf16(f - hi), returned as hi + lo.
+// Inf and NaN stay as BF16 rounds them (f past the BF16 range becomes Inf, as for bf16_t).
+inline float RoundSplit(float f) {
+  const float hi = Bf16ToF32(F32ToBf16(f));
+  if (!std::isfinite(hi)) return hi;
+  return hi + Bf16ToF32(F32ToBf16(f - hi));
+}
+
+// The two halves of a BF16x3 value: hi = bf16(v) and lo = v - hi (exact, so bf16(v - hi) = v - hi).
+inline bf16_t SplitHi(split_t s) { return F32ToBf16(s.v); }
+inline bf16_t SplitLo(split_t s) { return F32ToBf16(s.v - Bf16ToF32(F32ToBf16(s.v))); }
+
+// Element access for kernels written once for both storage types.
+inline float ToF32(bf16_t v) { return Bf16ToF32(v); }
+inline float ToF32(split_t v) { return v.v; }
+template <typename T> T FromF32(float f);
+template <> inline bf16_t FromF32<bf16_t>(float f) { return F32ToBf16(f); }
+template <> inline split_t FromF32<split_t>(float f) { return split_t{RoundSplit(f)}; }
 
 // exp(x) for the kernels: exp2(x * log2(e)) with range reduction to [-0.5, 0.5] and a
 // degree-6 polynomial for 2^f (relative error < 2e-7 before BF16 rounding), then the integer

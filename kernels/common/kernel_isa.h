@@ -5,6 +5,7 @@
 // once per call; the AVX-512 bodies are plain functions over a range of rows / units with no
 // std:: templates and no allocation, and the dispatcher (baseline code) owns threading
 // (ParallelFor), scratch buffers and the packed-weight cache.
+// The row kernels come in BF16 and BF16x3 (split_t) overloads, each pair one template in its .cc.
 #pragma once
 
 #include <cstddef>
@@ -23,14 +24,23 @@ namespace phoenix::kernels {
 // CPUs without AVX512_BF16.
 namespace portable {
 void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads);
+void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C, int num_threads);
 void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads);
+void LayerNorm(const LayerNormArgs& a, const split_t* x, split_t* y, int num_threads);
 void Softmax(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int num_threads);
+void Softmax(const SoftmaxArgs& a, const split_t* x, split_t* y, int num_threads);
 void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads);
+void Gelu(GeluMode mode, int64_t n, const split_t* x, split_t* y, int num_threads);
 void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b, const TensorView& bv,
             bf16_t* y, const TensorView& yv, int num_threads);
+void Binary(BinaryOp op, const split_t* a, const TensorView& av, const split_t* b, const TensorView& bv,
+            split_t* y, const TensorView& yv, int num_threads);
 void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first, bf16_t* y,
                   const TensorView& yv, int num_threads);
+void BinaryScalar(BinaryOp op, const split_t* a, const TensorView& av, float s, bool scalar_first, split_t* y,
+                  const TensorView& yv, int num_threads);
 void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv, int num_threads);
+void Copy(const split_t* x, const TensorView& xv, split_t* y, const TensorView& yv, int num_threads);
 }  // namespace portable
 
 namespace avx512 {
@@ -50,10 +60,12 @@ void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t
 // batch; units are numbered (batch, n_chunk, m_unit) with m_unit fastest.
 struct MatMulPlan {
   const MatMulArgs* args = nullptr;
-  const bf16_t* A = nullptr;          // with a->a_cs == 1 (the dispatcher packs A otherwise)
+  int64_t K = 0;                      // K of the BF16 operands: args->K, or 3 * args->K for BF16x3
+  const bf16_t* A = nullptr;          // [.., K] rows, column stride 1 (the dispatcher packs A otherwise)
   int64_t a_rs = 0;                   // row stride of A actually used
   const int64_t* a_batch_offsets = nullptr;  // per batch (elements), overriding args strides
-  bf16_t* C = nullptr;
+  void* C = nullptr;                  // bf16_t, or split_t when `split`
+  bool split = false;                 // C and the residual hold BF16x3 elements
   const bf16_t* const* packed_b = nullptr;  // per batch: packed B (PackB layout)
   int64_t m_units = 0, n_chunks = 1, n_chunk_cols = 0, units = 0;
 };
@@ -62,12 +74,17 @@ void MatMulUnits(const MatMulPlan& p, int64_t u0, int64_t u1);
 
 // ---- Row kernels --------------------------------------------------------------------------
 void SoftmaxRows(const SoftmaxArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1);
+void SoftmaxRows(const SoftmaxArgs& a, const split_t* x, split_t* y, int64_t r0, int64_t r1);
 void LayerNormRows(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1);
+void LayerNormRows(const LayerNormArgs& a, const split_t* x, split_t* y, int64_t r0, int64_t r1);
 void GeluRange(GeluMode mode, const bf16_t* x, bf16_t* y, int64_t i0, int64_t i1);
+void GeluRange(GeluMode mode, const split_t* x, split_t* y, int64_t i0, int64_t i1);
 // y[i] = a[i * as] (op) b[i * bs] for i < n, with as, bs in {0, 1}.
 void BinaryRow(BinaryOp op, const bf16_t* a, int64_t as, const bf16_t* b, int64_t bs, bf16_t* y, int64_t n);
+void BinaryRow(BinaryOp op, const split_t* a, int64_t as, const split_t* b, int64_t bs, split_t* y, int64_t n);
 // y[i] = a[i] (op) s, or s (op) a[i] when scalar_first.
 void BinaryScalarRow(BinaryOp op, const bf16_t* a, float s, bool scalar_first, bf16_t* y, int64_t n);
+void BinaryScalarRow(BinaryOp op, const split_t* a, float s, bool scalar_first, split_t* y, int64_t n);
 
 }  // namespace avx512
 }  // namespace phoenix::kernels

@@ -1,8 +1,9 @@
-// Emulated elementwise ops: operands widened to FP32, one FP32 operation, one BF16 rounding.
-// portable::Binary / portable::Copy are the reference forms (any strides). The dispatchers
-// collapse the views first; contiguous and last-dim-broadcast operands then run as long rows
-// (AVX-512 on CPUs with AVX512_BF16, bit-identical: one IEEE op + the same rounding), copies
-// with contiguous rows are memcpy, transposed copies run in cache tiles.
+// Emulated elementwise ops: operands widened to FP32, one FP32 operation, one rounding (BF16,
+// or hi + lo for BF16x3). portable::Binary / portable::Copy are the reference forms (any
+// strides). The dispatchers collapse the views first; contiguous and last-dim-broadcast operands
+// then run as long rows (AVX-512 on CPUs with AVX512_BF16, bit-identical: one IEEE op + the same
+// rounding), copies with contiguous rows are memcpy, transposed copies run in cache tiles. Every
+// form is written once over the element type (Copy moves 2 or 4 bytes an element).
 #include <algorithm>
 #include <cstring>
 
@@ -56,25 +57,43 @@ inline float ApplyBinary(BinaryOp op, float a, float b) {
   return 0.0f;
 }
 
+template <typename T>
+void PortableBinary(BinaryOp op, const T* a, const TensorView& av, const T* b, const TensorView& bv, T* y,
+                    const TensorView& yv, int num_threads) {
+  const TensorView* views[3] = {&av, &bv, &yv};
+  ParallelFor(yv.NumElements(), num_threads, [&](int64_t i0, int64_t i1) {
+    ForEachStrided<3>(views, i0, i1, [&](const int64_t* off) {
+      y[off[2]] = FromF32<T>(ApplyBinary(op, ToF32(a[off[0]]), ToF32(b[off[1]])));
+    });
+  });
+}
+
+template <typename T>
+void PortableCopy(const T* x, const TensorView& xv, T* y, const TensorView& yv, int num_threads) {
+  const TensorView* views[2] = {&xv, &yv};
+  ParallelFor(yv.NumElements(), num_threads, [&](int64_t i0, int64_t i1) {
+    ForEachStrided<2>(views, i0, i1, [&](const int64_t* off) { y[off[1]] = x[off[0]]; });
+  });
+}
+
 }  // namespace
 
 namespace portable {
 
 void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b,
             const TensorView& bv, bf16_t* y, const TensorView& yv, int num_threads) {
-  const TensorView* views[3] = {&av, &bv, &yv};
-  ParallelFor(yv.NumElements(), num_threads, [&](int64_t i0, int64_t i1) {
-    ForEachStrided<3>(views, i0, i1, [&](const int64_t* off) {
-      y[off[2]] = F32ToBf16(ApplyBinary(op, Bf16ToF32(a[off[0]]), Bf16ToF32(b[off[1]])));
-    });
-  });
+  PortableBinary(op, a, av, b, bv, y, yv, num_threads);
+}
+void Binary(BinaryOp op, const split_t* a, const TensorView& av, const split_t* b,
+            const TensorView& bv, split_t* y, const TensorView& yv, int num_threads) {
+  PortableBinary(op, a, av, b, bv, y, yv, num_threads);
 }
 
 void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv, int num_threads) {
-  const TensorView* views[2] = {&xv, &yv};
-  ParallelFor(yv.NumElements(), num_threads, [&](int64_t i0, int64_t i1) {
-    ForEachStrided<2>(views, i0, i1, [&](const int64_t* off) { y[off[1]] = x[off[0]]; });
-  });
+  PortableCopy(x, xv, y, yv, num_threads);
+}
+void Copy(const split_t* x, const TensorView& xv, split_t* y, const TensorView& yv, int num_threads) {
+  PortableCopy(x, xv, y, yv, num_threads);
 }
 
 }  // namespace portable
@@ -86,10 +105,9 @@ int ElementwiseThreads(int64_t n, int num_threads) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, n / 65536)));
 }
 
-}  // namespace
-
-void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b, const TensorView& bv,
-            bf16_t* y, const TensorView& yv, int num_threads) {
+template <typename T>
+void DispatchBinary(BinaryOp op, const T* a, const TensorView& av, const T* b, const TensorView& bv, T* y,
+                    const TensorView& yv, int num_threads) {
   const int64_t total = yv.NumElements();
   if (total <= 0) return;
   const TensorView* views[3] = {&av, &bv, &yv};
@@ -100,9 +118,9 @@ void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b,
   const int64_t ys = c.rank ? c.strides[2][last] : 1;
   const bool rows_ok = ys == 1 && (as == 0 || as == 1) && (bs == 0 || bs == 1) && (inner >= 16 || outer == 1);
   if (!UseAvx512Bf16() || !rows_ok) return portable::Binary(op, a, av, b, bv, y, yv, num_threads);
-  const bf16_t* a0 = a + av.offset;
-  const bf16_t* b0 = b + bv.offset;
-  bf16_t* y0 = y + yv.offset;
+  const T* a0 = a + av.offset;
+  const T* b0 = b + bv.offset;
+  T* y0 = y + yv.offset;
   const int threads = ElementwiseThreads(total, num_threads);
   if (outer == 1) {  // one long row: split it in whole vectors
     const int64_t blocks = (inner + 15) / 16;
@@ -118,7 +136,8 @@ void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b,
   });
 }
 
-void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv, int num_threads) {
+template <typename T>
+void DispatchCopy(const T* x, const TensorView& xv, T* y, const TensorView& yv, int num_threads) {
   const int64_t total = yv.NumElements();
   if (total <= 0) return;
   const TensorView* views[2] = {&xv, &yv};
@@ -126,19 +145,19 @@ void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv
   const int64_t inner = c.Inner(), outer = c.Outer();
   const int last = c.rank - 1;
   const int64_t xs = c.rank ? c.strides[0][last] : 1, ys = c.rank ? c.strides[1][last] : 1;
-  const bf16_t* x0 = x + xv.offset;
-  bf16_t* y0 = y + yv.offset;
+  const T* x0 = x + xv.offset;
+  T* y0 = y + yv.offset;
   const int threads = ElementwiseThreads(total, num_threads);
   if (xs == 1 && ys == 1 && (inner >= 16 || outer == 1)) {  // contiguous rows: memcpy
     if (outer == 1) {
       ParallelFor(inner, threads, [&](int64_t i0, int64_t i1) {
-        std::memcpy(y0 + i0, x0 + i0, static_cast<size_t>(i1 - i0) * sizeof(bf16_t));
+        std::memcpy(y0 + i0, x0 + i0, static_cast<size_t>(i1 - i0) * sizeof(T));
       });
       return;
     }
     ParallelFor(outer, threads, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o)
-        std::memcpy(y0 + c.RowOffset(1, o), x0 + c.RowOffset(0, o), static_cast<size_t>(inner) * sizeof(bf16_t));
+        std::memcpy(y0 + c.RowOffset(1, o), x0 + c.RowOffset(0, o), static_cast<size_t>(inner) * sizeof(T));
     });
     return;
   }
@@ -176,13 +195,31 @@ void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv
       for (int64_t j0 = 0; j0 < inner; j0 += kTile) {
         const int64_t j1 = std::min(inner, j0 + kTile);
         for (int64_t i = i0; i < i1; ++i) {
-          const bf16_t* src = x0 + xo + i;
-          bf16_t* dst = y0 + yo + i * yts;
+          const T* src = x0 + xo + i;
+          T* dst = y0 + yo + i * yts;
           for (int64_t j = j0; j < j1; ++j) dst[j] = src[j * xs];
         }
       }
     }
   });
+}
+
+}  // namespace
+
+void Binary(BinaryOp op, const bf16_t* a, const TensorView& av, const bf16_t* b, const TensorView& bv,
+            bf16_t* y, const TensorView& yv, int num_threads) {
+  DispatchBinary(op, a, av, b, bv, y, yv, num_threads);
+}
+void Binary(BinaryOp op, const split_t* a, const TensorView& av, const split_t* b, const TensorView& bv,
+            split_t* y, const TensorView& yv, int num_threads) {
+  DispatchBinary(op, a, av, b, bv, y, yv, num_threads);
+}
+
+void Copy(const bf16_t* x, const TensorView& xv, bf16_t* y, const TensorView& yv, int num_threads) {
+  DispatchCopy(x, xv, y, yv, num_threads);
+}
+void Copy(const split_t* x, const TensorView& xv, split_t* y, const TensorView& yv, int num_threads) {
+  DispatchCopy(x, xv, y, yv, num_threads);
 }
 
 }  // namespace phoenix::kernels

@@ -1,5 +1,6 @@
-// Emulated BinaryScalar: FP32 op with the exact scalar, one BF16 rounding. portable::BinaryScalar
-// is the reference form; contiguous rows run on AVX-512 where available (bit-identical).
+// Emulated BinaryScalar: FP32 op with the exact scalar, one rounding (BF16, or hi + lo for
+// BF16x3). portable::BinaryScalar is the reference form; contiguous rows run on AVX-512 where
+// available (bit-identical). Both are written once over the element type.
 #include <algorithm>
 
 #include "common/cpu_features.h"
@@ -9,11 +10,11 @@
 #include "elementwise/elementwise.h"
 
 namespace phoenix::kernels {
+namespace {
 
-namespace portable {
-
-void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first,
-                  bf16_t* y, const TensorView& yv, int num_threads) {
+template <typename T>
+void PortableBinaryScalar(BinaryOp op, const T* a, const TensorView& av, float s, bool scalar_first, T* y,
+                          const TensorView& yv, int num_threads) {
   const int rank = yv.rank;
   ParallelFor(yv.NumElements(), num_threads, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -24,7 +25,7 @@ void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, b
         ao += idx * av.strides[d];
         yo += idx * yv.strides[d];
       }
-      const float x = Bf16ToF32(a[ao]);
+      const float x = ToF32(a[ao]);
       const float l = scalar_first ? s : x, r = scalar_first ? x : s;
       float v = 0.0f;
       switch (op) {
@@ -33,15 +34,14 @@ void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, b
         case BinaryOp::kMul: v = l * r; break;
         case BinaryOp::kDiv: v = l / r; break;
       }
-      y[yo] = F32ToBf16(v);
+      y[yo] = FromF32<T>(v);
     }
   });
 }
 
-}  // namespace portable
-
-void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first,
-                  bf16_t* y, const TensorView& yv, int num_threads) {
+template <typename T>
+void DispatchBinaryScalar(BinaryOp op, const T* a, const TensorView& av, float s, bool scalar_first, T* y,
+                          const TensorView& yv, int num_threads) {
   const int64_t total = yv.NumElements();
   if (total <= 0) return;
   const TensorView* views[2] = {&av, &yv};
@@ -51,8 +51,8 @@ void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, b
   const int64_t as = c.rank ? c.strides[0][last] : 1, ys = c.rank ? c.strides[1][last] : 1;
   if (!UseAvx512Bf16() || as != 1 || ys != 1 || (inner < 16 && outer > 1))
     return portable::BinaryScalar(op, a, av, s, scalar_first, y, yv, num_threads);
-  const bf16_t* a0 = a + av.offset;
-  bf16_t* y0 = y + yv.offset;
+  const T* a0 = a + av.offset;
+  T* y0 = y + yv.offset;
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, total / 65536)));
   if (outer == 1) {
     const int64_t blocks = (inner + 15) / 16;
@@ -66,6 +66,30 @@ void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, b
     for (int64_t o = o0; o < o1; ++o)
       avx512::BinaryScalarRow(op, a0 + c.RowOffset(0, o), s, scalar_first, y0 + c.RowOffset(1, o), inner);
   });
+}
+
+}  // namespace
+
+namespace portable {
+
+void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first,
+                  bf16_t* y, const TensorView& yv, int num_threads) {
+  PortableBinaryScalar(op, a, av, s, scalar_first, y, yv, num_threads);
+}
+void BinaryScalar(BinaryOp op, const split_t* a, const TensorView& av, float s, bool scalar_first,
+                  split_t* y, const TensorView& yv, int num_threads) {
+  PortableBinaryScalar(op, a, av, s, scalar_first, y, yv, num_threads);
+}
+
+}  // namespace portable
+
+void BinaryScalar(BinaryOp op, const bf16_t* a, const TensorView& av, float s, bool scalar_first,
+                  bf16_t* y, const TensorView& yv, int num_threads) {
+  DispatchBinaryScalar(op, a, av, s, scalar_first, y, yv, num_threads);
+}
+void BinaryScalar(BinaryOp op, const split_t* a, const TensorView& av, float s, bool scalar_first,
+                  split_t* y, const TensorView& yv, int num_threads) {
+  DispatchBinaryScalar(op, a, av, s, scalar_first, y, yv, num_threads);
 }
 
 }  // namespace phoenix::kernels

@@ -1,6 +1,6 @@
-// Emulated GELU: FP32 evaluation of GeluF32 (gelu.h), one BF16 rounding.
-// portable::Gelu is the reference form; on CPUs with AVX512_BF16 emulated_avx512.cc runs the
-// same steps in 16 lanes (bit-identical).
+// Emulated GELU: FP32 evaluation of GeluF32 (gelu.h), one rounding (BF16, or hi + lo for
+// BF16x3). portable::Gelu is the reference form; on CPUs with AVX512_BF16 emulated_avx512.cc
+// runs the same steps in 16 lanes (bit-identical). Both are written once over the element type.
 #include <algorithm>
 
 #include "common/cpu_features.h"
@@ -9,18 +9,17 @@
 #include "gelu/gelu.h"
 
 namespace phoenix::kernels {
+namespace {
 
-namespace portable {
-
-void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads) {
+template <typename T>
+void PortableGelu(GeluMode mode, int64_t n, const T* x, T* y, int num_threads) {
   ParallelFor(n, num_threads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) y[i] = F32ToBf16(GeluF32(Bf16ToF32(x[i]), mode));
+    for (int64_t i = i0; i < i1; ++i) y[i] = FromF32<T>(GeluF32(ToF32(x[i]), mode));
   });
 }
 
-}  // namespace portable
-
-void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads) {
+template <typename T>
+void DispatchGelu(GeluMode mode, int64_t n, const T* x, T* y, int num_threads) {
   if (n <= 0) return;
   if (!UseAvx512Bf16()) return portable::Gelu(mode, n, x, y, num_threads);
   // Blocks of 16 elements, so every thread's range starts on a whole vector.
@@ -30,5 +29,17 @@ void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads)
     avx512::GeluRange(mode, x, y, b0 * 16, std::min(n, b1 * 16));
   });
 }
+
+}  // namespace
+
+namespace portable {
+
+void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads) { PortableGelu(mode, n, x, y, num_threads); }
+void Gelu(GeluMode mode, int64_t n, const split_t* x, split_t* y, int num_threads) { PortableGelu(mode, n, x, y, num_threads); }
+
+}  // namespace portable
+
+void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads) { DispatchGelu(mode, n, x, y, num_threads); }
+void Gelu(GeluMode mode, int64_t n, const split_t* x, split_t* y, int num_threads) { DispatchGelu(mode, n, x, y, num_threads); }
 
 }  // namespace phoenix::kernels

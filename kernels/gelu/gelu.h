@@ -1,5 +1,5 @@
-// GELU, exact (erf) or tanh approximation. Also used as the MatMul epilogue.
-// See README.md in this folder for the numerics.
+// GELU, exact (erf) or tanh approximation, on BF16 or BF16x3 (split_t) elements. Also used as
+// the MatMul epilogue. See README.md in this folder for the numerics.
 #pragma once
 #include <cstdint>
 #include "common/bf16.h"
@@ -16,5 +16,6 @@ inline float GeluF32(float x, GeluMode mode) {
 }
 
 void Gelu(GeluMode mode, int64_t n, const bf16_t* x, bf16_t* y, int num_threads);
+void Gelu(GeluMode mode, int64_t n, const split_t* x, split_t* y, int num_threads);
 
 }  // namespace phoenix::kernels

@@ -1,8 +1,8 @@
 // Emulated LayerNorm: FP32 mean and variance (two passes over the row), rsqrt in FP32,
-// one BF16 rounding of the output. Same steps as aie/layernorm.cc.
+// one rounding of the output (BF16, or hi + lo for BF16x3). Same steps as aie/layernorm.cc.
 // portable::LayerNorm is the reference form; on CPUs with AVX512_BF16 the rows run in
 // emulated_avx512.cc (same steps and the same sequential sum order, 16 rows per vector:
-// bit-identical).
+// bit-identical). Both are written once over the element type.
 #include <algorithm>
 #include <vector>
 
@@ -12,18 +12,18 @@
 #include "layernorm/layernorm.h"
 
 namespace phoenix::kernels {
+namespace {
 
-namespace portable {
-
-void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+template <typename T>
+void PortableLayerNorm(const LayerNormArgs& a, const T* x, T* y, int num_threads) {
   const int64_t n = a.cols;
   ParallelFor(a.rows, num_threads, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(static_cast<size_t>(n));
     for (int64_t r = r0; r < r1; ++r) {
-      const bf16_t* xr = x + r * n;
+      const T* xr = x + r * n;
       float sum = 0.0f;
       for (int64_t i = 0; i < n; ++i) {
-        row[i] = Bf16ToF32(xr[i]);
+        row[i] = ToF32(xr[i]);
         sum += row[i];
       }
       const float mean = sum / static_cast<float>(n);
@@ -33,19 +33,18 @@ void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threa
         sq += d * d;
       }
       const float inv = KernelRsqrt(sq / static_cast<float>(n) + a.epsilon);
-      bf16_t* yr = y + r * n;
+      T* yr = y + r * n;
       for (int64_t i = 0; i < n; ++i) {
         float v = (row[i] - mean) * inv * a.gamma[i];
         if (a.beta) v += a.beta[i];
-        yr[i] = F32ToBf16(v);
+        yr[i] = FromF32<T>(v);
       }
     }
   });
 }
 
-}  // namespace portable
-
-void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+template <typename T>
+void DispatchLayerNorm(const LayerNormArgs& a, const T* x, T* y, int num_threads) {
   if (a.rows <= 0 || a.cols <= 0) return;
   if (!UseAvx512Bf16()) return portable::LayerNorm(a, x, y, num_threads);
   // Groups of 16 rows (one row per lane for the sums), >= ~32K elements a thread.
@@ -55,6 +54,26 @@ void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threa
   ParallelFor(groups, threads, [&](int64_t g0, int64_t g1) {
     avx512::LayerNormRows(a, x, y, g0 * 16, std::min(a.rows, g1 * 16));
   });
+}
+
+}  // namespace
+
+namespace portable {
+
+void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+  PortableLayerNorm(a, x, y, num_threads);
+}
+void LayerNorm(const LayerNormArgs& a, const split_t* x, split_t* y, int num_threads) {
+  PortableLayerNorm(a, x, y, num_threads);
+}
+
+}  // namespace portable
+
+void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads) {
+  DispatchLayerNorm(a, x, y, num_threads);
+}
+void LayerNorm(const LayerNormArgs& a, const split_t* x, split_t* y, int num_threads) {
+  DispatchLayerNorm(a, x, y, num_threads);
 }
 
 }  // namespace phoenix::kernels

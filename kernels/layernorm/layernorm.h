@@ -1,5 +1,5 @@
-// LayerNorm over the last axis: y = (x - mean) * rsqrt(var + eps) * gamma + beta.
-// See README.md in this folder for the numerics.
+// LayerNorm over the last axis: y = (x - mean) * rsqrt(var + eps) * gamma + beta, on BF16 or
+// BF16x3 (split_t) elements. See README.md in this folder for the numerics.
 #pragma once
 #include <cstdint>
 #include "common/bf16.h"
@@ -14,5 +14,6 @@ struct LayerNormArgs {
 };
 
 void LayerNorm(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int num_threads);
+void LayerNorm(const LayerNormArgs& a, const split_t* x, split_t* y, int num_threads);
 
 }  // namespace phoenix::kernels

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "common/batch_offsets.h"
@@ -22,11 +23,31 @@
 
 namespace phoenix::kernels {
 
+namespace {
+
+// The BF16 operands the products see: A and B themselves for BF16 (K' = K); for BF16x3 the
+// concatenations A' = [A_hi | A_hi | A_lo] and B' = [B_hi ; B_lo ; B_hi] (K' = 3K, matmul.h).
+inline int64_t ProductK(const bf16_t*, int64_t K) { return K; }
+inline int64_t ProductK(const split_t*, int64_t K) { return 3 * K; }
+inline bf16_t APrime(const bf16_t* x, int64_t k, int64_t /*K*/, int64_t stride) { return x[k * stride]; }
+inline bf16_t BPrime(const bf16_t* x, int64_t k, int64_t /*K*/, int64_t stride) { return x[k * stride]; }
+inline bf16_t APrime(const split_t* x, int64_t k, int64_t K, int64_t stride) {
+  return k < 2 * K ? SplitHi(x[(k % K) * stride]) : SplitLo(x[(k - 2 * K) * stride]);
+}
+inline bf16_t BPrime(const split_t* x, int64_t k, int64_t K, int64_t stride) {
+  return k >= K && k < 2 * K ? SplitLo(x[(k - K) * stride]) : SplitHi(x[(k % K) * stride]);
+}
+
+}  // namespace
+
 namespace portable {
 
-void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+template <typename T>
+void MatMulAs(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threads) {
   const int64_t batches = a.BatchCount();
   const int64_t rows = batches * a.M;
+  const int64_t Kp = ProductK(A, a.K);
+  const T* residual = static_cast<const T*>(a.residual);
   ParallelFor(rows, num_threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t m = r % a.M;
@@ -34,17 +55,25 @@ void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, in
       int64_t off[4];
       BatchOffsets(r / a.M, a.batch_rank, a.batch_shape, 4, strides, off);
       const int64_t ao = off[0], bo = off[1], co = off[2], ro = off[3];
-      const bf16_t* arow = A + ao + m * a.a_rs;
+      const T* arow = A + ao + m * a.a_rs;
       for (int64_t n = 0; n < a.N; ++n) {
         float acc = 0.0f;
-        const bf16_t* bcol = B + bo + n * a.b_cs;
-        for (int64_t k = 0; k < a.K; ++k) acc += Bf16ToF32(arow[k * a.a_cs]) * Bf16ToF32(bcol[k * a.b_rs]);
+        const T* bcol = B + bo + n * a.b_cs;
+        for (int64_t k = 0; k < Kp; ++k)
+          acc += Bf16ToF32(APrime(arow, k, a.K, a.a_cs)) * Bf16ToF32(BPrime(bcol, k, a.K, a.b_rs));
         float v = ApplyEpilogue(acc, a.alpha, a.bias, n, a.epilogue);
-        if (a.residual) v += Bf16ToF32(a.residual[ro + m * a.r_rs + n * a.r_cs]);
-        C[co + m * a.c_rs + n * a.c_cs] = F32ToBf16(v);
+        if (residual) v += ToF32(residual[ro + m * a.r_rs + n * a.r_cs]);
+        C[co + m * a.c_rs + n * a.c_cs] = FromF32<T>(v);
       }
     }
   });
+}
+
+void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+  MatMulAs(a, A, B, C, num_threads);
+}
+void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C, int num_threads) {
+  MatMulAs(a, A, B, C, num_threads);
 }
 
 }  // namespace portable
@@ -61,14 +90,14 @@ class PackedWeightCache {
     return *cache;
   }
 
-  std::shared_ptr<const std::vector<bf16_t>> Find(const bf16_t* b, int64_t K, int64_t N, int64_t rs, int64_t cs) {
+  std::shared_ptr<const std::vector<bf16_t>> Find(const void* b, int64_t K, int64_t N, int64_t rs, int64_t cs) {
     std::lock_guard<std::mutex> lk(mu_);
     for (const Entry& e : entries_)
       if (e.ptr == b && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;
     return nullptr;
   }
 
-  std::shared_ptr<const std::vector<bf16_t>> Insert(const bf16_t* b, int64_t K, int64_t N, int64_t rs, int64_t cs,
+  std::shared_ptr<const std::vector<bf16_t>> Insert(const void* b, int64_t K, int64_t N, int64_t rs, int64_t cs,
                                                     std::shared_ptr<const std::vector<bf16_t>> data) {
     std::lock_guard<std::mutex> lk(mu_);
     for (const Entry& e : entries_)
@@ -99,8 +128,8 @@ class PackedWeightCache {
  private:
   static constexpr size_t kMaxBytes = size_t{4} << 30;
   struct Entry {
-    const bf16_t* ptr;
-    int64_t K, N, rs, cs;
+    const void* ptr;
+    int64_t K, N, rs, cs;  // K of the packed operand: 3x the MatMul's K for BF16x3
     size_t bytes;
     std::shared_ptr<const std::vector<bf16_t>> data;
   };
@@ -111,7 +140,7 @@ class PackedWeightCache {
 
 // Per calling thread scratch, grown on demand and reused (no allocation after warm-up).
 struct Scratch {
-  std::vector<bf16_t> packed_b, packed_a;
+  std::vector<bf16_t> packed_b, packed_a, expanded_b;
   std::vector<const bf16_t*> b_ptrs;
   std::vector<int64_t> a_offsets, b_offsets;
   std::vector<std::shared_ptr<const std::vector<bf16_t>>> held;
@@ -122,10 +151,39 @@ void Grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+// Row m of A' (K' = ProductK elements, contiguous) from a strided row of A.
+template <typename T>
+void ExpandARow(const T* src, int64_t K, int64_t cs, bf16_t* dst) {
+  const int64_t Kp = ProductK(src, K);
+  for (int64_t k = 0; k < Kp; ++k) dst[k] = APrime(src, k, K, cs);
+}
+
+// B' [K'][N] contiguous from a strided BF16x3 B, rows [k0, k1) of K'.
+void ExpandB(const split_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t k0, int64_t k1) {
+  for (int64_t k = k0; k < k1; ++k)
+    for (int64_t n = 0; n < N; ++n) dst[k * N + n] = BPrime(B + n * cs, k, K, rs);
+}
+
+// B packed into the vdpbf16ps layout (panels [p0, p1)); BF16x3 goes through B' in `expanded`.
+void PackOperandB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t p0, int64_t p1,
+                  std::vector<bf16_t>*) {
+  avx512::PackB(B, K, N, rs, cs, dst, p0, p1);
+}
+void PackOperandB(const split_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t p0, int64_t p1,
+                  std::vector<bf16_t>* expanded) {
+  // Only the panels' columns are needed, but B' is cheap next to the product: expand it whole
+  // once per call (callers pass all panels, or a per-thread expanded buffer).
+  Grow(*expanded, static_cast<size_t>(3 * K * N));
+  ExpandB(B, K, N, rs, cs, expanded->data(), 0, 3 * K);
+  avx512::PackB(expanded->data(), 3 * K, N, N, 1, dst, p0, p1);
+}
+
+template <typename T>
+void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threads) {
   thread_local Scratch s;
+  constexpr bool kSplit = std::is_same<T, split_t>::value;
   const int64_t batches = a.BatchCount();
-  const int64_t M = a.M, N = a.N, K = a.K;
+  const int64_t M = a.M, N = a.N, K = a.K, Kp = ProductK(A, K);
   const int threads = std::max(1, num_threads);
 
   // Per-batch offsets of A and B.
@@ -143,40 +201,45 @@ void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t*
     b_batched |= bo != s.b_offsets[0];
   }
 
-  // A: read in place when its rows are contiguous, else gathered into [batch][M][K].
-  const bf16_t* Ause = A;
+  // A: BF16 rows with unit column stride are read in place; anything else (other strides,
+  // BF16x3) is gathered into A' [batch][M][K'].
+  const bf16_t* Ause = nullptr;
   int64_t a_rs = a.a_rs;
-  if (a.a_cs != 1 && K > 1) {
-    Grow(s.packed_a, static_cast<size_t>(batches * M * K));
+  if (!kSplit && (a.a_cs == 1 || K <= 1)) {
+    Ause = reinterpret_cast<const bf16_t*>(A);
+  } else {
+    Grow(s.packed_a, static_cast<size_t>(batches * M * Kp));
     bf16_t* pa = s.packed_a.data();
     const int64_t* aoff = s.a_offsets.data();
     ParallelFor(batches * M, threads, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const bf16_t* src = A + aoff[r / M] + (r % M) * a.a_rs;
-        bf16_t* dst = pa + r * K;
-        for (int64_t k = 0; k < K; ++k) dst[k] = src[k * a.a_cs];
-      }
+      for (int64_t r = r0; r < r1; ++r) ExpandARow(A + aoff[r / M] + (r % M) * a.a_rs, K, a.a_cs, pa + r * Kp);
     });
-    for (int64_t bi = 0; bi < batches; ++bi) s.a_offsets[bi] = bi * M * K;
+    for (int64_t bi = 0; bi < batches; ++bi) s.a_offsets[bi] = bi * M * Kp;
     Ause = pa;
-    a_rs = K;
+    a_rs = Kp;
   }
 
   // B: packed into the vdpbf16ps layout (cached for constants).
   const int64_t panels = (N + avx512::kPanelCols - 1) / avx512::kPanelCols;
-  const int64_t packed_elems = avx512::PackedBElems(K, N);
+  const int64_t packed_elems = avx512::PackedBElems(Kp, N);
   const int64_t distinct = b_batched ? batches : 1;
   s.held.clear();
   if (a.b_is_constant) {
     for (int64_t bi = 0; bi < distinct; ++bi) {
-      const bf16_t* bsrc = B + s.b_offsets[bi];
+      const T* bsrc = B + s.b_offsets[bi];
       auto& cache = PackedWeightCache::Get();
-      auto data = cache.Find(bsrc, K, N, a.b_rs, a.b_cs);
+      auto data = cache.Find(bsrc, Kp, N, a.b_rs, a.b_cs);
       if (!data) {
         auto fresh = std::make_shared<std::vector<bf16_t>>(static_cast<size_t>(packed_elems));
         bf16_t* dst = fresh->data();
-        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { avx512::PackB(bsrc, K, N, a.b_rs, a.b_cs, dst, p0, p1); });
-        data = cache.Insert(bsrc, K, N, a.b_rs, a.b_cs, std::move(fresh));
+        if (kSplit) {
+          PackOperandB(bsrc, K, N, a.b_rs, a.b_cs, dst, 0, panels, &s.expanded_b);
+        } else {
+          ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) {
+            PackOperandB(bsrc, K, N, a.b_rs, a.b_cs, dst, p0, p1, nullptr);
+          });
+        }
+        data = cache.Insert(bsrc, Kp, N, a.b_rs, a.b_cs, std::move(fresh));
       }
       s.b_ptrs[bi] = data->data();
       s.held.push_back(std::move(data));
@@ -185,13 +248,22 @@ void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t*
     Grow(s.packed_b, static_cast<size_t>(distinct * packed_elems));
     bf16_t* pb = s.packed_b.data();
     const int64_t* boff = s.b_offsets.data();
-    ParallelFor(distinct * panels, threads, [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1;) {
-        const int64_t bi = q / panels, p0 = q % panels, p1 = std::min(panels, p0 + (q1 - q));
-        avx512::PackB(B + boff[bi], K, N, a.b_rs, a.b_cs, pb + bi * packed_elems, p0, p1);
-        q += p1 - p0;
-      }
-    });
+    if (kSplit) {
+      // One batch per task: each expands its B' into its own thread's scratch, then packs it.
+      ParallelFor(distinct, threads, [&](int64_t b0, int64_t b1) {
+        thread_local std::vector<bf16_t> expanded;
+        for (int64_t bi = b0; bi < b1; ++bi)
+          PackOperandB(B + boff[bi], K, N, a.b_rs, a.b_cs, pb + bi * packed_elems, 0, panels, &expanded);
+      });
+    } else {
+      ParallelFor(distinct * panels, threads, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1;) {
+          const int64_t bi = q / panels, p0 = q % panels, p1 = std::min(panels, p0 + (q1 - q));
+          PackOperandB(B + boff[bi], K, N, a.b_rs, a.b_cs, pb + bi * packed_elems, p0, p1, nullptr);
+          q += p1 - p0;
+        }
+      });
+    }
     for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs[bi] = pb + bi * packed_elems;
   }
   if (!b_batched)
@@ -199,10 +271,12 @@ void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t*
 
   avx512::MatMulPlan p;
   p.args = &a;
+  p.K = Kp;
   p.A = Ause;
   p.a_rs = a_rs;
   p.a_batch_offsets = s.a_offsets.data();
   p.C = C;
+  p.split = kSplit;
   p.packed_b = s.b_ptrs.data();
   p.m_units = (M + avx512::kMatMulMR - 1) / avx512::kMatMulMR;
   // Split N too when there are too few row tiles to keep every thread busy.
@@ -215,18 +289,26 @@ void MatMulAvx512(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t*
   p.n_chunks = (N + p.n_chunk_cols - 1) / p.n_chunk_cols;
   p.units = row_units * p.n_chunks;
   // Small problems: fewer threads (about 2 MFLOP per thread at least).
-  const double flops = 2.0 * batches * M * N * std::max<int64_t>(K, 1);
+  const double flops = 2.0 * batches * M * N * std::max<int64_t>(Kp, 1);
   const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, flops / 2e6)));
   ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) { avx512::MatMulUnits(p, u0, u1); });
   s.held.clear();
 }
 
-}  // namespace
-
-void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+template <typename T>
+void Dispatch(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threads) {
   if (a.M <= 0 || a.N <= 0 || a.BatchCount() <= 0) return;
   if (a.K <= 0 || !UseAvx512Bf16()) return portable::MatMul(a, A, B, C, num_threads);
   MatMulAvx512(a, A, B, C, num_threads);
+}
+
+}  // namespace
+
+void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads) {
+  Dispatch(a, A, B, C, num_threads);
+}
+void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C, int num_threads) {
+  Dispatch(a, A, B, C, num_threads);
 }
 
 void ReleasePackedWeights(const void* begin, size_t bytes) { PackedWeightCache::Get().Release(begin, bytes); }

@@ -3,7 +3,8 @@
 // Numerics (the contract of matmul.h / README.md): BF16 products accumulated in FP32 over ALL of
 // K in registers (no intermediate rounding, no K blocking), then the epilogue in FP32 (alpha,
 // bias, GELU with the same steps as GeluF32, residual) and ONE round-to-nearest-even to BF16,
-// bit-identical to F32ToBf16 (denormals kept, NaN quietened).
+// bit-identical to F32ToBf16 (denormals kept, NaN quietened); for BF16x3 the dispatcher hands
+// over A' and B' of K' = 3K (matmul.h) and the store rounds to hi + lo (RoundSplitV).
 // Summation order (differs from the sequential reference, same accuracy class): each output
 // keeps one FP32 accumulator; for k2 = 0, 1, ... vdpbf16ps adds the pair of products
 // (A[m,2k2] * B[2k2,n], A[m,2k2+1] * B[2k2+1,n]) to it (each product of two BF16 is exact in
@@ -46,17 +47,21 @@ struct TileCtx {
   float alpha;
   const float* bias;    // nullptr or bias + n0
   int gelu;             // 0 none, 1 erf, 2 tanh
-  const bf16_t* r;      // residual at (m0, n0) or nullptr
+  const void* r;        // residual at (m0, n0) or nullptr (element type of C)
   int64_t r_rs, r_cs;
-  bf16_t* c;            // C at (m0, n0)
+  void* c;              // C at (m0, n0): bf16_t, or split_t when `split`
+  bool split;
   int64_t c_rs, c_cs;
   int64_t ncols;        // valid columns of this tile (1 .. 16*NV)
 };
 
 // Epilogue of one micro-tile from its FP32 accumulators (acc[r][0..31], row stride 32):
-// v = acc * alpha (+ bias) (GELU) (+ residual), one BF16 rounding, store.
-void StoreTile(const TileCtx& t, const float* acc, int mr) {
+// v = acc * alpha (+ bias) (GELU) (+ residual), one rounding to T (BF16 or BF16x3), store.
+template <typename T>
+void StoreTileAs(const TileCtx& t, const float* acc, int mr) {
   const __m512 alpha = _mm512_set1_ps(t.alpha);
+  const T* res = static_cast<const T*>(t.r);
+  T* out = static_cast<T*>(t.c);
   for (int v = 0; v < 2; ++v) {
     const int64_t cnt = t.ncols - 16 * v;
     if (cnt <= 0) break;
@@ -67,26 +72,31 @@ void StoreTile(const TileCtx& t, const float* acc, int mr) {
       __m512 x = _mm512_mul_ps(_mm512_load_ps(acc + 32 * r + 16 * v), alpha);
       if (t.bias) x = _mm512_add_ps(x, bias);
       if (t.gelu) x = GeluV(x, t.gelu == 2);
-      if (t.r) {
-        const bf16_t* rp = t.r + r * t.r_rs + 16 * v * t.r_cs;
+      if (res) {
+        const T* rp = res + r * t.r_rs + 16 * v * t.r_cs;
         if (t.r_cs == 1) {
-          x = _mm512_add_ps(x, MaskLoadBf16x16(rp, mask));
+          x = _mm512_add_ps(x, MaskLoad16(rp, mask));
         } else {
-          alignas(32) bf16_t tmp[16] = {};
+          T tmp[16] = {};
           for (int j = 0; j < nlanes; ++j) tmp[j] = rp[j * t.r_cs];
-          x = _mm512_add_ps(x, LoadBf16x16(tmp));
+          x = _mm512_add_ps(x, Load16(tmp));
         }
       }
-      bf16_t* cp = t.c + r * t.c_rs + 16 * v * t.c_cs;
+      T* cp = out + r * t.c_rs + 16 * v * t.c_cs;
       if (t.c_cs == 1) {
-        MaskStoreBf16x16(cp, mask, x);
+        MaskStore16(cp, mask, x);
       } else {
-        alignas(32) bf16_t tmp[16];
-        StoreBf16x16(tmp, x);
+        T tmp[16];
+        Store16(tmp, x);
         for (int j = 0; j < nlanes; ++j) cp[j * t.c_cs] = tmp[j];
       }
     }
   }
+}
+
+inline void StoreTile(const TileCtx& t, const float* acc, int mr) {
+  if (t.split) StoreTileAs<split_t>(t, acc, mr);
+  else StoreTileAs<bf16_t>(t, acc, mr);
 }
 
 // The K loop of one MR x (16 * NV) micro-tile: accumulators stay in zmm registers for all of K.
@@ -209,9 +219,10 @@ void MatMulUnits(const MatMulPlan& p, int64_t u0, int64_t u1) {
   const MatMulArgs& a = *p.args;
   const int64_t MR = kMatMulMR;
   const int64_t per_batch = p.n_chunks * p.m_units;
-  const int64_t pstride = PackedPanelElems(a.K);
+  const int64_t pstride = PackedPanelElems(p.K);
+  const size_t c_elem = p.split ? sizeof(split_t) : sizeof(bf16_t);
   // Rows per cache block: A block of ~192 KiB stays in L2 while the B panels stream past it.
-  const int64_t mc = Max64(MR, Min64(480, (196608 / Max64(1, 2 * a.K)) / MR * MR));
+  const int64_t mc = Max64(MR, Min64(480, (196608 / Max64(1, 2 * p.K)) / MR * MR));
   const int gelu = a.epilogue == Epilogue::kGeluErf ? 1 : a.epilogue == Epilogue::kGeluTanh ? 2 : 0;
   int64_t u = u0;
   while (u < u1) {
@@ -231,7 +242,8 @@ void MatMulUnits(const MatMulPlan& p, int64_t u0, int64_t u1) {
 
     TileCtx t;
     t.lda = p.a_rs;
-    t.K = a.K;
+    t.K = p.K;
+    t.split = p.split;
     t.pstride = pstride;
     t.alpha = a.alpha;
     t.gelu = gelu;
@@ -249,8 +261,8 @@ void MatMulUnits(const MatMulPlan& p, int64_t u0, int64_t u1) {
         for (int64_t m = mb; m < me; m += MR) {
           const int mr = static_cast<int>(Min64(MR, me - m));
           t.a = Ab + m * p.a_rs;
-          t.r = a.residual ? a.residual + ro + m * a.r_rs + n * a.r_cs : nullptr;
-          t.c = p.C + co + m * a.c_rs + n * a.c_cs;
+          t.r = a.residual ? static_cast<const char*>(a.residual) + (ro + m * a.r_rs + n * a.r_cs) * c_elem : nullptr;
+          t.c = static_cast<char*>(p.C) + (co + m * a.c_rs + n * a.c_cs) * c_elem;
           SelectTile(mr, nv)(t);
         }
       }

@@ -1,5 +1,7 @@
 // Batched MatMul C = epilogue(alpha * A @ B + bias) + residual, BF16 in and out, FP32
-// accumulation, one rounding to BF16 at the end. Every operand is strided, so the heads of
+// accumulation, one rounding to BF16 at the end. The BF16x3 form (split_t operands) is the same
+// product over K' = 3K: A' = [A_hi | A_hi | A_lo], B' = [B_hi ; B_lo ; B_hi], i.e.
+// hi*hi + hi*lo + lo*hi (lo*lo, below 2^-16 relative, is dropped), one rounding to hi + lo. Every operand is strided, so the heads of
 // attention (Reshape + Transpose) and K^T are read in place. See README.md in this folder.
 #pragma once
 #include <cstddef>
@@ -25,7 +27,7 @@ struct MatMulArgs {
   float alpha = 1.0f;
   const float* bias = nullptr;       // [N], FP32, optional
   Epilogue epilogue = Epilogue::kNone;
-  const bf16_t* residual = nullptr;  // optional, added after the epilogue
+  const void* residual = nullptr;    // optional, same element type as C, added after the epilogue
   // B is a constant weight that never changes for the life of this pointer (lets the
   // implementation keep a pre-packed copy keyed by its address).
   bool b_is_constant = false;
@@ -38,6 +40,7 @@ struct MatMulArgs {
 };
 
 void MatMul(const MatMulArgs& a, const bf16_t* A, const bf16_t* B, bf16_t* C, int num_threads);
+void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C, int num_threads);
 
 // Drops any pre-packed copy of constant B operands that lie in [begin, begin + bytes): the
 // device calls it before freeing a weight buffer, since a new buffer may reuse the address.

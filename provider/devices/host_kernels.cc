@@ -1,5 +1,7 @@
 #include "devices/host_kernels.h"
 
+#include <type_traits>
+
 #include "attention/attention.h"
 #include "elementwise/elementwise.h"
 #include "gelu/gelu.h"
@@ -35,18 +37,18 @@ void MatrixStrides(const Operand& op, int rank, int64_t* batch_strides, int64_t*
   *cs = op.view.strides[rank - 1];
 }
 
-}  // namespace
-
-Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
+// Runs the call with its BF16-slot operands holding elements of type T (bf16_t or split_t).
+template <typename T>
+Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
   using namespace kernels;
   const char* names[4] = {"input 0", "input 1", "input 2", "input 3"};
   for (int i = 0; i < 4; ++i) {
     if (!c.in[i].present()) continue;
     const bool f32 = (c.kind == KernelKind::kLayerNorm && i >= 1) || (c.kind == KernelKind::kMatMul && i == 2);
-    PHX_RETURN_IF_ERROR(Check(buffers, c.in[i], f32 ? 4 : 2, names[i], c));
+    PHX_RETURN_IF_ERROR(Check(buffers, c.in[i], f32 ? 4 : sizeof(T), names[i], c));
   }
-  PHX_RETURN_IF_ERROR(Check(buffers, c.out, 2, "output", c));
-  auto bf = [&](const Operand& o) { return At<bf16_t>(buffers(o.buffer).data, o.view); };
+  PHX_RETURN_IF_ERROR(Check(buffers, c.out, sizeof(T), "output", c));
+  auto bf = [&](const Operand& o) { return At<T>(buffers(o.buffer).data, o.view); };
   auto f32 = [&](const Operand& o) { return o.present() ? At<const float>(buffers(o.buffer).data, o.view) : nullptr; };
   const TensorView& ov = c.out.view;
   switch (c.kind) {
@@ -103,6 +105,8 @@ Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_thread
       return Status::OK();
     }
     case KernelKind::kAttention: {
+      if (std::is_same<T, split_t>::value)  // the compiler never fuses attention at BF16x3
+        return Status::Error("host kernel: no BF16x3 Attention kernel (" + c.label + ")");
       const int r = ov.rank;
       AttentionArgs a;
       a.M = ov.shape[r - 2];
@@ -117,7 +121,8 @@ Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_thread
       MatrixStrides(c.in[2], r, a.v_batch_strides, &a.v_rs, &a.v_cs);
       MatrixStrides(c.out, r, a.o_batch_strides, &a.o_rs, &a.o_cs);
       a.scale = c.scale;
-      Attention(a, bf(c.in[0]), bf(c.in[1]), bf(c.in[2]), bf(c.out), num_threads);
+      auto as_bf16 = [&](const Operand& o) { return At<bf16_t>(buffers(o.buffer).data, o.view); };
+      Attention(a, as_bf16(c.in[0]), as_bf16(c.in[1]), as_bf16(c.in[2]), as_bf16(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kMatMul: {
@@ -143,6 +148,12 @@ Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_thread
     default:
       return Status::Error("host kernel: unknown kernel kind");
   }
+}
+
+}  // namespace
+
+Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
+  return c.split ? RunAs<split_t>(c, buffers, num_threads) : RunAs<bf16_t>(c, buffers, num_threads);
 }
 
 }  // namespace phoenix

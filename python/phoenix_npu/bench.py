@@ -91,37 +91,48 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
 
     so = encoder_session_options()
     so.intra_op_num_threads = threads
-    npu = phoenix_npu.make_session(encoder, device="emulator", threads=threads, sess_options=so)
-    summary = phoenix_npu.assignment_summary(npu)
-    feeds = {npu.get_inputs()[0].name: feeds_value for feeds_value in [feats]}
-    npu_out = npu.run(None, feeds)[0]
-    phoenix_npu.reset_counters()
-    results["PhoenixNPU emulated (BF16)"] = _median_time(lambda: npu.run(None, feeds), repeats)
-    region = max(phoenix_npu.counters()["regions"], key=lambda r: r["onnx_nodes"])
-    runs = max(region["runs"], 1)
-    per_run = {
-        "regions": summary.get(phoenix_npu.EP_NAME, {}).get("subgraphs", 0),
-        "nodes_on_npu": summary.get(phoenix_npu.EP_NAME, {}).get("nodes", 0),
-        "nodes_on_cpu": summary.get("CPUExecutionProvider", {}).get("nodes", 0),
-        "transfers_in_per_run": region["transfers_in"] / runs,
-        "transfers_out_per_run": region["transfers_out"] / runs,
-        "weight_bytes_per_run": region["weight_bytes_uploaded"] / runs,
-        "allocations_per_run": region["device_allocations"] / runs,
-        "launches_per_run": region["launches"] / runs,
-        "host_overhead_ms": region["last_host_overhead_ns"] / 1e6,
-        "peak_device_mb": (region["arena_bytes"] + region["weight_bytes"]) / 2**20,
-        "kernel_ms_per_run": {k: v["ns"] / 1e6 / runs for k, v in region["kernels"].items()},
-    }
-
-    so = encoder_session_options()
-    so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     cpu = ort.InferenceSession(encoder, so, providers=["CPUExecutionProvider"])
+    feeds = {cpu.get_inputs()[0].name: feats}
     cpu_out = cpu.run(None, feeds)[0]
+
+    per_run = {}
+    for precision, label in (("bf16", "PhoenixNPU emulated (BF16)"), ("bf16x3", "PhoenixNPU emulated (BF16x3)")):
+        so = encoder_session_options()
+        so.intra_op_num_threads = threads
+        npu = phoenix_npu.make_session(encoder, device="emulator", threads=threads, sess_options=so,
+                                       precision=precision)
+        summary = phoenix_npu.assignment_summary(npu)
+        npu_out = npu.run(None, feeds)[0]
+        phoenix_npu.reset_counters()
+        results[label] = _median_time(lambda: npu.run(None, feeds), repeats)
+        region = max(phoenix_npu.counters()["regions"], key=lambda r: r["onnx_nodes"])
+        runs = max(region["runs"], 1)
+        a, b = npu_out.reshape(-1, npu_out.shape[-1]), cpu_out.reshape(-1, cpu_out.shape[-1])
+        cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
+        stats = {
+            "min_cosine_vs_cpu": float(cos.min()),
+            "positions_below_0.999": float((cos < 0.999).mean()),
+            "host_overhead_ms": region["last_host_overhead_ns"] / 1e6,
+            "peak_device_mb": (region["arena_bytes"] + region["weight_bytes"]) / 2**20,
+            "kernel_ms_per_run": {k: v["ns"] / 1e6 / runs for k, v in region["kernels"].items()},
+        }
+        if precision != "bf16":
+            per_run[precision] = stats
+            continue
+        per_run.update({
+            "regions": summary.get(phoenix_npu.EP_NAME, {}).get("subgraphs", 0),
+            "nodes_on_npu": summary.get(phoenix_npu.EP_NAME, {}).get("nodes", 0),
+            "nodes_on_cpu": summary.get("CPUExecutionProvider", {}).get("nodes", 0),
+            "transfers_in_per_run": region["transfers_in"] / runs,
+            "transfers_out_per_run": region["transfers_out"] / runs,
+            "weight_bytes_per_run": region["weight_bytes_uploaded"] / runs,
+            "allocations_per_run": region["device_allocations"] / runs,
+            "launches_per_run": region["launches"] / runs,
+            **stats,
+        })
+        del npu
     results["ORT CPU EP (FP32)"] = _median_time(lambda: cpu.run(None, feeds), repeats)
-    a, b = npu_out.reshape(-1, npu_out.shape[-1]), cpu_out.reshape(-1, cpu_out.shape[-1])
-    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
-    per_run["min_cosine_vs_cpu"] = float(cos.min())
 
     try:
         import ctranslate2
@@ -234,6 +245,14 @@ def run(args) -> int:
           f"allocations {prov['allocations_per_run']:.0f}; host overhead {prov['host_overhead_ms']:.2f} ms; "
           f"peak device memory {prov['peak_device_mb']:.1f} MiB; min cosine vs CPU {prov['min_cosine_vs_cpu']:.5f}")
     print("  kernel time per run: " + ", ".join(f"{k} {v:.1f} ms" for k, v in prov["kernel_ms_per_run"].items()))
+    for precision in ("bf16x3",):
+        if precision in prov:
+            x = prov[precision]
+            print(f"  precision={precision}: min cosine vs CPU {x['min_cosine_vs_cpu']:.5f} "
+                  f"({x['positions_below_0.999'] * 100:.1f}% of positions below 0.999; bf16: "
+                  f"{prov['positions_below_0.999'] * 100:.1f}%), peak device memory {x['peak_device_mb']:.1f} MiB, "
+                  f"host overhead {x['host_overhead_ms']:.2f} ms")
+            print("    kernel time per run: " + ", ".join(f"{k} {v:.1f} ms" for k, v in x["kernel_ms_per_run"].items()))
     if "transcription" in results:
         t = results["transcription"]
         print(f"\ntranscription of {t['clips']} clips ({t['audio_seconds']:.1f} s of audio), real-time factor:")

@@ -61,10 +61,12 @@ class Transcriber:
 
     `model`: tiny.en, base, a Hugging Face / CTranslate2 Whisper directory, or an exported
     ONNX directory (imported / exported once and cached as needed). decoder_device: "cpu"
-    (default) or "same" (the decoder sessions get the same providers as the encoder)."""
+    (default) or "same" (the decoder sessions get the same providers as the encoder).
+    precision: "bf16" (default, the NPU's kernels) or "bf16x3" (every tensor a BF16 pair: FP32-grade
+    encoder output at about twice the emulated encoder time; emulated device only)."""
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
-                 decoder_device: str = "cpu", threads: int = 0, progress: bool = True):
+                 decoder_device: str = "cpu", threads: int = 0, progress: bool = True, precision: str = "bf16"):
         import logging
         import warnings
 
@@ -85,7 +87,7 @@ class Transcriber:
         self.windows_done = 0
         self._bar = None
         self.onnx_dir = ensure_exported(model, bf16=bf16, progress=say)
-        encoder, self.encoder_info = _encoder_session(self.onnx_dir / ENCODER, device, threads)
+        encoder, self.encoder_info = _encoder_session(self.onnx_dir / ENCODER, device, threads, precision)
         dec_providers = make_providers(device) if decoder_device == "same" else ["CPUExecutionProvider"]
         dec_so = ort.SessionOptions()
         if threads:
@@ -169,7 +171,7 @@ class Transcriber:
         return transcribe(audio_paths, transcriber=self, **kwargs)
 
 
-def _encoder_session(path: Path, device: str, threads: int = 0):
+def _encoder_session(path: Path, device: str, threads: int = 0, precision: str = "bf16"):
     import onnxruntime as ort
 
     from .export import encoder_session_options
@@ -185,23 +187,24 @@ def _encoder_session(path: Path, device: str, threads: int = 0):
     make_providers(device)  # registers, or raises ProviderError
     so = encoder_session_options()
     sess = phoenix_npu.make_session(str(path), device=device, threads=threads,
-                                    free_dims={"batch_size": 1}, sess_options=so)
+                                    free_dims={"batch_size": 1}, sess_options=so, precision=precision)
     try:
         summary = phoenix_npu.assignment_summary(sess)
         npu = summary.get(phoenix_npu.EP_NAME, {"nodes": 0, "subgraphs": 0})
         total = sum(s["nodes"] for s in summary.values())
-        info = (f"{phoenix_npu.EP_NAME} (device={device}): {npu['nodes']} of {total} encoder nodes "
+        info = (f"{phoenix_npu.EP_NAME} (device={device}, precision={precision}): {npu['nodes']} of {total} encoder nodes "
                 f"in {npu['subgraphs']} region(s)")
     except Exception:  # noqa: BLE001 - assignment info is optional
-        info = f"{phoenix_npu.EP_NAME} (device={device})"
+        info = f"{phoenix_npu.EP_NAME} (device={device}, precision={precision})"
     return sess, info
 
 
 def load_model(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
-               decoder_device: str = "cpu", threads: int = 0, progress: bool = True) -> Transcriber:
+               decoder_device: str = "cpu", threads: int = 0, progress: bool = True,
+               precision: str = "bf16") -> Transcriber:
     """Load Whisper for transcription (the same as Transcriber(...))."""
     return Transcriber(model, device=device, bf16=bf16, decoder_device=decoder_device, threads=threads,
-                       progress=progress)
+                       progress=progress, precision=precision)
 
 
 def _count_windows(t: Transcriber) -> None:
@@ -232,7 +235,8 @@ def _windows(duration: float) -> int:
 def transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike], model: str | os.PathLike = DEFAULT_MODEL,
                device: str = "auto", return_timestamps: bool = False, language: str | None = None,
                num_beams: int = 1, bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
-               progress: bool | None = None, errors: str = "raise", transcriber: Transcriber | None = None) -> list[dict]:
+               progress: bool | None = None, errors: str = "raise", transcriber: Transcriber | None = None,
+               precision: str = "bf16") -> list[dict]:
     """Transcribe audio files. Returns one dict per file: {"path", "text", "chunks",
     "duration", "device", "encoder"}; chunks carry (start, end) seconds when return_timestamps.
     errors="raise" raises AudioError on an unreadable file; errors="keep" records it in the
@@ -247,7 +251,7 @@ def transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     if progress is None:
         progress = sys.stderr.isatty()
     t = transcriber or load_model(model, device=device, bf16=bf16, decoder_device=decoder_device,
-                                  threads=threads, progress=True)
+                                  threads=threads, progress=True, precision=precision)
     loaded: list[tuple[str, Any, str | None]] = []
     for p in audio_paths:
         try:
@@ -335,6 +339,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where the encoder runs: auto (NPU if present, else the emulated NPU), emulator, npu, "
                              "or cpu (ORT's CPU EP, FP32)")
+    parser.add_argument("--precision", default="bf16", choices=("bf16", "bf16x3"),
+                        help="encoder numerics on PhoenixNPU: bf16 (default, the NPU kernels) or bf16x3 (BF16 pairs, "
+                             "FP32-grade output, about 2x the time; emulated device only)")
     parser.add_argument("--format", default="text", choices=FORMATS, help="output format (default text)")
     parser.add_argument("--output", "-o", default=None,
                         help="output file (default stdout); a directory writes one file per input")
@@ -365,7 +372,8 @@ def run(args) -> int:
                              return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
                              num_beams=args.beam_size, bf16=args.bf16,
                              decoder_device="same" if args.decoder_on_device else "cpu", threads=args.threads,
-                             progress=False if args.no_progress else None, errors="keep")
+                             progress=False if args.no_progress else None, errors="keep",
+                             precision=args.precision)
     except ProviderError as exc:
         print(f"phoenix-npu transcribe: the PhoenixNPU provider is not available for --device {args.device}:\n"
               f"  {exc}\n  Use --device cpu to transcribe on ONNX Runtime's CPU EP instead.", file=sys.stderr)
