@@ -185,9 +185,10 @@ def _finish(g, outputs, feeds, desc):
     return model.SerializeToString(), feeds, desc
 
 
-def check_graph(seed: int, per_op: float = 1e-2):
+def check_graph(seed: int, per_op: float = 1e-2, precision: str = "bf16"):
     """Runs one random graph on PhoenixNPU and on the CPU EP. Returns a dict with what
-    happened; raises AssertionError when the provider misbehaves."""
+    happened; raises AssertionError when the provider misbehaves. precision="bf16x3" is held
+    to the same (BF16) bounds: it must never be worse."""
     import onnxruntime as ort
 
     import phoenix_npu
@@ -204,7 +205,7 @@ def check_graph(seed: int, per_op: float = 1e-2):
     rounded = {k: _round_bf16(v) for k, v in feeds.items()}
     sensitivity = [max(_rel_err(a, w), _rel_err(b, w))
                    for a, b, w in zip(rounded_model.run(None, rounded), cpu.run(None, rounded), want)]
-    sess = phoenix_npu.make_session(model, device="emulator")
+    sess = phoenix_npu.make_session(model, device="emulator", precision=precision)
     got = sess.run(None, feeds)
     assign = phoenix_npu.assignment(sess)
     claimed = len(assign.get(phoenix_npu.EP_NAME, []))

@@ -84,6 +84,28 @@ def test_bf16x3_is_fp32_grade(graphs, name):
     assert err_s * 20 <= err_b, f"{name}: bf16x3 {err_s:.2e} is not far below bf16 {err_b:.2e}"
 
 
+@pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
+def test_bf16x3_inf_and_nan_propagate_as_on_cpu(special):
+    """lo = 0 for Inf / NaN must not turn Inf * (exact weight, lo 0) into NaN: the cross terms
+    drop non-finite values (matmul.h)."""
+    rng = np.random.default_rng(3)
+    n = helper.make_node
+    m = make_model([n("MatMul", ["x", "w"], ["h"]), n("Add", ["h", "x2"], ["y"])], [("x", [6, 8]), ("x2", [6, 5])],
+                   [("y", [6, 5])], {"w": np.round(rng.standard_normal((8, 5)) * 4).astype(np.float32)})
+    x = rng.standard_normal((6, 8)).astype(np.float32)
+    x[1, 2] = special
+    x[4, :] = special
+    x2 = rng.standard_normal((6, 5)).astype(np.float32)
+    x2[2, 3] = special
+    got, want, assign, _ = run_both(m, {"x": x, "x2": x2}, precision="bf16x3")
+    assert_all_on_npu(assign)
+    np.testing.assert_array_equal(np.isnan(got[0]), np.isnan(want[0]))
+    np.testing.assert_array_equal(np.isposinf(got[0]), np.isposinf(want[0]))
+    np.testing.assert_array_equal(np.isneginf(got[0]), np.isneginf(want[0]))
+    fin = np.isfinite(want[0])
+    assert rel_l2(got[0][fin], want[0][fin]) <= SPLIT_BOUND
+
+
 def test_bf16x3_never_fuses_attention(graphs):
     """The fused Attention kernel is BF16 only: at bf16x3 the block runs as MatMul + Softmax +
     MatMul, still one region, and the plan says which precision it has."""

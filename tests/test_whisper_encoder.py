@@ -68,43 +68,57 @@ def test_whole_encoder_is_one_region_with_one_copy_each_way(encoder):
 _COSINES: dict = {}
 
 
-def _cosines(name, path):
-    if name in _COSINES:
-        return _COSINES[name]
+def _window(name):
+    """The 30 s window `phoenix-npu bench` uses: the speech clips back to back (no padding)."""
+    from transformers import WhisperFeatureExtractor
+
+    from phoenix_npu.audio import load_audio
+    from phoenix_npu.checkpoint import resolve_model
+
+    audio = np.concatenate([load_audio(p) for p in sorted(SPEECH.glob("*.wav"))])[: 30 * 16000]
+    fe = WhisperFeatureExtractor.from_pretrained(resolve_model(name))
+    return fe(audio, sampling_rate=16000, return_tensors="np").input_features.astype(np.float32)
+
+
+def _cosines(name, path, precision="bf16", clip="jfk"):
+    key = (name, precision, clip)
+    if key in _COSINES:
+        return _COSINES[key]
     from phoenix_npu.export import encoder_session_options
 
-    feats = _features(name)
-    npu = phoenix_npu.make_session(str(path), device="emulator", sess_options=encoder_session_options())
+    feats = _features(name) if clip == "jfk" else _window(name)
+    npu = phoenix_npu.make_session(str(path), device="emulator", sess_options=encoder_session_options(),
+                                   precision=precision)
     cpu = ort.InferenceSession(str(path), encoder_session_options(), providers=["CPUExecutionProvider"])
     feeds = {cpu.get_inputs()[0].name: feats}
     got, want = npu.run(None, feeds)[0][0], cpu.run(None, feeds)[0][0]
+    region = max(phoenix_npu.counters()["regions"], key=lambda r: r["id"])  # this session's (the newest)
     cos = (got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1))
-    print(f"\n{name}: cosine per position min {cos.min():.6f} mean {cos.mean():.6f}, "
+    print(f"\n{name} {clip} precision={precision}: cosine per position min {cos.min():.6f} mean {cos.mean():.6f}, "
           f"{(cos < 0.999).mean() * 100:.1f}% of positions below 0.999")
-    _COSINES[name] = cos
-    return cos
+    _COSINES[key] = cos, region
+    return cos, region
 
 
 def test_encoder_output_matches_fp32_cpu_on_average(encoder):
-    """Mean cosine >= 0.999, and at most 3% of positions below 0.999."""
+    """precision=bf16 (the default, the NPU's kernels): mean cosine >= 0.999 and at most 3% of
+    positions below 0.999. Not every position: a few carry Whisper's massive activations (one
+    channel near 150, cancelled by the last layer), where 8-bit significands leave 0.76-0.89
+    against FP32 (BF16 weights alone do that on the CPU EP too; kernels/README.md, "Precision").
+    Transcripts are unaffected (WER delta 0.00 points on shared/speech for both models)."""
     name, path = encoder
-    cos = _cosines(name, path)
+    cos, _ = _cosines(name, path)
     assert cos.mean() >= 0.999
     assert (cos < 0.999).mean() <= 0.03
 
 
-def test_encoder_output_matches_fp32_cpu_at_every_position(encoder):
-    """The contract: cosine >= 0.999 at EVERY position. Not met in general with BF16 weights:
-    a few positions of Whisper's encoder are extremely sensitive to weight rounding. On the
-    30 s window of `phoenix-npu bench`, BF16 weights alone (FP32 activations on the CPU EP)
-    give a worst position of 0.56 for tiny.en and 0.97 for base, while the emulated device
-    gives 0.76 and 0.83, and FP32 weights with every activation rounded to BF16 give 0.30
-    and 0.88: those positions are that sensitive to BF16 itself. Transcripts are unaffected
-    (WER delta 0.00 points on shared/speech for both models). xfail reports the measured
-    figure; the assertion holds wherever the input allows it (tiny.en on jfk.wav)."""
+@pytest.mark.parametrize("clip", ["jfk", "window"])
+def test_bf16x3_matches_fp32_cpu_at_every_position(encoder, clip):
+    """The contract at EVERY position: precision=bf16x3 (BF16 pairs, the same MACs three times)
+    gives cosine >= 0.999 per position against the FP32 CPU EP, on jfk.wav (mostly padding) and on
+    30 s of continuous speech, with the whole encoder still one region and one copy each way."""
     name, path = encoder
-    cos = _cosines(name, path)
-    if cos.min() < 0.999:
-        pytest.xfail(f"{name}: min cosine {cos.min():.3f} < 0.999 at {(cos < 0.999).mean() * 100:.1f}% of positions "
-                     "(BF16 weights; see docstring)")
-    assert cos.min() >= 0.999
+    cos, region = _cosines(name, path, "bf16x3", clip)
+    assert cos.min() >= 0.999, f"{name} {clip}: min cosine {cos.min():.6f} at position {cos.argmin()}"
+    assert "bf16x3" in region["summary"] and region["onnx_nodes"] > 100
+    assert region["transfers_in"] == region["runs"] and region["transfers_out"] == region["runs"]

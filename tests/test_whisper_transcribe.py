@@ -140,6 +140,23 @@ def test_emulator_transcripts_match_cpu():
     assert word_error_rate(refs, npu) <= word_error_rate(refs, cpu) + 0.005, list(zip(cpu, npu))
 
 
+@needs_tiny_en
+@needs_speech()
+@pytest.mark.skipif(not provider_available(), reason="PhoenixNPU provider library not built")
+def test_cli_precision_bf16x3(capsys):
+    """`phoenix-npu transcribe --precision bf16x3`: the encoder on PhoenixNPU with BF16 pairs,
+    said in the device line, and the same transcript as on the FP32 CPU EP."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.wer import normalize
+
+    c = clips()[0]
+    assert main(["transcribe", c["path"], "--model", str(tiny_en_onnx()), "--device", "emulator",
+                 "--precision", "bf16x3", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert normalize(out) == normalize(c["reference"])
+    assert "precision=bf16x3" in err and "PhoenixNPUExecutionProvider" in err
+
+
 def test_wer_normalisation():
     from phoenix_npu.wer import normalize, word_error_rate
 

@@ -20,6 +20,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--graphs", type=int, default=10000)
     ap.add_argument("--start", type=int, default=0, help="first seed")
+    ap.add_argument("--precision", default="bf16", choices=("bf16", "bf16x3"), help="PhoenixNPU precision")
     args = ap.parse_args()
     import onnxruntime as ort
     ort.set_default_logger_severity(3)  # one device line per session would drown the report
@@ -28,7 +29,7 @@ def main():
     ops = Counter()
     for i, seed in enumerate(range(args.start, args.start + args.graphs)):
         try:
-            r = check_graph(seed)
+            r = check_graph(seed, precision=args.precision)
         except AssertionError as exc:
             print(f"FAILED at seed {seed}: {exc}")
             return 1
@@ -36,7 +37,7 @@ def main():
         ops.update(r["desc"].split(" -> "))
         if (i + 1) % 1000 == 0:
             print(f"{i + 1} graphs, {claimed} with nodes on PhoenixNPU, {time.time() - t0:.0f} s", flush=True)
-    print(f"fuzz: {args.graphs} graphs passed ({claimed} with nodes on PhoenixNPU, "
+    print(f"fuzz (precision={args.precision}): {args.graphs} graphs passed ({claimed} with nodes on PhoenixNPU, "
           f"{args.graphs - claimed} left wholly to the CPU EP) in {time.time() - t0:.0f} s")
     print("ops generated:", dict(ops.most_common()))
     return 0

@@ -44,8 +44,13 @@ inline float RoundSplit(float f) {
 }
 
 // The two halves of a BF16x3 value: hi = bf16(v) and lo = v - hi (exact, so bf16(v - hi) = v - hi).
+// Inf and NaN have lo = 0, and their hi is replaced by 0 in the cross terms (SplitHiCross): the
+// products hi*lo and lo*hi must never be Inf * 0 = NaN where the FP32 product is +-Inf.
 inline bf16_t SplitHi(split_t s) { return F32ToBf16(s.v); }
-inline bf16_t SplitLo(split_t s) { return F32ToBf16(s.v - Bf16ToF32(F32ToBf16(s.v))); }
+inline bf16_t SplitLo(split_t s) {
+  return std::isfinite(s.v) ? F32ToBf16(s.v - Bf16ToF32(F32ToBf16(s.v))) : bf16_t(0);
+}
+inline bf16_t SplitHiCross(split_t s) { return std::isfinite(s.v) ? SplitHi(s) : bf16_t(0); }
 
 // Element access for kernels written once for both storage types.
 inline float ToF32(bf16_t v) { return Bf16ToF32(v); }

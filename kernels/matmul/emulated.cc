@@ -31,11 +31,16 @@ inline int64_t ProductK(const bf16_t*, int64_t K) { return K; }
 inline int64_t ProductK(const split_t*, int64_t K) { return 3 * K; }
 inline bf16_t APrime(const bf16_t* x, int64_t k, int64_t /*K*/, int64_t stride) { return x[k * stride]; }
 inline bf16_t BPrime(const bf16_t* x, int64_t k, int64_t /*K*/, int64_t stride) { return x[k * stride]; }
+// The copies of hi in the cross terms (A' middle, B' last) are SplitHiCross: 0 for Inf / NaN.
 inline bf16_t APrime(const split_t* x, int64_t k, int64_t K, int64_t stride) {
-  return k < 2 * K ? SplitHi(x[(k % K) * stride]) : SplitLo(x[(k - 2 * K) * stride]);
+  if (k < K) return SplitHi(x[k * stride]);
+  if (k < 2 * K) return SplitHiCross(x[(k - K) * stride]);
+  return SplitLo(x[(k - 2 * K) * stride]);
 }
 inline bf16_t BPrime(const split_t* x, int64_t k, int64_t K, int64_t stride) {
-  return k >= K && k < 2 * K ? SplitLo(x[(k - K) * stride]) : SplitHi(x[(k % K) * stride]);
+  if (k < K) return SplitHi(x[k * stride]);
+  if (k < 2 * K) return SplitLo(x[(k - K) * stride]);
+  return SplitHiCross(x[(k - 2 * K) * stride]);
 }
 
 }  // namespace
@@ -212,7 +217,11 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
     bf16_t* pa = s.packed_a.data();
     const int64_t* aoff = s.a_offsets.data();
     ParallelFor(batches * M, threads, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) ExpandARow(A + aoff[r / M] + (r % M) * a.a_rs, K, a.a_cs, pa + r * Kp);
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* src = A + aoff[r / M] + (r % M) * a.a_rs;
+        if (kSplit && a.a_cs == 1) avx512::ExpandSplitRow(reinterpret_cast<const split_t*>(src), K, pa + r * Kp);
+        else ExpandARow(src, K, a.a_cs, pa + r * Kp);
+      }
     });
     for (int64_t bi = 0; bi < batches; ++bi) s.a_offsets[bi] = bi * M * Kp;
     Ause = pa;

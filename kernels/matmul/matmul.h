@@ -1,7 +1,9 @@
 // Batched MatMul C = epilogue(alpha * A @ B + bias) + residual, BF16 in and out, FP32
 // accumulation, one rounding to BF16 at the end. The BF16x3 form (split_t operands) is the same
 // product over K' = 3K: A' = [A_hi | A_hi | A_lo], B' = [B_hi ; B_lo ; B_hi], i.e.
-// hi*hi + hi*lo + lo*hi (lo*lo, below 2^-16 relative, is dropped), one rounding to hi + lo. Every operand is strided, so the heads of
+// hi*hi + hi*lo + lo*hi (lo*lo, below 2^-16 relative, is dropped), one rounding to hi + lo.
+// Inf / NaN elements contribute only through hi*hi (lo = 0 and the cross-term copy of hi = 0), so
+// Inf and NaN propagate as in the FP32 product (no Inf * 0 from a zero lo). Every operand is strided, so the heads of
 // attention (Reshape + Transpose) and K^T are read in place. See README.md in this folder.
 #pragma once
 #include <cstddef>

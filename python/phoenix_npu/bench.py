@@ -248,7 +248,7 @@ def run(args) -> int:
     for precision in ("bf16x3",):
         if precision in prov:
             x = prov[precision]
-            print(f"  precision={precision}: min cosine vs CPU {x['min_cosine_vs_cpu']:.5f} "
+            print(f"  precision={precision}: min cosine vs CPU {x['min_cosine_vs_cpu']:.6f} "
                   f"({x['positions_below_0.999'] * 100:.1f}% of positions below 0.999; bf16: "
                   f"{prov['positions_below_0.999'] * 100:.1f}%), peak device memory {x['peak_device_mb']:.1f} MiB, "
                   f"host overhead {x['host_overhead_ms']:.2f} ms")

@@ -80,12 +80,12 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     return float(jiwer.wer([r for r, _ in pairs], [h if h.strip() else "<empty>" for _, h in pairs]))
 
 
-def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16: bool = False,
+def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16: bool = False, precision: str = "bf16",
              language: str | None = "en") -> dict:
     """Transcribe `clips` with the encoder on `device`; returns WER, timings and texts."""
     from .transcribe import load_model, transcribe
 
-    t = load_model(model, device=device, bf16=bf16, progress=True)
+    t = load_model(model, device=device, bf16=bf16, progress=True, precision=precision)
     start = time.perf_counter()
     results = transcribe([c["path"] for c in clips], transcriber=t, num_beams=num_beams,
                          language=language if t.multilingual else None, progress=False)
@@ -97,12 +97,13 @@ def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf1
             "hypotheses": hyps}
 
 
-def compare(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16: bool = False) -> dict:
+def compare(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16: bool = False,
+            precision: str = "bf16") -> dict:
     """WER with the encoder on `device` and on the FP32 CPU EP, same decoder and settings."""
     ref = evaluate(model, "cpu", clips, num_beams=num_beams)
     if device == "cpu":
         return {"model": model, "cpu": ref}
-    got = evaluate(model, device, clips, num_beams=num_beams, bf16=bf16)
+    got = evaluate(model, device, clips, num_beams=num_beams, bf16=bf16, precision=precision)
     return {"model": model, "cpu": ref, device: got, "delta_points": round(100 * (got["wer"] - ref["wer"]), 2)}
 
 
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speech-dir", default=None, help="folder with manifest.tsv (default: shared/speech)")
     p.add_argument("--beam-size", type=int, default=1, help="beam width for both runs (default 1)")
     p.add_argument("--bf16", action="store_true", help="BF16-weight encoder export for the device run")
+    p.add_argument("--precision", default="bf16", choices=("bf16", "bf16x3"),
+                   help="PhoenixNPU precision for the device run (default bf16)")
     p.add_argument("--limit", type=int, default=0, help="only the first N clips")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--verbose", "-v", action="store_true", help="print every clip whose transcripts differ")
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     report = []
     try:
         for model in args.models:
-            r = compare(model, args.device, clips, num_beams=args.beam_size, bf16=args.bf16)
+            r = compare(model, args.device, clips, num_beams=args.beam_size, bf16=args.bf16, precision=args.precision)
             report.append(r)
             cpu = r["cpu"]
             line = f"{model:8s} clips {len(clips):2d}  WER cpu-fp32 {100 * cpu['wer']:5.2f}%"
