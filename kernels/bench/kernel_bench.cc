@@ -105,6 +105,28 @@ struct MMCase {
   int special = 0;  // 1: NaN / Inf / huge values injected
 };
 
+// The MatMulArgs of a case (the strides of its views); residual and bias are left unset.
+MatMulArgs CaseArgs(const MMCase& c) {
+  const int64_t B = c.batch, M = c.M, N = c.N, K = c.K;
+  MatMulArgs a;
+  a.M = M; a.N = N; a.K = K;
+  a.batch_rank = 1;
+  a.batch_shape[0] = B;
+  // A: [B, M, K] stored row-major or as [B, K, M] (transposed view)
+  a.a_batch_strides[0] = M * K;
+  if (c.a_trans) { a.a_rs = 1; a.a_cs = M; } else { a.a_rs = K; a.a_cs = 1; }
+  a.b_batch_strides[0] = c.b_bcast ? 0 : K * N;
+  if (c.b_trans) { a.b_rs = 1; a.b_cs = K; } else { a.b_rs = N; a.b_cs = 1; }
+  a.c_batch_strides[0] = M * N;
+  if (c.c_trans) { a.c_rs = 1; a.c_cs = M; } else { a.c_rs = N; a.c_cs = 1; }
+  a.r_batch_strides[0] = M * N;
+  if (c.r_trans) { a.r_rs = 1; a.r_cs = M; } else { a.r_rs = N; a.r_cs = 1; }
+  a.alpha = c.alpha;
+  a.epilogue = c.epi;
+  a.b_is_constant = c.b_const;
+  return a;
+}
+
 void TestMatMul(const MMCase& c, int threads) {
   const int64_t B = c.batch, M = c.M, N = c.N, K = c.K;
   std::vector<bf16_t> A = RandVec(B * M * K), Bm = RandVec((c.b_bcast ? 1 : B) * K * N), R = RandVec(B * M * N);
@@ -117,26 +139,9 @@ void TestMatMul(const MMCase& c, int threads) {
     if (M > 2) A[2 * K] = F32ToBf16(3e38f);  // overflow to Inf in the accumulator
     if (K > 2 && M > 3) { A[3 * K] = 0; }   // a zero multiplicand next to Inf stays a product
   }
-  MatMulArgs a;
-  a.M = M; a.N = N; a.K = K;
-  a.batch_rank = 1;
-  a.batch_shape[0] = B;
-  // A: [B, M, K] stored row-major or as [B, K, M] (transposed view)
-  a.a_batch_strides[0] = M * K;
-  if (c.a_trans) { a.a_rs = 1; a.a_cs = M; } else { a.a_rs = K; a.a_cs = 1; }
-  a.b_batch_strides[0] = c.b_bcast ? 0 : K * N;
-  if (c.b_trans) { a.b_rs = 1; a.b_cs = K; } else { a.b_rs = N; a.b_cs = 1; }
-  a.c_batch_strides[0] = M * N;
-  if (c.c_trans) { a.c_rs = 1; a.c_cs = M; } else { a.c_rs = N; a.c_cs = 1; }
-  if (c.residual) {
-    a.residual = R.data();
-    a.r_batch_strides[0] = M * N;
-    if (c.r_trans) { a.r_rs = 1; a.r_cs = M; } else { a.r_rs = N; a.r_cs = 1; }
-  }
-  a.alpha = c.alpha;
+  MatMulArgs a = CaseArgs(c);
+  if (c.residual) a.residual = R.data();
   a.bias = c.bias ? bias.data() : nullptr;
-  a.epilogue = c.epi;
-  a.b_is_constant = c.b_const;
   std::vector<bf16_t> ref(B * M * N, 0x1234), fast(B * M * N, 0x4321);
   portable::MatMul(a, A.data(), Bm.data(), ref.data(), threads);
   MatMul(a, A.data(), Bm.data(), fast.data(), threads);
@@ -176,6 +181,56 @@ void TestMatMul(const MMCase& c, int threads) {
   Report("matmul " + c.name, bad == 0, buf);
 }
 
+// BF16x3 (split_t operands, K' = 3K): the AVX-512 path against the portable reference. Both sum
+// the same 3K BF16 products in FP32 in different orders, so the bound is the FP32 summation
+// error over 3K terms plus 2 ulps of the hi + lo result (2^-16 relative); Inf / NaN must match.
+void TestMatMulSplit(const MMCase& c, int threads) {
+  const int64_t B = c.batch, M = c.M, N = c.N, K = c.K;
+  auto split_vec = [](int64_t n) {
+    std::vector<split_t> v(n);
+    for (auto& x : v) x.v = RoundSplit(std::normal_distribution<float>(0, 1)(g_rng));
+    return v;
+  };
+  std::vector<split_t> A = split_vec(B * M * K), Bm = split_vec((c.b_bcast ? 1 : B) * K * N), R = split_vec(B * M * N);
+  std::vector<float> bias(N);
+  for (auto& x : bias) x = std::normal_distribution<float>(0, 1)(g_rng);
+  if (c.special) {
+    A[0].v = NAN;
+    if (K > 1 && M > 1) A[K + 1].v = INFINITY;
+    Bm[K * N - 1].v = -INFINITY;
+    for (int64_t k = 0; M > 3 && k < K; ++k) A[3 * K + k].v = 2.0f;  // exact: lo = 0 beside B's Inf
+  }
+  MatMulArgs a = CaseArgs(c);
+  if (c.residual) a.residual = R.data();
+  a.bias = c.bias ? bias.data() : nullptr;
+  std::vector<split_t> ref(B * M * N, split_t{7.0f}), fast(B * M * N, split_t{-7.0f});
+  portable::MatMul(a, A.data(), Bm.data(), ref.data(), threads);
+  MatMul(a, A.data(), Bm.data(), fast.data(), threads);
+  if (c.b_const) ReleasePackedWeights(Bm.data(), Bm.size() * sizeof(split_t));
+  int64_t bad = 0, exact = 0;
+  double worst = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t ci = b * M * N + m * a.c_rs + n * a.c_cs;
+        const float r = ref[ci].v, f = fast[ci].v;
+        if (r == f || (std::isnan(r) && std::isnan(f))) { ++exact; continue; }
+        if (!std::isfinite(r) || !std::isfinite(f)) { ++bad; continue; }
+        double S = 0;
+        for (int64_t k = 0; k < K; ++k)
+          S += std::fabs(double(A[b * M * K + m * a.a_rs + k * a.a_cs].v) *
+                         Bm[(c.b_bcast ? 0 : b * K * N) + k * a.b_rs + n * a.b_cs].v);
+        const double tol = 2.0 * std::ldexp(std::max(std::fabs(r), std::fabs(f)), -16) +
+                           1.2 * 3.0 * K * std::ldexp(1.0, -24) * std::fabs(c.alpha) * S;
+        const double diff = std::fabs(double(r) - f);
+        if (!(diff <= tol)) ++bad;
+        if (tol > 0) worst = std::max(worst, diff / tol);
+      }
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "exact %.1f%%  worst %.2f of tol", 100.0 * exact / (B * M * N), worst);
+  Report("matmul bf16x3 " + c.name, bad == 0, buf);
+}
+
 void MatMulTests(bool quick, int threads) {
   std::printf("MatMul: AVX512_BF16 path vs portable reference\n");
   std::vector<MMCase> cases = {
@@ -207,7 +262,10 @@ void MatMulTests(bool quick, int threads) {
   };
   if (!quick) cases.push_back({"base ffn1 300x2048x512 const gelu", 1, 300, 2048, 512, false, false, false, true, false,
                                true, false, false, Epilogue::kGeluErf});
-  for (const auto& c : cases) TestMatMul(c, threads);
+  for (const auto& c : cases) {
+    TestMatMul(c, threads);
+    TestMatMulSplit(c, threads);
+  }
   for (int i = 0; i < (quick ? 10 : 40); ++i) {
     std::uniform_int_distribution<int> d(1, 70);
     MMCase c{"random", 1 + d(g_rng) % 3, d(g_rng), d(g_rng), d(g_rng)};
@@ -223,6 +281,7 @@ void MatMulTests(bool quick, int threads) {
              std::to_string(c.K) + (c.a_trans ? " At" : "") + (c.b_trans ? " Bt" : "") + (c.c_trans ? " Ct" : "") +
              (c.b_const ? " const" : "") + (c.residual ? " res" : "") + (c.epi != Epilogue::kNone ? " gelu" : "");
     TestMatMul(c, threads);
+    TestMatMulSplit(c, threads);
   }
 }
 
