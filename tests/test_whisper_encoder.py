@@ -1,7 +1,8 @@
 """The real Whisper encoders (tiny.en and base, imported from the PyPI packages and exported
 with Optimum) on PhoenixNPU: one region holding every node, the conv stem included; per run
-one copy in, one copy out, no weight bytes, no device allocations; and encoder output within
-the contract (cosine similarity per position >= 0.999 against the FP32 CPU EP)."""
+one copy in, one copy out, no weight bytes, no device allocations; and encoder output against
+the FP32 CPU EP: cosine >= 0.999 at every position with precision=bf16x3, on average (and at
+all but a few massive-activation positions) with the default precision=bf16."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -86,6 +86,10 @@ class Transcriber:
         self.device = device
         self.windows_done = 0
         self._bar = None
+        if bf16 and precision == "bf16x3":
+            # always said, even without progress: the combination quietly loses what bf16x3 is for
+            _say("note: the --bf16 export rounds the encoder weights to BF16; precision=bf16x3 cannot "
+                 "restore those bits (use the FP32 export for FP32-grade encoder output)")
         self.onnx_dir = ensure_exported(model, bf16=bf16, progress=say)
         encoder, self.encoder_info = _encoder_session(self.onnx_dir / ENCODER, device, threads, precision)
         dec_providers = make_providers(device) if decoder_device == "same" else ["CPUExecutionProvider"]
