@@ -469,7 +469,7 @@ class Lowering {
     const int rank = static_cast<int>(out_dims.size());
     const int batch_rank = rank - 2;
     if (batch_rank > kernels::kMaxBatchRank) return Status::Error("too many batch dims in " + n.name);
-    if (!gemm && options_.fuse_attention && options_.element == DType::kBF16 && TryAttention(ni, a, b, alpha)) return Status::OK();
+    if (!gemm && options_.fuse_attention && TryAttention(ni, a, b, alpha)) return Status::OK();
 
     PendingMatMul pm;
     PlanCall& pc = pm.call;

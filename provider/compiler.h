@@ -18,7 +18,7 @@ namespace phoenix {
 struct CompileOptions {
   bool fuse_attention = true;  // MatMul(Q, K^T) [-> scale] -> Softmax -> MatMul(P, V) as one kernel
   // Element type of activations and weights: kBF16 (the contract) or kSplit (precision=bf16x3,
-  // every tensor a BF16 pair; attention is then never fused: the fused kernel is BF16 only).
+  // every tensor a BF16 pair).
   DType element = DType::kBF16;
 };
 

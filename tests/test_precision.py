@@ -106,16 +106,20 @@ def test_bf16x3_inf_and_nan_propagate_as_on_cpu(special):
     assert rel_l2(got[0][fin], want[0][fin]) <= SPLIT_BOUND
 
 
-def test_bf16x3_never_fuses_attention(graphs):
-    """The fused Attention kernel is BF16 only: at bf16x3 the block runs as MatMul + Softmax +
-    MatMul, still one region, and the plan says which precision it has."""
+@pytest.mark.parametrize("fused", [1, 0])
+def test_bf16x3_attention_fused_and_unfused(graphs, fused):
+    """At bf16x3 the attention block is one region either way: one fused Attention call (P a
+    hi + lo pair, never written out) or MatMul + Softmax + MatMul; both FP32-grade, and the plan
+    says which precision it has."""
     model, feeds = graphs["attention block"]
-    sess = phoenix_npu.make_session(model, device="emulator", precision="bf16x3")
-    sess.run(None, feeds)
+    sess = phoenix_npu.make_session(model, device="emulator", precision="bf16x3", fuse_attention=fused)
+    got = sess.run(None, feeds)[0]
     assert phoenix_npu.assignment_summary(sess)[EP]["subgraphs"] == 1
     region = phoenix_npu.counters()["regions"][-1]
     kinds = {k: v["launches"] for k, v in region["kernels"].items()}
-    assert "Attention" not in kinds and kinds["Softmax"] == 1
+    assert kinds == ({"LayerNorm": 1, "MatMul": 4, "Attention": 1} if fused else {"LayerNorm": 1, "MatMul": 6, "Softmax": 1})
+    from conftest import cpu_run
+    assert rel_l2(got, cpu_run(model, feeds)[0]) <= SPLIT_BOUND
     assert "bf16x3" in region["summary"]
     # activations and weights are 4 bytes per element: twice the BF16 plan's bytes in
     assert region["bytes_in"] == feeds["x"].size * 4

@@ -5,6 +5,8 @@
 //   P is rounded to BF16 once (it is the BF16 operand of the second matmul);
 //   O = P . V with FP32 accumulation, rounded to BF16 once.
 // A NaN anywhere in a row of S makes that row of P NaN (as the CPU EP's Softmax does).
+// BF16x3 (split_t operands, common/split_operands.h): S = Q'.K'^T over 3D, P rounded to a hi + lo
+// pair instead of BF16, O = P'.V' over 3N, O rounded to hi + lo; S stays FP32 as above.
 #pragma once
 #include <cstdint>
 #include "common/bf16.h"
@@ -35,6 +37,8 @@ struct AttentionArgs {
 };
 
 void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+               int num_threads);
+void Attention(const AttentionArgs& a, const split_t* Q, const split_t* K, const split_t* V, split_t* O,
                int num_threads);
 
 }  // namespace phoenix::kernels

@@ -16,6 +16,8 @@ namespace portable {
 // and the path on CPUs without AVX512_BF16.
 void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
                int num_threads);
+void Attention(const AttentionArgs& a, const split_t* Q, const split_t* K, const split_t* V, split_t* O,
+               int num_threads);
 }  // namespace portable
 
 namespace avx512 {
@@ -27,6 +29,8 @@ namespace avx512 {
 //        (KeyTileElems(N, D) elements);
 //   V:   avx512::PackB(V, N, Dv, rs = v_rs, cs = v_cs): panels of 16 columns, pairs of keys
 //        interleaved (PackedBElems(N, Dv) elements).
+// For BF16x3 the same layouts hold Q' [M][3D], K' [N][3D] and V' [3N][Dv] (split_operands.h):
+// the plan's D and NP are then 3D and 3N.
 constexpr int kKeyTile = 12;
 inline int64_t KeyTileElems(int64_t N, int64_t D) { return (N + kKeyTile - 1) / kKeyTile * ((D + 1) / 2) * 2 * kKeyTile; }
 // Packs key tiles [t0, t1) of K (element (n, d) at K[n * rs + d * cs]) into dst (the whole buffer).
@@ -36,7 +40,10 @@ void PackKeyTiles(const bf16_t* K, int64_t N, int64_t D, int64_t rs, int64_t cs,
 // (head); units are numbered (batch, block) with the block fastest.
 struct AttentionPlan {
   const AttentionArgs* args = nullptr;
-  bf16_t* O = nullptr;
+  int64_t D = 0;                             // head dim of the packed Q and K: args->D, or 3D (BF16x3)
+  int64_t NP = 0;                            // keys of P and the packed V: args->N, or 3N (BF16x3)
+  bool split = false;                        // BF16x3: P' = [P_hi | P_hi* | P_lo], O is split_t
+  void* O = nullptr;                         // bf16_t, or split_t when `split`
   const int64_t* o_offsets = nullptr;        // per batch, elements
   const bf16_t* const* packed_q = nullptr;   // per batch
   const bf16_t* const* packed_k = nullptr;   // per batch
@@ -50,7 +57,7 @@ struct AttentionPlan {
 // transposed FP32 score block S^T [N][block_rows] and the BF16 P block [ceil(N/2)][block_rows]
 // of key pairs.
 inline int64_t AttentionScratchFloats(int64_t rows, int64_t N) { return (N + 1) * rows + 64; }
-inline int64_t AttentionScratchBf16(int64_t rows, int64_t N) { return (N + 1) / 2 * 2 * rows + 64; }
+inline int64_t AttentionScratchBf16(int64_t rows, int64_t NP) { return (NP + 1) / 2 * 2 * rows + 64; }
 struct AttentionScratch {
   float* f = nullptr;    // AttentionScratchFloats(block_rows, N), 64-byte aligned
   bf16_t* h = nullptr;   // AttentionScratchBf16(block_rows, N), 64-byte aligned

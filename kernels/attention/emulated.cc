@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 #include "common/batch_offsets.h"
@@ -23,49 +24,62 @@
 #include "common/cpu_features.h"
 #include "common/kernel_isa.h"
 #include "common/parallel.h"
+#include "common/split_operands.h"
 
 namespace phoenix::kernels {
 
 namespace portable {
 
-void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
-               int num_threads) {
+template <typename T>
+void AttentionAs(const AttentionArgs& a, const T* Q, const T* K, const T* V, T* O, int num_threads) {
   const int64_t batches = a.BatchCount();
+  const int64_t Dp = ProductK(Q, a.D), Np = ProductK(Q, a.N);  // BF16 products per score / output
   ParallelFor(batches * a.M, num_threads, [&](int64_t r0, int64_t r1) {
     std::vector<float> s(static_cast<size_t>(a.N));
-    std::vector<float> p(static_cast<size_t>(a.N));
+    std::vector<T> p(static_cast<size_t>(a.N));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t m = r % a.M;
       const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
       int64_t off[4];
       BatchOffsets(r / a.M, a.batch_rank, a.batch_shape, 4, strides, off);
       const int64_t qo = off[0], ko = off[1], vo = off[2], oo = off[3];
-      const bf16_t* q = Q + qo + m * a.q_rs;
+      const T* q = Q + qo + m * a.q_rs;
       float mx = -INFINITY;
       bool nan = false;
       for (int64_t n = 0; n < a.N; ++n) {
-        const bf16_t* k = K + ko + n * a.k_rs;
+        const T* k = K + ko + n * a.k_rs;
         float acc = 0.0f;
-        for (int64_t d = 0; d < a.D; ++d) acc += Bf16ToF32(q[d * a.q_cs]) * Bf16ToF32(k[d * a.k_cs]);
+        for (int64_t d = 0; d < Dp; ++d)
+          acc += Bf16ToF32(APrime(q, d, a.D, a.q_cs)) * Bf16ToF32(BPrime(k, d, a.D, a.k_cs));
         s[n] = a.scale * acc;
         nan |= std::isnan(s[n]);
         mx = s[n] > mx ? s[n] : mx;
       }
       float sum = 0.0f;
       for (int64_t n = 0; n < a.N; ++n) {
-        p[n] = KernelExp(s[n] - mx);
-        sum += p[n];
+        s[n] = KernelExp(s[n] - mx);
+        sum += s[n];
       }
       const float inv = 1.0f / sum;
-      for (int64_t n = 0; n < a.N; ++n) p[n] = nan ? NAN : Bf16ToF32(F32ToBf16(p[n] * inv));
-      bf16_t* o = O + oo + m * a.o_rs;
+      for (int64_t n = 0; n < a.N; ++n) p[n] = FromF32<T>(nan ? NAN : s[n] * inv);
+      T* o = O + oo + m * a.o_rs;
       for (int64_t j = 0; j < a.Dv; ++j) {
         float acc = 0.0f;
-        for (int64_t n = 0; n < a.N; ++n) acc += p[n] * Bf16ToF32(V[vo + n * a.v_rs + j * a.v_cs]);
-        o[j * a.o_cs] = F32ToBf16(acc);
+        for (int64_t n = 0; n < Np; ++n)
+          acc += Bf16ToF32(APrime(p.data(), n, a.N, 1)) * Bf16ToF32(BPrime(V + vo + j * a.v_cs, n, a.N, a.v_rs));
+        o[j * a.o_cs] = FromF32<T>(acc);
       }
     }
   });
+}
+
+void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+               int num_threads) {
+  AttentionAs(a, Q, K, V, O, num_threads);
+}
+void Attention(const AttentionArgs& a, const split_t* Q, const split_t* K, const split_t* V, split_t* O,
+               int num_threads) {
+  AttentionAs(a, Q, K, V, O, num_threads);
 }
 
 }  // namespace portable
@@ -89,8 +103,69 @@ T* Aligned(std::vector<T>& v, size_t n) {
 struct PackScratch {
   std::vector<int64_t> q_off, k_off, v_off, o_off;
   std::vector<const bf16_t*> q_ptrs, k_ptrs, v_ptrs;
-  std::vector<bf16_t> packed;
+  std::vector<bf16_t> packed, expanded;
 };
+
+// The BF16 operands the packers read, per head: Q, K, V themselves, or for BF16x3 their
+// expansions Q' [M][3D], K' [N][3D], V' [3N][Dv] (split_operands.h) in `expanded`.
+struct PackSources {
+  const bf16_t *q, *k, *v;
+  const int64_t *q_off, *k_off, *v_off;  // per head
+  int64_t D, NP;                          // packed head dim (D or 3D) and keys of V (N or 3N)
+  int64_t q_rs, q_cs, k_rs, k_cs, v_rs, v_cs;
+};
+
+PackSources Sources(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, PackScratch& ps,
+                    int64_t, int64_t, int64_t, int) {
+  return {Q, K, V, ps.q_off.data(), ps.k_off.data(), ps.v_off.data(), a.D, a.N,
+          a.q_rs, a.q_cs, a.k_rs, a.k_cs, a.v_rs, a.v_cs};
+}
+
+PackSources Sources(const AttentionArgs& a, const split_t* Q, const split_t* K, const split_t* V, PackScratch& ps,
+                    int64_t nq, int64_t nk, int64_t nv, int threads) {
+  const int64_t M = a.M, N = a.N, D = a.D, Dv = a.Dv;
+  const int64_t qe = M * 3 * D, ke = N * 3 * D, ve = 3 * N * Dv;
+  Grow(ps.expanded, static_cast<size_t>(nq * qe + nk * ke + nv * ve));
+  bf16_t* xq = ps.expanded.data();
+  bf16_t* xk = xq + nq * qe;
+  bf16_t* xv = xk + nk * ke;
+  const int64_t *qoff = ps.q_off.data(), *koff = ps.k_off.data(), *voff = ps.v_off.data();
+  // Rows: Q' row m = [hi | hi* | lo], K' row n = [hi | lo | hi*], V' rows n, N + n, 2N + n = hi, lo, hi*.
+  ParallelFor(nq * M + nk * N + nv * N, threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      if (r < nq * M) {
+        const int64_t bi = r / M, m = r % M;
+        const split_t* src = Q + qoff[bi] + m * a.q_rs;
+        bf16_t* dst = xq + bi * qe + m * 3 * D;
+        if (a.q_cs == 1) avx512::SplitRow(src, D, dst, dst + D, dst + 2 * D);
+        else for (int64_t d = 0; d < 3 * D; ++d) dst[d] = APrime(src, d, D, a.q_cs);
+      } else if (r < nq * M + nk * N) {
+        const int64_t bi = (r - nq * M) / N, n = (r - nq * M) % N;
+        const split_t* src = K + koff[bi] + n * a.k_rs;
+        bf16_t* dst = xk + bi * ke + n * 3 * D;
+        if (a.k_cs == 1) avx512::SplitRow(src, D, dst, dst + 2 * D, dst + D);
+        else for (int64_t d = 0; d < 3 * D; ++d) dst[d] = BPrime(src, d, D, a.k_cs);
+      } else {
+        const int64_t bi = (r - nq * M - nk * N) / N, n = (r - nq * M - nk * N) % N;
+        const split_t* src = V + voff[bi] + n * a.v_rs;
+        bf16_t* dst = xv + bi * ve;
+        if (a.v_cs == 1) {
+          avx512::SplitRow(src, Dv, dst + n * Dv, dst + (2 * N + n) * Dv, dst + (N + n) * Dv);
+        } else {
+          for (int64_t j = 0; j < Dv; ++j)
+            for (int seg = 0; seg < 3; ++seg)
+              dst[(seg * N + n) * Dv + j] = BPrime(src + j * a.v_cs, seg * N, N, 0);  // hi, lo, hi*
+        }
+      }
+    }
+  });
+  // The packers now read the expansions: head bi at bi * (elements per head).
+  for (int64_t bi = 0; bi < nq; ++bi) ps.q_off[bi] = bi * qe;
+  for (int64_t bi = 0; bi < nk; ++bi) ps.k_off[bi] = bi * ke;
+  for (int64_t bi = 0; bi < nv; ++bi) ps.v_off[bi] = bi * ve;
+  return {xq, xk, xv, ps.q_off.data(), ps.k_off.data(), ps.v_off.data(), 3 * D, 3 * N,
+          3 * D, 1, 3 * D, 1, Dv, 1};
+}
 
 // Per worker thread: the score / P block of one unit.
 struct UnitScratch {
@@ -111,8 +186,8 @@ int64_t BlockRows(int64_t N) {
   return N * 32 * 6 <= 512 * 1024 ? 32 : 16;
 }
 
-void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
-                     int num_threads) {
+template <typename T>
+void AttentionAvx512(const AttentionArgs& a, const T* Q, const T* K, const T* V, T* O, int num_threads) {
   thread_local PackScratch ps;
   const int64_t batches = a.BatchCount();
   const int threads = std::max(1, num_threads);
@@ -134,9 +209,10 @@ void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, c
 
   // Pack Q^T, K and V of every head (K or V shared by all batches is packed once). Jobs are
   // (operand, head, part): a head's operand is split into parts when there are few heads.
-  const int64_t q_elems = avx512::PackedBElems(a.D, a.M), k_elems = avx512::KeyTileElems(a.N, a.D),
-                v_elems = avx512::PackedBElems(a.N, a.Dv);
   const int64_t nq = batches, nk = k_batched ? batches : 1, nv = v_batched ? batches : 1;
+  const PackSources src = Sources(a, Q, K, V, ps, nq, nk, nv, threads);
+  const int64_t q_elems = avx512::PackedBElems(src.D, a.M), k_elems = avx512::KeyTileElems(a.N, src.D),
+                v_elems = avx512::PackedBElems(src.NP, a.Dv);
   bf16_t* pq = Aligned(ps.packed, static_cast<size_t>(nq * q_elems + nk * k_elems + nv * v_elems + 64));
   bf16_t* pk = pq + nq * q_elems;
   bf16_t* pv = pk + nk * k_elems;
@@ -146,20 +222,20 @@ void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, c
   const int64_t k_parts = std::min<int64_t>(k_units, nk >= 2 * threads ? 1 : 2 * threads);
   const int64_t v_parts = std::min<int64_t>(v_units, nv >= 2 * threads ? 1 : 2 * threads);
   const int64_t jq = nq * q_parts, jk = nk * k_parts, jv = nv * v_parts;
-  const int64_t *qoff = ps.q_off.data(), *koff = ps.k_off.data(), *voff = ps.v_off.data();
+  const int64_t *qoff = src.q_off, *koff = src.k_off, *voff = src.v_off;
   ParallelFor(jq + jk + jv, threads, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       if (j < jq) {
         const int64_t bi = j / q_parts, part = j % q_parts;
-        avx512::PackB(Q + qoff[bi], a.D, a.M, a.q_cs, a.q_rs, pq + bi * q_elems, q_units * part / q_parts,
+        avx512::PackB(src.q + qoff[bi], src.D, a.M, src.q_cs, src.q_rs, pq + bi * q_elems, q_units * part / q_parts,
                       q_units * (part + 1) / q_parts);
       } else if (j < jq + jk) {
         const int64_t bi = (j - jq) / k_parts, part = (j - jq) % k_parts;
-        avx512::PackKeyTiles(K + koff[bi], a.N, a.D, a.k_rs, a.k_cs, pk + bi * k_elems, k_units * part / k_parts,
+        avx512::PackKeyTiles(src.k + koff[bi], a.N, src.D, src.k_rs, src.k_cs, pk + bi * k_elems, k_units * part / k_parts,
                              k_units * (part + 1) / k_parts);
       } else {
         const int64_t bi = (j - jq - jk) / v_parts, part = (j - jq - jk) % v_parts;
-        avx512::PackB(V + voff[bi], a.N, a.Dv, a.v_rs, a.v_cs, pv + bi * v_elems, v_units * part / v_parts,
+        avx512::PackB(src.v + voff[bi], src.NP, a.Dv, src.v_rs, src.v_cs, pv + bi * v_elems, v_units * part / v_parts,
                       v_units * (part + 1) / v_parts);
       }
     }
@@ -172,6 +248,9 @@ void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, c
 
   avx512::AttentionPlan p;
   p.args = &a;
+  p.D = src.D;
+  p.NP = src.NP;
+  p.split = std::is_same<T, split_t>::value;
   p.O = O;
   p.o_offsets = ps.o_off.data();
   p.packed_q = ps.q_ptrs.data();
@@ -181,10 +260,10 @@ void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, c
   p.blocks = (a.M + p.block_rows - 1) / p.block_rows;
   p.units = batches * p.blocks;
   // Small problems: fewer threads (about 2 MFLOP per thread at least).
-  const double flops = 2.0 * batches * a.M * a.N * double(a.D + a.Dv);
+  const double flops = 2.0 * batches * a.M * (a.N * double(src.D) + src.NP * double(a.Dv));
   const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, flops / 2e6)));
   const size_t nf = static_cast<size_t>(avx512::AttentionScratchFloats(p.block_rows, a.N));
-  const size_t nh = static_cast<size_t>(avx512::AttentionScratchBf16(p.block_rows, a.N));
+  const size_t nh = static_cast<size_t>(avx512::AttentionScratchBf16(p.block_rows, src.NP));
   ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) {
     thread_local UnitScratch us;
     avx512::AttentionScratch s;
@@ -194,14 +273,23 @@ void AttentionAvx512(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, c
   });
 }
 
-}  // namespace
-
-void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
-               int num_threads) {
+template <typename T>
+void Dispatch(const AttentionArgs& a, const T* Q, const T* K, const T* V, T* O, int num_threads) {
   if (a.M <= 0 || a.Dv <= 0 || a.BatchCount() <= 0) return;
   // N = 0 (O = 0) or D = 0 (uniform P): degenerate, left to the reference.
   if (a.N <= 0 || a.D <= 0 || !UseAvx512Bf16()) return portable::Attention(a, Q, K, V, O, num_threads);
   AttentionAvx512(a, Q, K, V, O, num_threads);
+}
+
+}  // namespace
+
+void Attention(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+               int num_threads) {
+  Dispatch(a, Q, K, V, O, num_threads);
+}
+void Attention(const AttentionArgs& a, const split_t* Q, const split_t* K, const split_t* V, split_t* O,
+               int num_threads) {
+  Dispatch(a, Q, K, V, O, num_threads);
 }
 
 }  // namespace phoenix::kernels

@@ -118,10 +118,32 @@ struct PvCtx {
   int64_t K2;        // pairs of keys
   const bf16_t* b;   // packed V panel of columns j0 .. j0+15 (the next panels at + pstride)
   int64_t pstride;
-  bf16_t* o;         // O at (query 0 of the tile, column j0)
+  void* o;           // O at (query 0 of the tile, column j0): bf16_t, or split_t when `split`
+  bool split;
   int64_t o_rs, o_cs;
   int64_t ncols;     // valid columns (1 .. 16 * NV)
 };
+
+// One rounding of the FP32 accumulators to T (BF16 or BF16x3), strided store.
+template <typename T, int MR, int NV>
+void StoreO(const PvCtx& t, const __m512 (&acc)[MR][NV]) {
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int64_t cnt = t.ncols - 16 * v;
+    const __mmask16 m = TailMask(cnt);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      T* op = static_cast<T*>(t.o) + r * t.o_rs + 16 * v * t.o_cs;
+      if (t.o_cs == 1) {
+        MaskStore16(op, m, acc[r][v]);
+      } else {
+        T tmp[16];
+        Store16(tmp, acc[r][v]);
+        for (int64_t j = 0; j < Min64(cnt, 16); ++j) op[j * t.o_cs] = tmp[j];
+      }
+    }
+  }
+}
 
 template <int MR, int NV>
 void PvTile(const PvCtx& t) {
@@ -144,22 +166,8 @@ void PvTile(const PvCtx& t) {
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
     }
   }
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) {
-    const int64_t cnt = t.ncols - 16 * v;
-    const __mmask16 m = TailMask(cnt);
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-      bf16_t* op = t.o + r * t.o_rs + 16 * v * t.o_cs;
-      if (t.o_cs == 1) {
-        MaskStoreBf16x16(op, m, acc[r][v]);
-      } else {
-        alignas(32) bf16_t tmp[16];
-        StoreBf16x16(tmp, acc[r][v]);
-        for (int64_t j = 0; j < Min64(cnt, 16); ++j) op[j * t.o_cs] = tmp[j];
-      }
-    }
-  }
+  if (t.split) StoreO<split_t, MR, NV>(t, acc);
+  else StoreO<bf16_t, MR, NV>(t, acc);
 }
 
 using PvFn = void (*)(const PvCtx&);
@@ -197,12 +205,12 @@ inline __m512i PairBf16(__m512 a, __m512 b, __m512i interleave) {
 template <int NV>
 void Unit(const AttentionPlan& pl, const AttentionScratch& sc, int64_t bi, int64_t m0, int64_t rows) {
   const AttentionArgs& a = *pl.args;
-  const int64_t N = a.N, D = a.D, Dv = a.Dv, R = pl.block_rows;
+  const int64_t N = a.N, D = pl.D, Dv = a.Dv, R = pl.block_rows, NP = pl.NP;
   float* S = sc.f;
   float* mxbuf = sc.f + N * R;
   bf16_t* P = sc.h;
-  const int64_t KD2 = (D + 1) / 2, KN2 = (N + 1) / 2;
-  const int64_t q_pstride = PackedPanelElems(D), v_pstride = PackedPanelElems(N);
+  const int64_t KD2 = (D + 1) / 2, KN2 = (NP + 1) / 2;
+  const int64_t q_pstride = PackedPanelElems(D), v_pstride = PackedPanelElems(NP);
 
   // 1. S^T and the running max per query.
   for (int v = 0; v < NV; ++v) _mm512_store_ps(mxbuf + 16 * v, _mm512_set1_ps(-INFINITY));
@@ -243,14 +251,42 @@ void Unit(const AttentionPlan& pl, const AttentionScratch& sc, int64_t bi, int64
   for (int v = 0; v < NV; ++v) inv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), sum[v]);
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
                                               22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  for (int64_t k2 = 0; k2 < KN2; ++k2) {
-    const float* r0 = S + 2 * k2 * R;
-    const bool pad = 2 * k2 + 1 >= N;  // odd N: the last pair is (key N-1, 0); its V row is zero
+  if (!pl.split) {
+    for (int64_t k2 = 0; k2 < KN2; ++k2) {
+      const float* r0 = S + 2 * k2 * R;
+      const bool pad = 2 * k2 + 1 >= N;  // odd N: the last pair is (key N-1, 0); its V row is zero
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const __m512 e0 = _mm512_mul_ps(_mm512_load_ps(r0 + 16 * v), inv[v]);
-      const __m512 e1 = pad ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_load_ps(r0 + R + 16 * v), inv[v]);
-      _mm512_store_si512(P + 2 * (k2 * R + 16 * v), PairBf16(e0, e1, interleave));
+      for (int v = 0; v < NV; ++v) {
+        const __m512 e0 = _mm512_mul_ps(_mm512_load_ps(r0 + 16 * v), inv[v]);
+        const __m512 e1 = pad ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_load_ps(r0 + R + 16 * v), inv[v]);
+        _mm512_store_si512(P + 2 * (k2 * R + 16 * v), PairBf16(e0, e1, interleave));
+      }
+    }
+  } else {
+    // BF16x3: P' = [P_hi | P_hi* | P_lo] over 3N keys (split_operands.h), p = e * inv rounded
+    // to hi + lo exactly as RoundSplit: hi = bf16(p), lo = bf16(p - hi); a NaN p has hi* = lo = 0.
+    for (int64_t k2 = 0; k2 < KN2; ++k2) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        __m512 x[2];
+        for (int h = 0; h < 2; ++h) {
+          const int64_t j = 2 * k2 + h;
+          if (j >= NP) {  // odd 3N: the last pair is (key 3N-1, 0)
+            x[h] = _mm512_setzero_ps();
+            continue;
+          }
+          const __m512 pv = _mm512_mul_ps(_mm512_load_ps(S + (j % N) * R + 16 * v), inv[v]);
+          const int seg = static_cast<int>(j / N);
+          if (seg == 0) {
+            x[h] = pv;  // PairBf16 rounds it to hi
+          } else {
+            const __m512 hi = RoundBf16V(pv);
+            const __mmask16 finite = _mm512_cmplt_ps_mask(_mm512_abs_ps(pv), _mm512_set1_ps(INFINITY));
+            x[h] = _mm512_maskz_mov_ps(finite, seg == 1 ? hi : _mm512_sub_ps(pv, hi));
+          }
+        }
+        _mm512_store_si512(P + 2 * (k2 * R + 16 * v), PairBf16(x[0], x[1], interleave));
+      }
     }
   }
 
@@ -261,7 +297,9 @@ void Unit(const AttentionPlan& pl, const AttentionScratch& sc, int64_t bi, int64
   pt.pstride = v_pstride;
   pt.o_rs = a.o_rs;
   pt.o_cs = a.o_cs;
-  bf16_t* Ob = pl.O + pl.o_offsets[bi] + m0 * a.o_rs;
+  const size_t o_elem = pl.split ? sizeof(split_t) : sizeof(bf16_t);
+  char* Ob = static_cast<char*>(pl.O) + (pl.o_offsets[bi] + m0 * a.o_rs) * o_elem;
+  pt.split = pl.split;
   const bf16_t* pv = pl.packed_v[bi];
   for (int64_t r = 0; r < rows; r += kPvMR) {
     const int mr = static_cast<int>(Min64(kPvMR, rows - r));
@@ -269,7 +307,7 @@ void Unit(const AttentionPlan& pl, const AttentionScratch& sc, int64_t bi, int64
     for (int64_t j0 = 0; j0 < Dv; j0 += 16 * kPvNV) {
       pt.ncols = Min64(16 * kPvNV, Dv - j0);
       pt.b = pv + (j0 / kPanelCols) * v_pstride;
-      pt.o = Ob + r * a.o_rs + j0 * a.o_cs;
+      pt.o = Ob + (r * a.o_rs + j0 * a.o_cs) * o_elem;
       SelectPv(mr, static_cast<int>((pt.ncols + 15) / 16))(pt);
     }
   }

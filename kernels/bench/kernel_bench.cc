@@ -506,12 +506,18 @@ struct AttCase {
   float mag = 1.0f;   // magnitude of Q and K
 };
 
-void TestAttention(const AttCase& c, int threads) {
+// A case's AttentionArgs (strides and batch layout) and the per-head base offsets.
+struct AttLayout {
+  AttentionArgs a;
+  std::vector<int64_t> qb, kb, vb, ob;
+  int64_t qsz, ksz, vsz, osz;
+};
+
+AttLayout MakeAttLayout(const AttCase& c) {
   const int64_t H = c.H, M = c.M, N = c.N, D = c.D, Dv = c.Dv;
   AttentionArgs a;
   a.M = M; a.N = N; a.D = D; a.Dv = Dv;
   a.scale = c.scale;
-  int64_t qsz = H * M * D, ksz = H * N * D, vsz = H * N * Dv, osz = H * M * Dv;
   // Per-head base offsets (q, k, v, o) and the strides.
   std::vector<int64_t> qb(H), kb(H), vb(H), ob(H);
   for (int64_t h = 0; h < H; ++h) {
@@ -533,6 +539,15 @@ void TestAttention(const AttCase& c, int threads) {
     a.q_batch_strides[0] = H > 1 ? qb[1] : 0; a.k_batch_strides[0] = H > 1 ? kb[1] : 0;
     a.v_batch_strides[0] = H > 1 ? vb[1] : 0; a.o_batch_strides[0] = H > 1 ? ob[1] : 0;
   }
+  return {a, qb, kb, vb, ob, H * M * D, H * N * D, H * N * Dv, H * M * Dv};
+}
+
+void TestAttention(const AttCase& c, int threads) {
+  const int64_t H = c.H, M = c.M, N = c.N, D = c.D, Dv = c.Dv;
+  const AttLayout L = MakeAttLayout(c);
+  const AttentionArgs& a = L.a;
+  const std::vector<int64_t>&qb = L.qb, &kb = L.kb, &vb = L.vb, &ob = L.ob;
+  const int64_t qsz = L.qsz, ksz = L.ksz, vsz = L.vsz, osz = L.osz;
   std::vector<bf16_t> Q = RandVec(qsz, c.mag), K = RandVec(ksz, c.mag), V = RandVec(vsz);
   auto qi = [&](int64_t h, int64_t m, int64_t d) { return qb[h] + m * a.q_rs + d * a.q_cs; };
   auto ki = [&](int64_t h, int64_t n, int64_t d) { return kb[h] + n * a.k_rs + d * a.k_cs; };
@@ -598,6 +613,73 @@ void TestAttention(const AttCase& c, int threads) {
   Report("attention " + c.name, bad == 0, buf);
 }
 
+// BF16x3 attention (split_t operands): the AVX-512 path against the portable reference, and both
+// against a float64 attention of the same (hi + lo) inputs. S differs between the two in its last
+// FP32 bits, which moves a P pair by one hi + lo ulp (2^-16 relative) now and then.
+void TestAttentionSplit(const AttCase& c, int threads) {
+  const AttLayout L = MakeAttLayout(c);
+  const AttentionArgs& a = L.a;
+  const int64_t H = c.H, M = c.M, N = c.N, D = c.D, Dv = c.Dv;
+  auto split_vec = [](int64_t n, float mag) {
+    std::vector<split_t> v(n);
+    for (auto& x : v) x.v = RoundSplit(mag * std::normal_distribution<float>(0, 1)(g_rng));
+    return v;
+  };
+  std::vector<split_t> Q = split_vec(L.qsz, c.mag), K = split_vec(L.ksz, c.mag), V = split_vec(L.vsz, 1.0f);
+  auto qi = [&](int64_t h, int64_t m, int64_t d) { return L.qb[h] + m * a.q_rs + d * a.q_cs; };
+  auto ki = [&](int64_t h, int64_t n, int64_t d) { return L.kb[h] + n * a.k_rs + d * a.k_cs; };
+  auto vi = [&](int64_t h, int64_t n, int64_t j) { return L.vb[h] + n * a.v_rs + j * a.v_cs; };
+  auto oi = [&](int64_t h, int64_t m, int64_t j) { return L.ob[h] + m * a.o_rs + j * a.o_cs; };
+  if (c.special) {
+    Q[qi(0, 0, D - 1)].v = NAN;
+    if (H > 1 && N > 1) K[ki(1, N - 1, 0)].v = -INFINITY;
+    if (H > 2) V[vi(2, N / 2, Dv / 2)].v = INFINITY;
+  }
+  std::vector<split_t> ref(L.osz, split_t{7.0f}), fast(L.osz, split_t{-7.0f});
+  portable::Attention(a, Q.data(), K.data(), V.data(), ref.data(), threads);
+  Attention(a, Q.data(), K.data(), V.data(), fast.data(), threads);
+  int64_t bad = 0, exact = 0, count = 0;
+  double worst = 0, err_f = 0, truth2 = 0;
+  std::vector<double> s(N), p(N);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t m = 0; m < M; ++m) {
+      double mx = -INFINITY, sum = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int64_t d = 0; d < D; ++d) acc += double(Q[qi(h, m, d)].v) * K[ki(h, n, d)].v;
+        mx = std::max(mx, s[n] = c.scale * acc);
+      }
+      for (int64_t n = 0; n < N; ++n) sum += (p[n] = std::exp(s[n] - mx));
+      for (int64_t j = 0; j < Dv; ++j) {
+        ++count;
+        const float r = ref[oi(h, m, j)].v, f = fast[oi(h, m, j)].v;
+        double S = 0, truth = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const double pv = p[n] / sum * V[vi(h, n, j)].v;
+          S += std::fabs(pv);
+          truth += pv;
+        }
+        if (std::isfinite(truth) && std::isfinite(f)) {
+          truth2 += truth * truth;
+          err_f += (f - truth) * (f - truth);
+        }
+        if (r == f || (std::isnan(r) && std::isnan(f))) { ++exact; continue; }
+        if (!std::isfinite(r) || !std::isfinite(f)) { ++bad; continue; }
+        const double tol = 2.0 * std::ldexp(std::max(std::fabs(r), std::fabs(f)), -16) +
+                           (std::ldexp(1.0, -15) + 6.0 * N * std::ldexp(1.0, -24)) * S;
+        const double diff = std::fabs(double(r) - f);
+        if (!(diff <= tol)) ++bad;
+        if (tol > 0) worst = std::max(worst, diff / tol);
+      }
+    }
+  const double rel = truth2 > 0 ? std::sqrt(err_f / truth2) : 0.0;
+  if (rel > 1e-4) ++bad;  // FP32-grade: a path that quietly kept BF16 somewhere fails here
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "exact %.1f%%  worst %.2f of tol  rel-L2 vs f64 %.1e",
+                100.0 * exact / std::max<int64_t>(1, count), worst, rel);
+  Report("attention bf16x3 " + c.name, bad == 0, buf);
+}
+
 void AttentionTests(bool quick, int threads) {
   std::printf("\nAttention (fused): AVX512_BF16 path vs portable reference\n");
   std::vector<AttCase> cases = {
@@ -618,7 +700,10 @@ void AttentionTests(bool quick, int threads) {
       {"tiny-like 6x300x300x64 whisper strides", 6, 300, 300, 64, 64, 1},
   };
   if (!quick) cases.push_back({"whisper-base 8x1500x1500x64 (full)", 8, 1500, 1500, 64, 64, 1});
-  for (const auto& c : cases) TestAttention(c, threads);
+  for (const auto& c : cases) {
+    TestAttention(c, threads);
+    TestAttentionSplit(c, threads);
+  }
   for (int i = 0; i < (quick ? 8 : 30); ++i) {
     std::uniform_int_distribution<int> d(1, 90);
     AttCase c{"random", 1 + d(g_rng) % 4, d(g_rng), d(g_rng), 1 + d(g_rng) % 70, 1 + d(g_rng) % 70};
@@ -627,6 +712,7 @@ void AttentionTests(bool quick, int threads) {
     c.name = "random " + std::to_string(c.H) + "x" + std::to_string(c.M) + "x" + std::to_string(c.N) + "x" +
              std::to_string(c.D) + "x" + std::to_string(c.Dv) + " layout " + std::to_string(c.layout);
     TestAttention(c, threads);
+    TestAttentionSplit(c, threads);
   }
 }
 

@@ -56,8 +56,9 @@ inline int64_t PackedBElems(int64_t K, int64_t N) { return ((N + 15) / 16) * Pac
 // buffer, PackedBElems(K, N) elements).
 void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t p0, int64_t p1);
 
-// Row of A' for BF16x3 (matmul.h) from a contiguous row of K split_t: [hi | hi | lo], 3K BF16.
-void ExpandSplitRow(const split_t* src, int64_t K, bf16_t* dst);
+// The halves of n contiguous BF16x3 values (common/split_operands.h): hi, hi* (0 for Inf / NaN)
+// and lo, each written to n contiguous BF16 (any of the three may be nullptr).
+void SplitRow(const split_t* src, int64_t n, bf16_t* hi, bf16_t* hi_cross, bf16_t* lo);
 
 // One MatMul call, split into units for the threads. A unit is MR rows x (one N chunk) of one
 // batch; units are numbered (batch, n_chunk, m_unit) with m_unit fastest.

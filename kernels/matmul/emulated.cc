@@ -19,31 +19,10 @@
 #include "common/cpu_features.h"
 #include "common/kernel_isa.h"
 #include "common/parallel.h"
+#include "common/split_operands.h"
 #include "matmul/matmul.h"
 
 namespace phoenix::kernels {
-
-namespace {
-
-// The BF16 operands the products see: A and B themselves for BF16 (K' = K); for BF16x3 the
-// concatenations A' = [A_hi | A_hi | A_lo] and B' = [B_hi ; B_lo ; B_hi] (K' = 3K, matmul.h).
-inline int64_t ProductK(const bf16_t*, int64_t K) { return K; }
-inline int64_t ProductK(const split_t*, int64_t K) { return 3 * K; }
-inline bf16_t APrime(const bf16_t* x, int64_t k, int64_t /*K*/, int64_t stride) { return x[k * stride]; }
-inline bf16_t BPrime(const bf16_t* x, int64_t k, int64_t /*K*/, int64_t stride) { return x[k * stride]; }
-// The copies of hi in the cross terms (A' middle, B' last) are SplitHiCross: 0 for Inf / NaN.
-inline bf16_t APrime(const split_t* x, int64_t k, int64_t K, int64_t stride) {
-  if (k < K) return SplitHi(x[k * stride]);
-  if (k < 2 * K) return SplitHiCross(x[(k - K) * stride]);
-  return SplitLo(x[(k - 2 * K) * stride]);
-}
-inline bf16_t BPrime(const split_t* x, int64_t k, int64_t K, int64_t stride) {
-  if (k < K) return SplitHi(x[k * stride]);
-  if (k < 2 * K) return SplitLo(x[(k - K) * stride]);
-  return SplitHiCross(x[(k - 2 * K) * stride]);
-}
-
-}  // namespace
 
 namespace portable {
 
@@ -163,9 +142,13 @@ void ExpandARow(const T* src, int64_t K, int64_t cs, bf16_t* dst) {
   for (int64_t k = 0; k < Kp; ++k) dst[k] = APrime(src, k, K, cs);
 }
 
-// B' [K'][N] contiguous from a strided BF16x3 B, rows [k0, k1) of K'.
-void ExpandB(const split_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t k0, int64_t k1) {
-  for (int64_t k = k0; k < k1; ++k)
+// B' [3K][N] contiguous from a strided BF16x3 B (AVX-512 path only).
+void ExpandB(const split_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst) {
+  if (cs == 1) {  // rows contiguous (V, weights): each row of B gives rows k, K + k and 2K + k of B'
+    for (int64_t k = 0; k < K; ++k) avx512::SplitRow(B + k * rs, N, dst + k * N, dst + (2 * K + k) * N, dst + (K + k) * N);
+    return;
+  }
+  for (int64_t k = 0; k < 3 * K; ++k)
     for (int64_t n = 0; n < N; ++n) dst[k * N + n] = BPrime(B + n * cs, k, K, rs);
 }
 
@@ -179,7 +162,7 @@ void PackOperandB(const split_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs
   // Only the panels' columns are needed, but B' is cheap next to the product: expand it whole
   // once per call (callers pass all panels, or a per-thread expanded buffer).
   Grow(*expanded, static_cast<size_t>(3 * K * N));
-  ExpandB(B, K, N, rs, cs, expanded->data(), 0, 3 * K);
+  ExpandB(B, K, N, rs, cs, expanded->data());
   avx512::PackB(expanded->data(), 3 * K, N, N, 1, dst, p0, p1);
 }
 
@@ -219,8 +202,9 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
     ParallelFor(batches * M, threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* src = A + aoff[r / M] + (r % M) * a.a_rs;
-        if (kSplit && a.a_cs == 1) avx512::ExpandSplitRow(reinterpret_cast<const split_t*>(src), K, pa + r * Kp);
-        else ExpandARow(src, K, a.a_cs, pa + r * Kp);
+        bf16_t* dst = pa + r * Kp;
+        if (kSplit && a.a_cs == 1) avx512::SplitRow(reinterpret_cast<const split_t*>(src), K, dst, dst + K, dst + 2 * K);
+        else ExpandARow(src, K, a.a_cs, dst);
       }
     });
     for (int64_t bi = 0; bi < batches; ++bi) s.a_offsets[bi] = bi * M * Kp;

@@ -215,18 +215,18 @@ void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t
   }
 }
 
-void ExpandSplitRow(const split_t* src, int64_t K, bf16_t* dst) {
-  for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 m = TailMask(K - k);
+void SplitRow(const split_t* src, int64_t n, bf16_t* hi_out, bf16_t* cross_out, bf16_t* lo_out) {
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 m = TailMask(n - k);
     const __m512 v = MaskLoad16(src + k, m);
     const __m256i hi = F32ToBf16x16(v);  // bf16(v), as SplitHi
     const __m512 hi_f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
     // Inf / NaN lanes: 0 in the cross-term copy of hi and in lo (SplitHiCross, SplitLo)
     const __mmask16 finite = _mm512_cmplt_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(INFINITY));
     const __m256i lo = _mm256_maskz_mov_epi16(finite, F32ToBf16x16(_mm512_sub_ps(v, hi_f)));  // exact
-    _mm256_mask_storeu_epi16(dst + k, m, hi);
-    _mm256_mask_storeu_epi16(dst + K + k, m, _mm256_maskz_mov_epi16(finite, hi));
-    _mm256_mask_storeu_epi16(dst + 2 * K + k, m, lo);
+    if (hi_out) _mm256_mask_storeu_epi16(hi_out + k, m, hi);
+    if (cross_out) _mm256_mask_storeu_epi16(cross_out + k, m, _mm256_maskz_mov_epi16(finite, hi));
+    if (lo_out) _mm256_mask_storeu_epi16(lo_out + k, m, lo);
   }
 }
 

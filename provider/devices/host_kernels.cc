@@ -1,7 +1,5 @@
 #include "devices/host_kernels.h"
 
-#include <type_traits>
-
 #include "attention/attention.h"
 #include "elementwise/elementwise.h"
 #include "gelu/gelu.h"
@@ -105,8 +103,6 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       return Status::OK();
     }
     case KernelKind::kAttention: {
-      if (std::is_same<T, split_t>::value)  // the compiler never fuses attention at BF16x3
-        return Status::Error("host kernel: no BF16x3 Attention kernel (" + c.label + ")");
       const int r = ov.rank;
       AttentionArgs a;
       a.M = ov.shape[r - 2];
@@ -121,8 +117,7 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       MatrixStrides(c.in[2], r, a.v_batch_strides, &a.v_rs, &a.v_cs);
       MatrixStrides(c.out, r, a.o_batch_strides, &a.o_rs, &a.o_cs);
       a.scale = c.scale;
-      auto as_bf16 = [&](const Operand& o) { return At<bf16_t>(buffers(o.buffer).data, o.view); };
-      Attention(a, as_bf16(c.in[0]), as_bf16(c.in[1]), as_bf16(c.in[2]), as_bf16(c.out), num_threads);
+      Attention(a, bf(c.in[0]), bf(c.in[1]), bf(c.in[2]), bf(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kMatMul: {

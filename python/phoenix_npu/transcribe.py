@@ -63,7 +63,7 @@ class Transcriber:
     ONNX directory (imported / exported once and cached as needed). decoder_device: "cpu"
     (default) or "same" (the decoder sessions get the same providers as the encoder).
     precision: "bf16" (default, the NPU's kernels) or "bf16x3" (every tensor a BF16 pair: FP32-grade
-    encoder output at about twice the emulated encoder time; emulated device only)."""
+    encoder output at about 2.9x the emulated encoder time; emulated device only)."""
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
                  decoder_device: str = "cpu", threads: int = 0, progress: bool = True, precision: str = "bf16"):
@@ -345,7 +345,7 @@ def add_arguments(parser) -> None:
                              "or cpu (ORT's CPU EP, FP32)")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "bf16x3"),
                         help="encoder numerics on PhoenixNPU: bf16 (default, the NPU kernels) or bf16x3 (BF16 pairs, "
-                             "FP32-grade output, about 2x the time; emulated device only)")
+                             "FP32-grade output, about 2.9x the encoder time; emulated device only)")
     parser.add_argument("--format", default="text", choices=FORMATS, help="output format (default text)")
     parser.add_argument("--output", "-o", default=None,
                         help="output file (default stdout); a directory writes one file per input")
