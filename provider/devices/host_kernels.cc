@@ -46,7 +46,7 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
     PHX_RETURN_IF_ERROR(Check(buffers, c.in[i], f32 ? 4 : sizeof(T), names[i], c));
   }
   PHX_RETURN_IF_ERROR(Check(buffers, c.out, sizeof(T), "output", c));
-  auto bf = [&](const Operand& o) { return At<T>(buffers(o.buffer).data, o.view); };
+  auto elems = [&](const Operand& o) { return At<T>(buffers(o.buffer).data, o.view); };
   auto f32 = [&](const Operand& o) { return o.present() ? At<const float>(buffers(o.buffer).data, o.view) : nullptr; };
   const TensorView& ov = c.out.view;
   switch (c.kind) {
@@ -57,7 +57,7 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       a.epsilon = c.epsilon;
       a.gamma = f32(c.in[1]);
       a.beta = f32(c.in[2]);
-      LayerNorm(a, bf(c.in[0]), bf(c.out), num_threads);
+      LayerNorm(a, elems(c.in[0]), elems(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kSoftmax: {
@@ -65,29 +65,29 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       a.cols = ov.rank ? ov.shape[ov.rank - 1] : 1;
       a.rows = a.cols ? ov.NumElements() / a.cols : 0;
       a.scale = c.scale;
-      Softmax(a, bf(c.in[0]), bf(c.out), num_threads);
+      Softmax(a, elems(c.in[0]), elems(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kGelu:
-      Gelu(static_cast<GeluMode>(c.mode), ov.NumElements(), bf(c.in[0]), bf(c.out), num_threads);
+      Gelu(static_cast<GeluMode>(c.mode), ov.NumElements(), elems(c.in[0]), elems(c.out), num_threads);
       return Status::OK();
     case KernelKind::kBinary: {
       TensorView av = c.in[0].view, bv = c.in[1].view, yv = ov;
       av.offset = bv.offset = yv.offset = 0;
-      Binary(static_cast<BinaryOp>(c.mode), bf(c.in[0]), av, bf(c.in[1]), bv, bf(c.out), yv, num_threads);
+      Binary(static_cast<BinaryOp>(c.mode), elems(c.in[0]), av, elems(c.in[1]), bv, elems(c.out), yv, num_threads);
       return Status::OK();
     }
     case KernelKind::kBinaryScalar: {
       TensorView av = c.in[0].view, yv = ov;
       av.offset = yv.offset = 0;
-      BinaryScalar(static_cast<BinaryOp>(c.mode & 15), bf(c.in[0]), av, c.scale, (c.mode & 16) != 0,
-                   bf(c.out), yv, num_threads);
+      BinaryScalar(static_cast<BinaryOp>(c.mode & 15), elems(c.in[0]), av, c.scale, (c.mode & 16) != 0,
+                   elems(c.out), yv, num_threads);
       return Status::OK();
     }
     case KernelKind::kCopy: {
       TensorView xv = c.in[0].view, yv = ov;
       xv.offset = yv.offset = 0;
-      Copy(bf(c.in[0]), xv, bf(c.out), yv, num_threads);
+      Copy(elems(c.in[0]), xv, elems(c.out), yv, num_threads);
       return Status::OK();
     }
     case KernelKind::kIm2Col: {
@@ -99,7 +99,7 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       a.out_length = ov.shape[1];
       TensorView xv = c.in[0].view;
       xv.offset = 0;
-      Im2Col(a, bf(c.in[0]), xv, bf(c.out), num_threads);
+      Im2Col(a, elems(c.in[0]), xv, elems(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kAttention: {
@@ -117,7 +117,7 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       MatrixStrides(c.in[2], r, a.v_batch_strides, &a.v_rs, &a.v_cs);
       MatrixStrides(c.out, r, a.o_batch_strides, &a.o_rs, &a.o_cs);
       a.scale = c.scale;
-      Attention(a, bf(c.in[0]), bf(c.in[1]), bf(c.in[2]), bf(c.out), num_threads);
+      Attention(a, elems(c.in[0]), elems(c.in[1]), elems(c.in[2]), elems(c.out), num_threads);
       return Status::OK();
     }
     case KernelKind::kMatMul: {
@@ -132,12 +132,12 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
       MatrixStrides(c.in[1], r, a.b_batch_strides, &a.b_rs, &a.b_cs);
       MatrixStrides(c.out, r, a.c_batch_strides, &a.c_rs, &a.c_cs);
       MatrixStrides(c.in[3], r, a.r_batch_strides, &a.r_rs, &a.r_cs);
-      if (c.in[3].present()) a.residual = bf(c.in[3]);
+      if (c.in[3].present()) a.residual = elems(c.in[3]);
       a.alpha = c.scale;
       a.bias = f32(c.in[2]);
       a.epilogue = static_cast<Epilogue>(c.mode);
       a.b_is_constant = c.b_is_constant;
-      MatMul(a, bf(c.in[0]), bf(c.in[1]), bf(c.out), num_threads);
+      MatMul(a, elems(c.in[0]), elems(c.in[1]), elems(c.out), num_threads);
       return Status::OK();
     }
     default:
