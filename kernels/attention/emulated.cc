@@ -152,9 +152,12 @@ PackSources Sources(const AttentionArgs& a, const split_t* Q, const split_t* K, 
         if (a.v_cs == 1) {
           avx512::SplitRow(src, Dv, dst + n * Dv, dst + (2 * N + n) * Dv, dst + (N + n) * Dv);
         } else {
-          for (int64_t j = 0; j < Dv; ++j)
-            for (int seg = 0; seg < 3; ++seg)
-              dst[(seg * N + n) * Dv + j] = BPrime(src + j * a.v_cs, seg * N, N, 0);  // hi, lo, hi*
+          for (int64_t j = 0; j < Dv; ++j) {
+            const split_t x = src[j * a.v_cs];
+            dst[n * Dv + j] = SplitHi(x);
+            dst[(N + n) * Dv + j] = SplitLo(x);
+            dst[(2 * N + n) * Dv + j] = SplitHiCross(x);
+          }
         }
       }
     }

@@ -57,6 +57,12 @@ std::vector<bf16_t> RandVec(size_t n, float scale = 1.0f) {
   for (auto& x : v) x = RandBf16(scale);
   return v;
 }
+// Normal(0, scale) values rounded to BF16x3 (hi + lo pairs).
+std::vector<split_t> RandSplitVec(size_t n, float scale = 1.0f) {
+  std::vector<split_t> v(n);
+  for (auto& x : v) x.v = RoundSplit(scale * std::normal_distribution<float>(0, 1)(g_rng));
+  return v;
+}
 bool IsNan(bf16_t v) { return (v & 0x7fff) > 0x7f80; }
 // Distance in BF16 ulps between two finite values of the same sign, else a large number.
 int64_t UlpDiff(bf16_t x, bf16_t y) {
@@ -186,12 +192,8 @@ void TestMatMul(const MMCase& c, int threads) {
 // error over 3K terms plus 2 ulps of the hi + lo result (2^-16 relative); Inf / NaN must match.
 void TestMatMulSplit(const MMCase& c, int threads) {
   const int64_t B = c.batch, M = c.M, N = c.N, K = c.K;
-  auto split_vec = [](int64_t n) {
-    std::vector<split_t> v(n);
-    for (auto& x : v) x.v = RoundSplit(std::normal_distribution<float>(0, 1)(g_rng));
-    return v;
-  };
-  std::vector<split_t> A = split_vec(B * M * K), Bm = split_vec((c.b_bcast ? 1 : B) * K * N), R = split_vec(B * M * N);
+  std::vector<split_t> A = RandSplitVec(B * M * K), Bm = RandSplitVec((c.b_bcast ? 1 : B) * K * N),
+                       R = RandSplitVec(B * M * N);
   std::vector<float> bias(N);
   for (auto& x : bias) x = std::normal_distribution<float>(0, 1)(g_rng);
   if (c.special) {
@@ -620,12 +622,7 @@ void TestAttentionSplit(const AttCase& c, int threads) {
   const AttLayout L = MakeAttLayout(c);
   const AttentionArgs& a = L.a;
   const int64_t H = c.H, M = c.M, N = c.N, D = c.D, Dv = c.Dv;
-  auto split_vec = [](int64_t n, float mag) {
-    std::vector<split_t> v(n);
-    for (auto& x : v) x.v = RoundSplit(mag * std::normal_distribution<float>(0, 1)(g_rng));
-    return v;
-  };
-  std::vector<split_t> Q = split_vec(L.qsz, c.mag), K = split_vec(L.ksz, c.mag), V = split_vec(L.vsz, 1.0f);
+  std::vector<split_t> Q = RandSplitVec(L.qsz, c.mag), K = RandSplitVec(L.ksz, c.mag), V = RandSplitVec(L.vsz);
   auto qi = [&](int64_t h, int64_t m, int64_t d) { return L.qb[h] + m * a.q_rs + d * a.q_cs; };
   auto ki = [&](int64_t h, int64_t n, int64_t d) { return L.kb[h] + n * a.k_rs + d * a.k_cs; };
   auto vi = [&](int64_t h, int64_t n, int64_t j) { return L.vb[h] + n * a.v_rs + j * a.v_cs; };

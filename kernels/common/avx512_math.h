@@ -33,12 +33,11 @@ inline float Bf16ToF32Lane(uint16_t v) {
 }
 
 // 16 BF16 -> 16 FP32 (exact).
+inline __m512 WidenBf16x16(__m256i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)); }
 inline __m512 LoadBf16x16(const uint16_t* p) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  return WidenBf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
-inline __m512 MaskLoadBf16x16(const uint16_t* p, __mmask16 m) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
+inline __m512 MaskLoadBf16x16(const uint16_t* p, __mmask16 m) { return WidenBf16x16(_mm256_maskz_loadu_epi16(m, p)); }
 
 // F32ToBf16 of bf16.h, lane by lane (round to nearest even, NaN -> quiet NaN keeping the sign and
 // upper payload, overflow -> Inf, FP32 denormals round to BF16 denormals: NOT vcvtneps2bf16,
@@ -58,9 +57,7 @@ inline void StoreBf16x16(uint16_t* p, __m512 v) {
 inline void MaskStoreBf16x16(uint16_t* p, __mmask16 m, __m512 v) { _mm256_mask_storeu_epi16(p, m, F32ToBf16x16(v)); }
 
 // x rounded to BF16 and widened back to FP32 (F32ToBf16 then Bf16ToF32, lane by lane).
-inline __m512 RoundBf16V(__m512 x) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(F32ToBf16x16(x)), 16));
-}
+inline __m512 RoundBf16V(__m512 x) { return WidenBf16x16(F32ToBf16x16(x)); }
 
 // RoundSplit of bf16.h, lane by lane: hi + bf16(x - hi); Inf and NaN lanes keep hi.
 inline __m512 RoundSplitV(__m512 x) {

@@ -220,7 +220,7 @@ void SplitRow(const split_t* src, int64_t n, bf16_t* hi_out, bf16_t* cross_out, 
     const __mmask16 m = TailMask(n - k);
     const __m512 v = MaskLoad16(src + k, m);
     const __m256i hi = F32ToBf16x16(v);  // bf16(v), as SplitHi
-    const __m512 hi_f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+    const __m512 hi_f = WidenBf16x16(hi);
     // Inf / NaN lanes: 0 in the cross-term copy of hi and in lo (SplitHiCross, SplitLo)
     const __mmask16 finite = _mm512_cmplt_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(INFINITY));
     const __m256i lo = _mm256_maskz_mov_epi16(finite, F32ToBf16x16(_mm512_sub_ps(v, hi_f)));  // exact
