@@ -13,39 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "common/precision.h"
-#include "common/tensor_view.h"
-#include "status.h"
+#include "common/kernel_call.h"
+#include "common/status.h"
 
 namespace phoenix {
 
-using BufferId = int32_t;
-constexpr BufferId kNoBuffer = -1;
 constexpr size_t kBufferAlignment = 4096;
-
-enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kAttention, kCount };
-const char* KernelKindName(KernelKind kind);  // provider/kernel_kinds.cc
-
-struct Operand {
-  BufferId buffer = kNoBuffer;
-  TensorView view;  // in elements of the slot's type (provider/kernel_kinds.h)
-  bool present() const { return buffer != kNoBuffer; }
-};
-
-// One kernel invocation. Its operand slots (names, FP32 or activation elements) are described
-// per kind in provider/kernel_kinds.h.
-struct KernelCall {
-  KernelKind kind = KernelKind::kCopy;
-  Operand in[4];
-  Operand out;
-  float epsilon = 0.0f;     // kLayerNorm
-  float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s; kAttention
-  int mode = 0;             // kGelu: GeluMode; kMatMul: Epilogue; kBinary: BinaryOp
-  bool b_is_constant = false;  // kMatMul: B is a weight (resident, never rewritten)
-  Precision precision = Precision::kBF16;  // what activation slots hold: bf16_t or split_t
-  struct { int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0; } conv;  // kIm2Col
-  std::string label;        // the ONNX node(s) this call implements, for traces and errors
-};
 
 class Device {
  public:

@@ -2,7 +2,7 @@
 
 #include "devices/emulated/emulated_device.h"
 #include "devices/hybrid_device.h"
-#include "kernel_kinds.h"
+#include "common/kernel_kinds.h"
 
 #include <sstream>
 

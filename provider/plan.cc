@@ -1,5 +1,7 @@
 #include "plan.h"
 
+#include "common/kernel_kinds.h"
+
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -9,7 +11,7 @@ namespace phoenix {
 
 std::string Plan::Summary() const {
   std::map<std::string, int> by_kind;
-  for (const PlanCall& c : calls) by_kind[KernelKindName(c.call.kind)]++;
+  for (const PlanCall& c : calls) by_kind[KernelKindName(c.call.kind())]++;
   std::string s = name + ": " + std::to_string(num_onnx_nodes) + " ONNX nodes -> " +
                   std::to_string(calls.size()) + " kernel calls (";
   bool first = true;
@@ -79,7 +81,7 @@ namespace {
 
 std::string Where(const Plan& plan, size_t call, const char* slot) {
   const KernelCall& c = plan.calls[call].call;
-  return std::string("plan ") + plan.name + ", call " + std::to_string(call) + " (" + KernelKindName(c.kind) +
+  return std::string("plan ") + plan.name + ", call " + std::to_string(call) + " (" + KernelKindName(c.kind()) +
          " for " + c.label + "), " + slot;
 }
 
@@ -113,13 +115,13 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
   const TensorView& o = pc.out.view;
   auto in = [&](int i) -> const TensorView& { return pc.in[i].view; };
   auto fail = [&](const std::string& what) { return Status::Error(where + ": " + what); };
-  switch (c.kind) {
+  switch (c.kind()) {
     case KernelKind::kLayerNorm:
     case KernelKind::kSoftmax:
     case KernelKind::kGelu: {
       if (!pc.in[0].present() || !SameDims(in(0), o)) return fail("input and output shapes differ");
       if (!in(0).IsContiguous() || !o.IsContiguous()) return fail("rows are not contiguous");
-      if (c.kind == KernelKind::kLayerNorm) {
+      if (c.kind() == KernelKind::kLayerNorm) {
         const int64_t cols = o.rank ? o.shape[o.rank - 1] : 1;
         for (int i = 1; i <= 2; ++i)
           if (pc.in[i].present() && pc.in[i].view.NumElements() != cols) return fail("gamma/beta size differs from the row");
@@ -138,7 +140,7 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
     case KernelKind::kIm2Col: {
       const TensorView& x = in(0);
       if (!pc.in[0].present() || x.rank != 3 || o.rank != 3 || !o.IsContiguous()) return fail("not [B, C, L] -> [B, L_out, C*k]");
-      const auto& p = c.conv;
+      const Im2ColParams& p = c.Params<Im2ColParams>();
       if (p.kernel < 1 || p.stride < 1 || p.dilation < 1 || p.pad_begin < 0) return fail("bad convolution parameters");
       if (o.shape[0] != x.shape[0] || o.shape[2] != x.shape[1] * p.kernel) return fail("output is not [B, L_out, C*k]");
       return Status::OK();
@@ -146,7 +148,7 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
     case KernelKind::kMatMul:
     case KernelKind::kAttention: {
       const int r = o.rank;
-      const int n_in = c.kind == KernelKind::kMatMul ? 2 : 3;
+      const int n_in = c.kind() == KernelKind::kMatMul ? 2 : 3;
       if (r < 2) return fail("output rank below 2");
       for (int i = 0; i < n_in; ++i) {
         if (!pc.in[i].present() || in(i).rank != r) return fail("operand rank differs from the output's");
@@ -154,7 +156,7 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
           if (in(i).shape[d] != o.shape[d]) return fail("batch dims differ");
       }
       const TensorView &a = in(0), &b = in(1);
-      if (c.kind == KernelKind::kMatMul) {
+      if (c.kind() == KernelKind::kMatMul) {
         if (a.shape[r - 1] != b.shape[r - 2] || a.shape[r - 2] != o.shape[r - 2] || b.shape[r - 1] != o.shape[r - 1])
           return fail("A, B and C are not [M, K], [K, N], [M, N]");
         if (pc.in[2].present() && pc.in[2].view.NumElements() != o.shape[r - 1]) return fail("bias is not [N]");

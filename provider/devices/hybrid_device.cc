@@ -1,8 +1,7 @@
 #include "devices/hybrid_device.h"
 
 #include "common/parallel.h"
-#include "devices/host_kernels.h"
-#include "kernel_kinds.h"
+#include "common/kernel_kinds.h"
 
 namespace phoenix {
 namespace {
@@ -13,7 +12,7 @@ void Range(const Operand& op, size_t elem, size_t* first, size_t* bytes) {
   *bytes = static_cast<size_t>(op.view.Extent() - op.view.offset) * elem;
 }
 
-size_t ElemSize(const KernelCall& c, int slot) { return SlotElementSize(c.kind, slot, c.precision); }
+size_t ElemSize(const KernelCall& c, int slot) { return SlotElementSize(c.kind(), slot, c.precision); }
 
 }  // namespace
 

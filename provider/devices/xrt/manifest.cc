@@ -1,6 +1,8 @@
 // Kernel manifest loader with a small JSON parser of its own (no third-party code).
 #include "devices/xrt/manifest.h"
 
+#include "common/kernel_kinds.h"
+
 #include <sys/stat.h>
 
 #include <cmath>
@@ -484,7 +486,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
   if (!call.out.present() || !y.IsContiguous()) return no("the NPU kernels write contiguous outputs only");
   std::string closest;
   for (const ManifestKernel& k : kernels) {
-    switch (call.kind) {
+    switch (call.kind()) {
       case KernelKind::kMatMul: {
         if (k.op != "matmul") continue;
         const TensorView& a = call.in[0].view;
@@ -502,12 +504,13 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         bool col_major = !row_major && IsTransposedContiguous(b, K, N);
         if (!row_major && !col_major) return no("matmul: B is neither row-major nor a transposed row-major tensor");
         if (call.in[3].present() && !call.in[3].view.IsContiguous()) return no("matmul: residual is not contiguous");
-        const char* epi = call.mode == 1 ? "gelu_erf" : call.mode == 2 ? "gelu_tanh" : "none";
+        const kernels::Epilogue e = call.Params<MatMulParams>().epilogue;
+        const char* epi = e == kernels::Epilogue::kGeluErf ? "gelu_erf" : e == kernels::Epilogue::kGeluTanh ? "gelu_tanh" : "none";
         if (k.M == M && k.K == K && k.N == N && k.batch == batch) {
           closest = k.Describe();
           if (k.b_layout != (row_major ? "row_major" : "col_major")) continue;
           if (k.epilogue != epi || k.bias != call.in[2].present() || k.residual != call.in[3].present()) continue;
-          if (!Near(k.scale, call.scale, 1e-6)) continue;
+          if (!Near(k.scale, call.Params<MatMulParams>().alpha, 1e-6)) continue;
           return &k;
         }
         break;
@@ -519,7 +522,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         int64_t cols = x.shape[x.rank - 1], rows = Prod(x, 0, x.rank - 1);
         if (k.rows == rows && k.cols == cols) {
           closest = k.Describe();
-          if (k.beta != call.in[2].present() || !Near(k.epsilon, call.epsilon, 1e-3)) continue;
+          if (k.beta != call.in[2].present() || !Near(k.epsilon, call.Params<LayerNormParams>().epsilon, 1e-3)) continue;
           return &k;
         }
         break;
@@ -531,7 +534,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         int64_t cols = x.shape[x.rank - 1], rows = Prod(x, 0, x.rank - 1);
         if (k.rows == rows && k.cols == cols) {
           closest = k.Describe();
-          if (!Near(k.scale, call.scale, 1e-6)) continue;
+          if (!Near(k.scale, call.Params<SoftmaxParams>().scale, 1e-6)) continue;
           return &k;
         }
         break;
@@ -539,14 +542,14 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
       case KernelKind::kGelu: {
         if (k.op != "gelu") continue;
         if (!call.in[0].view.IsContiguous()) return no("gelu: x is not contiguous");
-        if (k.n == call.in[0].view.NumElements() && k.mode == (call.mode == 1 ? "tanh" : "erf")) return &k;
+        if (k.n == call.in[0].view.NumElements() && k.mode == (call.Params<GeluParams>().mode == kernels::GeluMode::kTanh ? "tanh" : "erf")) return &k;
         break;
       }
       default:
-        return no(std::string("no NPU kernel for ") + KernelKindName(call.kind) + " (runs on the emulated device)");
+        return no(std::string("no NPU kernel for ") + KernelKindName(call.kind()) + " (runs on the emulated device)");
     }
   }
-  return no(std::string("the kernel manifest has no ") + KernelKindName(call.kind) + " kernel for this shape" +
+  return no(std::string("the kernel manifest has no ") + KernelKindName(call.kind()) + " kernel for this shape" +
             (closest.empty() ? "" : " and options (closest: " + closest + ")"));
 }
 

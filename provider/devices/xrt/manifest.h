@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "device.h"
-#include "status.h"
+#include "common/status.h"
 
 namespace phoenix::xrt_device {
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "devices/xrt/manifest.h"
+#include "common/kernel_kinds.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
 #include "xrt/xrt_kernel.h"
@@ -286,7 +287,7 @@ class XrtDevice final : public Device {
     size_t elem;
     const Operand* op = OperandFor(call, name, &elem);
     if (!op || !op->present() || op->buffer < 0 || static_cast<size_t>(op->buffer) >= buffers_.size())
-      return Status::Error("NPU: argument " + name + " of " + std::string(KernelKindName(call.kind)) + " is missing");
+      return Status::Error("NPU: argument " + name + " of " + std::string(KernelKindName(call.kind())) + " is missing");
     Buffer& b = buffers_[op->buffer];
     const size_t first = static_cast<size_t>(op->view.offset) * elem;
     const size_t size = static_cast<size_t>(op->view.Extent() - op->view.offset) * elem;
