@@ -676,20 +676,27 @@ def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = Non
     npu = npu or NPU1()
     # An epilogue's side objects are one row (a bias half is N BF16-sized slots): one row per object.
     cands = [rows_per_obj] if rows_per_obj else ([1] if op == "epilogue" else [16, 8, 4, 2, 1])
+    return _first_checked(name, "rows-per-object", npu, forced=bool(rows_per_obj), builds=(
+        (f"{r} rows/object", lambda r=r: _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r))
+        for r in cands))
+
+
+def _first_checked(name, what, npu, forced, builds) -> Design:
+    """The first design of `builds` ((label, build) pairs) that check_design accepts."""
     errors = []
-    for r in cands:
+    for label, build in builds:
         try:
-            d = _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r)
+            d = build()
         except DesignError as e:
-            errors.append(str(e))
+            errors.append(f"{label}: {e}")
             continue
         problems = check_design(d, npu)
         if not problems:
             return d
-        errors.append(f"{r} rows/object: {problems[0]}")
-        if rows_per_obj:
+        if forced:
             raise DesignError(f"{name}: " + "; ".join(problems))
-    raise DesignError(f"{name}: no rows-per-object fits npu1: " + "; ".join(errors[-2:]))
+        errors.append(f"{label}: {problems[0]}")
+    raise DesignError(f"{name}: no {what} fits npu1: " + "; ".join(errors[-2:]))
 
 
 def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design:
@@ -762,19 +769,12 @@ def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tile
     task groups are in flight (ping-pong)."""
     npu = npu or NPU1()
     cands = [tiles] if tiles else [(64, 64, 32), (32, 64, 64), (64, 32, 64), (32, 64, 32), (32, 32, 32)]
-    errors = []
-    for m, k, n in cands:
+    def build(m, k, n):
         if m % 8 or n % 8 or k % 8 or K % k or M < 4 * m or N < 4 * n:
-            errors.append(f"tile {m}x{k}x{n} does not divide K={K} or exceeds M, N")
-            continue
-        d = _gemm_design_tiles(name, M, K, N, m, k, n, npu)
-        problems = check_design(d, npu)
-        if not problems:
-            return d
-        errors.append(f"tile {m}x{k}x{n}: {problems[0]}")
-        if tiles:
-            raise DesignError(f"{name}: " + "; ".join(problems))
-    raise DesignError(f"{name}: no tile fits npu1: " + "; ".join(errors[-2:]))
+            raise DesignError(f"does not divide K={K} or exceeds M, N")
+        return _gemm_design_tiles(name, M, K, N, m, k, n, npu)
+    return _first_checked(name, "tile", npu, forced=bool(tiles),
+                          builds=((f"tile {m}x{k}x{n}", lambda t=t: build(*t)) for t in cands for m, k, n in [t]))
 
 
 def _block_starts(total: int, block: int) -> list:
