@@ -112,6 +112,7 @@ class Lowering {
       vals_[v] = val;
       p_.inputs.push_back(PlanIO{name, val.tensor, val.view, gv.shape});
     }
+    for (const std::string& name : output_names) region_outputs_.insert(g_.FindValue(name));
     for (int i = 0; i < static_cast<int>(g_.nodes.size()); ++i) {
       auto deferred = deferred_.find(i);
       if (deferred != deferred_.end()) PHX_RETURN_IF_ERROR(FinishMatMul(deferred->second));
@@ -217,7 +218,7 @@ class Lowering {
   PlanCall NewCall(KernelKind kind, const std::string& label) {
     PlanCall pc;
     pc.call.kind = kind;
-    pc.call.split = options_.element == DType::kSplit;
+    pc.call.precision = options_.element == DType::kSplit ? Precision::kBF16x3 : Precision::kBF16;
     pc.call.label = label;
     return pc;
   }
@@ -345,10 +346,40 @@ class Lowering {
       x.scale = 1.0f;
       x = Contiguous(x, n.name);
       x.scale = scale;
-      ReshapeView(x.view, dims, &r);
+      if (!ReshapeView(x.view, dims, &r))
+        return Status::Error("Reshape " + n.name + ": " + x.view.ToString() + " cannot be viewed as the target shape");
     }
     vals_[n.outputs[0]] = Val{x.tensor, r, x.scale};
     return Status::OK();
+  }
+
+  // True when nothing but `value` can still read plan tensor `tensor`: only then may the
+  // tensor's producer change the layout it writes. Several ONNX values alias one tensor through
+  // views and pending scales (v and Mul(v, 2), a Reshape of v): any of them that is a region
+  // output, or has a consumer not lowered yet, or is waited on by a deferred call, still reads
+  // it; so do calls already emitted.
+  bool SoleAlias(int value, int tensor) const {
+    for (const auto& [v, val] : vals_) {
+      if (val.tensor != tensor || v == value) continue;
+      if (region_outputs_.count(v) || g_.value(v).is_graph_output) return false;
+      for (int c : g_.value(v).consumers)
+        if (!done_[c]) return false;
+    }
+    auto reads = [&](const PlanCall& c) {
+      for (const PlanOperand& op : c.in)
+        if (op.tensor == tensor) return true;
+      return false;
+    };
+    auto value_in = [&](int v) { return v >= 0 && vals_.count(v) && vals_.at(v).tensor == tensor; };
+    for (const auto& entry : deferred_)
+      if (reads(entry.second.call) || value_in(entry.second.residual_value)) return false;
+    for (const auto& entry : deferred_attention_)
+      if (reads(entry.second.call) || value_in(entry.second.v_value)) return false;
+    for (const PlanCall& c : p_.calls)
+      if (reads(c)) return false;
+    for (const PlanIO& io : p_.outputs)
+      if (io.tensor == tensor) return false;
+    return true;
   }
 
   Status LowerTranspose(const GNode& n) {
@@ -362,7 +393,7 @@ class Lowering {
     // the result is contiguous (heads merge back into [T, D] as a free reshape).
     const GValue& in = g_.value(n.inputs[0]);
     auto pc_it = producer_call_.find(x.tensor);
-    if (in.consumers.size() == 1 && !in.is_graph_output && pc_it != producer_call_.end() &&
+    if (in.consumers.size() == 1 && !in.is_graph_output && pc_it != producer_call_.end() && SoleAlias(n.inputs[0], x.tensor) &&
         x.view.IsContiguous() && x.view.offset == 0 &&
         x.view.NumElements() == p_.tensors[x.tensor].num_elements &&
         p_.calls[pc_it->second].out.view.Dims() == x.view.Dims() &&
@@ -692,7 +723,8 @@ class Lowering {
       if (pm.residual_dims != pm.out_dims) {  // an absorbed Reshape: read the residual in the kernel's shape
         if (!ReshapeView(rv, pm.out_dims, &as_out)) {
           r = Contiguous(r, pc.call.label);
-          ReshapeView(r.view, pm.out_dims, &as_out);
+          if (!ReshapeView(r.view, pm.out_dims, &as_out))
+            return Status::Error("residual of " + pc.call.label + " cannot be viewed in the kernel's shape");
         }
         rv = as_out;
       }
@@ -702,7 +734,8 @@ class Lowering {
     pc.out = {o.tensor, o.view};
     Emit(pc);
     if (!pm.out_perm.empty()) o.view = Permute(o.view, pm.out_perm);
-    if (pm.final_dims != pm.out_dims) ReshapeView(o.view, pm.final_dims, &o.view);
+    if (pm.final_dims != pm.out_dims && !ReshapeView(o.view, pm.final_dims, &o.view))
+      return Status::Error("output of " + pc.call.label + " cannot be viewed in its ONNX shape");
     vals_[pm.out_value] = o;
     return Status::OK();
   }
@@ -757,6 +790,7 @@ class Lowering {
   std::unordered_map<int, Val> vals_;
   std::unordered_map<int, int> producer_call_;  // tensor -> index of the call writing it
   std::unordered_map<int, PendingMatMul> deferred_;
+  std::unordered_set<int> region_outputs_;  // values the fused node outputs
   std::unordered_map<int, PendingAttention> deferred_attention_;
 };
 
@@ -770,7 +804,7 @@ Status CompileRegion(const GraphView& g, const std::string& name, const std::vec
   Lowering lowering(g, *plan, options);
   PHX_RETURN_IF_ERROR(lowering.Run(input_names, output_names));
   PlanBuffers(*plan);
-  return Status::OK();
+  return ValidatePlan(*plan);
 }
 
 }  // namespace phoenix

@@ -3,6 +3,7 @@
 #include "devices/emulated/emulated_device.h"
 #include "devices/hybrid_device.h"
 #include "devices/xrt/npu_probe.h"
+#include "kernel_kinds.h"
 
 #include <sstream>
 
@@ -39,13 +40,10 @@ Status KindMask(const std::string& names, uint32_t* mask) {
   std::string name;
   while (std::getline(ss, name, ',')) {
     if (name.empty()) continue;
-    bool found = false;
-    for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k)
-      if (name == KernelKindName(static_cast<KernelKind>(k))) {
-        *mask |= 1u << k;
-        found = true;
-      }
-    if (!found) return Status::Error("PhoenixNPU option without_kernels: unknown kernel '" + name + "'");
+    KernelKind kind;
+    if (!KernelKindFromName(name.c_str(), &kind))
+      return Status::Error("PHOENIX_NPU_TEST_HOOKS without_kernels: unknown kernel '" + name + "'");
+    *mask |= 1u << static_cast<int>(kind);
   }
   return Status::OK();
 }
@@ -54,10 +52,10 @@ Status KindMask(const std::string& names, uint32_t* mask) {
 
 Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, std::string* log_line) {
   std::string why_not;
-  const bool bf16_only = options.precision == "bf16";  // the NPU kernels are BF16 (no BF16x3 yet)
+  const bool bf16_only = options.precision == Precision::kBF16;  // the NPU kernels are BF16 (no BF16x3 yet)
   if (options.device == "npu") {
     if (!bf16_only)
-      return Status::Error("PhoenixNPU: precision=" + options.precision + " has no NPU kernels yet (the AIE "
+      return Status::Error(std::string("PhoenixNPU: precision=") + PrecisionName(options.precision) + " has no NPU kernels yet (the AIE "
                            "kernels are BF16): use precision=bf16 on the NPU, or device=emulator.");
     if (!NpuUsable(options, &why_not))
       return Status::Error("PhoenixNPU: device=npu was requested but no usable NPU was found: " + why_not +
@@ -67,7 +65,7 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     return Status::OK();
   }
   if (options.device == "auto" && !bf16_only) {
-    why_not = "precision=" + options.precision + " runs on the emulated device only";
+    why_not = std::string("precision=") + PrecisionName(options.precision) + " runs on the emulated device only";
   } else if (options.device == "auto" && NpuUsable(options, &why_not)) {
     Status s = OpenNpu(options, device);
     if (s.ok()) {
@@ -77,7 +75,7 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     why_not = "the NPU could not be opened: " + s.message();
   }
   uint32_t without = 0;
-  PHX_RETURN_IF_ERROR(KindMask(options.without_kernels, &without));
+  PHX_RETURN_IF_ERROR(KindMask(options.hooks.without_kernels, &without));
   if (without != 0)
     *device = std::make_shared<HybridDevice>(std::make_unique<EmulatedDevice>(options.threads, without), options.threads);
   else

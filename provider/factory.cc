@@ -87,6 +87,10 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateEpImpl(OrtEpFactory* this_ptr, c
   // device the user asked for by name is logged at INFO.
   const bool fell_back = options.device == "auto" && device->Kind() != "npu";
   Log(logger, fell_back ? ORT_LOGGING_LEVEL_WARNING : ORT_LOGGING_LEVEL_INFO, log_line);
+  if (!options.manifest.empty() && device->Kind() != "npu")
+    Log(logger, ORT_LOGGING_LEVEL_WARNING,
+        "PhoenixNPU: option manifest=" + options.manifest + " has no effect on the " + device->Kind() +
+            " device (the manifest lists NPU kernels)");
   *ep = new PhoenixEp(*factory, options, std::move(device), *logger);
   return nullptr;
   PHX_ABI_END

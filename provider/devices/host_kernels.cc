@@ -1,5 +1,7 @@
 #include "devices/host_kernels.h"
 
+#include "kernel_kinds.h"
+
 #include "attention/attention.h"
 #include "elementwise/elementwise.h"
 #include "gelu/gelu.h"
@@ -42,10 +44,9 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
   const char* names[4] = {"input 0", "input 1", "input 2", "input 3"};
   for (int i = 0; i < 4; ++i) {
     if (!c.in[i].present()) continue;
-    const bool f32 = (c.kind == KernelKind::kLayerNorm && i >= 1) || (c.kind == KernelKind::kMatMul && i == 2);
-    PHX_RETURN_IF_ERROR(Check(buffers, c.in[i], f32 ? 4 : sizeof(T), names[i], c));
+    PHX_RETURN_IF_ERROR(Check(buffers, c.in[i], SlotElementSize(c.kind, i, c.precision), names[i], c));
   }
-  PHX_RETURN_IF_ERROR(Check(buffers, c.out, sizeof(T), "output", c));
+  PHX_RETURN_IF_ERROR(Check(buffers, c.out, SlotElementSize(c.kind, kOutputSlot, c.precision), "output", c));
   auto elems = [&](const Operand& o) { return At<T>(buffers(o.buffer).data, o.view); };
   auto f32 = [&](const Operand& o) { return o.present() ? At<const float>(buffers(o.buffer).data, o.view) : nullptr; };
   const TensorView& ov = c.out.view;
@@ -148,7 +149,8 @@ Status RunAs(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
 }  // namespace
 
 Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
-  return c.split ? RunAs<split_t>(c, buffers, num_threads) : RunAs<bf16_t>(c, buffers, num_threads);
+  return c.precision == Precision::kBF16x3 ? RunAs<split_t>(c, buffers, num_threads)
+                                           : RunAs<bf16_t>(c, buffers, num_threads);
 }
 
 }  // namespace phoenix

@@ -72,7 +72,7 @@ class XrtDevice final : public Device {
   std::string Description() const override { return description_; }
 
   bool CanRun(const KernelCall& call, std::string* why_not) const override {
-    if (call.split) {  // device_factory refuses precision=bf16x3 on the NPU; this keeps it so
+    if (call.precision != Precision::kBF16) {  // device_factory refuses precision=bf16x3 on the NPU; this keeps it so
       if (why_not) *why_not = "the NPU kernels are BF16 only (no BF16x3)";
       return false;
     }

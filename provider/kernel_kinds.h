@@ -1,0 +1,43 @@
+// One description per kernel kind, read by every layer: the compiler (which slots a call has),
+// the plan checks, the devices (element size of each slot at each precision, which runs where),
+// the XRT device and the kernel manifest (the NPU kernel's operation name and the order of its
+// buffer arguments: the present input slots in order, then the output).
+#pragma once
+
+#include <cstddef>
+
+#include "common/precision.h"
+#include "device.h"
+
+namespace phoenix {
+
+enum class SlotType : unsigned char {
+  kNone,        // the kind has no such slot
+  kActivation,  // the precision's element: BF16 (bf16_t) or BF16x3 (split_t)
+  kF32,         // FP32 parameters: LayerNorm gamma / beta, MatMul bias
+};
+
+struct SlotDesc {
+  const char* name = nullptr;  // the manifest's argument name ("A", "gamma", ...)
+  SlotType type = SlotType::kNone;
+  bool optional = false;
+};
+
+struct KernelKindDesc {
+  KernelKind kind;
+  const char* name;         // "MatMul": logs, counters, traces, test hooks
+  const char* manifest_op;  // "matmul": the manifest's op name, or nullptr when the NPU has no such kernel
+  SlotDesc in[4];
+  SlotDesc out;
+};
+
+const KernelKindDesc& DescribeKernel(KernelKind kind);
+
+// Bytes per element of input slot `slot` (0..3), or of the output for slot == kOutputSlot.
+constexpr int kOutputSlot = -1;
+size_t SlotElementSize(KernelKind kind, int slot, Precision precision);
+
+// The kind named `name` ("Softmax"); false when there is none.
+bool KernelKindFromName(const char* name, KernelKind* kind);
+
+}  // namespace phoenix
