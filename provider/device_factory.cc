@@ -3,6 +3,7 @@
 #include "devices/emulated/emulated_device.h"
 #include "devices/hybrid_device.h"
 #include "common/kernel_kinds.h"
+#include "devices/xrt/npu_probe.h"
 
 #include <sstream>
 
@@ -14,13 +15,11 @@
 namespace phoenix {
 namespace {
 
-bool NpuUsable(std::string* why_not) {
-#ifdef PHOENIX_HAS_XRT_HEADER
-  return XrtAvailable(why_not);
-#else
-  *why_not = "this build has no XRT device";
-  return false;
-#endif
+// The one decision (devices/xrt/npu_probe.cc), also what `phoenix-npu doctor` prints.
+bool NpuUsable(const ProviderOptions& options, std::string* why_not) {
+  NpuProbeRoots roots;
+  roots.manifest = options.manifest;
+  return phoenix::NpuUsable(ProbeNpu(roots), why_not);
 }
 
 Status OpenNpu(const ProviderOptions& options, std::shared_ptr<Device>* device) {
@@ -58,7 +57,7 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     if (!bf16_only)
       return Status::Error(std::string("PhoenixNPU: precision=") + PrecisionName(options.precision) + " has no NPU kernels yet (the AIE "
                            "kernels are BF16): use precision=bf16 on the NPU, or device=emulator.");
-    if (!NpuUsable(&why_not))
+    if (!NpuUsable(options, &why_not))
       return Status::Error("PhoenixNPU: device=npu was requested but no usable NPU was found: " + why_not +
                            ". Run `phoenix-npu doctor` to see what is missing, or use device=emulator.");
     PHX_RETURN_IF_ERROR(OpenNpu(options, device));
@@ -67,7 +66,7 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
   }
   if (options.device == "auto" && !bf16_only) {
     why_not = std::string("precision=") + PrecisionName(options.precision) + " runs on the emulated device only";
-  } else if (options.device == "auto" && NpuUsable(&why_not)) {
+  } else if (options.device == "auto" && NpuUsable(options, &why_not)) {
     Status s = OpenNpu(options, device);
     if (s.ok()) {
       *log_line = "PhoenixNPU: running on " + (*device)->Description() + " (device=auto found an NPU)";

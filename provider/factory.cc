@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "device_factory.h"
+#include "devices/xrt/npu_probe.h"
 #include "ep.h"
 #include "options.h"
 
@@ -30,6 +31,7 @@ PhoenixEpFactory::PhoenixEpFactory(const char* ep_name, const OrtLogger* default
   CreateDataTransfer = CreateDataTransferImpl;
   IsStreamAware = IsStreamAwareImpl;
   CreateSyncStreamForDevice = CreateSyncStreamForDeviceImpl;
+  GetHardwareDeviceIncompatibilityDetails = GetHardwareDeviceIncompatibilityDetailsImpl;
   GetNumCustomOpDomains = GetNumCustomOpDomainsImpl;
   GetCustomOpDomains = GetCustomOpDomainsImpl;
 }
@@ -125,6 +127,23 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateSyncStreamForDeviceImpl(OrtEpFac
                                                                         OrtSyncStreamImpl** stream) noexcept {
   *stream = nullptr;
   return nullptr;
+}
+
+// ORT asks whether a hardware device suits this EP. The CPU device always does (the emulated
+// NPU runs there); for an NPU device the answer is npu_probe's, the same one device=auto and
+// `phoenix-npu doctor` use.
+OrtStatus* ORT_API_CALL PhoenixEpFactory::GetHardwareDeviceIncompatibilityDetailsImpl(
+    OrtEpFactory*, const OrtHardwareDevice* hw, OrtDeviceEpIncompatibilityDetails* details) noexcept {
+  PHX_ABI_BEGIN
+  if (g_ort->HardwareDevice_Type(hw) != OrtHardwareDeviceType_NPU) return nullptr;
+  const auto checks = ProbeNpu();
+  std::string why;
+  if (NpuUsable(checks, &why)) return nullptr;
+  uint32_t reasons = OrtDeviceEpIncompatibility_MISSING_DEPENDENCY;  // XRT, firmware, kernels
+  for (const NpuCheck& c : checks)
+    if (!c.ok && c.name == "amdxdna driver") reasons = OrtDeviceEpIncompatibility_DRIVER_INCOMPATIBLE;
+  return g_ep_api->DeviceEpIncompatibilityDetails_SetDetails(details, reasons, 0, ("PhoenixNPU: " + why).c_str());
+  PHX_ABI_END
 }
 
 OrtStatus* ORT_API_CALL PhoenixEpFactory::GetNumCustomOpDomainsImpl(OrtEpFactory*, size_t* num_domains) noexcept {
