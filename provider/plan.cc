@@ -19,9 +19,8 @@ std::string Plan::Summary() const {
     s += (first ? "" : ", ") + std::to_string(n) + " " + k;
     first = false;
   }
-  s += "); activation arena " + std::to_string(arena_bytes / 1024) + " KiB, weights " +
-       std::to_string(weight_bytes / 1024) + " KiB";
-  if (element == DType::kSplit) s += "; precision bf16x3";
+  s += "); activation arena " + std::to_string(arena_bytes / 1024) + " KiB";
+  if (precision != Precision::kBF16) s += std::string("; precision ") + PrecisionName(precision);
   return s;
 }
 
@@ -54,7 +53,7 @@ void PlanBuffers(Plan& plan) {
   for (int t = 0; t < num_tensors; ++t)
     if (!plan.tensors[t].is_weight && first[t] != kEnd) order.push_back(t);
   std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return plan.tensors[a].bytes() > plan.tensors[b].bytes(); });
+                   [&](int a, int b) { return plan.tensors[a].Bytes(plan.precision) > plan.tensors[b].Bytes(plan.precision); });
   auto align = [](int64_t v) { return (v + int64_t(kBufferAlignment) - 1) / int64_t(kBufferAlignment) * int64_t(kBufferAlignment); };
   std::vector<int> placed;
   int64_t arena = 0;
@@ -62,9 +61,9 @@ void PlanBuffers(Plan& plan) {
     std::vector<std::pair<int64_t, int64_t>> busy;  // [begin, end) byte ranges in use meanwhile
     for (int p : placed)
       if (!(last[p] < first[t] || last[t] < first[p]))
-        busy.push_back({plan.tensors[p].arena_offset, plan.tensors[p].arena_offset + int64_t(plan.tensors[p].bytes())});
+        busy.push_back({plan.tensors[p].arena_offset, plan.tensors[p].arena_offset + int64_t(plan.tensors[p].Bytes(plan.precision))});
     std::sort(busy.begin(), busy.end());
-    const int64_t size = std::max<int64_t>(1, plan.tensors[t].bytes());
+    const int64_t size = std::max<int64_t>(1, plan.tensors[t].Bytes(plan.precision));
     int64_t offset = 0;
     for (auto& [b, e] : busy) {
       if (offset + size <= b) break;
@@ -207,7 +206,7 @@ Status ValidatePlan(const Plan& plan) {
   for (int t = 0; t < n; ++t) {
     const PlanTensor& pt = plan.tensors[t];
     if (pt.is_weight || first[t] == kEnd) continue;
-    if (pt.arena_offset < 0 || pt.arena_offset + static_cast<int64_t>(pt.bytes()) > plan.arena_bytes)
+    if (pt.arena_offset < 0 || pt.arena_offset + static_cast<int64_t>(pt.Bytes(plan.precision)) > plan.arena_bytes)
       return Status::Error("plan " + plan.name + ": tensor " + pt.name + " lies outside the arena");
     live.push_back(t);
   }
@@ -216,8 +215,8 @@ Status ValidatePlan(const Plan& plan) {
       const int x = live[a], y = live[b];
       if (last[x] < first[y] || last[y] < first[x]) continue;
       const PlanTensor &tx = plan.tensors[x], &ty = plan.tensors[y];
-      if (tx.arena_offset < ty.arena_offset + static_cast<int64_t>(ty.bytes()) &&
-          ty.arena_offset < tx.arena_offset + static_cast<int64_t>(tx.bytes()))
+      if (tx.arena_offset < ty.arena_offset + static_cast<int64_t>(ty.Bytes(plan.precision)) &&
+          ty.arena_offset < tx.arena_offset + static_cast<int64_t>(tx.Bytes(plan.precision)))
         return Status::Error("plan " + plan.name + ": tensors " + tx.name + " and " + ty.name + " share arena bytes while both are live");
     }
   return Status::OK();

@@ -1,4 +1,6 @@
-// Transpose: a view of its input (permuted strides); a producer may write the permuted layout.
+// Transpose: a view of its input (permuted strides). When a later kernel needs the permuted
+// layout contiguous, the Copy it gets is folded into the producer (fusion/layout.cc).
+#include "lowering.h"
 #include "ops/op.h"
 
 namespace phoenix {
@@ -31,8 +33,19 @@ Status InferShapes(const GraphView&, const GNode& n, const std::vector<Shape>& i
   return Status::OK();
 }
 
+Status Lower(Lowering& l, int ni) {
+  const GNode& n = l.graph().nodes[ni];
+  Val x;
+  PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &x));
+  std::vector<int64_t> perm = n.AttrInts("perm");
+  if (perm.empty())
+    for (int i = x.view.rank - 1; i >= 0; --i) perm.push_back(i);
+  l.Set(n.outputs[0], Val{x.tensor, Permute(x.view, perm), x.scale});
+  return Status::OK();
+}
+
 }  // namespace
 
-const OpFamily kTransposeFamily = {"Transpose", Handles, WhyUnsupported, InferShapes};
+const OpFamily kTransposeFamily = {"Transpose", Handles, WhyUnsupported, InferShapes, Lower};
 
 }  // namespace phoenix

@@ -107,6 +107,8 @@ def _library():
         lib.PhoenixNPU_CountersJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         lib.PhoenixNPU_ChromeTraceJson.restype = ctypes.c_size_t
         lib.PhoenixNPU_ChromeTraceJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        lib.PhoenixNPU_CapabilityReportsJson.restype = ctypes.c_size_t
+        lib.PhoenixNPU_CapabilityReportsJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         lib.PhoenixNPU_OptionTableJson.restype = ctypes.c_size_t
         lib.PhoenixNPU_OptionTableJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         lib.PhoenixNPU_ResetCounters.restype = None
@@ -145,6 +147,13 @@ def chrome_trace(path=None) -> dict:
         with open(path, "w") as f:
             json.dump(trace, f)
     return trace
+
+
+def capability_reports() -> list:
+    """What the provider took of the last graphs it was offered in this process (newest last):
+    [{"graph", "nodes", "claimed", "regions", "per_node": [{"name", "op", "region", "reason"}]}];
+    region -1 means the node was left to the CPU EP, and reason says why."""
+    return _read_json(_library().PhoenixNPU_CapabilityReportsJson)
 
 
 def option_table() -> list:
