@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -61,72 +62,46 @@ bool Agree(const Shape& declared, const Shape& computed) {
   return true;
 }
 
-std::string WhyUnsupported(const GraphView& g, const GNode& n) {
+std::string WhyUnsupported(const GraphView& g, const GNode& n, std::vector<std::optional<Shape>>* values) {
   if (!n.domain.empty()) return "domain " + n.domain + " is not supported";
-  const OpFamily* family = FindOpFamily(n);
+  const OpFamily* family = FindOpFamily(g, n);
   if (family == nullptr) return "op " + n.op_type + " is not supported";
   if (std::string why = family->why_unsupported(g, n); !why.empty()) return why;
-  std::vector<Shape> inputs;
+  NodeShapes io;
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const int v = n.inputs[i];
-    if (v < 0) {
-      inputs.emplace_back();
-      continue;
-    }
+    io.in.emplace_back();
+    io.in_values.emplace_back();
+    if (v < 0) continue;
     if (IsF32(g, v))
       if (std::string why = CheckTensorShape(g, v, "input " + std::to_string(i)); !why.empty()) return why;
     if (!g.value(v).has_shape) return "input " + std::to_string(i) + " has no shape";
-    inputs.push_back(g.value(v).shape);
+    io.in.back() = g.value(v).shape;
+    io.in_values.back() = (*values)[v];
   }
   for (size_t i = 0; i < n.outputs.size(); ++i)
-    if (n.outputs[i] >= 0 && IsUsed(g, n.outputs[i]))
+    if (n.outputs[i] >= 0 && IsUsed(g, n.outputs[i]) && IsF32(g, n.outputs[i]))
       if (std::string why = CheckTensorShape(g, n.outputs[i], "output " + std::to_string(i)); !why.empty()) return why;
   // Never trust the declared output shapes: compute them, and refuse a node that disagrees.
-  std::vector<Shape> computed;
-  if (Status s = family->infer_shapes(g, n, inputs, &computed); !s.ok()) return s.message();
-  for (size_t i = 0; i < n.outputs.size() && i < computed.size(); ++i) {
-    if (n.outputs[i] < 0 || !IsUsed(g, n.outputs[i])) continue;
-    if (!Agree(g.value(n.outputs[i]).shape, computed[i]))
-      return "the model declares output " + std::to_string(i) + " as " + ShapeToString(g.value(n.outputs[i]).shape) +
-             " but the op gives " + ShapeToString(computed[i]);
+  if (Status s = family->infer_shapes(g, n, &io); !s.ok()) return s.message();
+  for (size_t i = 0; i < n.outputs.size() && i < io.out.size(); ++i) {
+    const int v = n.outputs[i];
+    if (v < 0) continue;
+    if (i < io.out_values.size()) (*values)[v] = io.out_values[i];
+    if (!IsUsed(g, v) || !g.value(v).has_shape) continue;
+    if (!Agree(g.value(v).shape, io.out[i]))
+      return "the model declares output " + std::to_string(i) + " as " + ShapeToString(g.value(v).shape) +
+             " but the op gives " + ShapeToString(io.out[i]);
   }
   return "";
 }
 
-CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& gelus) {
-  CapabilityResult result;
+namespace {
+
+// Groups units (node lists, each claimed or left as a whole) into maximal convex regions: a
+// unit joins a region of one of its producers when no path leaves the union and re-enters it.
+std::vector<std::vector<int>> FormRegions(const GraphView& g, const std::vector<std::vector<int>>& units) {
   const int N = static_cast<int>(g.nodes.size());
-  result.reasons.assign(N, "");
-  if (N == 0) return result;
-
-  // Units: a GELU pattern is one unit; every other supported node is a unit of its own.
-  std::vector<int> unit_of(N, -1);
-  std::vector<std::vector<int>> units;
-  for (const GeluMatch& m : gelus) {
-    // The pattern's own input and output must pass the same checks as any node's.
-    const GValue& x = g.value(m.x);
-    const GValue& y = g.value(m.y);
-    std::string why = !IsF32(g, m.x) || !IsF32(g, m.y) ? "not float32" : CheckTensorShape(g, m.x, "input");
-    if (why.empty()) why = CheckTensorShape(g, m.y, "output");
-    if (why.empty() && !Agree(y.shape, x.shape)) why = "output shape differs from the input's";
-    if (!why.empty()) {
-      for (int ni : m.nodes) result.reasons[ni] = "GELU pattern: " + why;
-      continue;
-    }
-    for (int ni : m.nodes) unit_of[ni] = static_cast<int>(units.size());
-    units.push_back(m.nodes);
-  }
-  for (int i = 0; i < N; ++i) {
-    if (unit_of[i] >= 0 || !result.reasons[i].empty()) continue;
-    std::string why = WhyUnsupported(g, g.nodes[i]);
-    if (why.empty()) {
-      unit_of[i] = static_cast<int>(units.size());
-      units.push_back({i});
-    } else {
-      result.reasons[i] = why;
-    }
-  }
-
   // Descendants and ancestors of every node (nodes are in topological order).
   std::vector<Bits> desc(N, Bits(N)), anc(N, Bits(N));
   for (int i = N - 1; i >= 0; --i)
@@ -199,17 +174,99 @@ CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& g
       r.anc |= anc[ni];
     }
   }
-
+  std::vector<std::vector<int>> out;
   for (Region& r : regions) {
     if (!r.alive) continue;
-    bool has_compute = false;
-    for (int ni : r.nodes) has_compute |= IsComputeOp(g.nodes[ni]);
-    if (!has_compute) {
-      for (int ni : r.nodes) result.reasons[ni] = "only glue ops around it (no gain from the NPU)";
-      continue;
-    }
     std::sort(r.nodes.begin(), r.nodes.end());
-    result.regions.push_back(r.nodes);
+    out.push_back(std::move(r.nodes));
+  }
+  return out;
+}
+
+bool IsIntValue(const GraphView& g, int v) {
+  return v >= 0 && (g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 ||
+                    g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+}
+
+}  // namespace
+
+CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& gelus) {
+  CapabilityResult result;
+  const int N = static_cast<int>(g.nodes.size());
+  std::vector<std::string> excluded(N);  // nodes a region check ruled out, with the reason
+  // Shape values stay inside the provider: a region never takes or gives an integer tensor.
+  // Excluding a node can break another region's shape chain, so this settles in a few rounds.
+  for (int round = 0; round < 16; ++round) {
+    result = CapabilityResult{};
+    result.reasons.assign(N, "");
+    if (N == 0) return result;
+    std::vector<std::optional<Shape>> values(g.values.size());  // integer contents known before the run
+    for (size_t v = 0; v < g.values.size(); ++v)
+      if (g.values[v].is_constant)
+        if (auto ints = g.ConstantAsInts(static_cast<int>(v))) values[v] = Shape(ints->begin(), ints->end());
+
+    // Units: a GELU pattern is one unit; every other supported node is a unit of its own.
+    std::vector<int> unit_of(N, -1);
+    std::vector<std::vector<int>> units;
+    for (const GeluMatch& m : gelus) {
+      // The pattern's own input and output must pass the same checks as any node's.
+      const GValue& x = g.value(m.x);
+      const GValue& y = g.value(m.y);
+      std::string why = !IsF32(g, m.x) || !IsF32(g, m.y) ? "not float32" : CheckTensorShape(g, m.x, "input");
+      if (why.empty()) why = CheckTensorShape(g, m.y, "output");
+      if (why.empty() && !Agree(y.shape, x.shape)) why = "output shape differs from the input's";
+      for (int ni : m.nodes)
+        if (why.empty() && !excluded[ni].empty()) why = excluded[ni];
+      if (!why.empty()) {
+        for (int ni : m.nodes) result.reasons[ni] = "GELU pattern: " + why;
+        continue;
+      }
+      for (int ni : m.nodes) unit_of[ni] = static_cast<int>(units.size());
+      units.push_back(m.nodes);
+    }
+    for (int i = 0; i < N; ++i) {
+      if (unit_of[i] >= 0 || !result.reasons[i].empty()) continue;
+      std::string why = excluded[i].empty() ? WhyUnsupported(g, g.nodes[i], &values) : excluded[i];
+      if (why.empty()) {
+        unit_of[i] = static_cast<int>(units.size());
+        units.push_back({i});
+      } else {
+        result.reasons[i] = why;
+      }
+    }
+
+    bool changed = false;
+    for (std::vector<int>& nodes : FormRegions(g, units)) {
+      std::vector<bool> inside(N, false);
+      for (int ni : nodes) inside[ni] = true;
+      bool has_compute = false;
+      for (int ni : nodes) {
+        has_compute |= IsComputeOp(g.nodes[ni]);
+        for (int o : g.nodes[ni].outputs) {
+          if (!IsIntValue(g, o)) continue;
+          bool outside = g.value(o).is_graph_output;
+          for (int c : g.value(o).consumers) outside |= !inside[c];
+          if (outside && excluded[ni].empty()) {
+            excluded[ni] = "its integer result is also used outside the provider's region";
+            changed = true;
+          }
+        }
+        for (int in : g.nodes[ni].inputs) {
+          if (!IsIntValue(g, in) || g.value(in).is_constant) continue;
+          const int p = g.value(in).producer;
+          if ((p < 0 || !inside[p]) && excluded[ni].empty()) {
+            excluded[ni] = "its integer input is computed outside the provider's region";
+            changed = true;
+          }
+        }
+      }
+      if (!has_compute) {
+        for (int ni : nodes) result.reasons[ni] = "only glue ops around it (no gain from the NPU)";
+        continue;
+      }
+      result.regions.push_back(std::move(nodes));
+    }
+    if (!changed) return result;
   }
   return result;
 }
@@ -241,7 +298,7 @@ std::string CapabilityShortfall(const GraphView& g, const CapabilityResult& r) {
     const GNode& n = g.nodes[i];
     bool float_data = false;  // shape arithmetic on int64 is not the provider's business
     for (int v : n.inputs) float_data |= IsF32(g, v);
-    const bool supported_op = FindOpFamily(n) != nullptr || (n.domain.empty() && (n.op_type == "Erf" || n.op_type == "Tanh"));
+    const bool supported_op = FindOpFamily(g, n) != nullptr || (n.domain.empty() && (n.op_type == "Erf" || n.op_type == "Tanh"));
     if (!supported_op || !float_data) continue;
     ++candidates;
     if (claimed[i]) {

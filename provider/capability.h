@@ -2,6 +2,7 @@
 // regions (connected, convex sets of supported nodes, each fused into one compiled node).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,9 +16,10 @@ struct CapabilityResult {
   std::vector<std::string> reasons;       // per node: "" when claimed, else why it is left to the CPU EP
 };
 
-// Why `node` cannot run on the provider, or "" when it can. Nodes inside a GELU pattern are
-// judged by the pattern, not here.
-std::string WhyUnsupported(const GraphView& g, const GNode& node);
+// Why `node` cannot run on the provider, or "" when it can; `values` holds the integer contents
+// known so far (constants, shape arithmetic) and receives the node's. Nodes inside a GELU
+// pattern are judged by the pattern, not here.
+std::string WhyUnsupported(const GraphView& g, const GNode& node, std::vector<std::optional<Shape>>* values);
 
 // True for the ops that do the work (a region of only glue ops is left to the CPU EP: it
 // would only add BF16 rounding and a copy).

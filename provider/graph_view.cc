@@ -32,11 +32,11 @@ int GraphView::FindValue(const std::string& name) const {
   return it == by_name_.end() ? -1 : it->second;
 }
 
-int GraphView::Symbol(const std::string& name) {
+int64_t GraphView::Symbol(const std::string& name) {
   for (size_t i = 0; i < symbols.size(); ++i)
-    if (symbols[i] == name) return static_cast<int>(kFirstSymbol - static_cast<int64_t>(i));
+    if (symbols[i] == name) return kFirstSymbol - static_cast<int64_t>(i);
   symbols.push_back(name);
-  return static_cast<int>(kFirstSymbol - static_cast<int64_t>(symbols.size() - 1));
+  return kFirstSymbol - static_cast<int64_t>(symbols.size() - 1);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 // which is valid only during the ORT call that built the snapshot (Compile uploads them then).
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,8 +26,14 @@ namespace phoenix {
 // A dim: >= 0 concrete; kDynamicDim unknown; <= kFirstSymbol a named symbol (the same name
 // gives the same id throughout one graph: "batch_size" in every value is one dim).
 constexpr int64_t kDynamicDim = -1;
-constexpr int64_t kFirstSymbol = -2;
+constexpr int64_t kFirstSymbol = -(int64_t{1} << 40);
 inline bool IsStaticDim(int64_t d) { return d >= 0; }
+// Integer values computed from shapes (Shape -> Gather -> Concat ...) hold literal integers
+// (Reshape's -1 and 0 included), symbols, or kUnknownValue; unknown dims become kUnknownValue
+// there so they cannot be mistaken for a literal -1.
+constexpr int64_t kUnknownValue = INT64_MIN;
+inline bool IsSymbol(int64_t v) { return v <= kFirstSymbol && v != kUnknownValue; }
+inline int64_t DimToValue(int64_t d) { return d == kDynamicDim ? kUnknownValue : d; }
 
 struct Attribute {
   enum Type { kInt, kFloat, kString, kInts, kFloats, kOther } type = kOther;
@@ -121,7 +128,7 @@ class GraphView {
   int AddConstant(const std::string& name, std::vector<int64_t> shape, std::vector<double> data,
                   ONNXTensorElementDataType dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
   int AddNode(GNode node);
-  int Symbol(const std::string& name);  // the dim id of a named symbolic dim
+  int64_t Symbol(const std::string& name);  // the dim id of a named symbolic dim
   void Finish();                         // topological order, producers, consumers
 
  private:

@@ -101,49 +101,56 @@ Status InferRegionShapes(const RegionGraph& region, const std::vector<Shape>& in
   const GraphView& g = region.graph;
   shapes->assign(g.values.size(), Shape{});
   std::vector<bool> known(g.values.size(), false);
+  std::vector<std::optional<Shape>> values(g.values.size());  // integer contents (shape arithmetic)
   if (input_shapes.size() != region.inputs.size()) return Status::Error("internal: input count mismatch");
   for (size_t i = 0; i < region.inputs.size(); ++i) {
     (*shapes)[region.inputs[i]] = input_shapes[i];
     known[region.inputs[i]] = true;
   }
   for (size_t v = 0; v < g.values.size(); ++v)
-    if (g.values[v].is_constant && g.values[v].IsStatic()) (*shapes)[v] = g.values[v].shape, known[v] = true;
+    if (g.values[v].is_constant && g.values[v].IsStatic()) {
+      (*shapes)[v] = g.values[v].shape;
+      known[v] = true;
+      if (auto ints = g.ConstantAsInts(static_cast<int>(v))) values[v] = Shape(ints->begin(), ints->end());
+    }
   std::unordered_map<int, int> pattern_input;  // node of a GELU pattern -> the pattern's x
   for (const GeluMatch& m : region.gelus)
     for (int n : m.nodes) pattern_input[n] = m.x;
 
   for (int ni = 0; ni < static_cast<int>(g.nodes.size()); ++ni) {
     const GNode& n = g.nodes[ni];
-    std::vector<Shape> in, out;
+    NodeShapes io;
     for (int v : n.inputs) {
       if (v >= 0 && !known[v]) return Status::Error("internal: " + n.Label() + " reads " + g.value(v).name + " before it is computed");
-      in.push_back(v >= 0 ? (*shapes)[v] : Shape{});
+      io.in.push_back(v >= 0 ? (*shapes)[v] : Shape{});
+      io.in_values.push_back(v >= 0 ? values[v] : std::nullopt);
     }
     auto p = pattern_input.find(ni);
     if (p != pattern_input.end()) {
-      out.assign(n.outputs.size(), (*shapes)[p->second]);  // every value of a GELU pattern has x's shape
+      io.out.assign(n.outputs.size(), (*shapes)[p->second]);  // every value of a GELU pattern has x's shape
     } else {
-      const OpFamily* family = FindOpFamily(n);
+      const OpFamily* family = FindOpFamily(g, n);
       if (family == nullptr) return Status::Error("internal: no op family for " + n.op_type);
-      Status s = family->infer_shapes(g, n, in, &out);
-      if (!s.ok()) return Status::Error(n.op_type + " " + n.Label() + ": " + s.message());
+      Status s = family->infer_shapes(g, n, &io);
+      if (!s.ok()) return Status::InvalidArgument(n.op_type + " " + n.Label() + ": " + s.message());
     }
-    for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k) {
+    for (size_t k = 0; k < n.outputs.size() && k < io.out.size(); ++k) {
       const int v = n.outputs[k];
       if (v < 0) continue;
-      const Shape& s = out[k];
+      const Shape& s = io.out[k];
       int64_t count = 0;
       if (static_cast<int>(s.size()) > kMaxViewRank || !CheckedNumElements(s, &count))
-        return Status::Error(n.op_type + " " + n.Label() + ": output shape " + ShapeToString(s) + " is not supported");
+        return Status::InvalidArgument(n.op_type + " " + n.Label() + ": output shape " + ShapeToString(s) + " is not supported");
       const GValue& gv = g.value(v);
       if (gv.has_shape) {  // the model's declaration must agree wherever it is static
         bool agree = gv.shape.size() == s.size();
         for (size_t d = 0; agree && d < s.size(); ++d) agree = !IsStaticDim(gv.shape[d]) || gv.shape[d] == s[d];
         if (!agree)
-          return Status::Error(n.op_type + " " + n.Label() + ": the model declares " + gv.name + " as " +
-                               ShapeToString(gv.shape) + " but the op gives " + ShapeToString(s));
+          return Status::InvalidArgument(n.op_type + " " + n.Label() + ": the model declares " + gv.name + " as " +
+                                         ShapeToString(gv.shape) + " but the op gives " + ShapeToString(s));
       }
       (*shapes)[v] = s;
+      if (k < io.out_values.size()) values[v] = io.out_values[k];
       known[v] = true;
     }
   }
@@ -189,7 +196,7 @@ Status BuildPlan(const RegionGraph& region, const std::vector<Shape>& input_shap
         s = LowerGelu(l, u.gelu.x, u.gelu.y, static_cast<kernels::GeluMode>(u.gelu.mode), g.nodes[ni].Label());
         break;
       case Unit::kNode: {
-        const OpFamily* family = FindOpFamily(g.nodes[ni]);
+        const OpFamily* family = FindOpFamily(g, g.nodes[ni]);
         s = family && family->lower ? family->lower(l, ni)
                                     : Status::Error("internal: no lowering for " + g.nodes[ni].op_type);
         break;

@@ -196,3 +196,59 @@ def test_capability_report_lists_every_node_with_its_reason(block_model, rng):
     assert ops["MatMul"]["region"] == 0 and ops["MatMul"]["reason"] == ""
     assert ops["Relu"]["region"] == -1 and "not supported" in ops["Relu"]["reason"]
     assert report["claimed"] == 1 and report["nodes"] == 2
+
+
+def _shape_chain_model(rng, shape_also_output=False):
+    """Optimum's way of following a symbolic batch: Shape -> Gather -> Unsqueeze -> Concat gives
+    the Reshape target [batch, -1, heads, head_dim]."""
+    i64 = lambda v: np.array(v, np.int64)
+    nodes = [n("MatMul", ["x", "w"], ["q"]),
+             n("Shape", ["x"], ["shp"]), n("Gather", ["shp", "zero"], ["b"], axis=0),
+             n("Unsqueeze", ["b", "axes0"], ["b1"]), n("Concat", ["b1", "rest"], ["target"], axis=0),
+             n("Reshape", ["q", "target"], ["qh"]), n("Transpose", ["qh"], ["qt"], perm=[0, 2, 1, 3]),
+             n("Softmax", ["qt"], ["y"], axis=-1)]
+    outputs = [("y", ["batch", 4, "seq", 8])]
+    if shape_also_output:
+        outputs.append(("target", [4], 7))  # TensorProto.INT64
+    return make_model(nodes, [("x", ["batch", "seq", 32])], outputs,
+                      {"w": (rng.standard_normal((32, 32)) / 6).astype(np.float32), "zero": i64(0),
+                       "axes0": i64([0]), "rest": i64([-1, 4, 8])})
+
+
+def _unoptimised():
+    """ORT's own ReshapeFusion turns the chain into a constant [0, -1, 4, 8]; without graph
+    optimisation (or where it does not apply) the provider evaluates the chain itself."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return so
+
+
+@pytest.mark.parametrize("optimised", [True, False])
+def test_shape_arithmetic_is_evaluated_by_the_provider(rng, optimised):
+    m = _shape_chain_model(rng)
+    sess = npu_session(m) if optimised else npu_session(m, sess_options=_unoptimised())
+    assign = phoenix_npu.assignment(sess)
+    assert_all_on_npu(assign)
+    if not optimised:
+        assert {"Shape", "Gather", "Unsqueeze", "Concat", "Reshape"} <= set(assign[EP])
+    for batch, seq in [(1, 5), (3, 2), (2, 11)]:
+        x = rng.standard_normal((batch, seq, 32)).astype(np.float32)
+        got, want = sess.run(None, {"x": x})[0], cpu_run(m, {"x": x})[0]
+        assert got.shape == want.shape == (batch, 4, seq, 8)
+        assert rel_l2(got, want) < 1e-2
+
+
+def test_shape_value_used_outside_stays_on_cpu(rng):
+    """An integer result the graph outputs cannot come from the provider (its regions give float
+    tensors only): that node stays on the CPU EP, with the reason, and results are still right."""
+    m = _shape_chain_model(rng, shape_also_output=True)
+    sess = npu_session(m, sess_options=_unoptimised())
+    assign = phoenix_npu.assignment(sess)
+    assert "Concat" in assign.get(CPU, []), assign
+    reasons = {node["op"]: node["reason"] for node in phoenix_npu.capability_reports()[-1]["per_node"]}
+    assert "used outside" in reasons["Concat"]
+    x = rng.standard_normal((2, 3, 32)).astype(np.float32)
+    got, want = sess.run(None, {"x": x}), cpu_run(m, {"x": x})
+    assert rel_l2(got[0], want[0]) < 1e-2
+    np.testing.assert_array_equal(got[1], want[1])

@@ -5,7 +5,7 @@
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "Conv"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "Conv"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing operand";
@@ -32,7 +32,9 @@ bool OneValue(const GNode& n, const char* name, int64_t fallback, size_t count, 
   return true;
 }
 
-Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   const Shape& x = in[0];
   const Shape& w = in[1];
   if (x.size() != 3) return Status::Error("only 1-D convolution is supported");

@@ -5,7 +5,7 @@
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) {
+bool Handles(const GraphView& g, const GNode& n) {
   return n.op_type == "Add" || n.op_type == "Sub" || n.op_type == "Mul" || n.op_type == "Div";
 }
 
@@ -16,7 +16,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView&, const GNode&, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView&, const GNode&, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   Shape y;
   PHX_RETURN_IF_ERROR(Broadcast(in[0], in[1], &y));
   out->assign(1, y);

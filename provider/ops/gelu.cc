@@ -5,7 +5,7 @@
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "Gelu"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "Gelu"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.empty() || n.inputs[0] < 0) return "missing input";
@@ -15,7 +15,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView&, const GNode&, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView&, const GNode&, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   out->assign(1, in[0]);
   return Status::OK();
 }

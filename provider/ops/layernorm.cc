@@ -5,7 +5,7 @@
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "LayerNormalization"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "LayerNormalization"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.empty() || n.inputs[0] < 0) return "missing input";
@@ -18,7 +18,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   const Shape& x = in[0];
   const int64_t r = static_cast<int64_t>(x.size());
   if (r == 0) return Status::Error("LayerNormalization of a scalar");

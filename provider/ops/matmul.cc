@@ -8,7 +8,7 @@ namespace {
 
 constexpr int kMaxBatchDims = 4;  // kernels/matmul/matmul.h kMaxBatchRank
 
-bool Handles(const GNode& n) { return n.op_type == "MatMul" || n.op_type == "Gemm"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "MatMul" || n.op_type == "Gemm"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   const bool gemm = n.op_type == "Gemm";
@@ -24,7 +24,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   Shape a = in[0], b = in[1];
   if (n.op_type == "Gemm") {
     if (a.size() != 2 || b.size() != 2) return Status::Error("Gemm operands must be 2-D");

@@ -2,13 +2,14 @@
 
 namespace phoenix {
 
-const OpFamily* FindOpFamily(const GNode& n) {
-  static const OpFamily* const kFamilies[] = {&kMatMulFamily, &kConvFamily,        &kLayerNormFamily,
-                                              &kSoftmaxFamily, &kGeluFamily,       &kElementwiseFamily,
-                                              &kReshapeFamily, &kTransposeFamily};
+const OpFamily* FindOpFamily(const GraphView& g, const GNode& n) {
+  // Shape arithmetic first: an integer Add is shape arithmetic, a float Add is elementwise.
+  static const OpFamily* const kFamilies[] = {&kShapeArithFamily, &kMatMulFamily,      &kConvFamily,
+                                              &kLayerNormFamily,  &kSoftmaxFamily,     &kGeluFamily,
+                                              &kElementwiseFamily, &kReshapeFamily,    &kTransposeFamily};
   if (!n.domain.empty()) return nullptr;
   for (const OpFamily* f : kFamilies)
-    if (f->handles(n)) return f;
+    if (f->handles(g, n)) return f;
   return nullptr;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,23 +27,32 @@ constexpr int kMaxViewRank = 8;
 // Element counts beyond this are refused: offsets stay far from int64 overflow in every kernel.
 constexpr int64_t kMaxElements = int64_t{1} << 40;
 
+// What shape inference knows of one node: its inputs' shapes and, for integer tensors whose
+// content is known (constants, shape arithmetic such as Shape -> Gather -> Concat), their values
+// (a shape, possibly with symbolic dims); the family fills in its outputs'.
+struct NodeShapes {
+  std::vector<Shape> in;
+  std::vector<std::optional<Shape>> in_values;
+  std::vector<Shape> out;
+  std::vector<std::optional<Shape>> out_values;  // for integer outputs the family computes
+};
+
 struct OpFamily {
   const char* name;
-  bool (*handles)(const GNode& n);
+  bool (*handles)(const GraphView& g, const GNode& n);
   // "" when the provider can run the node, else why not (static facts: dtypes, constants,
   // attributes). Shapes are judged by infer_shapes.
   std::string (*why_unsupported)(const GraphView& g, const GNode& n);
-  // Output shapes from the input shapes (and the node's attributes and constant inputs); an
-  // error when they are inconsistent or a dim the kernel needs is not static.
-  Status (*infer_shapes)(const GraphView& g, const GNode& n, const std::vector<Shape>& inputs,
-                         std::vector<Shape>* outputs);
+  // Output shapes (and integer output values) from the inputs'; an error when they are
+  // inconsistent (the CPU EP would fail at run time too).
+  Status (*infer_shapes)(const GraphView& g, const GNode& n, NodeShapes* io);
   // Emits the node's kernel calls (or views). nullptr for MatMul / Gemm / Conv: they are always
   // lowered as a MatMul chain (fusion/epilogue.h), with or without an epilogue.
   Status (*lower)(Lowering& l, int node);
 };
 
 // The family that handles `n`, or nullptr.
-const OpFamily* FindOpFamily(const GNode& n);
+const OpFamily* FindOpFamily(const GraphView& g, const GNode& n);
 
 // Shared checks and shape algebra for the families.
 std::string ShapeToString(const Shape& s);
@@ -65,6 +75,8 @@ extern const OpFamily kGeluFamily;         // Gelu (opset 20); the Erf / Tanh pa
 extern const OpFamily kElementwiseFamily;  // Add, Sub, Mul, Div
 extern const OpFamily kReshapeFamily;      // Reshape
 extern const OpFamily kTransposeFamily;    // Transpose
+extern const OpFamily kShapeArithFamily;   // Shape, Gather, Unsqueeze, Squeeze, Concat, Slice, Cast and integer
+                                           // Add / Sub / Mul / Div on shapes: evaluated when a plan is built
 
 // Lowering entry points some families share with the fusion passes.
 Status LowerGelu(Lowering& l, int x, int y, kernels::GeluMode mode, const std::string& label);

@@ -1,6 +1,8 @@
-// Reshape to a constant shape (0 copies the input dim unless allowzero, -1 takes what is left):
-// a view of its input, a Copy first only when the input's layout cannot be viewed that way.
-// With symbolic dims the element counts are compared as a constant times a product of symbols.
+// Reshape to a target shape known before the run: a constant, or shape arithmetic the provider
+// evaluates (ops/shape_arith.cc). 0 copies the input dim unless allowzero, -1 takes what is
+// left. A view of its input, a Copy first only when the input's layout cannot be viewed that
+// way. With symbolic dims the element counts are compared as a constant times a product of
+// symbols.
 #include <algorithm>
 
 #include "lowering.h"
@@ -9,12 +11,11 @@
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "Reshape"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "Reshape"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing input";
   if (auto why = CheckF32(g, n, 1); !why.empty()) return why;
-  if (!g.value(n.inputs[1]).is_constant || !g.ConstantAsInts(n.inputs[1])) return "Reshape shape is not a constant";
   if (g.value(n.inputs[0]).is_constant) return "Reshape of a constant";
   return "";
 }
@@ -28,15 +29,17 @@ struct Count {
   bool overflow = false;
   void Times(int64_t d) {
     if (d == kDynamicDim) unknown = true;
-    else if (!IsStaticDim(d)) symbols.insert(std::upper_bound(symbols.begin(), symbols.end(), d), d);
+    else if (IsSymbol(d)) symbols.insert(std::upper_bound(symbols.begin(), symbols.end(), d), d);
     else if (d != 0 && constant > kMaxElements / d) overflow = true;
     else constant *= d;
   }
 };
 
-Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
-  const auto target = g.ConstantAsInts(n.inputs[1]);
-  if (!target) return Status::Error("Reshape shape is not a constant");
+Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
+  const std::optional<Shape>& target = io->in_values[1];
+  if (!target) return Status::Error("Reshape's target shape is not known before the run (not a constant or shape arithmetic the provider evaluates)");
   const Shape& x = in[0];
   const bool allowzero = n.AttrInt("allowzero", 0) != 0;
   Count have, want;
@@ -46,20 +49,22 @@ Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>&
   for (size_t i = 0; i < target->size(); ++i) {
     int64_t d = (*target)[i];
     if (d == 0 && !allowzero) {
-      if (i >= x.size()) return Status::Error("Reshape target " + ShapeToString(*target) + " copies a dim the input does not have");
+      if (i >= x.size()) return Status::Error("Reshape target copies a dim the input does not have");
       d = x[i];
     } else if (d == -1) {
-      if (infer >= 0) return Status::Error("Reshape target " + ShapeToString(*target) + " has more than one -1");
+      if (infer >= 0) return Status::Error("Reshape target has more than one -1");
       infer = static_cast<int>(i);
       continue;
-    } else if (d < 0) {
-      return Status::Error("Reshape target " + ShapeToString(*target) + " has a negative dim");
+    } else if (d == kUnknownValue) {
+      d = kDynamicDim;
+    } else if (d < 0 && !IsSymbol(d)) {
+      return Status::Error("Reshape target has a negative dim");
     }
     want.Times(d);
     y[i] = d;
   }
   if (have.overflow || want.overflow) return Status::Error("Reshape is too large");
-  const std::string mismatch = "Reshape: input " + ShapeToString(x) + " cannot be reshaped to " + ShapeToString(*target);
+  const std::string mismatch = "Reshape: input " + ShapeToString(x) + " cannot be reshaped to " + ShapeToString(y);
   if (have.unknown || want.unknown) {  // decided when the plan's shapes are known
     if (infer >= 0) y[infer] = kDynamicDim;
     out->assign(1, y);

@@ -6,7 +6,7 @@
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "Transpose"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "Transpose"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.empty() || n.inputs[0] < 0) return "missing input";
@@ -15,7 +15,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView&, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView&, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   const Shape& x = in[0];
   std::vector<int64_t> perm = n.AttrInts("perm");
   if (perm.empty())
