@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/batch_offsets.h"
+#include "common/checked_size.h"
 #include "attention/attention.h"
 #include "attention/attention_internal.h"
 #include "common/cpu_features.h"
@@ -276,9 +277,26 @@ void AttentionAvx512(const AttentionArgs& a, const T* Q, const T* K, const T* V,
   });
 }
 
+// The scratch sizes a call may need (packed Q, K, V of every head, a score block; the
+// reference's rows of N), from the model's dims: refused (std::length_error, on the calling
+// thread) when they overflow int64, before any path runs or allocates.
+template <typename T>
+void CheckScratchSizes(const AttentionArgs& a, const T* Q) {
+  const int64_t batches = a.BatchCount();
+  const int64_t r = ProductK(Q, 1);  // 3 for BF16x3 (Q', K', V' expansions)
+  const int64_t d2 = CheckedAdd(CheckedMul(r, a.D, "Attention D"), 2, "Attention D");
+  const int64_t n2 = CheckedAdd(CheckedMul(r, a.N, "Attention N"), 2, "Attention N");
+  const int64_t q = CheckedMul(CheckedAdd(a.M, 16, "Attention M"), d2, "Attention Q");
+  const int64_t k = CheckedMul(CheckedAdd(a.N, avx512::kKeyTile, "Attention N"), d2, "Attention K");
+  const int64_t v = CheckedMul(n2, CheckedAdd(a.Dv, 16, "Attention Dv"), "Attention V");
+  CheckedMul(CheckedMul(CheckedAdd(CheckedAdd(q, k, "Attention"), v, "Attention"), 2, "Attention"), batches, "Attention");
+  CheckedMul(CheckedAdd(a.N, 2, "Attention N"), 64 * sizeof(float), "Attention scores");
+}
+
 template <typename T>
 void Dispatch(const AttentionArgs& a, const T* Q, const T* K, const T* V, T* O, int num_threads) {
   if (a.M <= 0 || a.Dv <= 0 || a.BatchCount() <= 0) return;
+  CheckScratchSizes(a, Q);
   // N = 0 (O = 0) or D = 0 (uniform P): degenerate, left to the reference.
   if (a.N <= 0 || a.D <= 0 || !UseAvx512Bf16()) return portable::Attention(a, Q, K, V, O, num_threads);
   AttentionAvx512(a, Q, K, V, O, num_threads);

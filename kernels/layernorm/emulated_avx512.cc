@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "common/avx512_math.h"
+#include "common/checked_size.h"
 #include "common/kernel_isa.h"
 
 namespace phoenix::kernels::avx512 {
@@ -43,6 +44,10 @@ inline __m512 GatherLast(const bf16_t* x, __m512i rows, __mmask16 lanes, int64_t
 inline __m512 GatherLast(const split_t* x, __m512i rows, __mmask16 lanes, int64_t n) {
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, rows, x + n - 1, 1);
 }
+
+// One element widened to FP32 (BF16 exactly; BF16x3 is stored as its FP32 value).
+inline float Load16Lane(const bf16_t* p) { return Bf16ToF32Lane(*p); }
+inline float Load16Lane(const split_t* p) { return p->v; }
 
 // Sequential FP32 sums of rows r..r+rows (rows <= 16, n >= 2), lane per row: sum_j = x0 + x1 +
 // ... and sq_j = (x0 - mean_j)^2 + (x1 - mean_j)^2 + ..., exactly as the reference loops.
@@ -81,13 +86,34 @@ void RowStats(const T* x, int64_t n, int rows, float eps, float* mean_out, float
   _mm512_storeu_ps(inv_out, inv);
 }
 
+// The reference's statistics of one row, scalar (the same FP32 operations in the same order), for
+// rows too long for RowStats' 32-bit gather offsets.
+template <typename T>
+void RowStatsScalar(const T* x, int64_t n, float eps, float* mean_out, float* inv_out) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += Load16Lane(x + i);
+  const float mean = sum / static_cast<float>(n);
+  float sq = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = Load16Lane(x + i) - mean;
+    sq += d * d;
+  }
+  *mean_out = mean;
+  *inv_out = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
+}
+
 template <typename T>
 void Rows(const LayerNormArgs& a, const T* x, T* y, int64_t r0, int64_t r1) {
   const int64_t n = a.cols;
+  // RowStats gathers lane j at byte offset j * row_bytes (+ up to 2 elements) as int32: rows of
+  // 71.6M BF16 elements or more would wrap (issue 11), so those take the scalar statistics.
+  const bool gather = GatherOffsetsFit(n, sizeof(T), 16, 2 * sizeof(T));
   alignas(64) float mean[16], inv[16];
   for (int64_t g0 = r0; g0 < r1; g0 += 16) {
     const int rows = static_cast<int>(r1 - g0 < 16 ? r1 - g0 : 16);
-    if (n >= 2) {
+    if (n >= 2 && !gather) {
+      for (int j = 0; j < rows; ++j) RowStatsScalar(x + (g0 + j) * n, n, a.epsilon, mean + j, inv + j);
+    } else if (n >= 2) {
       RowStats(x + g0 * n, n, rows, a.epsilon, mean, inv);
     } else {  // n == 1: the rows' elements are one contiguous vector; the reference's steps
       const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);

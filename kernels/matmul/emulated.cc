@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/batch_offsets.h"
+#include "common/checked_size.h"
 #include "common/cpu_features.h"
 #include "common/kernel_isa.h"
 #include "common/parallel.h"
@@ -173,6 +174,7 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
   const int64_t batches = a.BatchCount();
   const int64_t M = a.M, N = a.N, K = a.K, Kp = ProductK(A, K);
   const int threads = std::max(1, num_threads);
+  const int64_t packed_a_elems = batches * M * Kp;  // checked by CheckScratchSizes
 
   // Per-batch offsets of A and B.
   Grow(s.a_offsets, batches);
@@ -196,7 +198,7 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
   if (!kSplit && (a.a_cs == 1 || K <= 1)) {
     Ause = reinterpret_cast<const bf16_t*>(A);
   } else {
-    Grow(s.packed_a, static_cast<size_t>(batches * M * Kp));
+    Grow(s.packed_a, static_cast<size_t>(packed_a_elems));
     bf16_t* pa = s.packed_a.data();
     const int64_t* aoff = s.a_offsets.data();
     ParallelFor(batches * M, threads, [&](int64_t r0, int64_t r1) {
@@ -288,9 +290,21 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
   s.held.clear();
 }
 
+// The scratch sizes a call may need, from the model's dims: refused (std::length_error, on the
+// calling thread) when they overflow int64, before any path runs or allocates.
+template <typename T>
+void CheckScratchSizes(const MatMulArgs& a, const T* A) {
+  const int64_t batches = a.BatchCount();
+  const int64_t Kp = CheckedMul(ProductK(A, 1), a.K, "MatMul K");
+  CheckedMul(CheckedMul(batches, a.M, "MatMul A"), Kp, "MatMul A");                       // gathered A
+  CheckedMul(CheckedMul((a.N + 15) / 16, (Kp + 1) / 2 + 1, "MatMul B"), 32 * batches, "MatMul B");  // packed B
+  CheckedMul(Kp, a.N, "MatMul B'");                                                       // BF16x3 B'
+}
+
 template <typename T>
 void Dispatch(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threads) {
   if (a.M <= 0 || a.N <= 0 || a.BatchCount() <= 0) return;
+  CheckScratchSizes(a, A);
   if (a.K <= 0 || !UseAvx512Bf16()) return portable::MatMul(a, A, B, C, num_threads);
   MatMulAvx512(a, A, B, C, num_threads);
 }
