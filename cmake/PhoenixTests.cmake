@@ -33,6 +33,7 @@ phoenix_test(test_gelu kernels/gelu/tests/test_gelu.cc)
 phoenix_test(test_elementwise kernels/elementwise/tests/test_elementwise.cc)
 phoenix_test(test_im2col kernels/im2col/tests/test_im2col.cc)
 phoenix_test(test_kernel_offsets kernels/common/tests/test_offsets.cc)
+phoenix_test(test_peak kernels/common/tests/test_peak.cc)
 
 # The kernel speed bench (not a test): kernels/bench/run.sh builds and runs it.
 add_executable(kernel_bench kernels/bench/kernel_bench.cc)

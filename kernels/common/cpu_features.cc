@@ -35,7 +35,9 @@ CpuFeatures Detect() {
     f.avx512dq = (b >> 17) & 1;
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
+    f.avx512vnni = (c >> 11) & 1;
     __cpuid_count(7, 1, a, b, c, d);
+    f.avx_vnni = (a >> 4) & 1;
     f.avx512bf16 = (a >> 5) & 1;
   }
 #endif

@@ -8,6 +8,7 @@ namespace phoenix {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512bf16 = false;
+  bool avx512vnni = false, avx_vnni = false;  // vpdpbusd on zmm / on ymm (VEX)
   bool os_avx = false, os_avx512 = false;  // XCR0 says the OS saves ymm / zmm + opmask state
 };
 
