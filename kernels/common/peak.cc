@@ -7,6 +7,8 @@
 // say it exists.
 #include "common/peak.h"
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -64,16 +66,23 @@ void LoopDpbusd(int64_t n) { PHX_LOOP("zmm", PHX_BLOCK("vpdpbusd", "zmm")); }
 
 // Operations per call of `loop` with n = 1 (12 instructions of `ops` each), timed over about
 // `seconds`: the best of 5 rounds (other processes only ever slow a round down).
+// Timed in this thread's CPU time, so that other processes on the machine (which take wall time
+// from it, not cycles) do not lower the figure.
+double ThreadSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 double Rate(void (*loop)(int64_t), double ops_per_iteration, double seconds) {
-  using Clock = std::chrono::steady_clock;
   loop(1000);  // warm up (and wake the vector unit)
   int64_t n = 1000;
   double best = 0;
   for (int round = 0; round < 5; ++round) {
     for (;;) {
-      const auto t0 = Clock::now();
+      const double t0 = ThreadSeconds();
       loop(n);
-      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+      const double dt = ThreadSeconds() - t0;
       if (dt >= seconds / 5 || n > (int64_t{1} << 40)) {
         best = dt > 0 && n * ops_per_iteration / dt > best ? n * ops_per_iteration / dt : best;
         break;
