@@ -32,6 +32,7 @@ phoenix_test(test_softmax kernels/softmax/tests/test_softmax.cc)
 phoenix_test(test_gelu kernels/gelu/tests/test_gelu.cc)
 phoenix_test(test_elementwise kernels/elementwise/tests/test_elementwise.cc)
 phoenix_test(test_im2col kernels/im2col/tests/test_im2col.cc)
+phoenix_test(test_matmul_int8 kernels/matmul_int8/tests/test_matmul_int8.cc)
 phoenix_test(test_kernel_offsets kernels/common/tests/test_offsets.cc)
 phoenix_test(test_peak kernels/common/tests/test_peak.cc)
 

@@ -5,7 +5,7 @@
 // Speed: GFLOP/s of MatMul on the whisper-base encoder shapes (and ms of the other kernels);
 // fused attention against the unfused MatMul -> Softmax -> MatMul sequence on the same shapes.
 //
-// Usage: kernel_bench [--threads N] [--only NAME]
+// Usage: kernel_bench [--threads N] [--only NAME]   (NAME: a shape name, "int8", "attention", ...)
 #include <time.h>
 
 #include <chrono>
@@ -25,6 +25,7 @@
 #include "common/peak.h"
 #include "attention/attention.h"
 #include "attention/attention_internal.h"
+#include "matmul_int8/matmul_int8.h"
 
 using namespace phoenix;
 using namespace phoenix::kernels;
@@ -67,14 +68,59 @@ double Time(const std::function<void()>& fn, int min_reps = 5, double min_time =
   return t[t.size() / 2].first;
 }
 
-// Peak per core of the instruction the BF16 kernels run on (common/peak.h), GFLOP/s.
-double g_peak_core = 0;
+// Peak per core of the instruction the BF16 / INT8 kernels run on (common/peak.h), G(FL)OP/s.
+double g_peak_core = 0, g_peak_int8_core = 0;
 
 // One result line: wall-time rate, rate per CPU-second, and its share of the per-core peak.
 void Line(const char* name, double flop, double t) {
   const double per_cpu = flop / g_last_cpu / 1e9;
   std::printf("  %-34s %7.1f GFLOP/s  %8.3f ms  | %6.1f GFLOP per CPU-s = %4.0f%% of peak\n", name, flop / t / 1e9,
               t * 1e3, per_cpu, g_peak_core > 0 ? 100.0 * per_cpu / g_peak_core : 0.0);
+}
+
+const char* g_only = nullptr;  // --only NAME: run just the perf shapes whose name contains NAME
+bool Want(const char* name) { return !g_only || std::strstr(name, g_only); }
+
+// ---------------------------------------------------------------------------------------------
+// INT8 linear layers (matmul_int8) against the BF16 MatMul on the same shapes, interleaved.
+void Int8Perf(int threads) {
+  std::printf("\nINT8 MatMul vs BF16 MatMul, %d threads, whisper-base linear layers (same epilogues)\n", threads);
+  const int64_t T = 1500, D = 512, F = 2048;
+  std::vector<bf16_t> x = RandVec(T * F), w = RandVec(F * 3 * D), y(T * F), res = RandVec(T * F);
+  std::vector<int8_t> w8(F * 3 * D);
+  for (auto& v : w8) v = static_cast<int8_t>(g_rng() % 256 - 128);
+  std::vector<float> bias(F * 2, 0.1f), wscale(F * 2, 0.003f);
+  double t16 = 0, t8 = 0;
+  auto run = [&](const char* name, int64_t K, int64_t N, Epilogue e, bool residual) {
+    if (!Want(name) && !Want("int8")) return;
+    MatMulArgs a;
+    a.M = T; a.N = N; a.K = K;
+    a.a_rs = K; a.b_rs = N; a.c_rs = N;
+    a.bias = bias.data();
+    a.epilogue = e;
+    a.b_is_constant = true;
+    if (residual) { a.residual = res.data(); a.r_rs = N; }
+    Int8MatMulArgs q;
+    q.a = QuantParams{0.02f, 128, false};  // ORT's default: uint8 asymmetric activations
+    q.b_int8 = w8.data();
+    q.b_scale = wscale.data();
+    q.b_channels = N;
+    const double flop = 2.0 * T * N * K;
+    const double tb = Time([&] { MatMul(a, x.data(), w.data(), y.data(), threads); }, 5, 0.4);
+    const double cb = g_last_cpu;
+    const double ti = Time([&] { MatMulInt8(a, q, x.data(), nullptr, y.data(), threads); }, 5, 0.4);
+    const double ci = g_last_cpu;
+    std::printf("  %-34s BF16 %8.3f ms  INT8 %8.3f ms  INT8/BF16 %.2f (CPU time %.2f)  INT8 %6.1f GOP per CPU-s = %3.0f%% of peak\n",
+                name, tb * 1e3, ti * 1e3, ti / tb, ci / cb, flop / ci / 1e9,
+                g_peak_int8_core > 0 ? 100.0 * flop / ci / 1e9 / g_peak_int8_core : 0.0);
+    t16 += cb;
+    t8 += ci;
+  };
+  run("qkv_1500x512x1536", D, 3 * D, Epilogue::kNone, false);
+  run("out_1500x512x512", D, D, Epilogue::kNone, true);
+  run("ffn1_1500x512x2048", D, F, Epilogue::kGeluErf, false);
+  run("ffn2_1500x2048x512", F, D, Epilogue::kNone, true);
+  if (t16 > 0) std::printf("  %-34s INT8/BF16 CPU time %.2f\n", "all linear layers of one layer", t8 / t16);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,8 +131,6 @@ struct PerfShape {
   bool attention_qk, attention_av;
 };
 
-const char* g_only = nullptr;  // --only NAME: run just the perf shapes whose name contains NAME
-bool Want(const char* name) { return !g_only || std::strstr(name, g_only); }
 
 void MatMulPerf(int threads) {
   std::printf("\nMatMul speed, %d threads (BF16 in/out, FP32 accumulation)\n", threads);
@@ -246,10 +290,12 @@ int main(int argc, char** argv) {
   }
   const PeakPerCore peak = MeasurePeakPerCore(0.1);
   g_peak_core = UseAvx512Bf16() ? peak.bf16_dot : UseAvx2Fma() ? peak.fp32_muladd : 0.0;
+  g_peak_int8_core = UseAvx2Fma() ? peak.int16_madd : 0.0;
   std::printf("kernel path: %s, threads: %d; peak per core (CPU time): fp32 mul+add %.1f, fma %.1f, vdpbf16ps %.1f GFLOP/s, "
               "vpmaddwd %.1f, vpdpbusd %.1f GOP/s\n", KernelIsaName(), threads, peak.fp32_muladd, peak.fp32_fma,
               peak.bf16_dot, peak.int16_madd, peak.int8_dot);
   MatMulPerf(threads);
+  Int8Perf(threads);
   RowKernelPerf(threads);
   AttentionPerf(threads);
   return 0;

@@ -22,6 +22,7 @@
 #include "common/parallel.h"
 #include "common/split_operands.h"
 #include "matmul/matmul.h"
+#include "matmul_int8/matmul_int8.h"
 
 namespace phoenix::kernels {
 
@@ -425,6 +426,7 @@ void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C,
 void ReleasePackedWeights(const void* begin, size_t bytes) {
   PackedWeightCache<bf16_t>::Get().Release(begin, bytes);
   PackedWeightCache<float>::Get().Release(begin, bytes);
+  ReleasePackedInt8Weights(begin, bytes);
 }
 
 }  // namespace phoenix::kernels

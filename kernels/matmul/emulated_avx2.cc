@@ -23,6 +23,7 @@
 #include "common/avx2_math.h"
 #include "common/batch_offsets.h"
 #include "common/kernel_isa.h"
+#include "matmul/epilogue_avx2.h"
 
 namespace phoenix::kernels::avx2 {
 namespace {
@@ -30,6 +31,7 @@ namespace {
 inline int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int MR = kMatMulMR, NR = kPanelCols;
+static_assert(NR == kEpilogueCols, "one epilogue tile width");
 
 // Rows [m0, m0 + MC) x k in [k0, k0 + kc) of A (BF16 rows, unit column stride) as FP32 panels of
 // MR rows: panel i at dst + i * kc * MR, element (r, k) at [k * MR + r]; rows >= rows_valid are 0.
@@ -58,56 +60,6 @@ void PackA(const bf16_t* A, int64_t lda, int64_t rows_valid, int64_t k0, int64_t
   }
 }
 
-// Everything the epilogue needs besides the accumulators.
-struct EpilogueCtx {
-  float alpha;
-  const float* bias;  // bias + n0, or nullptr
-  int gelu;           // 0 none, 1 erf, 2 tanh
-  const void* r;      // residual at (m0, n0) or nullptr (element type of C)
-  int64_t r_rs, r_cs;
-  void* c;            // C at (m0, n0)
-  int64_t c_rs, c_cs;
-  int rows, cols;     // valid rows (<= MR) and columns (<= NR)
-};
-
-// v = acc * alpha (+ bias) (GELU) (+ residual), one rounding to T, stored (any strides).
-template <typename T>
-void Epilogue(const EpilogueCtx& e, const float* acc) {
-  const T* res = static_cast<const T*>(e.r);
-  T* out = static_cast<T*>(e.c);
-  for (int v = 0; v < NR / 8; ++v) {
-    const int cnt = e.cols - 8 * v;
-    if (cnt <= 0) break;
-    const int lanes = cnt < 8 ? cnt : 8;
-    __m256 bias = _mm256_setzero_ps();
-    if (e.bias) bias = lanes == 8 ? _mm256_loadu_ps(e.bias + 8 * v) : LoadN(e.bias + 8 * v, lanes);
-    for (int r = 0; r < e.rows; ++r) {
-      __m256 x = _mm256_mul_ps(_mm256_load_ps(acc + r * NR + 8 * v), _mm256_set1_ps(e.alpha));
-      if (e.bias) x = _mm256_add_ps(x, bias);
-      if (e.gelu) x = GeluV(x, e.gelu == 2);
-      if (res) {
-        const T* rp = res + r * e.r_rs + 8 * v * e.r_cs;
-        if (e.r_cs == 1) {
-          x = _mm256_add_ps(x, lanes == 8 ? Load8(rp) : LoadN(rp, lanes));
-        } else {
-          T tmp[8] = {};
-          for (int j = 0; j < lanes; ++j) tmp[j] = rp[j * e.r_cs];
-          x = _mm256_add_ps(x, Load8(tmp));
-        }
-      }
-      T* cp = out + r * e.c_rs + 8 * v * e.c_cs;
-      if (e.c_cs == 1) {
-        if (lanes == 8) Store8(cp, x);
-        else StoreN(cp, lanes, x);
-      } else {
-        T tmp[8];
-        Store8(tmp, x);
-        for (int j = 0; j < lanes; ++j) cp[j * e.c_cs] = tmp[j];
-      }
-    }
-  }
-}
-
 // One MR x NR tile over kc steps of k: acc (parked FP32, or 0 when `first`) += A panel x B panel.
 // The result goes back to `park` (row stride NR) unless `e` is given: then the epilogue stores it.
 template <typename T>
@@ -128,7 +80,7 @@ void Tile(const float* a, const float* b, int64_t kc, bool first, float* park, c
     alignas(32) float out[MR * NR];
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < 2; ++v) _mm256_store_ps(out + r * NR + 8 * v, acc[r][v]);
-    Epilogue<T>(*e, out);
+    StoreTile<T>(*e, out);
     return;
   }
   for (int r = 0; r < MR; ++r)
@@ -164,6 +116,8 @@ void MatMulUnits(const MatMulPlan& p, float* scratch, int64_t u0, int64_t u1) {
   float* apack = scratch;                                   // kMatMulMC x kMatMulKC
   float* park = scratch + kMatMulMC * kMatMulKC;            // kMatMulMC x n_chunk_cols, tile by tile
   EpilogueCtx e;
+  e.col_scale = nullptr;
+  e.out_quant = nullptr;
   e.alpha = a.alpha;
   e.gelu = a.epilogue == Epilogue::kGeluErf ? 1 : a.epilogue == Epilogue::kGeluTanh ? 2 : 0;
   e.r_rs = a.r_rs;
