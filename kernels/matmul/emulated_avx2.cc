@@ -24,6 +24,7 @@
 #include "common/batch_offsets.h"
 #include "common/kernel_isa.h"
 #include "matmul/epilogue_avx2.h"
+#include "matmul/tile_avx2.h"
 
 namespace phoenix::kernels::avx2 {
 namespace {
@@ -31,7 +32,7 @@ namespace {
 inline int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int MR = kMatMulMR, NR = kPanelCols;
-static_assert(NR == kEpilogueCols, "one epilogue tile width");
+static_assert(NR == kEpilogueCols && MR == kTileRows && NR == kTileCols, "one tile shape");
 
 // Rows [m0, m0 + MC) x k in [k0, k0 + kc) of A (BF16 rows, unit column stride) as FP32 panels of
 // MR rows: panel i at dst + i * kc * MR, element (r, k) at [k * MR + r]; rows >= rows_valid are 0.
@@ -58,33 +59,6 @@ void PackA(const bf16_t* A, int64_t lda, int64_t rows_valid, int64_t k0, int64_t
       }
     }
   }
-}
-
-// One MR x NR tile over kc steps of k: acc (parked FP32, or 0 when `first`) += A panel x B panel.
-// The result goes back to `park` (row stride NR) unless `e` is given: then the epilogue stores it.
-template <typename T>
-void Tile(const float* a, const float* b, int64_t kc, bool first, float* park, const EpilogueCtx* e) {
-  __m256 acc[MR][2];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 2; ++v) acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(park + r * NR + 8 * v);
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b + k * NR), b1 = _mm256_loadu_ps(b + k * NR + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + k * MR + r);
-      acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(av, b0));
-      acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(av, b1));
-    }
-  }
-  if (e) {
-    alignas(32) float out[MR * NR];
-    for (int r = 0; r < MR; ++r)
-      for (int v = 0; v < 2; ++v) _mm256_store_ps(out + r * NR + 8 * v, acc[r][v]);
-    StoreTile<T>(*e, out);
-    return;
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 2; ++v) _mm256_storeu_ps(park + r * NR + 8 * v, acc[r][v]);
 }
 
 }  // namespace
@@ -144,19 +118,16 @@ void MatMulUnits(const MatMulPlan& p, float* scratch, int64_t u0, int64_t u1) {
         const float* bpanel = Bp + (n / NR) * p.K * NR + k0 * NR;
         for (int64_t i = 0; i < row_panels; ++i) {
           float* tile_park = park + ((n - n_begin) / NR * row_panels + i) * MR * NR;
-          if (!last) {
-            if (p.split) Tile<split_t>(apack + i * kc * MR, bpanel, kc, first, tile_park, nullptr);
-            else Tile<bf16_t>(apack + i * kc * MR, bpanel, kc, first, tile_park, nullptr);
-            continue;
-          }
+          TileAccumulate(apack + i * kc * MR, MR, bpanel, kc, first, tile_park);
+          if (!last) continue;
           const int64_t m = m_begin + i * MR;
           e.rows = static_cast<int>(Min64(MR, m_begin + rows - m));
           e.cols = static_cast<int>(Min64(NR, n_end - n));
           e.bias = a.bias ? a.bias + n : nullptr;
           e.r = a.residual ? static_cast<const char*>(a.residual) + (ro + m * a.r_rs + n * a.r_cs) * c_elem : nullptr;
           e.c = static_cast<char*>(p.C) + (co + m * a.c_rs + n * a.c_cs) * c_elem;
-          if (p.split) Tile<split_t>(apack + i * kc * MR, bpanel, kc, first, tile_park, &e);
-          else Tile<bf16_t>(apack + i * kc * MR, bpanel, kc, first, tile_park, &e);
+          if (p.split) StoreTile<split_t>(e, tile_park);
+          else StoreTile<bf16_t>(e, tile_park);
         }
       }
     }

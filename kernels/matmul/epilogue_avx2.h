@@ -57,7 +57,7 @@ void StoreTile(const EpilogueCtx& e, const float* acc) {
     const __m256 bias = e.bias ? LoadCols(e.bias + 8 * v, lanes) : _mm256_setzero_ps();
     const __m256 cscale = e.col_scale ? LoadCols(e.col_scale + 8 * v, lanes) : _mm256_setzero_ps();
     for (int r = 0; r < e.rows; ++r) {
-      __m256 x = _mm256_load_ps(acc + r * kEpilogueCols + 8 * v);
+      __m256 x = _mm256_loadu_ps(acc + r * kEpilogueCols + 8 * v);
       if (e.col_scale) x = _mm256_mul_ps(x, cscale);
       x = _mm256_mul_ps(x, _mm256_set1_ps(e.alpha));
       if (e.bias) x = _mm256_add_ps(x, bias);
