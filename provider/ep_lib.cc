@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/peak.h"
 #include "counters.h"
 #include "factory.h"
 #include "ort_api.h"
@@ -58,6 +59,11 @@ __attribute__((visibility("default"))) size_t PhoenixNPU_CountersJson(char* buf,
 // The last run of every live region as a Chrome trace (chrome://tracing, Perfetto).
 __attribute__((visibility("default"))) size_t PhoenixNPU_ChromeTraceJson(char* buf, size_t cap) {
   return CopyJsonOut([] { return phoenix::CountersRegistry::Get().ChromeTrace(); }, buf, cap);
+}
+
+// This CPU's per-core dot-product peak (kernels/common/peak.h: JSON, measured once per process).
+__attribute__((visibility("default"))) size_t PhoenixNPU_MeasurePeak(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::PeakJson(); }, buf, cap);
 }
 
 __attribute__((visibility("default"))) void PhoenixNPU_ResetCounters() {

@@ -100,6 +100,25 @@ T* Aligned(std::vector<T>& v, size_t n) {
   return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
 }
 
+// Element offsets of Q, K, V, O for every head (batch), and whether K / V differ between heads
+// (else they are packed once for all).
+void HeadOffsets(const AttentionArgs& a, std::vector<int64_t>& q, std::vector<int64_t>& k, std::vector<int64_t>& v,
+                 std::vector<int64_t>& o, bool* k_batched, bool* v_batched) {
+  const int64_t batches = a.BatchCount();
+  for (auto* x : {&q, &k, &v, &o}) Grow(*x, batches);
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
+    int64_t off[4];
+    BatchOffsets(bi, a.batch_rank, a.batch_shape, 4, strides, off);
+    q[bi] = off[0];
+    k[bi] = off[1];
+    v[bi] = off[2];
+    o[bi] = off[3];
+    *k_batched |= off[1] != k[0];
+    *v_batched |= off[2] != v[0];
+  }
+}
+
 // Per calling thread: per-batch offsets and the packed Q, K, V of every head of the call.
 struct PackScratch {
   std::vector<int64_t> q_off, k_off, v_off, o_off;
@@ -195,21 +214,9 @@ void AttentionAvx512(const AttentionArgs& a, const T* Q, const T* K, const T* V,
   thread_local PackScratch ps;
   const int64_t batches = a.BatchCount();
   const int threads = std::max(1, num_threads);
-  for (auto* v : {&ps.q_off, &ps.k_off, &ps.v_off, &ps.o_off}) Grow(*v, batches);
   for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
   bool k_batched = false, v_batched = false;
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
-    int64_t off[4];
-    BatchOffsets(bi, a.batch_rank, a.batch_shape, 4, strides, off);
-    const int64_t qo = off[0], ko = off[1], vo = off[2], oo = off[3];
-    ps.q_off[bi] = qo;
-    ps.k_off[bi] = ko;
-    ps.v_off[bi] = vo;
-    ps.o_off[bi] = oo;
-    k_batched |= ko != ps.k_off[0];
-    v_batched |= vo != ps.v_off[0];
-  }
+  HeadOffsets(a, ps.q_off, ps.k_off, ps.v_off, ps.o_off, &k_batched, &v_batched);
 
   // Pack Q^T, K and V of every head (K or V shared by all batches is packed once). Jobs are
   // (operand, head, part): a head's operand is split into parts when there are few heads.
@@ -305,20 +312,9 @@ void AttentionAvx2(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, con
   thread_local Scratch ps;
   const int64_t batches = a.BatchCount();
   const int threads = std::max(1, num_threads);
-  for (auto* v : {&ps.q_off, &ps.k_off, &ps.v_off, &ps.o_off}) Grow(*v, batches);
   for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
   bool k_batched = false, v_batched = false;
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
-    int64_t off[4];
-    BatchOffsets(bi, a.batch_rank, a.batch_shape, 4, strides, off);
-    ps.q_off[bi] = off[0];
-    ps.k_off[bi] = off[1];
-    ps.v_off[bi] = off[2];
-    ps.o_off[bi] = off[3];
-    k_batched |= off[1] != ps.k_off[0];
-    v_batched |= off[2] != ps.v_off[0];
-  }
+  HeadOffsets(a, ps.q_off, ps.k_off, ps.v_off, ps.o_off, &k_batched, &v_batched);
   const int64_t nq = batches, nk = k_batched ? batches : 1, nv = v_batched ? batches : 1;
   const int64_t q_elems = avx2::PackedBFloats(a.D, a.M), k_elems = avx2::KeyPanelFloats(a.N, a.D),
                 v_elems = avx2::PackedBFloats(a.N, a.Dv);

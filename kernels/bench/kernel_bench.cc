@@ -81,6 +81,18 @@ void Line(const char* name, double flop, double t) {
 const char* g_only = nullptr;  // --only NAME: run just the perf shapes whose name contains NAME
 bool Want(const char* name) { return !g_only || std::strstr(name, g_only); }
 
+// A whisper linear layer [T, K] x [K, N] (constant weight), bias, epilogue, optional residual.
+MatMulArgs LinearArgs(int64_t T, int64_t K, int64_t N, const float* bias, Epilogue e, const void* residual) {
+  MatMulArgs a;
+  a.M = T; a.N = N; a.K = K;
+  a.a_rs = K; a.b_rs = N; a.c_rs = N;
+  a.bias = bias;
+  a.epilogue = e;
+  a.b_is_constant = true;
+  if (residual) { a.residual = residual; a.r_rs = N; }
+  return a;
+}
+
 // ---------------------------------------------------------------------------------------------
 // INT8 linear layers (matmul_int8) against the BF16 MatMul on the same shapes, interleaved.
 void Int8Perf(int threads) {
@@ -93,13 +105,7 @@ void Int8Perf(int threads) {
   double t16 = 0, t8 = 0;
   auto run = [&](const char* name, int64_t K, int64_t N, Epilogue e, bool residual) {
     if (!Want(name) && !Want("int8")) return;
-    MatMulArgs a;
-    a.M = T; a.N = N; a.K = K;
-    a.a_rs = K; a.b_rs = N; a.c_rs = N;
-    a.bias = bias.data();
-    a.epilogue = e;
-    a.b_is_constant = true;
-    if (residual) { a.residual = res.data(); a.r_rs = N; }
+    const MatMulArgs a = LinearArgs(T, K, N, bias.data(), e, residual ? res.data() : nullptr);
     Int8MatMulArgs q;
     q.a = QuantParams{0.02f, 128, false};  // ORT's default: uint8 asymmetric activations
     q.b_int8 = w8.data();
@@ -140,14 +146,8 @@ void MatMulPerf(int threads) {
   std::vector<float> bias(F * 2, 0.1f);
   double total_s = 0, total_flop = 0, total_cpu = 0;
   auto run_linear = [&](const char* name, int64_t K, int64_t N, Epilogue e, bool residual) {
-    MatMulArgs a;
-    a.M = T; a.N = N; a.K = K;
-    a.a_rs = K; a.b_rs = N; a.c_rs = N;
-    a.bias = bias.data();
-    a.epilogue = e;
-    a.b_is_constant = true;
-    if (residual) { a.residual = qkv.data(); a.r_rs = N; }
     if (!Want(name)) return;
+    const MatMulArgs a = LinearArgs(T, K, N, bias.data(), e, residual ? qkv.data() : nullptr);
     const double t = Time([&] { MatMul(a, x.data(), w.data(), y.data(), threads); });
     const double flop = 2.0 * T * N * K;
     Line(name, flop, t);

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -112,43 +111,25 @@ PeakPerCore MeasurePeakPerCore(double seconds) {
 
 }  // namespace phoenix
 
-extern "C" {
+namespace phoenix {
 
-// PhoenixNPU_MeasurePeak(buf, cap): this CPU's per-core multiply-accumulate peak as JSON, e.g.
-//   {"kernel_isa": "avx2", "bf16_kernels": "fp32_muladd", "int8_kernels": "int16_madd",
-//    "per_core": {"fp32_fma": 78.1, "fp32_muladd": 77.9, "bf16_dot": 0, "int8_dot": 0, "int16_madd": 150.2}}
-// (GFLOP/s or GOP/s per core, one thread; 0 = instruction absent). "bf16_kernels" / "int8_kernels"
-// name the entry that is the peak of the kernels the emulated device runs on this CPU (null for
-// the portable scalar kernels). Measured once per process (about 0.25 s), then cached. Returns
-// the length needed including the NUL (call again with a bigger buffer when it exceeds cap),
-// 0 on an internal error. Never throws.
-__attribute__((visibility("default"))) size_t PhoenixNPU_MeasurePeak(char* buf, size_t cap) {
-  try {
-    static std::once_flag once;
-    static std::string json;
-    std::call_once(once, [] {
-      const phoenix::PeakPerCore p = phoenix::MeasurePeakPerCore(0.05);
-      const bool avx512 = phoenix::UseAvx512Bf16(), avx2 = phoenix::UseAvx2Fma();
-      const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_muladd\"" : "null";
-      const char* int8 = avx2 ? "\"int16_madd\"" : "null";
-      char text[512];
-      std::snprintf(text, sizeof text,
-                    "{\"kernel_isa\": \"%s\", \"bf16_kernels\": %s, \"int8_kernels\": %s, \"per_core\": "
-                    "{\"fp32_fma\": %.1f, \"fp32_muladd\": %.1f, \"bf16_dot\": %.1f, \"int8_dot\": %.1f, "
-                    "\"int16_madd\": %.1f}}",
-                    phoenix::KernelIsaName(), bf16, int8, p.fp32_fma, p.fp32_muladd, p.bf16_dot, p.int8_dot,
-                    p.int16_madd);
-      json = text;
-    });
-    if (buf && cap > 0) {
-      const size_t n = json.size() < cap - 1 ? json.size() : cap - 1;
-      std::memcpy(buf, json.data(), n);
-      buf[n] = '\0';
-    }
-    return json.size() + 1;
-  } catch (...) {
-    return 0;
-  }
+std::string PeakJson() {
+  static std::once_flag once;
+  static std::string* json = new std::string();  // never destroyed: safe at exit
+  std::call_once(once, [] {
+    const PeakPerCore p = MeasurePeakPerCore(0.05);
+    const bool avx512 = UseAvx512Bf16(), avx2 = UseAvx2Fma();
+    const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_muladd\"" : "null";
+    const char* int8 = avx2 ? "\"int16_madd\"" : "null";
+    char text[512];
+    std::snprintf(text, sizeof text,
+                  "{\"kernel_isa\": \"%s\", \"bf16_kernels\": %s, \"int8_kernels\": %s, \"per_core\": "
+                  "{\"fp32_fma\": %.1f, \"fp32_muladd\": %.1f, \"bf16_dot\": %.1f, \"int8_dot\": %.1f, "
+                  "\"int16_madd\": %.1f}}",
+                  KernelIsaName(), bf16, int8, p.fp32_fma, p.fp32_muladd, p.bf16_dot, p.int8_dot, p.int16_madd);
+    *json = text;
+  });
+  return *json;
 }
 
-}  // extern "C"
+}  // namespace phoenix

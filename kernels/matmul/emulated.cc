@@ -22,7 +22,7 @@
 #include "common/parallel.h"
 #include "common/split_operands.h"
 #include "matmul/matmul.h"
-#include "matmul_int8/matmul_int8.h"
+#include "matmul/packed_weights.h"
 
 namespace phoenix::kernels {
 
@@ -66,66 +66,6 @@ void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C,
 
 namespace {
 
-// Packed copies of constant B operands, keyed by (address, K, N, strides), one cache per packed
-// element type (BF16 pairs for AVX-512, FP32 panels for AVX2). Thread-safe; entries are
-// shared_ptr so a Release racing with a running MatMul never frees memory in use. Bounded: past
-// kMaxBytes the cache is emptied (the weights then repack on next use).
-template <typename E>
-class PackedWeightCache {
- public:
-  using Packed = std::shared_ptr<const std::vector<E>>;
-  static PackedWeightCache& Get() {
-    static PackedWeightCache* cache = new PackedWeightCache();  // never destroyed: safe at exit
-    return *cache;
-  }
-
-  Packed Find(const void* b, int64_t K, int64_t N, int64_t rs, int64_t cs) {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const Entry& e : entries_)
-      if (e.ptr == b && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;
-    return nullptr;
-  }
-
-  Packed Insert(const void* b, int64_t K, int64_t N, int64_t rs, int64_t cs, Packed data) {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const Entry& e : entries_)
-      if (e.ptr == b && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;  // lost a race
-    const size_t bytes = data->size() * sizeof(E);
-    if (bytes_ + bytes > kMaxBytes) {
-      entries_.clear();
-      bytes_ = 0;
-    }
-    entries_.push_back(Entry{b, K, N, rs, cs, bytes, data});
-    bytes_ += bytes;
-    return data;
-  }
-
-  void Release(const void* begin, size_t bytes) {
-    const char* lo = static_cast<const char*>(begin);
-    const char* hi = lo + bytes;
-    std::lock_guard<std::mutex> lk(mu_);
-    auto dead = [&](const Entry& e) {
-      const char* p = reinterpret_cast<const char*>(e.ptr);
-      return p >= lo && p < hi;
-    };
-    for (const Entry& e : entries_)
-      if (dead(e)) bytes_ -= e.bytes;
-    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), dead), entries_.end());
-  }
-
- private:
-  static constexpr size_t kMaxBytes = size_t{4} << 30;
-  struct Entry {
-    const void* ptr;
-    int64_t K, N, rs, cs;  // K of the packed operand: 3x the MatMul's K for BF16x3
-    size_t bytes;
-    Packed data;
-  };
-  std::mutex mu_;
-  std::vector<Entry> entries_;
-  size_t bytes_ = 0;
-};
-
 // Per calling thread scratch, grown on demand and reused (no allocation after warm-up).
 struct Scratch {
   std::vector<bf16_t> packed_b, packed_a, expanded_b;
@@ -137,10 +77,9 @@ struct Scratch {
   std::vector<std::shared_ptr<const std::vector<float>>> held_f32;
 };
 
-template <typename T>
-void Grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
+using packing::CachedPack;
+using packing::Grow;
+using packing::PackedWeightCache;
 
 // Row m of A' (K' = ProductK elements, contiguous) from a strided row of A.
 template <typename T>
@@ -258,11 +197,7 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
   if (a.b_is_constant) {
     for (int64_t bi = 0; bi < distinct; ++bi) {
       const T* bsrc = B + s.b_offsets[bi];
-      auto& cache = PackedWeightCache<bf16_t>::Get();
-      auto data = cache.Find(bsrc, Kp, N, a.b_rs, a.b_cs);
-      if (!data) {
-        auto fresh = std::make_shared<std::vector<bf16_t>>(static_cast<size_t>(packed_elems));
-        bf16_t* dst = fresh->data();
+      auto data = CachedPack<bf16_t>(bsrc, nullptr, Kp, N, a.b_rs, a.b_cs, packed_elems, [&](bf16_t* dst) {
         if (kSplit) {
           PackOperandB(bsrc, K, N, a.b_rs, a.b_cs, dst, 0, panels, &s.expanded_b);
         } else {
@@ -270,8 +205,7 @@ void MatMulAvx512(const MatMulArgs& a, const T* A, const T* B, T* C, int num_thr
             PackOperandB(bsrc, K, N, a.b_rs, a.b_cs, dst, p0, p1, nullptr);
           });
         }
-        data = cache.Insert(bsrc, Kp, N, a.b_rs, a.b_cs, std::move(fresh));
-      }
+      });
       s.b_ptrs[bi] = data->data();
       s.held.push_back(std::move(data));
     }
@@ -344,17 +278,12 @@ void MatMulAvx2(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threa
   Grow(s.b_ptrs_f32, batches);
   s.held_f32.clear();
   if (a.b_is_constant) {
-    auto& cache = PackedWeightCache<float>::Get();
     for (int64_t bi = 0; bi < distinct; ++bi) {
       const T* bsrc = B + s.b_offsets[bi];
-      auto data = cache.Find(bsrc, Kp, N, a.b_rs, a.b_cs);
-      if (!data) {
-        auto fresh = std::make_shared<std::vector<float>>(static_cast<size_t>(packed_floats));
-        float* dst = fresh->data();
+      auto data = CachedPack<float>(bsrc, nullptr, Kp, N, a.b_rs, a.b_cs, packed_floats, [&](float* dst) {
         if (kSplit) pack(bsrc, dst, 0, panels, &s.expanded_b);
         else ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { pack(bsrc, dst, p0, p1, nullptr); });
-        data = cache.Insert(bsrc, Kp, N, a.b_rs, a.b_cs, std::move(fresh));
-      }
+      });
       s.b_ptrs_f32[bi] = data->data();
       s.held_f32.push_back(std::move(data));
     }
@@ -426,7 +355,7 @@ void MatMul(const MatMulArgs& a, const split_t* A, const split_t* B, split_t* C,
 void ReleasePackedWeights(const void* begin, size_t bytes) {
   PackedWeightCache<bf16_t>::Get().Release(begin, bytes);
   PackedWeightCache<float>::Get().Release(begin, bytes);
-  ReleasePackedInt8Weights(begin, bytes);
+  PackedWeightCache<int16_t>::Get().Release(begin, bytes);  // INT8 weights (matmul_int8)
 }
 
 }  // namespace phoenix::kernels

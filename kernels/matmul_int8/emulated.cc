@@ -13,6 +13,7 @@
 #include "common/checked_size.h"
 #include "common/cpu_features.h"
 #include "common/parallel.h"
+#include "matmul/packed_weights.h"
 #include "matmul_int8/matmul_int8.h"
 #include "matmul_int8/matmul_int8_internal.h"
 
@@ -71,58 +72,6 @@ void CheckArgs(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* B_bf1
   }
 }
 
-// Packed INT8 weights (AVX2 layout), keyed by (address, K, N, strides, zero points); as the BF16
-// weight cache in matmul/emulated.cc, released with the weight's buffer (ReleasePackedWeights).
-class Int8WeightCache {
- public:
-  using Packed = std::shared_ptr<const std::vector<int16_t>>;
-  static Int8WeightCache& Get() {
-    static Int8WeightCache* cache = new Int8WeightCache();  // never destroyed: safe at exit
-    return *cache;
-  }
-  Packed Find(const void* b, const void* zp, int64_t K, int64_t N, int64_t rs, int64_t cs) {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const Entry& e : entries_)
-      if (e.ptr == b && e.zp == zp && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;
-    return nullptr;
-  }
-  Packed Insert(const void* b, const void* zp, int64_t K, int64_t N, int64_t rs, int64_t cs, Packed data) {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const Entry& e : entries_)
-      if (e.ptr == b && e.zp == zp && e.K == K && e.N == N && e.rs == rs && e.cs == cs) return e.data;
-    if (bytes_ + data->size() * 2 > kMaxBytes) {
-      entries_.clear();
-      bytes_ = 0;
-    }
-    entries_.push_back(Entry{b, zp, K, N, rs, cs, data});
-    bytes_ += data->size() * 2;
-    return data;
-  }
-  void Release(const void* begin, size_t bytes) {
-    const char* lo = static_cast<const char*>(begin);
-    std::lock_guard<std::mutex> lk(mu_);
-    auto dead = [&](const Entry& e) {
-      const char* p = static_cast<const char*>(e.ptr);
-      return p >= lo && p < lo + bytes;
-    };
-    for (const Entry& e : entries_)
-      if (dead(e)) bytes_ -= e.data->size() * 2;
-    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), dead), entries_.end());
-  }
-
- private:
-  static constexpr size_t kMaxBytes = size_t{2} << 30;
-  struct Entry {
-    const void* ptr;
-    const void* zp;
-    int64_t K, N, rs, cs;
-    Packed data;
-  };
-  std::mutex mu_;
-  std::vector<Entry> entries_;
-  size_t bytes_ = 0;
-};
-
 // Panels [p0, p1) of B in the AVX2 layout (matmul_int8_internal.h).
 void PackInt8B(const BSource& b, int64_t K, int64_t N, int16_t* dst, int64_t p0, int64_t p1) {
   const int64_t K2 = (K + 1) / 2;
@@ -139,10 +88,7 @@ void PackInt8B(const BSource& b, int64_t K, int64_t N, int16_t* dst, int64_t p0,
   }
 }
 
-template <typename T>
-void Grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
+using packing::Grow;
 
 void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
                     int num_threads) {
@@ -201,16 +147,12 @@ void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* 
     else b.x = B_bf16 + boff[bi];
     return b;
   };
-  if (q.b_int8 && a.b_is_constant) {
+  if (q.b_int8 && a.b_is_constant) {  // keyed by the zero points too (they are packed in)
     for (int64_t bi = 0; bi < distinct; ++bi) {
       const BSource b = source(bi);
-      auto data = Int8WeightCache::Get().Find(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs);
-      if (!data) {
-        auto fresh = std::make_shared<std::vector<int16_t>>(static_cast<size_t>(packed));
-        int16_t* dst = fresh->data();
+      auto data = packing::CachedPack<int16_t>(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, packed, [&](int16_t* dst) {
         ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { PackInt8B(b, K, N, dst, p0, p1); });
-        data = Int8WeightCache::Get().Insert(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, std::move(fresh));
-      }
+      });
       s.b_ptrs[bi] = data->data();
       s.held.push_back(std::move(data));
     }
@@ -298,7 +240,5 @@ void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, c
   if (a.K <= 0 || !UseAvx2Fma()) return portable::MatMulInt8(a, q, A, B_bf16, C, num_threads);
   MatMulInt8Avx2(a, q, A, B_bf16, C, num_threads);
 }
-
-void ReleasePackedInt8Weights(const void* begin, size_t bytes) { Int8WeightCache::Get().Release(begin, bytes); }
 
 }  // namespace phoenix::kernels

@@ -13,6 +13,9 @@
 
 namespace phoenix::kernels {
 
+// Packed INT8 weights are cached by address like BF16 ones: ReleasePackedWeights (matmul.h)
+// drops them when their buffer is freed.
+
 // One static (per-tensor) quantization: q = saturate(round_half_even(x / scale) + zero_point) to
 // int8 ([-128, 127], is_signed) or uint8 ([0, 255]); x = (q - zero_point) * scale back.
 struct QuantParams {
@@ -51,9 +54,6 @@ constexpr int64_t kMaxInt8K = 2147483647 / (255 * 255);  // 33025
 // on bad quantization parameters (scale not finite and > 0, zero point out of range, K too large).
 void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
                 int num_threads);
-
-// Drops packed copies of INT8 weights in [begin, begin + bytes) (called by ReleasePackedWeights).
-void ReleasePackedInt8Weights(const void* begin, size_t bytes);
 
 // The reference's single steps, shared by every implementation of the contract.
 inline int32_t QuantMin(const QuantParams& p) { return p.is_signed ? -128 : 0; }

@@ -182,7 +182,7 @@ PHX_TEST(fast_equals_reference) {
       std::vector<bf16_t> again(ref.size(), 0);
       MatMulInt8(d.a, d.q, d.A.data(), d.Bact.data(), again.data(), 1);
       PHX_CHECK(again == fast) << c.name << ": cached weights or one thread differ";
-      ReleasePackedInt8Weights(d.W.data(), d.W.size());
+      ReleasePackedWeights(d.W.data(), d.W.size());
     }
   }
 }
