@@ -1,10 +1,11 @@
 # The C++ test tier (CTest). Included by CMakeLists.txt when PHOENIX_BUILD_TESTS is ON.
 #
-#   phoenix_test(NAME SOURCE [SOURCES_OR_LIBRARIES...])
+#   phoenix_test(NAME SOURCE [MORE_SOURCES...])
 #
-# adds one test: an executable built from SOURCE with the project's compile flags (phoenix_flags:
-# the sanitizers too under -DPHOENIX_SANITIZE=ON), linked with the kernels (phoenix_kernels) and
-# whatever else is listed. A test exits 0 when it passes, 77 when it has nothing to check on this
+# adds one test: an executable built from SOURCE (and any further sources, e.g. the provider
+# files a provider test needs: provider/ and the ONNX Runtime headers are on its include path)
+# with the project's compile flags (phoenix_flags: the sanitizers too under
+# -DPHOENIX_SANITIZE=ON), linked with the kernels (phoenix_kernels). A test exits 0 when it passes, 77 when it has nothing to check on this
 # machine (CTest reports it as skipped, with the reason the test printed), anything else when it
 # fails. Kernel tests that compare an ISA-specific path with the reference also run with
 # PHOENIX_KERNEL_ISA=avx2, so a CPU with AVX-512 checks its AVX2 path as well.
@@ -12,7 +13,8 @@
 function(phoenix_test name source)
   add_executable(${name} ${source} ${ARGN})
   target_link_libraries(${name} PRIVATE phoenix_kernels phoenix_flags)
-  target_include_directories(${name} PRIVATE "${CMAKE_SOURCE_DIR}/kernels" "${CMAKE_SOURCE_DIR}/provider")
+  target_include_directories(${name} PRIVATE "${CMAKE_SOURCE_DIR}/kernels" "${CMAKE_SOURCE_DIR}/provider"
+                                             "${ONNXRUNTIME_INCLUDE_DIR}")
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS "cpp")
 endfunction()
