@@ -126,5 +126,9 @@ inline int64_t MatMulScratchFloats(int64_t n_chunk_cols) {
 }
 void MatMulUnits(const MatMulPlan& p, float* scratch, int64_t u0, int64_t u1);
 
+// ---- Row kernels --------------------------------------------------------------------------
+void LayerNormRows(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1);
+void LayerNormRows(const LayerNormArgs& a, const split_t* x, split_t* y, int64_t r0, int64_t r1);
+
 }  // namespace avx2
 }  // namespace phoenix::kernels

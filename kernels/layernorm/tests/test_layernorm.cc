@@ -55,11 +55,11 @@ void FastEqualsReference() {
 }  // namespace
 
 PHX_TEST(layernorm_bf16_fast_equals_reference) {
-  if (!UseAvx512Bf16()) return Skip("no fast LayerNorm path on this CPU (portable only)");
+  if (!UseAvx512Bf16() && !UseAvx2Fma()) return Skip("no fast LayerNorm path on this CPU (portable only)");
   FastEqualsReference<bf16_t>();
 }
 PHX_TEST(layernorm_bf16x3_fast_equals_reference) {
-  if (!UseAvx512Bf16()) return Skip("no fast LayerNorm path on this CPU (portable only)");
+  if (!UseAvx512Bf16() && !UseAvx2Fma()) return Skip("no fast LayerNorm path on this CPU (portable only)");
   FastEqualsReference<split_t>();
 }
 
