@@ -189,7 +189,7 @@ void MatMulPerf(int threads) {
 }
 
 void RowKernelPerf(int threads) {
-  std::printf("\nOther kernels, %d threads (ms: AVX-512 path / portable reference)\n", threads);
+  std::printf("\nOther kernels, %d threads (ms: the dispatched path (%s) / portable reference)\n", threads, KernelIsaName());
   const int64_t T = 1500, D = 512, H = 8, F = 2048;
   auto both = [&](const char* name, const std::function<void()>& fast, const std::function<void()>& ref) {
     if (!Want(name)) return;
