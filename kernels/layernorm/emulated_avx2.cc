@@ -15,17 +15,10 @@
 #include "common/avx2_math.h"
 #include "common/checked_size.h"
 #include "common/kernel_isa.h"
+#include "layernorm/row_stats_scalar.h"
 
 namespace phoenix::kernels::avx2 {
 namespace {
-
-inline float Lane(const bf16_t* p) {
-  const uint32_t bits = static_cast<uint32_t>(*p) << 16;
-  float f;
-  __builtin_memcpy(&f, &bits, sizeof f);
-  return f;
-}
-inline float Lane(const split_t* p) { return p->v; }
 
 // Lane j <- elements i and i + 1 of row j (byte offset rows[j] from x).
 inline void GatherPair(const bf16_t* x, __m256i rows, int64_t i, __m256& e0, __m256& e1) {
@@ -79,21 +72,6 @@ void RowStats8(const T* x, int64_t n, int rows, float eps, float* mean_out, floa
   const __m256 var_eps = _mm256_add_ps(_mm256_div_ps(sq, nf), _mm256_set1_ps(eps));
   _mm256_storeu_ps(mean_out, mean);
   _mm256_storeu_ps(inv_out, _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(var_eps)));
-}
-
-// The reference's statistics of one row, scalar (n = 1, or rows too long for the gathers).
-template <typename T>
-void RowStatsScalar(const T* x, int64_t n, float eps, float* mean_out, float* inv_out) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += Lane(x + i);
-  const float mean = sum / static_cast<float>(n);
-  float sq = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = Lane(x + i) - mean;
-    sq += d * d;
-  }
-  *mean_out = mean;
-  *inv_out = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
 }
 
 template <typename T>

@@ -16,6 +16,7 @@
 #include "common/avx512_math.h"
 #include "common/checked_size.h"
 #include "common/kernel_isa.h"
+#include "layernorm/row_stats_scalar.h"
 
 namespace phoenix::kernels::avx512 {
 namespace {
@@ -44,10 +45,6 @@ inline __m512 GatherLast(const bf16_t* x, __m512i rows, __mmask16 lanes, int64_t
 inline __m512 GatherLast(const split_t* x, __m512i rows, __mmask16 lanes, int64_t n) {
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, rows, x + n - 1, 1);
 }
-
-// One element widened to FP32 (BF16 exactly; BF16x3 is stored as its FP32 value).
-inline float Load16Lane(const bf16_t* p) { return Bf16ToF32Lane(*p); }
-inline float Load16Lane(const split_t* p) { return p->v; }
 
 // Sequential FP32 sums of rows r..r+rows (rows <= 16, n >= 2), lane per row: sum_j = x0 + x1 +
 // ... and sq_j = (x0 - mean_j)^2 + (x1 - mean_j)^2 + ..., exactly as the reference loops.
@@ -84,22 +81,6 @@ void RowStats(const T* x, int64_t n, int rows, float eps, float* mean_out, float
   const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_sqrt_ps(var_eps));
   _mm512_storeu_ps(mean_out, mean);
   _mm512_storeu_ps(inv_out, inv);
-}
-
-// The reference's statistics of one row, scalar (the same FP32 operations in the same order), for
-// rows too long for RowStats' 32-bit gather offsets.
-template <typename T>
-void RowStatsScalar(const T* x, int64_t n, float eps, float* mean_out, float* inv_out) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += Load16Lane(x + i);
-  const float mean = sum / static_cast<float>(n);
-  float sq = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = Load16Lane(x + i) - mean;
-    sq += d * d;
-  }
-  *mean_out = mean;
-  *inv_out = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
 }
 
 template <typename T>
