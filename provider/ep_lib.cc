@@ -4,6 +4,7 @@
 #include <string>
 
 #include "capability.h"
+#include "common/peak.h"
 #include "counters.h"
 #include "factory.h"
 #include "options.h"
@@ -75,6 +76,11 @@ __attribute__((visibility("default"))) size_t PhoenixNPU_OptionTableJson(char* b
 // What the provider took of the last graphs it was offered, node by node, with reasons.
 __attribute__((visibility("default"))) size_t PhoenixNPU_CapabilityReportsJson(char* buf, size_t cap) {
   return CopyJsonOut([] { return phoenix::CapabilityReportsJson(); }, buf, cap);
+}
+
+// This CPU's per-core dot-product peak (kernels/common/peak.h: JSON, measured once per process).
+__attribute__((visibility("default"))) size_t PhoenixNPU_MeasurePeak(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::PeakJson(); }, buf, cap);
 }
 
 __attribute__((visibility("default"))) void PhoenixNPU_ResetCounters() {

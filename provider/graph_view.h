@@ -87,7 +87,6 @@ struct GNode {
 
   // "MatMul 'name'" or "MatMul" when the node has no name: for messages and labels.
   std::string Label() const { return name.empty() ? op_type : name; }
-  bool HasAttr(const char* name) const { return attributes.count(name) > 0; }
   int64_t AttrInt(const char* name, int64_t fallback) const;
   float AttrFloat(const char* name, float fallback) const;
   std::string AttrString(const char* name, const std::string& fallback) const;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,14 @@ struct TensorView {
     return v;
   }
 
+  // Shapes and strides come from models: both products saturate at INT64_MAX instead of
+  // wrapping, so a bounds check against a real buffer fails on them.
   int64_t NumElements() const {
+    for (int i = 0; i < rank; ++i)
+      if (shape[i] == 0) return 0;
     int64_t n = 1;
-    for (int i = 0; i < rank; ++i) n *= shape[i];
+    for (int i = 0; i < rank; ++i)
+      if (__builtin_mul_overflow(n, shape[i], &n)) return INT64_MAX;
     return n;
   }
 
@@ -53,9 +59,11 @@ struct TensorView {
   // Largest element index touched + 1 (for bounds checks); 0 for an empty view.
   int64_t Extent() const {
     if (NumElements() == 0) return 0;
-    int64_t last = offset;
-    for (int i = 0; i < rank; ++i) last += (shape[i] - 1) * strides[i];
-    return last + 1;
+    int64_t last = offset, step = 0;
+    for (int i = 0; i < rank; ++i)
+      if (__builtin_mul_overflow(shape[i] - 1, strides[i], &step) || __builtin_add_overflow(last, step, &last))
+        return INT64_MAX;
+    return last == INT64_MAX ? INT64_MAX : last + 1;
   }
 
   std::string ToString() const {
