@@ -29,7 +29,9 @@ struct TensorView {
     for (int i = v.rank - 1; i >= 0; --i) {
       v.shape[i] = dims[i];
       v.strides[i] = s;
-      s *= dims[i];
+      // dims come from models: a stride past int64 saturates (and Extent() with it) instead of
+      // wrapping, so the bounds checks against real buffers fail on such a view
+      if (__builtin_mul_overflow(s, dims[i], &s)) s = INT64_MAX;
     }
     return v;
   }

@@ -42,6 +42,11 @@ PHX_TEST(pack_gather_bounds) {
 }
 
 PHX_TEST(tensor_view_sizes_saturate) {
+  // Contiguous() of dims whose product overflows: no signed overflow (UBSan runs this), strides
+  // saturate, and so do the element count and extent.
+  const TensorView huge = TensorView::Contiguous({4, int64_t{1} << 40, int64_t{1} << 40});
+  PHX_CHECK(huge.strides[0] == INT64_MAX && huge.strides[1] == int64_t{1} << 40 && huge.strides[2] == 1);
+  PHX_CHECK(huge.Extent() == INT64_MAX && huge.NumElements() == INT64_MAX);
   TensorView v = TensorView::Contiguous({int64_t{1} << 40, int64_t{1} << 40});
   PHX_CHECK(v.NumElements() == INT64_MAX);
   PHX_CHECK(v.Extent() == INT64_MAX);  // a bounds check against any buffer now fails
