@@ -1,8 +1,9 @@
-"""A short fuzz run in CI: a few hundred random graphs (the long run is tools/fuzz.py)."""
+"""A short fuzz run in CI: a few hundred random chains and DAGs (the long run is tools/fuzz.py).
+PHOENIX_FUZZ_GRAPHS bounds both (scripts/sanitize.sh runs fewer under the sanitizers)."""
 import os
+from collections import Counter
 
-import pytest
-
+from dag_fuzz import check_dag
 from graph_fuzz import check_graph
 
 N = int(os.environ.get("PHOENIX_FUZZ_GRAPHS", "300"))
@@ -24,3 +25,30 @@ def test_random_graphs_at_bf16x3():
     for seed in range(100_000, 100_000 + N // 3):
         claimed_any += check_graph(seed, precision="bf16x3")["claimed"] > 0
     assert claimed_any > N // 9
+
+
+def test_random_dags_match_cpu():
+    """Random DAGs (tests/dag_fuzz.py): several readers and outputs, attention, GELU patterns
+    and look-alikes, ranks to 10, symbolic dims at several sizes, NaN / Inf feeds, malformed
+    Reshapes, each at the precision and fuse_attention its seed draws. Every seed runs; the
+    failures are reported together, each with its seed (tools/fuzz.py --dag --start SEED
+    --graphs 1 reruns one)."""
+    failures, stats = [], Counter()
+    for seed in range(N):
+        try:
+            r = check_dag(seed)
+        except AssertionError as exc:
+            failures.append(str(exc).splitlines()[0])
+            continue
+        stats["claimed"] += r["claimed"] > 0
+        stats[r["config"].split()[0]] += 1
+        stats[r["config"].split()[1]] += 1
+        stats["symbolic"] += "symbolic" in r["desc"]
+        stats["malformed"] += "malformed" in r["desc"]
+    assert not failures, f"{len(failures)} of {N} DAGs failed:\n" + "\n".join(failures)
+    # the run must reach what it is for: the provider, both precisions, attention fused and
+    # not, symbolic dims, malformed models
+    assert stats["claimed"] > N // 3, stats
+    for key in ("precision=bf16", "precision=bf16x3", "fuse_attention=0", "fuse_attention=1"):
+        assert stats[key] >= N // 10, (key, stats)
+    assert stats["symbolic"] >= N // 10 and stats["malformed"] >= N // 50, stats
