@@ -41,6 +41,7 @@ def test_random_dags_match_cpu():
             failures.append(str(exc).splitlines()[0])
             continue
         stats["claimed"] += r["claimed"] > 0
+        stats.update(r["kernels"])
         stats[r["config"].split()[0]] += 1
         stats[r["config"].split()[1]] += 1
         stats["symbolic"] += "symbolic" in r["desc"]
@@ -52,3 +53,5 @@ def test_random_dags_match_cpu():
     for key in ("precision=bf16", "precision=bf16x3", "fuse_attention=0", "fuse_attention=1"):
         assert stats[key] >= N // 10, (key, stats)
     assert stats["symbolic"] >= N // 10 and stats["malformed"] >= N // 50, stats
+    for kernel in ("MatMul", "Attention", "LayerNorm", "Softmax", "Gelu", "Im2Col", "Binary", "BinaryScalar"):
+        assert stats[kernel] > 0, (kernel, stats)

@@ -42,7 +42,7 @@ def worker(args):
     """Reads seeds from stdin, writes one JSON line per seed."""
     import onnxruntime as ort
     ort.set_default_logger_severity(4)  # the CPU EP logs every failed Reshape of a malformed model
-    from dag_fuzz import GeneratorError, check_dag
+    from dag_fuzz import GeneratorError, check_dag, random_dag
     from graph_fuzz import check_graph
 
     for line in sys.stdin:
@@ -61,6 +61,8 @@ def worker(args):
         except Exception as exc:  # noqa: BLE001 - a failed session or run on a valid model
             out.update(ok=False, kind="error", message=f"{type(exc).__name__}: {exc}",
                        trace=traceback.format_exc(limit=3))
+        if args.dag and not out["ok"]:
+            out["known"] = random_dag(seed).known
         print(json.dumps(out, default=str), flush=True)
 
 
@@ -123,10 +125,15 @@ def failure_class(r):
     if r["kind"] == "sanitizer":
         m = re.search(r"(ERROR: AddressSanitizer: [\w-]+|runtime error: [^\n]*)", r.get("stderr", ""))
         msg = m.group(1) if m else msg
-    msg = re.sub(r"seed \d+ \([^)]*\)", "", msg.splitlines()[0] if msg else "")
+    msg = msg.splitlines()[0] if msg else ""
+    msg = msg.split("Status Message:")[-1]
+    msg = re.sub(r"seed \d+ \([^)]*\)", "", msg)
+    msg = re.sub(r"\bat \{[^}]*\}|output \w+|'[^']*'|PhoenixNPUExecutionProvider_[\d_]+", "", msg)
     msg = re.sub(r"-?\b\d+(\.\d+)?(e[+-]?\d+)?", "#", msg)
     msg = re.sub(r"\{[^}]*\}", "{}", msg)
-    return f"{r['kind']}: {msg.strip()[:160]}"
+    known = r.get("known")
+    tag = "" if known is None else f"[can trigger {', '.join(known)}] " if known else "[NEW: no known trigger] "
+    return f"{tag}{r['kind']}: {msg.strip()[:160]}"
 
 
 def save_case(seed, directory, dag):
@@ -182,10 +189,15 @@ def main():
             except queue.Empty:
                 break
             r = w.run(seed, args.timeout)
+            if args.dag and not r["ok"] and "known" not in r:  # the worker died: say what the DAG holds
+                from dag_fuzz import random_dag
+                r["known"] = random_dag(seed).known
             with lock:
                 results.append(r)
                 if not r["ok"]:
                     print(f"FAILED seed {seed} [{r['kind']}]: {r.get('message', '')}", flush=True)
+                    if r.get("known") == []:
+                        print("  (none of the known issue-11 triggers: something new)", flush=True)
                     if r.get("stderr"):
                         print("  " + "\n  ".join(r["stderr"].strip().splitlines()[-12:]), flush=True)
                     if args.save:
@@ -213,6 +225,7 @@ def main():
     print("generated:", dict(blocks.most_common()))
     if args.dag:
         print("configurations passed:", dict(Counter(r["result"]["config"] for r in ok).most_common()))
+        print("PhoenixNPU kernels run (DAGs):", dict(Counter(k for r in ok for k in r["result"]["kernels"]).most_common()))
     classes = defaultdict(list)
     for r in failed:
         classes[failure_class(r)].append(r["seed"])

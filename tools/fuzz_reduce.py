@@ -66,6 +66,28 @@ def classify(model: onnx.ModelProto, feeds: dict, options: dict):
     return None
 
 
+def classify_isolated(model: onnx.ModelProto, feeds: dict, options: dict):
+    """classify() in a child process: "crash (signal N)" when PhoenixNPU kills the process."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "m.onnx").write_bytes(model.SerializeToString())
+        np.savez(Path(d, "f.npz"), **feeds)
+        code = (f"import sys, json, numpy as np, onnx; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                "import onnxruntime as ort; ort.set_default_logger_severity(4); from fuzz_reduce import classify; "
+                f"f = dict(np.load({str(Path(d, 'f.npz'))!r})); "
+                f"print(json.dumps(classify(onnx.load({str(Path(d, 'm.onnx'))!r}), f, {options!r})))")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if p.returncode < 0:
+        return f"crash (signal {-p.returncode})"
+    if p.returncode != 0:
+        tail = p.stderr.strip().splitlines()[-1:] or [""]
+        return "sanitizer report" if "Sanitizer" in p.stderr or "runtime error" in p.stderr else f"exit: {tail[0]}"
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def pin_dims(model: onnx.ModelProto, feeds: dict):
     """Graph inputs get the feed's concrete shapes; declared output shapes are dropped."""
     m = copy.deepcopy(model)
@@ -172,6 +194,8 @@ def candidates(m: onnx.ModelProto, feeds: dict):
 
 
 def reduce(m: onnx.ModelProto, feeds: dict, options: dict, kind: str, log=print):
+    isolated = not kind or kind.startswith(("crash", "sanitizer", "exit"))
+    check = classify_isolated if isolated else classify
     changed = True
     while changed:
         changed = False
@@ -179,7 +203,7 @@ def reduce(m: onnx.ModelProto, feeds: dict, options: dict, kind: str, log=print)
             if len(c.graph.node) == 0 or (len(c.graph.node) >= len(m.graph.node) and
                                           len(c.graph.output) >= len(m.graph.output)):
                 continue
-            if classify(c, f, options) == kind:
+            if check(c, f, options) == kind:
                 m, feeds, changed = c, f, True
                 log(f"  {len(m.graph.node)} nodes, {len(m.graph.output)} outputs")
                 break
@@ -252,7 +276,7 @@ def main():
         if args.env is not None and i != args.env:
             continue
         m = pin_dims(onnx.load_from_string(case.model), feeds)
-        kind = classify(m, feeds, options)
+        kind = classify_isolated(m, feeds, options)
         if kind:
             break
     if not kind:
@@ -265,7 +289,7 @@ def main():
         scope = {}
         exec(compile(code, "repro", "exec"), scope)  # noqa: S102 - our own generated code
         model, f = scope["model_and_feeds"]()
-        if classify(onnx.load_from_string(model), f, options) == kind:
+        if classify_isolated(onnx.load_from_string(model), f, options) == kind:
             print(f"# seed {args.seed}: {kind}\n{code}")
             return 0
     print("# the reduced model reproduces only with its exact values; printed anyway")
