@@ -670,8 +670,8 @@ class DagCase:
 # these triggers is something new: tools/fuzz.py reports it apart.
 KNOWN_DEFECTS = {
     "rank>8": "issue 11.2: a value of rank 9 or 10",
-    "transposed-write": "issue 11.3: a Transpose whose input aliases (through scalar Mul / Div or Reshape) "
-                        "a value that is a graph output or has other readers",
+    "transposed-write": "issue 11.3: a Transpose whose input aliases (through scalar Mul / Div, Reshape or "
+                        "Transpose) a value that is a graph output or has other readers",
     "gelu-lookalike": "issue 11.4: an Erf / Tanh pattern that differs from GELU only outside [-6, 6]",
     "malformed": "issue 11.1: a Reshape to another element count",
 }
@@ -694,8 +694,8 @@ def known_triggers(g: Dag, outputs):
         while v in producer:
             p = producer[v]
             scalar = [i for i in p.input[1:2] + p.input[:1] if i in g.inits and g.inits[i].size == 1]
-            if p.op_type == "Reshape" or (p.op_type in ("Mul", "Div") and scalar):
-                v = p.input[0] if p.op_type == "Reshape" or p.input[0] not in g.inits else p.input[1]
+            if p.op_type in ("Reshape", "Transpose") or (p.op_type in ("Mul", "Div") and scalar):
+                v = p.input[0] if p.op_type != "Mul" or p.input[0] not in g.inits else p.input[1]
                 if shared(v):
                     found.append("transposed-write")
                     break
