@@ -15,7 +15,8 @@ The oracle (check_dag): every session creation succeeds; every run matches the C
 the BF16 sensitivity bound of graph_fuzz (same shapes, the same NaN and Inf positions); for a
 malformed model the run fails with an error, as on the CPU EP, and never returns numbers.
 Each graph runs one configuration drawn from its seed: precision bf16 or bf16x3, fuse_attention
-on or off, threads 0 or 1.
+on or off, threads 0 (all cores), 1 or 3. One DAG in eight is "big": dims such as 33, 65, 129,
+past the kernels' vector widths and tiles.
 
 Used by tests/test_fuzz.py (a bounded run in CI and under the sanitizers) and by
 `tools/fuzz.py --dag` (the long run)."""
@@ -30,6 +31,7 @@ from onnx import TensorProto, helper
 from graph_fuzz import Graph, Reference, _factor, _finish, assert_matches, provider_share
 
 MAX_ELEMENTS = 4096          # per value, at the base shapes: keeps a DAG to a few milliseconds
+BIG_ELEMENTS = 1 << 16       # in the "big" DAGs: dims past the kernels' vector widths and tiles
 SYMBOLS = ("batch", "seq")   # dim_param names of symbolic dims
 
 
@@ -67,6 +69,7 @@ class Dag(Graph):
     malformed: list = field(default_factory=list)  # what makes the model malformed
     uses_infer: bool = False                       # a Reshape target holds -1 (no empty feeds then)
     blocks: list = field(default_factory=list)
+    big: bool = False                              # dims like 33, 65, 129: the kernels' tails and tiles
 
     # -- values -----------------------------------------------------------------------------
     def numel(self, shape):
@@ -114,7 +117,11 @@ class Dag(Graph):
         return cands[int(self.rng.integers(0, len(cands)))]
 
     def fits(self, shape):
-        return self.numel(shape) <= MAX_ELEMENTS
+        return self.numel(shape) <= (BIG_ELEMENTS if self.big else MAX_ELEMENTS)
+
+    def size(self, small, big=(17, 33, 64, 65, 100, 129)):
+        """A dim size: from `small`, or in a big DAG sometimes from `big`."""
+        return int(self.rng.choice(big if self.big and self.rng.random() < 0.5 else small))
 
 
 def _static(d):
@@ -158,7 +165,7 @@ def b_matmul(g: Dag):
     if x is None:
         return False
     s = g.values[x]
-    n = int(g.rng.choice([1, 2, 3, 4, 5, 8, 8, 16]))
+    n = g.size([1, 2, 3, 4, 5, 8, 8, 16])
     if len(s) == 2 and g.rng.random() < 0.35:
         return _gemm(g, x, n)
     w_shape = [s[-1], n]
@@ -263,6 +270,8 @@ def b_layernorm(g: Dag):
         if not all(_static(d) and d > 0 for d in s[axis:]):
             axis = -1
     nshape = s[axis:] if axis != -1 else s[-1:]
+    if axis == -1 and g.rng.random() < 0.2:
+        axis = len(s) - 1  # the last axis, spelled positive
     ins = [x, g.const(g.rng.uniform(0.5, 1.5, nshape).astype(np.float32))]
     if g.rng.random() < 0.7:
         ins.append(g.const((g.rng.standard_normal(nshape) * 0.5).astype(np.float32)))
@@ -371,7 +380,7 @@ def b_reshape(g: Dag):
     tail = s[keep:]
     total = int(np.prod(tail, dtype=np.int64))
     r = g.rng.random()
-    if r < 0.08 and not g.malformed:  # malformed: another element count (ONNX accepts it)
+    if r < 0.08 and not g.malformed and 0 not in s:  # malformed: another element count (ONNX accepts it)
         bad = _bad_count(g, tail)
         out = list(s[:keep]) + bad
         g.malformed.append(f"Reshape {s} -> {out}")
@@ -463,7 +472,7 @@ def b_attention(g: Dag):
     x = g.pick(lambda s: 2 <= len(s) <= 4 and _static(s[-1]) and s[-1] >= 2 and 0 not in s)
     if x is None or rng.random() < 0.25:
         lead = [int(rng.integers(1, 3))] if rng.random() < 0.7 else []
-        x = g.new_input(lead + [int(rng.integers(1, 9)), int(rng.choice([4, 6, 8, 12, 16]))])
+        x = g.new_input(lead + [g.size(range(1, 9), (17, 33, 70)), g.size([4, 6, 8, 12, 16], (32, 64, 96))])
     s = g.values[x]
     lead, S, D = list(s[:-2]), s[-2], s[-1]
     heads = [h for h in (1, 2, 3, 4) if D % h == 0]
@@ -474,7 +483,7 @@ def b_attention(g: Dag):
     if rng.random() < 0.7:
         kv = x
     else:
-        kv = g.new_input(lead + [int(rng.integers(1, 9)), int(rng.choice([3, 4, 8]))])
+        kv = g.new_input(lead + [g.size(range(1, 9), (17, 65)), g.size([3, 4, 8], (33, 64))])
     skv = g.values[kv][-2]
     if not g.fits(lead + [H, S, skv]) or not g.fits(lead + [S, 3 * D]):
         return False
@@ -555,10 +564,10 @@ def b_conv(g: Dag):
     rng = g.rng
     x = g.pick(lambda s: len(s) == 3 and _static(s[1]) and _static(s[2]) and s[1] > 0 and s[2] > 0)
     if x is None or rng.random() < 0.3:
-        x = g.new_input([int(rng.integers(1, 3)), int(rng.integers(1, 7)), int(rng.integers(1, 13))])
+        x = g.new_input([int(rng.integers(1, 3)), g.size(range(1, 7), (17, 80)), g.size(range(1, 13), (33, 100))])
     s = g.values[x]
     c, length = s[1], s[2]
-    d_out, k = int(rng.integers(1, 9)), int(rng.integers(1, 4))
+    d_out, k = g.size(range(1, 9), (33, 64)), int(rng.integers(1, 4))
     stride, dil = int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 2]))
     pads = [int(rng.integers(0, 3)), int(rng.integers(0, 3))]
     if rng.random() < 0.6:
@@ -605,8 +614,92 @@ def b_other(g: Dag):
     return True
 
 
+def b_matmul2(g: Dag):
+    """Activation x activation: [b1..., M, K] x [b2..., K, N] with broadcast batch dims; B a
+    fresh input, or a pool value transposed into place (Q K^T without the Softmax)."""
+    rng = g.rng
+    x = g.pick(lambda s: len(s) >= 2 and 0 not in s)
+    if x is None:
+        return False
+    s = g.values[x]
+    k = s[-1]
+    y = None
+    if rng.random() < 0.5:
+        y = g.pick(lambda t: len(t) >= 2 and t[-1] == k and _broadcast(s[:-2], t[:-2]) is not None, recent=0.3)
+    if y is not None:
+        t = g.values[y]
+        perm = list(range(len(t)))
+        perm[-1], perm[-2] = perm[-2], perm[-1]
+        b = g.node("Transpose", [y], perm=perm)
+        b_shape = [t[p] for p in perm]
+        g.add_value(b, b_shape, g.depth[y] + 1, "Transpose", pool=False)
+    else:
+        batch = [d if rng.random() < 0.6 else 1 for d in s[:-2]][int(rng.integers(0, len(s) - 1)):]
+        if len(s) < 6 and rng.random() < 0.15:
+            batch = [int(rng.integers(2, 4))] + [1] * (len(s) - 2)  # B broadcasts A's batch up
+        b_shape = batch + [k, int(rng.choice([1, 3, 4, 8]))]
+        b = g.new_input(b_shape)
+    out = _broadcast(s[:-2], b_shape[:-2]) + [s[-2], b_shape[-1]]
+    if not g.fits(out):
+        return False
+    ins = [x, b]
+    if rng.random() < 0.2:  # a pending scale on an operand: the MatMul's alpha
+        ins[0] = g.node("Mul", [x, g.scalar(0.5)])
+    z = g.node("MatMul", ins)
+    g.add_value(z, out, max(g.depth[x], g.depth[b]) + 1, "MatMul")
+    return True
+
+
+def b_ffn(g: Dag):
+    """x + W2 act(W1 x + b1) + b2: the MatMul epilogues (bias, GELU, residual), sometimes in
+    ORT's Reshape + Gemm + Reshape spelling."""
+    rng = g.rng
+    x = g.pick(lambda s: len(s) >= 2 and _static(s[-1]) and s[-1] > 0)
+    if x is None:
+        return False
+    s = g.values[x]
+    d = s[-1]
+    h = int(rng.choice([d, 2 * d, 4 * d, 8]))
+    if not g.fits(list(s[:-1]) + [h]):
+        return False
+    gemm = all(_static(v) and v > 0 for v in s) and len(s) >= 2 and rng.random() < 0.4
+
+    def linear(v, n_in, n_out):
+        w, b = g.weight([n_in, n_out], n_in), g.const((rng.standard_normal(n_out) * 0.1).astype(np.float32))
+        if gemm:
+            return g.node("Gemm", [v, w, b])
+        return g.node("Add", [g.node("MatMul", [v, w]), b])
+
+    cur = x
+    if gemm:
+        rows = int(np.prod(s[:-1]))
+        cur = g.node("Reshape", [x, g.const(np.array([rows if rng.random() < 0.5 else -1, d], np.int64))])
+    cur = linear(cur, d, h)
+    if gemm:
+        cur = g.node("Reshape", [cur, g.const(np.array(list(s[:-1]) + [h], np.int64))])
+    act = rng.random()
+    if act < 0.25 and g.opset >= 20:
+        cur = g.node("Gelu", [cur], approximate=str(rng.choice(["none", "tanh"])))
+    elif act < 0.6:
+        cur = _gelu_erf(g, cur)
+    elif act < 0.75:
+        cur = _gelu_tanh(g, cur)
+    elif act < 0.85:
+        cur = g.node("Relu", [cur])
+    if gemm:
+        cur = g.node("Reshape", [cur, g.const(np.array([-1, h], np.int64))])
+    cur = linear(cur, h, d)
+    if gemm:
+        cur = g.node("Reshape", [cur, g.const(np.array(list(s), np.int64))])
+    if rng.random() < 0.7:
+        cur = g.node("Add", [cur, x] if rng.random() < 0.5 else [x, cur])
+    g.add_value(cur, s, g.depth[x] + 5, "FFN")
+    return True
+
+
 BLOCKS = [(b_matmul, 5), (b_binary, 5), (b_layernorm, 2), (b_softmax, 1.5), (b_gelu, 2), (b_reshape, 3),
-          (b_transpose, 2.5), (b_scaled_transpose, 1.5), (b_attention, 2), (b_conv, 1), (b_other, 1)]
+          (b_transpose, 2.5), (b_scaled_transpose, 1.5), (b_attention, 2), (b_conv, 1), (b_other, 1),
+          (b_matmul2, 1.5), (b_ffn, 1.5)]
 
 
 def _first_input(g: Dag):
@@ -617,9 +710,11 @@ def _first_input(g: Dag):
         shape = [int(rng.choice([1, 1, 2, 2, 3])) for _ in range(rank)]
     else:
         rank = int(rng.choice([1, 2, 2, 3, 3, 3, 4]))
-        shape = [int(rng.integers(1, 9)) for _ in range(rank)]
+        shape = [g.size(range(1, 9)) for _ in range(rank)]
         if rank >= 2:
-            shape[-1] = int(rng.choice([1, 3, 4, 8, 8, 12, 16]))
+            shape[-1] = g.size([1, 3, 4, 8, 8, 12, 16], (17, 33, 64, 65, 129, 256))
+    while not g.fits(shape):
+        shape[int(np.argmax(shape))] //= 2
     if rng.random() < 0.05 and rank >= 2:  # an empty dim (never the last: reductions need it)
         shape[int(rng.integers(0, rank - 1))] = 0
     if g.env and rank >= 2 and 0 not in shape:
@@ -637,6 +732,7 @@ def random_dag(seed: int):
         g.env["batch"] = int(rng.integers(1, 4))
         if rng.random() < 0.6:
             g.env["seq"] = int(rng.integers(1, 7))
+    g.big = rng.random() < 0.12
     _first_input(g)
     if rng.random() < 0.3:
         _first_input(g)
@@ -736,7 +832,7 @@ def _case(g: Dag, seed: int):
                 envs.append(env)
     feeds = [_feeds(g, env, rng) for env in envs]
     config = Config(precision=str(rng.choice(["bf16", "bf16", "bf16x3"])), fuse_attention=int(rng.random() < 0.6),
-                    threads=int(rng.choice([0, 1])))
+                    threads=int(rng.choice([0, 1, 3])))
     desc = " ".join(g.blocks) + (" symbolic" if symbolic else "") + (" malformed" if g.malformed else "")
     names = [o[0] for o in outputs]
     return DagCase(model, feeds, envs, desc, depths, names, list(g.malformed), config, seed, known_triggers(g, names))

@@ -88,9 +88,12 @@ class Worker:
             lines.put(line)
         lines.put(None)
 
-    def stderr_tail(self, since):
+    def stderr_report(self, since):
+        """What the dead worker wrote: from the first sanitizer line if there is one."""
         self.err.seek(since)
-        return self.err.read().decode(errors="replace")[-4000:]
+        text = self.err.read().decode(errors="replace")
+        m = re.search(r"^.*(ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer).*$", text, re.M)
+        return text[m.start():m.start() + 4000] if m else text[-4000:]
 
     def run(self, seed, timeout):
         if self.proc is None or self.proc.poll() is not None:
@@ -107,10 +110,10 @@ class Worker:
             return {"seed": seed, "ok": False, "kind": "hang", "message": f"no result after {timeout} s"}
         if line is None:  # the worker died
             code = self.proc.wait()
-            tail = self.stderr_tail(since)
+            report = self.stderr_report(since)
             self.proc = None
-            kind = "sanitizer" if ("Sanitizer" in tail or "runtime error:" in tail) else "crash"
-            return {"seed": seed, "ok": False, "kind": kind, "message": f"exit code {code}", "stderr": tail}
+            kind = "sanitizer" if ("Sanitizer" in report or "runtime error:" in report) else "crash"
+            return {"seed": seed, "ok": False, "kind": kind, "message": f"exit code {code}", "stderr": report}
         return json.loads(line)
 
     def stop(self):
@@ -124,7 +127,8 @@ def failure_class(r):
     msg = r.get("message", "")
     if r["kind"] == "sanitizer":
         m = re.search(r"(ERROR: AddressSanitizer: [\w-]+|runtime error: [^\n]*)", r.get("stderr", ""))
-        msg = m.group(1) if m else msg
+        where = re.search(r"#\d+ 0x[0-9a-f]+ in (\S+)", r.get("stderr", ""))
+        msg = (m.group(1) if m else msg) + (f" in {where.group(1)}" if where else "")
     msg = msg.splitlines()[0] if msg else ""
     msg = msg.split("Status Message:")[-1]
     msg = re.sub(r"seed \d+ \([^)]*\)", "", msg)
@@ -199,7 +203,7 @@ def main():
                     if r.get("known") == []:
                         print("  (none of the known issue-11 triggers: something new)", flush=True)
                     if r.get("stderr"):
-                        print("  " + "\n  ".join(r["stderr"].strip().splitlines()[-12:]), flush=True)
+                        print("  " + "\n  ".join(r["stderr"].strip().splitlines()[:8]), flush=True)
                     if args.save:
                         save_case(seed, args.save, args.dag)
                 if len(results) % 500 == 0:
