@@ -7,6 +7,7 @@ from dag_fuzz import check_dag
 from graph_fuzz import check_graph
 
 N = int(os.environ.get("PHOENIX_FUZZ_GRAPHS", "300"))
+N_DAGS = N * 5 // 3  # a DAG takes about 60 ms here: 500 in about 30 s
 
 
 def test_random_graphs_match_cpu_or_fall_back():
@@ -34,11 +35,11 @@ def test_random_dags_match_cpu():
     failures are reported together, each with its seed (tools/fuzz.py --dag --start SEED
     --graphs 1 reruns one)."""
     failures, stats = [], Counter()
-    for seed in range(N):
+    for seed in range(N_DAGS):
         try:
             r = check_dag(seed)
-        except AssertionError as exc:
-            failures.append(str(exc).splitlines()[0])
+        except Exception as exc:  # noqa: BLE001 - mismatches, failed sessions and runs, generator bugs alike
+            failures.append(f"seed {seed}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             continue
         stats["claimed"] += r["claimed"] > 0
         stats.update(r["kernels"])
@@ -46,12 +47,12 @@ def test_random_dags_match_cpu():
         stats[r["config"].split()[1]] += 1
         stats["symbolic"] += "symbolic" in r["desc"]
         stats["malformed"] += "malformed" in r["desc"]
-    assert not failures, f"{len(failures)} of {N} DAGs failed:\n" + "\n".join(failures)
+    assert not failures, f"{len(failures)} of {N_DAGS} DAGs failed:\n" + "\n".join(failures)
     # the run must reach what it is for: the provider, both precisions, attention fused and
     # not, symbolic dims, malformed models
-    assert stats["claimed"] > N // 3, stats
+    assert stats["claimed"] > N_DAGS // 3, stats
     for key in ("precision=bf16", "precision=bf16x3", "fuse_attention=0", "fuse_attention=1"):
-        assert stats[key] >= N // 10, (key, stats)
-    assert stats["symbolic"] >= N // 10 and stats["malformed"] >= N // 50, stats
+        assert stats[key] >= N_DAGS // 10, (key, stats)
+    assert stats["symbolic"] >= N_DAGS // 10 and stats["malformed"] >= N_DAGS // 50, stats
     for kernel in ("MatMul", "Attention", "LayerNorm", "Softmax", "Gelu", "Im2Col", "Binary", "BinaryScalar"):
         assert stats[kernel] > 0, (kernel, stats)
