@@ -3,7 +3,8 @@ does not, with random shapes, broadcasts, attributes and dtypes; and the check t
 graph behaves: session creation never fails, results match the CPU EP within the BF16
 contract, and what the provider cannot run falls back to the CPU EP.
 
-Used by tests/test_fuzz.py (a short run in CI) and by tools/fuzz.py (the long run)."""
+Used by tests/test_fuzz.py (a short run in CI) and by tools/fuzz.py (the long run). The oracle
+at the end (Reference, allowed_error, assert_matches) is shared with tests/dag_fuzz.py."""
 from __future__ import annotations
 
 import math
