@@ -70,6 +70,8 @@ class Dag(Graph):
     uses_infer: bool = False                       # a Reshape target holds -1 (no empty feeds then)
     blocks: list = field(default_factory=list)
     big: bool = False                              # dims like 33, 65, 129: the kernels' tails and tiles
+    scalar_ranks: tuple = (0, 0, 0, 1, 2)          # how scalar constants are spelled: [], [1], [1, 1]
+    triggers: set = field(default_factory=set)     # known defects a block built on purpose
 
     # -- values -----------------------------------------------------------------------------
     def numel(self, shape):
@@ -104,7 +106,7 @@ class Dag(Graph):
     def scalar(self, value, rank=None):
         """A scalar constant, sometimes spelled as [1] or [1, 1] (the value broadcasts all the same)."""
         if rank is None:
-            rank = int(self.rng.choice([0, 0, 0, 1, 2]))
+            rank = int(self.rng.choice(self.scalar_ranks))
         return self.const(np.full([1] * rank, value, np.float32))
 
     def pick(self, ok=lambda s: True, recent=0.6, exclude=()):
@@ -351,12 +353,15 @@ def b_gelu(g: Dag):
         x = g.new_input(shape, "wide")
         y = (_gelu_erf if g.rng.random() < 0.6 else _gelu_tanh)(g, x, lookalike=True)
         g.add_value(y, shape, 1, "GeluLookalike")
+        g.triggers.add("gelu-lookalike")
         return True
-    x = g.pick()
+    x = g.pick(lambda s: len(s) >= 1)  # ORT's own FastGelu fails on rank 0 (DAG seed 7484 before this)
     if x is None:
         return False
     s = g.values[x]
     first_node = len(g.nodes)
+    if g.rng.random() < 0.15:  # a [1, 1, 1] scalar in the pattern may raise y's rank above x's
+        g.scalar_ranks = (0, 0, 1, 2, 3)
     if g.opset >= 20 and r < 0.45:
         y = g.node("Gelu", [x], approximate=str(g.rng.choice(["none", "tanh"])))
         kind = "Gelu"
@@ -364,8 +369,11 @@ def b_gelu(g: Dag):
         y, kind = _gelu_erf(g, x), "GeluErf"
     else:
         y, kind = _gelu_tanh(g, x), "GeluTanh"
+    g.scalar_ranks = Dag.scalar_ranks
     # a [1, 1] scalar constant in the pattern broadcasts y to a higher rank than x
     rank = max([len(s)] + [g.inits[i].ndim for n in g.nodes[first_node:] for i in n.input if i in g.inits])
+    if rank > len(s):
+        g.triggers.add("gelu-rank-raise")
     g.add_value(y, [1] * (rank - len(s)) + list(s), g.depth[x] + 1, kind)
     return True
 
@@ -770,6 +778,8 @@ KNOWN_DEFECTS = {
                         "Transpose) a value that is a graph output or has other readers",
     "gelu-lookalike": "issue 11.4: an Erf / Tanh pattern that differs from GELU only outside [-6, 6]",
     "malformed": "issue 11.1: a Reshape to another element count",
+    "gelu-rank-raise": "found by this fuzzer (DAG seed 2205): a GELU pattern whose scalar constants raise its "
+                       "output's rank, fused into a MatMul epilogue",
 }
 
 
@@ -799,8 +809,7 @@ def known_triggers(g: Dag, outputs):
                 break
         if "transposed-write" in found:
             break
-    if any(k == "GeluLookalike" for k in g.kind.values()):
-        found.append("gelu-lookalike")
+    found += sorted(g.triggers)
     if g.malformed:
         found.append("malformed")
     return found
