@@ -32,7 +32,6 @@ from graph_fuzz import Graph, Reference, _factor, _finish, assert_matches, provi
 
 MAX_ELEMENTS = 4096          # per value, at the base shapes: keeps a DAG to a few milliseconds
 BIG_ELEMENTS = 1 << 16       # in the "big" DAGs: dims past the kernels' vector widths and tiles
-SYMBOLS = ("batch", "seq")   # dim_param names of symbolic dims
 
 
 class GeneratorError(Exception):
