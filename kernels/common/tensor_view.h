@@ -11,6 +11,9 @@ namespace phoenix {
 
 constexpr int kMaxRank = 8;
 
+// A tensor shape (provider: dims may be symbolic, see provider/graph_view.h).
+using Shape = std::vector<int64_t>;
+
 struct TensorView {
   int rank = 0;
   int64_t shape[kMaxRank] = {};

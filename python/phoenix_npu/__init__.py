@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 from ._library import EP_NAME, ProviderError, get_ep_name, get_library_path, register, unregister
-from .session import (assignment, assignment_summary, chrome_trace, counters, make_session, provider_options, providers,
-                      reset_counters, session_options)
+from .session import (assignment, assignment_summary, capability_reports, chrome_trace, counters, make_session, option_table, provider_options,
+                      providers, reset_counters, session_options)
 
 __version__ = "0.1.0"
 __all__ = [
     "EP_NAME", "ProviderError", "get_ep_name", "get_library_path", "register", "unregister", "__version__",
-    "assignment", "assignment_summary", "chrome_trace", "counters", "make_session", "provider_options", "providers",
+    "assignment", "assignment_summary", "capability_reports", "chrome_trace", "counters", "make_session", "option_table", "provider_options", "providers",
     "reset_counters", "session_options",
 ]
 

@@ -107,18 +107,28 @@ def _library():
         lib.PhoenixNPU_CountersJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         lib.PhoenixNPU_ChromeTraceJson.restype = ctypes.c_size_t
         lib.PhoenixNPU_ChromeTraceJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        lib.PhoenixNPU_CapabilityReportsJson.restype = ctypes.c_size_t
+        lib.PhoenixNPU_CapabilityReportsJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        lib.PhoenixNPU_OptionTableJson.restype = ctypes.c_size_t
+        lib.PhoenixNPU_OptionTableJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         lib.PhoenixNPU_ResetCounters.restype = None
         _lib = lib
     return _lib
 
 
-def _read_json(fn) -> dict:
-    need = fn(None, 0)
-    if need == 0:
-        raise ProviderError("the provider could not render its counters")
-    buf = ctypes.create_string_buffer(need + 65536)  # room for a run finishing meanwhile
-    fn(buf, len(buf))
-    return json.loads(buf.value.decode())
+def _read_json(fn):
+    """Calls a PhoenixNPU_*Json function until its answer fits the buffer (the library writes
+    nothing partial: a region created between two calls only makes it ask again)."""
+    size = 1 << 16
+    for _ in range(32):
+        buf = ctypes.create_string_buffer(size)
+        need = fn(buf, size)
+        if need == 0:
+            raise ProviderError("the provider could not render its JSON")
+        if need <= size:
+            return json.loads(buf.value.decode())
+        size = need * 2
+    raise ProviderError("the provider's JSON kept growing while it was read")
 
 
 def counters() -> dict:
@@ -137,6 +147,18 @@ def chrome_trace(path=None) -> dict:
         with open(path, "w") as f:
             json.dump(trace, f)
     return trace
+
+
+def capability_reports() -> list:
+    """What the provider took of the last graphs it was offered in this process (newest last):
+    [{"graph", "nodes", "claimed", "regions", "per_node": [{"name", "op", "region", "reason"}]}];
+    region -1 means the node was left to the CPU EP, and reason says why."""
+    return _read_json(_library().PhoenixNPU_CapabilityReportsJson)
+
+
+def option_table() -> list:
+    """The provider options as the library declares them: [{"key", "default", "accepted", "doc"}]."""
+    return _read_json(_library().PhoenixNPU_OptionTableJson)
 
 
 def reset_counters() -> None:

@@ -1,0 +1,72 @@
+// One file per op family in provider/ops/: what the provider accepts of a node (dtypes,
+// constant operands, attributes), the shapes it computes from the node's inputs alone, and how
+// it is lowered to kernel calls. Capability, shape specialisation and lowering all read these;
+// nothing here trusts the shapes a model declares.
+//
+// Shapes may hold symbolic dims (graph_view.h: kDynamicDim, named symbols): batch and
+// sequence dims stay symbolic at capability and become concrete when a plan is specialised
+// for the shapes of a run, so every dim a kernel needs (normalised or reduced axis, head size)
+// is known when its plan is built. The same checks run then on the concrete shapes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph_view.h"
+#include "gelu/gelu.h"
+#include "views.h"
+
+namespace phoenix {
+
+class Lowering;
+
+// The rank a tensor view holds (kernels/common/tensor_view.h). Larger ranks stay on the CPU EP.
+constexpr int kMaxViewRank = 8;
+// Element counts beyond this are refused: offsets stay far from int64 overflow in every kernel.
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+struct OpFamily {
+  const char* name;
+  bool (*handles)(const GNode& n);
+  // "" when the provider can run the node, else why not (static facts: dtypes, constants,
+  // attributes). Shapes are judged by infer_shapes.
+  std::string (*why_unsupported)(const GraphView& g, const GNode& n);
+  // Output shapes from the input shapes (and the node's attributes and constant inputs); an
+  // error when they are inconsistent or a dim the kernel needs is not static.
+  Status (*infer_shapes)(const GraphView& g, const GNode& n, const std::vector<Shape>& inputs,
+                         std::vector<Shape>* outputs);
+  // Emits the node's kernel calls (or views). nullptr for MatMul / Gemm / Conv: they are always
+  // lowered as a MatMul chain (fusion/epilogue.h), with or without an epilogue.
+  Status (*lower)(Lowering& l, int node);
+};
+
+// The family that handles `n`, or nullptr.
+const OpFamily* FindOpFamily(const GNode& n);
+
+// Shared checks and shape algebra for the families.
+std::string ShapeToString(const Shape& s);
+bool CheckedNumElements(const Shape& s, int64_t* n);  // false on a non-static dim or an overflow
+Status Broadcast(const Shape& a, const Shape& b, Shape* out);  // numpy rules; symbolic dims allowed
+bool IsF32(const GraphView& g, int value);
+// Every present input in [0, num_inputs) and every output is float32.
+std::string CheckF32(const GraphView& g, const GNode& n, size_t num_inputs);
+bool IsUsed(const GraphView& g, int value);
+// Two dims that must be equal: false only when both are static and differ (symbolic dims are
+// checked again when a plan is built for concrete shapes).
+inline bool MayEqual(int64_t a, int64_t b) { return a == b || !IsStaticDim(a) || !IsStaticDim(b); }
+
+// The family tables (defined in provider/ops/<family>.cc).
+extern const OpFamily kMatMulFamily;       // MatMul, Gemm
+extern const OpFamily kConvFamily;         // Conv (1-D)
+extern const OpFamily kLayerNormFamily;    // LayerNormalization
+extern const OpFamily kSoftmaxFamily;      // Softmax
+extern const OpFamily kGeluFamily;         // Gelu (opset 20); the Erf / Tanh patterns are in patterns.cc
+extern const OpFamily kElementwiseFamily;  // Add, Sub, Mul, Div
+extern const OpFamily kReshapeFamily;      // Reshape
+extern const OpFamily kTransposeFamily;    // Transpose
+
+// Lowering entry points some families share with the fusion passes.
+Status LowerGelu(Lowering& l, int x, int y, kernels::GeluMode mode, const std::string& label);
+
+}  // namespace phoenix
