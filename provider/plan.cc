@@ -92,16 +92,17 @@ Status CheckView(const Plan& plan, const PlanOperand& op, const std::string& whe
   if (v.offset < 0) return Status::Error(where + ": negative offset");
   // Extent with overflow checks: offset + sum((shape - 1) * stride) + 1 <= the tensor's elements.
   const int64_t limit = plan.tensors[op.tensor].num_elements;
-  int64_t last = v.offset;
-  bool empty = false;
-  for (int d = 0; d < v.rank; ++d) {
+  for (int d = 0; d < v.rank; ++d)
     if (v.shape[d] < 0 || v.strides[d] < 0) return Status::Error(where + ": negative dim or stride " + v.ToString());
-    if (v.shape[d] == 0) empty = true;
-    if (v.shape[d] > 1 && v.strides[d] > (limit - last) / (v.shape[d] - 1))
+  for (int d = 0; d < v.rank; ++d)
+    if (v.shape[d] == 0) return Status::OK();  // an empty view touches nothing
+  int64_t last = v.offset;
+  for (int d = 0; d < v.rank; ++d) {
+    if (v.shape[d] > 1 && v.strides[d] > (limit - 1 - last) / (v.shape[d] - 1))
       return Status::Error(where + ": view " + v.ToString() + " overruns its tensor of " + std::to_string(limit) + " elements");
     if (v.shape[d] > 1) last += (v.shape[d] - 1) * v.strides[d];
   }
-  if (!empty && last >= limit)
+  if (last >= limit)
     return Status::Error(where + ": view " + v.ToString() + " overruns its tensor of " + std::to_string(limit) + " elements");
   return Status::OK();
 }

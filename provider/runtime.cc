@@ -87,6 +87,7 @@ Status PlanRunner::Resolve() {
     KernelCall c = pc.call;
     for (int i = 0; i < 4; ++i) PHX_RETURN_IF_ERROR(resolve(pc.in[i], &c.in[i]));
     PHX_RETURN_IF_ERROR(resolve(pc.out, &c.out));
+    if (c.out.view.NumElements() == 0) continue;  // an empty output: nothing to compute (symbolic dim fed 0)
     std::string why;
     if (!device_->CanRun(c, &why))
       return Status::Error("the " + device_->Kind() + " device cannot run " + std::string(KernelKindName(c.kind())) +

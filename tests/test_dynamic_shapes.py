@@ -252,3 +252,33 @@ def test_shape_value_used_outside_stays_on_cpu(rng):
     got, want = sess.run(None, {"x": x}), cpu_run(m, {"x": x})
     assert rel_l2(got[0], want[0]) < 1e-2
     np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("case", ["matmul_batch", "layernorm_rows", "attention_keys", "matmul_k"])
+def test_a_symbolic_dim_fed_zero_gives_what_the_cpu_ep_gives(case, rng):
+    """Found by the DAG fuzzer (F6): an empty run must give the CPU EP's (empty or zero) result."""
+    if case == "matmul_batch":
+        m = make_model([n("MatMul", ["x", "w"], ["y"])], [("x", ["batch", 7, 8])], [("y", ["batch", 7, 4])],
+                       {"w": rng.standard_normal((8, 4)).astype(np.float32)})
+        feeds = {"x": np.zeros((0, 7, 8), np.float32)}
+    elif case == "layernorm_rows":
+        m = make_model([n("LayerNormalization", ["x", "g"], ["y"], axis=-1)], [("x", ["seq", 8])], [("y", ["seq", 8])],
+                       {"g": np.ones(8, np.float32)})
+        feeds = {"x": np.zeros((0, 8), np.float32)}
+    elif case == "attention_keys":  # zero keys: softmax over nothing, P V = 0
+        m = make_model([n("Transpose", ["k"], ["kt"], perm=[1, 0]), n("MatMul", ["q", "kt"], ["s"]),
+                        n("Softmax", ["s"], ["p"], axis=-1), n("MatMul", ["p", "v"], ["y"])],
+                       [("q", [3, 4]), ("k", ["keys", 4]), ("v", ["keys", 5])], [("y", [3, 5])])
+        feeds = {"q": rng.standard_normal((3, 4)).astype(np.float32), "k": np.zeros((0, 4), np.float32),
+                 "v": np.zeros((0, 5), np.float32)}
+    else:  # reduction over zero elements: zeros plus the bias
+        m = make_model([n("MatMul", ["a", "b"], ["mm"]), n("Add", ["mm", "c"], ["y"])],
+                       [("a", [3, "k"]), ("b", ["k", 4])], [("y", [3, 4])], {"c": np.arange(4, dtype=np.float32)})
+        feeds = {"a": np.zeros((3, 0), np.float32), "b": np.zeros((0, 4), np.float32)}
+    sess = npu_session(m)
+    assert phoenix_npu.assignment(sess).get(EP)
+    got, want = sess.run(None, feeds), cpu_run(m, feeds)
+    for g_, w_ in zip(got, want):
+        assert g_.shape == w_.shape
+        np.testing.assert_array_equal(np.isnan(g_), np.isnan(w_))
+        np.testing.assert_allclose(g_, w_, atol=1e-6)

@@ -15,8 +15,7 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing operand";
   if (auto why = CheckF32(g, n, gemm ? 3 : 2); !why.empty()) return why;
   if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
-  if (gemm) {
-    if (!g.value(n.inputs[1]).is_constant) return "Gemm B is not a constant weight";
+  if (gemm) {  // B may be an activation too (ORT's MatMulAddFusion writes activation MatMul + Add so)
     if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant &&
         n.AttrFloat("beta", 1.0f) != 1.0f)
       return "Gemm C is an activation scaled by beta != 1";
