@@ -183,9 +183,14 @@ std::vector<std::vector<int>> FormRegions(const GraphView& g, const std::vector<
   return out;
 }
 
-bool IsIntValue(const GraphView& g, int v) {
-  return v >= 0 && (g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 ||
-                    g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+// Values that stay inside the provider: its regions take and give float32 activations only, so
+// integer tensors (shape arithmetic, quantized activations) and the constants it folds out of
+// DequantizeLinear nodes never cross a region boundary.
+bool StaysInside(const GraphView& g, int v) {
+  if (v < 0) return false;
+  const GValue& gv = g.value(v);
+  if (gv.dequantized) return true;
+  return !gv.is_constant && gv.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
 
 }  // namespace
@@ -243,19 +248,19 @@ CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& g
       for (int ni : nodes) {
         has_compute |= IsComputeOp(g.nodes[ni]);
         for (int o : g.nodes[ni].outputs) {
-          if (!IsIntValue(g, o)) continue;
+          if (!StaysInside(g, o)) continue;
           bool outside = g.value(o).is_graph_output;
           for (int c : g.value(o).consumers) outside |= !inside[c];
           if (outside && excluded[ni].empty()) {
-            excluded[ni] = "its integer result is also used outside the provider's region";
+            excluded[ni] = "its integer (or dequantized constant) result is also used outside the provider's region";
             changed = true;
           }
         }
         for (int in : g.nodes[ni].inputs) {
-          if (!IsIntValue(g, in) || g.value(in).is_constant) continue;
+          if (!StaysInside(g, in)) continue;
           const int p = g.value(in).producer;
           if ((p < 0 || !inside[p]) && excluded[ni].empty()) {
-            excluded[ni] = "its integer input is computed outside the provider's region";
+            excluded[ni] = "its integer (or dequantized constant) input is computed outside the provider's region";
             changed = true;
           }
         }

@@ -60,6 +60,14 @@ bool Widen(ONNXTensorElementDataType t, const void* raw, size_t n, ConstantData*
       out->ints.resize(n);
       for (size_t i = 0; i < n; ++i) out->values[i] = out->ints[i] = static_cast<const int32_t*>(raw)[i];
       return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
+      out->bytes.assign(static_cast<const uint8_t*>(raw), static_cast<const uint8_t*>(raw) + n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = static_cast<const int8_t*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
+      out->bytes.assign(static_cast<const uint8_t*>(raw), static_cast<const uint8_t*>(raw) + n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = static_cast<const uint8_t*>(raw)[i];
+      return true;
     default:
       out->values.clear();
       return false;
@@ -129,10 +137,19 @@ int GraphView::Intern(Ort::ConstValueInfo vi) {
       for (int64_t d : info.GetShape()) non_unit_dims += d != 1;
       // Small constants and vectors (biases, norms, shapes) are copied; matrices are weights,
       // uploaded at Compile straight from ORT's memory.
-      if (count <= static_cast<size_t>(kCopiedConstantLimit) ||
-          (non_unit_dims <= 1 && count <= static_cast<size_t>(kCopiedVectorLimit))) {
+      const auto t = info.GetElementType();
+      const bool quantized = t == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8 || t == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
+      if (quantized) {  // INT8 weights: the bytes only (the values stay empty above the copy limit)
         auto data = std::make_shared<ConstantData>();
-        if (Widen(info.GetElementType(), value.GetTensorRawData(), count, data.get())) v.data = std::move(data);
+        data->dtype = t;
+        const auto* raw = static_cast<const uint8_t*>(value.GetTensorRawData());
+        data->bytes.assign(raw, raw + count);
+        if (count <= static_cast<size_t>(kCopiedConstantLimit)) Widen(t, raw, count, data.get());
+        v.data = std::move(data);
+      } else if (count <= static_cast<size_t>(kCopiedConstantLimit) ||
+                 (non_unit_dims <= 1 && count <= static_cast<size_t>(kCopiedVectorLimit))) {
+        auto data = std::make_shared<ConstantData>();
+        if (Widen(t, value.GetTensorRawData(), count, data.get())) v.data = std::move(data);
       }
     }
   }
@@ -239,6 +256,37 @@ void GraphView::Finish() {
   }
   graph_outputs.erase(std::remove(graph_outputs.begin(), graph_outputs.end(), -1), graph_outputs.end());
   for (int o : graph_outputs) values[o].is_graph_output = true;
+  FoldDequantizedConstants();
+}
+
+void GraphView::FoldDequantizedConstants() {
+  for (const GNode& n : nodes) {
+    if (!n.domain.empty() || n.op_type != "DequantizeLinear" || n.inputs.size() < 2 || n.outputs.empty()) continue;
+    const int q = n.inputs[0], s = n.inputs[1], z = n.inputs.size() > 2 ? n.inputs[2] : -1, y = n.outputs[0];
+    if (q < 0 || s < 0 || y < 0 || !values[q].is_constant || !values[s].is_constant) continue;
+    if (z >= 0 && !values[z].is_constant) continue;
+    const ConstantData* qd = values[q].data.get();
+    const ConstantData* sd = values[s].data.get();
+    // INT8 / UINT8 weights (their bytes), or small INT32 constants (quantized biases).
+    if (!qd || (qd->bytes.empty() && qd->dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) || !sd || sd->values.empty()) continue;
+    if (qd->bytes.empty() && qd->ints.empty()) continue;
+    if (n.HasAttribute("block_size") || values[y].dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) continue;
+    DequantizedConstant dq{q, s, z, n.AttrInt("axis", 1)};
+    GValue& out = values[y];
+    out.is_constant = true;
+    out.dequantized = dq;
+    if (!out.has_shape) out.shape = values[q].shape, out.has_shape = values[q].has_shape;
+    // Small ones get their FP32 values now (biases, norms, scalars); weights are dequantized on use.
+    if (static_cast<int64_t>(std::max(qd->bytes.size(), qd->ints.size())) <= kCopiedConstantLimit) {
+      std::vector<float> f;
+      if (ReadConstantF32(y, &f)) {
+        auto data = std::make_shared<ConstantData>();
+        data->dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+        data->values.assign(f.begin(), f.end());
+        out.data = std::move(data);
+      }
+    }
+  }
 }
 
 GraphView GraphView::Subgraph(const std::vector<int>& node_ids) const {
@@ -254,6 +302,11 @@ GraphView GraphView::Subgraph(const std::vector<int>& node_ids) const {
     if (it != map.end()) return it->second;
     GValue copy = values[v];
     copy.info = Ort::ConstValueInfo{nullptr};
+    if (copy.dequantized) {  // folded again by Finish when its DequantizeLinear is in the subgraph
+      copy.dequantized.reset();
+      copy.is_constant = false;
+      copy.data = nullptr;
+    }
     copy.producer = -1;
     copy.consumers.clear();
     copy.is_graph_input = copy.is_graph_output = false;
@@ -272,7 +325,7 @@ GraphView GraphView::Subgraph(const std::vector<int>& node_ids) const {
   for (auto& [v, sv] : map) {
     const GValue& orig = values[v];
     const bool produced_inside = orig.producer >= 0 && inside.count(orig.producer);
-    if (!produced_inside && !orig.is_constant) {
+    if (!produced_inside && (!orig.is_constant || orig.dequantized)) {
       sub.values[sv].is_graph_input = true;
       sub.graph_inputs.push_back(sv);
     }
@@ -311,6 +364,35 @@ std::optional<double> GraphView::ScalarConstant(int value_id) const {
 bool GraphView::ReadConstantF32(int value_id, std::vector<float>* out) const {
   if (value_id < 0 || !values[value_id].is_constant) return false;
   const GValue& v = values[value_id];
+  if (v.dequantized && !(v.data && !v.data->values.empty())) {  // (q - zero_point) * scale, in FP32 as ORT does
+    const DequantizedConstant& d = *v.dequantized;
+    const ConstantData& q = *values[d.quantized].data;
+    const std::vector<double>& scale = values[d.scale].data->values;
+    const ConstantData* zp = d.zero_point >= 0 ? values[d.zero_point].data.get() : nullptr;
+    const Shape& shape = values[d.quantized].shape;
+    const bool is_signed = q.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+    int64_t axis = d.axis < 0 ? d.axis + static_cast<int64_t>(shape.size()) : d.axis;
+    int64_t inner = 1, channels = 1;
+    if (scale.size() > 1) {
+      if (axis < 0 || axis >= static_cast<int64_t>(shape.size()) || shape[axis] != static_cast<int64_t>(scale.size()))
+        return false;
+      channels = shape[axis];
+      for (size_t k = axis + 1; k < shape.size(); ++k) inner *= shape[k];
+    }
+    if (zp && std::max(zp->bytes.size(), zp->ints.size()) != scale.size()) return false;
+    const bool int32 = q.bytes.empty();  // a quantized bias: int32 values, zero point 0 or int32 too
+    const size_t count = int32 ? q.ints.size() : q.bytes.size();
+    out->resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      const size_t c = channels > 1 ? (i / inner) % channels : 0;
+      const int64_t qi = int32 ? q.ints[i] : (is_signed ? static_cast<int8_t>(q.bytes[i]) : q.bytes[i]);
+      int64_t zi = 0;
+      if (zp && int32) zi = c < zp->ints.size() ? zp->ints[c] : 0;
+      else if (zp) zi = is_signed ? static_cast<int8_t>(zp->bytes[c]) : zp->bytes[c];
+      (*out)[i] = static_cast<float>(qi - zi) * static_cast<float>(scale[c]);
+    }
+    return true;
+  }
   if (v.data && !v.data->values.empty()) {
     out->assign(v.data->values.begin(), v.data->values.end());
     return true;

@@ -44,11 +44,20 @@ struct Attribute {
   std::vector<float> floats;
 };
 
-// Constant data copied out of ORT (small initializers: shapes, scalars, biases, norms).
+// Constant data copied out of ORT (small initializers: shapes, scalars, biases, norms; and
+// every INT8 / UINT8 initializer: the weights of quantized models, 1 byte per element).
 struct ConstantData {
   ONNXTensorElementDataType dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
   std::vector<double> values;  // float / double / integer types widened (exact for int32 and float)
   std::vector<int64_t> ints;   // int64 / int32 data, exact
+  std::vector<uint8_t> bytes;  // int8 / uint8 data as stored
+};
+
+// A DequantizeLinear of constants is itself a constant (its output value is marked so): the
+// values it was made from, to read it as FP32 ((q - zero_point) * scale) or to keep it INT8.
+struct DequantizedConstant {
+  int quantized = -1, scale = -1, zero_point = -1;  // value ids (zero_point may be -1)
+  int64_t axis = -1;                                 // per-axis scales: the axis they run along
 };
 
 struct GValue {
@@ -62,6 +71,7 @@ struct GValue {
   int producer = -1;           // node index, -1 for graph inputs and initializers
   std::vector<int> consumers;  // node indices (within this graph)
   std::shared_ptr<const ConstantData> data;  // small constants only
+  std::optional<DequantizedConstant> dequantized;  // a constant made by a DequantizeLinear node
   Ort::ConstValueInfo info{nullptr};         // live only during the ORT call that built the graph
 
   bool IsStatic() const {
@@ -85,6 +95,7 @@ struct GNode {
   std::vector<int> outputs;  // value indices; -1 for an omitted optional output
   std::map<std::string, Attribute> attributes;
 
+  bool HasAttribute(const char* name) const { return attributes.count(name) > 0; }
   // "MatMul 'name'" or "MatMul" when the node has no name: for messages and labels.
   std::string Label() const { return name.empty() ? op_type : name; }
   int64_t AttrInt(const char* name, int64_t fallback) const;
@@ -112,8 +123,8 @@ class GraphView {
   std::optional<std::vector<int64_t>> ConstantAsInts(int value_id) const;
   // A constant's value when it holds exactly one element.
   std::optional<double> ScalarConstant(int value_id) const;
-  // Any float constant as float32 values: copied data, or read from the live OrtGraph (valid
-  // only during the ORT call that built this graph).
+  // Any float constant as float32 values: copied data, dequantized INT8 data, or read from the
+  // live OrtGraph (valid only during the ORT call that built this graph).
   bool ReadConstantF32(int value_id, std::vector<float>* out) const;
 
   // The subgraph of `node_ids` (indices into nodes, any order): its nodes, every value they
@@ -132,6 +143,7 @@ class GraphView {
 
  private:
   int Intern(Ort::ConstValueInfo vi);
+  void FoldDequantizedConstants();
   std::unordered_map<std::string, int> by_name_;
 };
 

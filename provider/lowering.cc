@@ -10,10 +10,10 @@ Lowering::Lowering(const GraphView& g, const ShapeMap& shapes, const CompileOpti
                    Plan& plan)
     : g_(g), shapes_(shapes), options_(options), weights_(weights), p_(plan) {}
 
-int Lowering::NewTensor(const std::string& name, bool f32, int64_t num_elements) {
+int Lowering::NewTensor(const std::string& name, SlotType type, int64_t num_elements) {
   PlanTensor t;
   t.name = name;
-  t.f32 = f32;
+  t.type = type;
   t.num_elements = num_elements;
   p_.tensors.push_back(std::move(t));
   return static_cast<int>(p_.tensors.size()) - 1;
@@ -34,7 +34,7 @@ Status Lowering::Get(int v, Val* out) {
   if (!CheckedNumElements(shapes_[v], &count) || count != ref.num_elements)
     return Status::Error("constant " + gv.name + " does not have the elements its shape says");
   Val val;
-  val.tensor = NewTensor(gv.name, false, count);
+  val.tensor = NewTensor(gv.name, SlotType::kActivation, count);
   p_.tensors[val.tensor].is_weight = true;
   p_.tensors[val.tensor].weight = ref;
   val.view = TensorView::Contiguous(shapes_[v]);
@@ -53,7 +53,7 @@ Status Lowering::ConstantF32(int v, std::vector<float>* out) const {
 Status Lowering::F32Parameter(const std::string& name, const std::vector<float>& data, int* tensor) {
   WeightRef ref;
   PHX_RETURN_IF_ERROR(weights_.F32(data, &ref));
-  *tensor = NewTensor(name, true, static_cast<int64_t>(data.size()));
+  *tensor = NewTensor(name, SlotType::kF32, static_cast<int64_t>(data.size()));
   p_.tensors[*tensor].is_weight = true;
   p_.tensors[*tensor].weight = ref;
   return Status::OK();
@@ -63,7 +63,7 @@ Val Lowering::NewOutput(const std::string& name, const Shape& dims) {
   Val o;
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
-  o.tensor = NewTensor(name, false, n);
+  o.tensor = NewTensor(name, SlotType::kActivation, n);
   o.view = TensorView::Contiguous(dims);
   return o;
 }
@@ -79,6 +79,7 @@ PlanCall Lowering::NewCall(KernelParams params, const std::string& label) const 
 Val Lowering::ApplyScale(const Val& v, const std::string& label) {
   if (v.scale == 1.0f) return v;
   Val o = NewOutput(label + "/scaled", v.view.Dims());
+  if (v.quant && v.quant_pending) o.quant = v.quant, o.quant_pending = true;  // fq(scale * x): still to come
   PlanCall pc = NewCall(BinaryScalarParams{kernels::BinaryOp::kMul, v.scale, false}, label);
   pc.in[0] = {v.tensor, v.view};
   pc.out = {o.tensor, o.view};
@@ -86,8 +87,37 @@ Val Lowering::ApplyScale(const Val& v, const std::string& label) {
   return o;
 }
 
-Val Lowering::Contiguous(const Val& in, const std::string& label) {
+Val Lowering::Materialize(const Val& in, const std::string& label) {
   Val v = ApplyScale(in, label);
+  if (!v.quant || !v.quant_pending) return v;
+  Val o = NewOutput(label + "/fake_quant", v.view.Dims());
+  PlanCall pc = NewCall(FakeQuantParams{*v.quant}, label);
+  pc.in[0] = {v.tensor, v.view};
+  pc.out = {o.tensor, o.view};
+  Emit(pc);
+  o.quant = v.quant;  // applied now
+  return o;
+}
+
+bool Lowering::Int8Weights(int value, Int8WeightRef* out, int* data, int* scales, int* zero_points) {
+  if (!weights_.Int8(g_, value, out).ok()) return false;
+  *data = NewTensor(g_.value(value).name + "/int8", SlotType::kInt8, out->data.num_elements);
+  p_.tensors[*data].is_weight = true;
+  p_.tensors[*data].weight = out->data;
+  *scales = NewTensor(g_.value(value).name + "/scales", SlotType::kF32, out->scales.num_elements);
+  p_.tensors[*scales].is_weight = true;
+  p_.tensors[*scales].weight = out->scales;
+  *zero_points = -1;
+  if (out->zero_points.buffer != kNoBuffer) {
+    *zero_points = NewTensor(g_.value(value).name + "/zero_points", SlotType::kInt8, out->zero_points.num_elements);
+    p_.tensors[*zero_points].is_weight = true;
+    p_.tensors[*zero_points].weight = out->zero_points;
+  }
+  return true;
+}
+
+Val Lowering::Contiguous(const Val& in, const std::string& label) {
+  Val v = Materialize(in, label);
   if (v.view.IsContiguous()) return v;
   Val o = NewOutput(label + "/contiguous", v.view.Dims());
   PlanCall pc = NewCall(CopyParams{}, label);
@@ -207,7 +237,7 @@ Status BuildPlan(const RegionGraph& region, const std::vector<Shape>& input_shap
   for (int v : region.outputs) {
     Val val;
     PHX_RETURN_IF_ERROR(l.Get(v, &val));
-    val = l.ApplyScale(val, g.value(v).name);
+    val = l.Materialize(val, g.value(v).name);
     plan->outputs.push_back(PlanIO{g.value(v).name, val.tensor, val.view, shapes[v]});
   }
   plan->num_onnx_nodes = static_cast<int>(g.nodes.size());

@@ -12,6 +12,7 @@
 // Attention scale) or needs it applied.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -46,11 +47,17 @@ Status BuildPlan(const RegionGraph& region, const std::vector<Shape>& input_shap
 // Every value's concrete shape from the region's input shapes.
 Status InferRegionShapes(const RegionGraph& region, const std::vector<Shape>& input_shapes, ShapeMap* shapes);
 
-// A value during lowering: a view of a plan tensor, times an FP32 scale not applied yet.
+// A value during lowering: a view of a plan tensor, times an FP32 scale not applied yet. A value
+// of a QuantizeLinear -> DequantizeLinear pair also carries its quantization: pending (the tensor
+// holds the value before it; a quantized MatMul quantizes while packing, other readers get a
+// FakeQuant call) or applied (the tensor holds the fake-quantized values; a quantized MatMul
+// quantizes them again to the same integers).
 struct Val {
   int tensor = -1;
   TensorView view;
   float scale = 1.0f;
+  std::optional<kernels::QuantParams> quant;
+  bool quant_pending = false;
 };
 
 // The state one plan's lowering shares between the op families and the fused units.
@@ -75,13 +82,19 @@ class Lowering {
   PlanCall NewCall(KernelParams params, const std::string& label) const;
   void Emit(PlanCall call) { p_.calls.push_back(std::move(call)); }
 
-  // The value with its pending scale applied by a kernel (when the consumer cannot absorb it).
+  // The value with its pending scale applied by a kernel (a pending quantization stays pending).
   Val ApplyScale(const Val& v, const std::string& label);
-  // The value as a contiguous tensor (scale applied first), copying only when needed.
+  // The value with everything pending applied: scale, then fake quantization (for consumers
+  // that can absorb neither).
+  Val Materialize(const Val& v, const std::string& label);
+  // The value as a contiguous tensor (pending work applied first), copying only when needed.
   Val Contiguous(const Val& v, const std::string& label);
+  // A plan tensor for INT8 weights: constant `value` (a folded DequantizeLinear) as its int8
+  // data, scales and zero points; false when the weights are not such a constant.
+  bool Int8Weights(int value, Int8WeightRef* out, int* data, int* scales, int* zero_points);
 
  private:
-  int NewTensor(const std::string& name, bool f32, int64_t num_elements);
+  int NewTensor(const std::string& name, SlotType type, int64_t num_elements);
 
   const GraphView& g_;
   const ShapeMap& shapes_;

@@ -135,6 +135,7 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
       return Status::OK();
     case KernelKind::kBinaryScalar:
     case KernelKind::kCopy:
+    case KernelKind::kFakeQuant:
       if (!pc.in[0].present() || !SameDims(in(0), o)) return fail("input and output shapes differ");
       return Status::OK();
     case KernelKind::kIm2Col: {
@@ -146,9 +147,12 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
       return Status::OK();
     }
     case KernelKind::kMatMul:
+    case KernelKind::kMatMulInt8:
+    case KernelKind::kMatMulInt8Activations:
     case KernelKind::kAttention: {
       const int r = o.rank;
-      const int n_in = c.kind() == KernelKind::kMatMul ? 2 : 3;
+      const bool matmul = c.kind() != KernelKind::kAttention;
+      const int n_in = matmul ? 2 : 3;
       if (r < 2) return fail("output rank below 2");
       for (int i = 0; i < n_in; ++i) {
         if (!pc.in[i].present() || in(i).rank != r) return fail("operand rank differs from the output's");
@@ -156,11 +160,14 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
           if (in(i).shape[d] != o.shape[d]) return fail("batch dims differ");
       }
       const TensorView &a = in(0), &b = in(1);
-      if (c.kind() == KernelKind::kMatMul) {
+      if (matmul) {
         if (a.shape[r - 1] != b.shape[r - 2] || a.shape[r - 2] != o.shape[r - 2] || b.shape[r - 1] != o.shape[r - 1])
           return fail("A, B and C are not [M, K], [K, N], [M, N]");
         if (pc.in[2].present() && pc.in[2].view.NumElements() != o.shape[r - 1]) return fail("bias is not [N]");
         if (pc.in[3].present() && !SameDims(in(3), o)) return fail("residual shape differs from the output's");
+        for (int s = 4; s <= 5; ++s)  // INT8 weights: per-channel (N) or per-tensor (1) scales and zero points
+          if (pc.in[s].present() && pc.in[s].view.NumElements() != 1 && pc.in[s].view.NumElements() != o.shape[r - 1])
+            return fail("weight scales / zero points are neither per tensor nor per output channel");
       } else {
         const TensorView& v = in(2);
         if (a.shape[r - 2] != o.shape[r - 2] || a.shape[r - 1] != b.shape[r - 1] || b.shape[r - 2] != v.shape[r - 2] ||
@@ -179,9 +186,19 @@ Status CheckCallShapes(const PlanCall& pc, const std::string& where) {
 Status ValidatePlan(const Plan& plan) {
   for (size_t i = 0; i < plan.calls.size(); ++i) {
     const PlanCall& pc = plan.calls[i];
-    static const char* kSlots[4] = {"input 0", "input 1", "input 2", "input 3"};
-    for (int k = 0; k < 4; ++k)
-      if (pc.in[k].present()) PHX_RETURN_IF_ERROR(CheckView(plan, pc.in[k], Where(plan, i, kSlots[k])));
+    const KernelKindDesc& kind = DescribeKernel(pc.call.kind());
+    for (int k = 0; k < kMaxInputs; ++k) {
+      if (!pc.in[k].present()) {
+        if (kind.in[k].type != SlotType::kNone && !kind.in[k].optional)
+          return Status::Error(Where(plan, i, kind.in[k].name) + ": missing");
+        continue;
+      }
+      const std::string slot = "input " + std::to_string(k);
+      PHX_RETURN_IF_ERROR(CheckView(plan, pc.in[k], Where(plan, i, slot.c_str())));
+      if (plan.tensors[pc.in[k].tensor].type != kind.in[k].type)
+        return Status::Error(Where(plan, i, slot.c_str()) + ": tensor " + plan.tensors[pc.in[k].tensor].name +
+                             " does not hold the slot's element type");
+    }
     if (!pc.out.present()) return Status::Error(Where(plan, i, "output") + ": missing");
     PHX_RETURN_IF_ERROR(CheckView(plan, pc.out, Where(plan, i, "output")));
     if (plan.tensors[pc.out.tensor].is_weight) return Status::Error(Where(plan, i, "output") + ": writes a weight");

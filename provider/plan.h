@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/kernel_kinds.h"
 #include "common/tensor_view.h"
 #include "device.h"
 #include "weights.h"
@@ -21,12 +22,14 @@ namespace phoenix {
 
 struct PlanTensor {
   std::string name;
-  bool f32 = false;                  // FP32 parameters; else activation elements (the plan's precision)
+  SlotType type = SlotType::kActivation;  // activation elements (the plan's precision), FP32 or INT8
   int64_t num_elements = 0;
   bool is_weight = false;
   WeightRef weight;                  // weights only: the store's device buffer
   int64_t arena_offset = -1;         // activations only: byte offset in the arena
-  size_t ElementSize(Precision p) const { return f32 ? 4 : ActivationElementSize(p); }
+  size_t ElementSize(Precision p) const {
+    return type == SlotType::kF32 ? 4 : type == SlotType::kInt8 ? 1 : ActivationElementSize(p);
+  }
   size_t Bytes(Precision p) const { return static_cast<size_t>(num_elements) * ElementSize(p); }
 };
 
@@ -39,7 +42,7 @@ struct PlanOperand {
 
 struct PlanCall {
   KernelCall call;           // operands' buffer fields are filled in by the runtime
-  PlanOperand in[4];
+  PlanOperand in[kMaxInputs];
   PlanOperand out;
 };
 

@@ -85,7 +85,7 @@ Status PlanRunner::Resolve() {
   call_end_ns_.assign(plan_.calls.size(), 0);
   for (const PlanCall& pc : plan_.calls) {
     KernelCall c = pc.call;
-    for (int i = 0; i < 4; ++i) PHX_RETURN_IF_ERROR(resolve(pc.in[i], &c.in[i]));
+    for (int i = 0; i < kMaxInputs; ++i) PHX_RETURN_IF_ERROR(resolve(pc.in[i], &c.in[i]));
     PHX_RETURN_IF_ERROR(resolve(pc.out, &c.out));
     if (c.out.view.NumElements() == 0) continue;  // an empty output: nothing to compute (symbolic dim fed 0)
     std::string why;

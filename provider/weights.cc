@@ -52,7 +52,9 @@ Status WeightStore::UploadMatrices(const GraphView& g) {
   for (const GNode& n : g.nodes)
     for (int in : n.inputs) {
       if (in < 0 || !g.value(in).is_constant || g.value(in).dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) continue;
-      if (g.value(in).data) continue;  // small: copied into the graph, uploaded when a plan needs it
+      // Small constants are copied into the graph and INT8 weights kept there: uploaded (as INT8,
+      // or dequantized) when a plan needs them.
+      if (g.value(in).data || g.value(in).dequantized) continue;
       WeightRef ref;
       PHX_RETURN_IF_ERROR(Activation(g, in, &ref));
     }
@@ -68,6 +70,42 @@ Status WeightStore::F32(const std::vector<float>& data, WeightRef* out) {
   }
   PHX_RETURN_IF_ERROR(Upload(data.data(), data.size() * sizeof(float), static_cast<int64_t>(data.size()), out));
   f32_[data] = *out;
+  return Status::OK();
+}
+
+Status WeightStore::Int8(const GraphView& g, int value, Int8WeightRef* out) {
+  const GValue& v = g.value(value);
+  if (!v.dequantized) return Status::Error(v.name + " is not an INT8 constant");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = int8_.find(v.name);
+    if (it != int8_.end()) {
+      *out = it->second;
+      return Status::OK();
+    }
+  }
+  const DequantizedConstant& d = *v.dequantized;
+  const ConstantData& q = *g.value(d.quantized).data;
+  if (q.bytes.empty()) return Status::Error(v.name + " is not INT8 / UINT8 (a quantized bias stays FP32)");
+  const std::vector<double>& scale = g.value(d.scale).data->values;
+  const ConstantData* zp = d.zero_point >= 0 ? g.value(d.zero_point).data.get() : nullptr;
+  const bool is_unsigned = q.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
+  // uint8 q and zero point become int8 by subtracting 128 from both: the same q - zero_point.
+  std::vector<int8_t> data(q.bytes.size());
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<int8_t>(is_unsigned ? q.bytes[i] - 128 : q.bytes[i]);
+  std::vector<float> scales(scale.begin(), scale.end());
+  std::lock_guard<std::mutex> lk(mu_);
+  PHX_RETURN_IF_ERROR(Upload(data.data(), data.size(), static_cast<int64_t>(data.size()), &out->data));
+  PHX_RETURN_IF_ERROR(Upload(scales.data(), scales.size() * sizeof(float), static_cast<int64_t>(scales.size()), &out->scales));
+  out->zero_points = WeightRef{};
+  if (zp || is_unsigned) {
+    std::vector<int8_t> z(scales.size(), static_cast<int8_t>(is_unsigned ? -128 : 0));
+    if (zp)
+      for (size_t c = 0; c < z.size() && c < zp->bytes.size(); ++c)
+        z[c] = static_cast<int8_t>(is_unsigned ? zp->bytes[c] - 128 : zp->bytes[c]);
+    PHX_RETURN_IF_ERROR(Upload(z.data(), z.size(), static_cast<int64_t>(z.size()), &out->zero_points));
+  }
+  int8_[v.name] = *out;
   return Status::OK();
 }
 

@@ -22,6 +22,12 @@ struct WeightRef {
   int64_t num_elements = 0;
 };
 
+// INT8 weights of a quantized model (a folded DequantizeLinear): the int8 data (uint8 stored as
+// q - 128), FP32 scales per tensor or per output channel, and int8 zero points (or none).
+struct Int8WeightRef {
+  WeightRef data, scales, zero_points;
+};
+
 class WeightStore {
  public:
   WeightStore(std::shared_ptr<Device> device, Precision precision);
@@ -36,6 +42,8 @@ class WeightStore {
   Status UploadMatrices(const GraphView& g);
   // An FP32 parameter vector; equal contents share one buffer.
   Status F32(const std::vector<float>& data, WeightRef* out);
+  // Constant `value` of `g` (a folded DequantizeLinear of INT8 / UINT8 weights) kept INT8.
+  Status Int8(const GraphView& g, int value, Int8WeightRef* out);
 
   int64_t bytes_uploaded() const;
   int64_t allocations() const;
@@ -48,6 +56,7 @@ class WeightStore {
   mutable std::mutex mu_;
   std::map<std::string, WeightRef> by_name_;                // activation-typed constants, by value name
   std::map<std::vector<float>, WeightRef> f32_;             // FP32 vectors, by content
+  std::map<std::string, Int8WeightRef> int8_;               // INT8 weights, by value name
   std::vector<BufferId> buffers_;
   int64_t bytes_ = 0;
 };

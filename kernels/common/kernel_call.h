@@ -16,13 +16,22 @@
 #include "elementwise/elementwise.h"
 #include "gelu/gelu.h"
 #include "matmul/matmul.h"
+#include "matmul_int8/matmul_int8.h"
 
 namespace phoenix {
 
 using BufferId = int32_t;
 constexpr BufferId kNoBuffer = -1;
 
-enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kAttention, kCount };
+enum class KernelKind : int {
+  kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kAttention,
+  kMatMulInt8,  // quantized (QDQ) linear layer: INT8 weights, A quantized while packing
+  kMatMulInt8Activations,  // quantized activation x activation MatMul: both operands quantized while packing
+  kFakeQuant,   // QuantizeLinear -> DequantizeLinear on activations
+  kCount
+};
+
+constexpr int kMaxInputs = 6;  // operand slots of a call (kernels/common/kernel_kinds.h names them per kind)
 
 struct Operand {
   BufferId buffer = kNoBuffer;
@@ -48,16 +57,27 @@ struct BinaryScalarParams {
 struct CopyParams {};
 struct Im2ColParams { int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0; };
 struct AttentionParams { float scale = 1.0f; };  // softmax(scale * Q K^T) V
+// kernels/matmul_int8/README.md: C = BF16(fq(epilogue(acc * sa * sb[n]) + residual)).
+struct MatMulInt8Params {
+  MatMulParams matmul;        // alpha, epilogue, b_is_constant as for MatMul
+  kernels::QuantParams a;     // A is quantized with these while packing
+  kernels::QuantParams b;     // kMatMulInt8Activations: B likewise (weights carry per-channel scales)
+  bool quantize_output = false;
+  kernels::QuantParams out;   // a following QuantizeLinear -> DequantizeLinear
+};
+struct MatMulInt8ActivationsParams : MatMulInt8Params {};
+struct FakeQuantParams { kernels::QuantParams q; };  // y = (saturate(round(x / s) + z) - z) * s
 
 // In KernelKind order: the variant's index is the kind.
 using KernelParams = std::variant<LayerNormParams, MatMulParams, SoftmaxParams, GeluParams, BinaryParams,
-                                  BinaryScalarParams, CopyParams, Im2ColParams, AttentionParams>;
+                                  BinaryScalarParams, CopyParams, Im2ColParams, AttentionParams, MatMulInt8Params,
+                                  MatMulInt8ActivationsParams, FakeQuantParams>;
 static_assert(std::variant_size_v<KernelParams> == static_cast<size_t>(KernelKind::kCount), "one parameter type per kind");
 
 struct KernelCall {
   KernelParams params = CopyParams{};
   Precision precision = Precision::kBF16;  // what activation slots hold: bf16_t or split_t
-  Operand in[4];
+  Operand in[kMaxInputs];
   Operand out;
   std::string label;  // the ONNX node(s) this call implements, for traces and errors
 

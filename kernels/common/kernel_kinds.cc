@@ -15,27 +15,36 @@ Status RunBinaryScalarCall(const KernelCall&, const HostBuffers&, int);
 Status RunCopyCall(const KernelCall&, const HostBuffers&, int);
 Status RunIm2ColCall(const KernelCall&, const HostBuffers&, int);
 Status RunAttentionCall(const KernelCall&, const HostBuffers&, int);
+Status RunMatMulInt8Call(const KernelCall&, const HostBuffers&, int);
+Status RunMatMulInt8ActivationsCall(const KernelCall&, const HostBuffers&, int);
+Status RunFakeQuantCall(const KernelCall&, const HostBuffers&, int);
 
 namespace {
 
 constexpr SlotDesc Act(const char* name, bool optional = false) { return {name, SlotType::kActivation, optional}; }
 constexpr SlotDesc F32(const char* name, bool optional = false) { return {name, SlotType::kF32, optional}; }
+constexpr SlotDesc I8(const char* name, bool optional = false) { return {name, SlotType::kInt8, optional}; }
 constexpr SlotDesc None() { return {}; }
 
 // In KernelKind order.
 const KernelKindDesc kKinds[] = {
-    {KernelKind::kLayerNorm, "LayerNorm", "layernorm", {Act("x"), F32("gamma"), F32("beta", true), None()}, Act("y"),
+    {KernelKind::kLayerNorm, "LayerNorm", "layernorm", {Act("x"), F32("gamma"), F32("beta", true)}, Act("y"),
      RunLayerNormCall},
     {KernelKind::kMatMul, "MatMul", "matmul", {Act("A"), Act("B"), F32("bias", true), Act("residual", true)}, Act("C"),
      RunMatMulCall},
-    {KernelKind::kSoftmax, "Softmax", "softmax", {Act("x"), None(), None(), None()}, Act("y"), RunSoftmaxCall},
-    {KernelKind::kGelu, "Gelu", "gelu", {Act("x"), None(), None(), None()}, Act("y"), RunGeluCall},
-    {KernelKind::kBinary, "Binary", nullptr, {Act("a"), Act("b"), None(), None()}, Act("y"), RunBinaryCall},
-    {KernelKind::kBinaryScalar, "BinaryScalar", nullptr, {Act("a"), None(), None(), None()}, Act("y"),
-     RunBinaryScalarCall},
-    {KernelKind::kCopy, "Copy", nullptr, {Act("x"), None(), None(), None()}, Act("y"), RunCopyCall},
-    {KernelKind::kIm2Col, "Im2Col", nullptr, {Act("x"), None(), None(), None()}, Act("y"), RunIm2ColCall},
-    {KernelKind::kAttention, "Attention", nullptr, {Act("Q"), Act("K"), Act("V"), None()}, Act("O"), RunAttentionCall},
+    {KernelKind::kSoftmax, "Softmax", "softmax", {Act("x")}, Act("y"), RunSoftmaxCall},
+    {KernelKind::kGelu, "Gelu", "gelu", {Act("x")}, Act("y"), RunGeluCall},
+    {KernelKind::kBinary, "Binary", nullptr, {Act("a"), Act("b")}, Act("y"), RunBinaryCall},
+    {KernelKind::kBinaryScalar, "BinaryScalar", nullptr, {Act("a")}, Act("y"), RunBinaryScalarCall},
+    {KernelKind::kCopy, "Copy", nullptr, {Act("x")}, Act("y"), RunCopyCall},
+    {KernelKind::kIm2Col, "Im2Col", nullptr, {Act("x")}, Act("y"), RunIm2ColCall},
+    {KernelKind::kAttention, "Attention", nullptr, {Act("Q"), Act("K"), Act("V")}, Act("O"), RunAttentionCall},
+    {KernelKind::kMatMulInt8, "MatMulInt8", nullptr,
+     {Act("A"), I8("B"), F32("bias", true), Act("residual", true), F32("B_scale"), I8("B_zero_point", true)}, Act("C"),
+     RunMatMulInt8Call},
+    {KernelKind::kMatMulInt8Activations, "MatMulInt8Activations", nullptr,
+     {Act("A"), Act("B"), F32("bias", true), Act("residual", true)}, Act("C"), RunMatMulInt8ActivationsCall},
+    {KernelKind::kFakeQuant, "FakeQuant", nullptr, {Act("x")}, Act("y"), RunFakeQuantCall},
 };
 static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == static_cast<size_t>(KernelKind::kCount),
               "one description per kernel kind");
@@ -54,10 +63,11 @@ const char* KernelKindName(KernelKind kind) { return Valid(kind) ? kKinds[static
 
 size_t SlotElementSize(KernelKind kind, int slot, Precision precision) {
   const KernelKindDesc& d = DescribeKernel(kind);
-  const SlotType t = slot == kOutputSlot ? d.out.type : (slot >= 0 && slot < 4 ? d.in[slot].type : SlotType::kNone);
+  const SlotType t = slot == kOutputSlot ? d.out.type : (slot >= 0 && slot < kMaxInputs ? d.in[slot].type : SlotType::kNone);
   switch (t) {
     case SlotType::kActivation: return ActivationElementSize(precision);
     case SlotType::kF32: return 4;
+    case SlotType::kInt8: return 1;
     default: return 0;
   }
 }
@@ -100,7 +110,7 @@ Status CheckOperand(const HostBuffers& buffers, const Operand& op, size_t elem_s
 
 Status RunOnHost(const KernelCall& c, const HostBuffers& buffers, int num_threads) {
   if (!Valid(c.kind())) return Status::Error("host kernel: unknown kernel kind");
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < kMaxInputs; ++i)
     if (c.in[i].present())
       PHX_RETURN_IF_ERROR(CheckOperand(buffers, c.in[i], SlotElementSize(c.kind(), i, c.precision),
                                        "input " + std::to_string(i), c));

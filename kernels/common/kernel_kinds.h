@@ -14,7 +14,8 @@ namespace phoenix {
 enum class SlotType : unsigned char {
   kNone,        // the kind has no such slot
   kActivation,  // the precision's element: BF16 (bf16_t) or BF16x3 (split_t)
-  kF32,         // FP32 parameters: LayerNorm gamma / beta, MatMul bias
+  kF32,         // FP32 parameters: LayerNorm gamma / beta, MatMul bias, INT8 weight scales
+  kInt8,        // INT8 weights and zero points (uint8 ones are stored as q - 128)
 };
 
 struct SlotDesc {
@@ -30,7 +31,7 @@ struct KernelKindDesc {
   KernelKind kind;
   const char* name;         // "MatMul": logs, counters, traces, test hooks
   const char* manifest_op;  // "matmul": the manifest's op name, or nullptr when the NPU has no such kernel
-  SlotDesc in[4];
+  SlotDesc in[kMaxInputs];
   SlotDesc out;
   HostRunner run_on_host;
 };

@@ -28,7 +28,7 @@ Status HybridDevice::Launch(const KernelCall& c) {
   if (npu_->CanRun(c, nullptr)) return npu_->Launch(c);
   PHX_RETURN_IF_ERROR(npu_->Wait());  // the inputs may still be being written by the NPU
   size_t first, bytes;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kMaxInputs; ++i) {
     if (!c.in[i].present() || c.in[i].view.NumElements() == 0) continue;
     Range(c.in[i], ElemSize(c, i), &first, &bytes);
     PHX_RETURN_IF_ERROR(npu_->SyncFromDevice(c.in[i].buffer, first, bytes));
@@ -37,7 +37,7 @@ Status HybridDevice::Launch(const KernelCall& c) {
   // (RunOnHost's own checks then only guard the kernels' arithmetic on those views).
   PHX_RETURN_IF_ERROR(RunOnHost(c, [&](BufferId id) {
     size_t need = 0;
-    for (int i = -1; i < 4; ++i) {
+    for (int i = -1; i < kMaxInputs; ++i) {
       const Operand& op = i < 0 ? c.out : c.in[i];
       if (op.present() && op.buffer == id) {
         size_t f, b;

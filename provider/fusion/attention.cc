@@ -69,7 +69,9 @@ Status LowerAttention(Lowering& l, const Unit& u) {
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[1], &kt));
   PHX_RETURN_IF_ERROR(l.Get(pvn.inputs[1], &v));
   const std::string label = n.Label() + "+" + g.nodes[u.softmax].Label() + "+" + pvn.Label();
-  v = l.ApplyScale(v, label);
+  v = l.Materialize(v, label);
+  if (q.quant_pending) q = l.Materialize(q, label);  // quantized inputs (QDQ models): fake-quantized first
+  if (kt.quant_pending) kt = l.Materialize(kt, label);
   const Shape& s_dims = l.ShapeOf(n.outputs[0]);  // [b..., M, N]
   const Shape& o_dims = l.ShapeOf(u.output);      // [b..., M, Dv]
   auto batched = [&](const Shape& batch_of, const TensorView& m) {  // [b..., rows, cols] of m

@@ -5,9 +5,12 @@
 // them: ORT writes MatMul + Add on 3-D inputs as Reshape + Gemm + Reshape). Every MatMul, Gemm
 // and Conv becomes such a chain, with or without steps; this file also lowers it.
 #include <algorithm>
+#include <optional>
+#include <variant>
 
 #include "fusion/units.h"
 #include "lowering.h"
+#include "ops/op.h"
 
 namespace phoenix {
 namespace {
@@ -71,6 +74,17 @@ void FuseMatMulEpilogues(const GraphView& g, const ShapeMap& shapes, UnitPlan* p
         v = gu.output;
         continue;
       }
+      if (IsOp(cn, "QuantizeLinear") && cn.outputs.size() == 1 && g.value(cn.outputs[0]).consumers.size() == 1 &&
+          !g.value(cn.outputs[0]).is_graph_output) {  // the output quantized and dequantized: the last step
+        const int dq = g.value(cn.outputs[0]).consumers[0];
+        ChainStep step{ChainStep::kQuantizeOutput, dq};
+        if (!plan->Free(dq) || !FakeQuantPair(g, g.nodes[dq], &step.quant).empty()) break;
+        u.chain.push_back(step);
+        u.nodes.push_back(c);
+        u.nodes.push_back(dq);
+        v = g.nodes[dq].outputs[0];
+        break;
+      }
       if (IsOp(cn, "Reshape") && !conv) {
         u.chain.push_back(ChainStep{ChainStep::kReshape, c});
         u.nodes.push_back(c);
@@ -128,6 +142,13 @@ void FuseMatMulEpilogues(const GraphView& g, const ShapeMap& shapes, UnitPlan* p
 
 namespace {
 
+// The MatMul parameters of a MatMul or quantized MatMul call.
+MatMulParams& MatMulBase(KernelCall& c) {
+  if (auto* p = std::get_if<MatMulInt8Params>(&c.params)) return p->matmul;
+  if (auto* p = std::get_if<MatMulInt8ActivationsParams>(&c.params)) return p->matmul;
+  return std::get<MatMulParams>(c.params);
+}
+
 // The kernel call of a chain's head before its epilogue: operands, alpha, bias, and the layout
 // of its output (a Conv's MatMul writes [B, L, D]; its ONNX value is that permuted to [B, D, L]).
 struct HeadCall {
@@ -143,7 +164,7 @@ Status LowerConvHead(Lowering& l, const GNode& n, HeadCall* h) {
   // Im2Col into [B, L_out, C*k], then a MatMul with the weight [D, C*k] read transposed.
   Val x;
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &x));
-  x = l.ApplyScale(x, n.Label());
+  x = l.Materialize(x, n.Label());
   const Shape& wd = l.ShapeOf(n.inputs[1]);  // [D, C, k]
   const Shape& od = l.ShapeOf(n.outputs[0]);  // [B, D, L_out]
   const int64_t B = od[0], D = wd[0], C = wd[1], k = wd[2], L_out = od[2];
@@ -169,14 +190,60 @@ Status LowerConvHead(Lowering& l, const GNode& n, HeadCall* h) {
   return Status::OK();
 }
 
+// The channel axis per-channel weight scales must run along for the INT8 kernel: the axis of
+// B's ONNX shape that becomes the kernel's N.
+int64_t OutputChannelAxis(const GNode& n, int64_t b_rank) {
+  if (n.op_type == "Gemm") return n.AttrInt("transB", 0) ? 0 : 1;
+  return b_rank - 1;
+}
+
 Status LowerMatMulHead(Lowering& l, const GNode& n, HeadCall* h) {
+  const GraphView& g = l.graph();
   const bool gemm = n.op_type == "Gemm";
   Val a, b;
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &a));
-  PHX_RETURN_IF_ERROR(l.Get(n.inputs[1], &b));
-  float alpha = a.scale * b.scale;
+  float alpha = gemm ? n.AttrFloat("alpha", 1.0f) : 1.0f;
+  const MatMulParams base{1.0f, kernels::Epilogue::kNone, g.value(n.inputs[1]).is_constant};
+  // Quantized (QDQ) models: A quantized, B INT8 weights or a quantized activation -> the INT8
+  // kernel (at bf16; bf16x3 keeps the dequantized path for FP32-grade results).
+  const GValue& bv = g.value(n.inputs[1]);
+  const bool int8_ok = l.options().precision == Precision::kBF16 && a.quant.has_value();
+  int b_int8 = -1, b_scales = -1, b_zero_points = -1;
+  Int8WeightRef int8_weights;
+  if (int8_ok && bv.dequantized) {
+    const int64_t rank = static_cast<int64_t>(l.ShapeOf(n.inputs[1]).size());
+    int64_t axis = bv.dequantized->axis < 0 ? bv.dequantized->axis + rank : bv.dequantized->axis;
+    const bool per_tensor = g.value(bv.dequantized->scale).data->values.size() == 1;
+    if ((per_tensor || axis == OutputChannelAxis(n, rank)) &&
+        l.Int8Weights(n.inputs[1], &int8_weights, &b_int8, &b_scales, &b_zero_points)) {
+      b.tensor = b_int8;
+      b.view = TensorView::Contiguous(l.ShapeOf(n.inputs[1]));
+    }
+  }
+  if (b_int8 < 0) PHX_RETURN_IF_ERROR(l.Get(n.inputs[1], &b));
+  const bool int8_activations = int8_ok && b_int8 < 0 && b.quant.has_value();
+  if (b_int8 >= 0 || int8_activations) {
+    a = l.ApplyScale(a, n.Label());  // quant(scale * x): the scale goes first, the quantization into the kernel
+    if (int8_activations) b = l.ApplyScale(b, n.Label());
+    MatMulInt8Params p;
+    p.matmul = base;
+    p.a = *a.quant;
+    if (int8_activations) {
+      p.b = *b.quant;
+      h->call = l.NewCall(MatMulInt8ActivationsParams{p}, n.Label());
+    } else {
+      h->call = l.NewCall(p, n.Label());
+      h->call.in[4] = {b_scales, TensorView::Contiguous({int8_weights.scales.num_elements})};
+      if (b_zero_points >= 0) h->call.in[5] = {b_zero_points, TensorView::Contiguous({int8_weights.zero_points.num_elements})};
+    }
+  } else {
+    if (a.quant_pending) a = l.Materialize(a, n.Label());  // pending quantizations applied; scales go to alpha
+    if (b.quant_pending) b = l.Materialize(b, n.Label());
+    alpha *= a.scale * b.scale;
+    h->call = l.NewCall(base, n.Label());
+  }
+  MatMulBase(h->call.call).alpha = alpha;
   if (gemm) {
-    alpha *= n.AttrFloat("alpha", 1.0f);
     if (n.AttrInt("transA", 0)) a.view = Permute(a.view, {1, 0});
     if (n.AttrInt("transB", 0)) b.view = Permute(b.view, {1, 0});
   }
@@ -188,13 +255,12 @@ Status LowerMatMulHead(Lowering& l, const GNode& n, HeadCall* h) {
   a_dims.push_back(a.view.shape[a.view.rank - 1]);
   b_dims.push_back(b.view.shape[b.view.rank - 2]);
   b_dims.push_back(b.view.shape[b.view.rank - 1]);
-  h->call = l.NewCall(MatMulParams{alpha, kernels::Epilogue::kNone, l.graph().value(n.inputs[1]).is_constant}, n.Label());
   h->call.in[0] = {a.tensor, BroadcastTo(a.view, a_dims)};
   h->call.in[1] = {b.tensor, BroadcastTo(b.view, b_dims)};
   h->onnx_dims = out;
   h->N = out.back();
   if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0) {
-    if (!l.graph().value(n.inputs[2]).is_constant) {
+    if (!g.value(n.inputs[2]).is_constant) {
       h->residual = n.inputs[2];  // Gemm with an activation C (beta 1): a residual add
     } else {
       std::vector<float> c;
@@ -214,11 +280,13 @@ Status LowerMatMulChain(Lowering& l, const Unit& u) {
   const GNode& n = g.nodes[u.head];
   HeadCall h;
   PHX_RETURN_IF_ERROR(n.op_type == "Conv" ? LowerConvHead(l, n, &h) : LowerMatMulHead(l, n, &h));
-  MatMulParams& p = h.call.call.Params<MatMulParams>();
+  MatMulParams& p = MatMulBase(h.call.call);
   std::string label = n.Label();
   int residual = h.residual;
   Shape residual_dims = h.onnx_dims;  // the shape the residual is added at
   Shape cur = h.onnx_dims;
+  std::optional<kernels::QuantParams> output_quant;
+  bool output_pending = false;
   for (const ChainStep& step : u.chain) {
     label += "+" + g.nodes[step.node].Label();
     switch (step.kind) {
@@ -243,7 +311,20 @@ Status LowerMatMulChain(Lowering& l, const Unit& u) {
       case ChainStep::kReshape:
         cur = l.ShapeOf(g.nodes[step.node].outputs[0]);
         break;
+      case ChainStep::kQuantizeOutput:
+        output_quant = step.quant;
+        break;
     }
+  }
+  // The INT8 kernel fake-quantizes its output itself; the BF16 one leaves it pending on the value.
+  if (output_quant) {
+    MatMulInt8Params* q8 = std::get_if<MatMulInt8Params>(&h.call.call.params);
+    if (!q8) q8 = std::get_if<MatMulInt8ActivationsParams>(&h.call.call.params);
+    if (q8) {
+      q8->quantize_output = true;
+      q8->out = *output_quant;
+    }
+    output_pending = q8 == nullptr;
   }
   h.call.call.label = label;
   if (!h.bias.empty()) {
@@ -265,7 +346,7 @@ Status LowerMatMulChain(Lowering& l, const Unit& u) {
   if (residual >= 0) {
     Val r;
     PHX_RETURN_IF_ERROR(l.Get(residual, &r));
-    r = l.ApplyScale(r, label);
+    r = l.Materialize(r, label);
     TensorView rv = BroadcastTo(r.view, residual_dims);
     if (residual_dims != h.onnx_dims) {  // added after an absorbed Reshape: read it in the head's shape
       auto as_head = ReshapeView(rv, h.onnx_dims);
@@ -287,6 +368,8 @@ Status LowerMatMulChain(Lowering& l, const Unit& u) {
     if (!v) return Status::Error("the MatMul's output cannot be viewed in its ONNX shape");
     o.view = *v;
   }
+  o.quant = output_quant;
+  o.quant_pending = output_pending;
   l.Set(u.output, o);
   return Status::OK();
 }

@@ -8,18 +8,20 @@
 
 #include "graph_view.h"
 #include "matmul/matmul.h"
+#include "matmul_int8/matmul_int8.h"
 #include "patterns.h"
 
 namespace phoenix {
 
 // One node a MatMul chain absorbed into the kernel's epilogue, in order.
 struct ChainStep {
-  enum Kind { kScale, kBias, kGelu, kResidual, kReshape } kind;
+  enum Kind { kScale, kBias, kGelu, kResidual, kReshape, kQuantizeOutput } kind;
   int node = -1;
   float scale = 1.0f;                                      // kScale
   int value = -1;                                          // kBias: the constant; kResidual: the activation
   kernels::Epilogue gelu = kernels::Epilogue::kNone;      // kGelu
   int gelu_unit = -1;                                      // kGelu from a pattern: its unit
+  kernels::QuantParams quant;                              // kQuantizeOutput: a QuantizeLinear -> DequantizeLinear
 };
 
 struct Unit {

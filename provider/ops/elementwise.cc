@@ -44,11 +44,13 @@ Status Lower(Lowering& l, int ni) {
     PHX_RETURN_IF_ERROR(l.Get(xv, &x));
     // x * s and x / s stay pending on the value: the consumer may absorb the scale.
     if (x.view.Dims() == dims && (op == BinaryOp::kMul || (op == BinaryOp::kDiv && !scalar_first))) {
+      x = l.Materialize(x, n.Label());  // a pending quantization comes before this scale
+      x.quant.reset();                  // and the scaled value is no longer the quantized one
       x.scale *= op == BinaryOp::kMul ? s : 1.0f / s;
       l.Set(out, x);
       return Status::OK();
     }
-    x = l.ApplyScale(x, n.Label());
+    x = l.Materialize(x, n.Label());
     Val o = l.NewOutput(g.value(out).name, dims);
     PlanCall pc = l.NewCall(BinaryScalarParams{op, s, scalar_first}, n.Label());
     pc.in[0] = {x.tensor, BroadcastTo(x.view, dims)};
@@ -60,8 +62,8 @@ Status Lower(Lowering& l, int ni) {
   Val a, b;
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &a));
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[1], &b));
-  a = l.ApplyScale(a, n.Label());
-  b = l.ApplyScale(b, n.Label());
+  a = l.Materialize(a, n.Label());
+  b = l.Materialize(b, n.Label());
   Val o = l.NewOutput(g.value(out).name, dims);
   PlanCall pc = l.NewCall(BinaryParams{op}, n.Label());
   pc.in[0] = {a.tensor, BroadcastTo(a.view, dims)};

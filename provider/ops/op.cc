@@ -4,7 +4,7 @@ namespace phoenix {
 
 const OpFamily* FindOpFamily(const GraphView& g, const GNode& n) {
   // Shape arithmetic first: an integer Add is shape arithmetic, a float Add is elementwise.
-  static const OpFamily* const kFamilies[] = {&kShapeArithFamily, &kMatMulFamily,      &kConvFamily,
+  static const OpFamily* const kFamilies[] = {&kShapeArithFamily, &kQdqFamily, &kMatMulFamily, &kConvFamily,
                                               &kLayerNormFamily,  &kSoftmaxFamily,     &kGeluFamily,
                                               &kElementwiseFamily, &kReshapeFamily,    &kTransposeFamily};
   if (!n.domain.empty()) return nullptr;

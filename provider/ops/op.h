@@ -16,6 +16,7 @@
 
 #include "graph_view.h"
 #include "gelu/gelu.h"
+#include "matmul_int8/matmul_int8.h"
 #include "views.h"
 
 namespace phoenix {
@@ -75,8 +76,13 @@ extern const OpFamily kGeluFamily;         // Gelu (opset 20); the Erf / Tanh pa
 extern const OpFamily kElementwiseFamily;  // Add, Sub, Mul, Div
 extern const OpFamily kReshapeFamily;      // Reshape
 extern const OpFamily kTransposeFamily;    // Transpose
+extern const OpFamily kQdqFamily;          // QuantizeLinear / DequantizeLinear (quantized models)
 extern const OpFamily kShapeArithFamily;   // Shape, Gather, Unsqueeze, Squeeze, Concat, Slice, Cast and integer
                                            // Add / Sub / Mul / Div on shapes: evaluated when a plan is built
+
+// For a DequantizeLinear reading a QuantizeLinear: the pair's per-tensor quantization, or why
+// it is not one the provider runs (ops/qdq.cc).
+std::string FakeQuantPair(const GraphView& g, const GNode& dq, kernels::QuantParams* out);
 
 // Lowering entry points some families share with the fusion passes.
 Status LowerGelu(Lowering& l, int x, int y, kernels::GeluMode mode, const std::string& label);

@@ -97,15 +97,18 @@ Status Lower(Lowering& l, int ni) {
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &x));
   const Shape& dims = l.ShapeOf(n.outputs[0]);
   auto view = ReshapeView(x.view, dims);
-  if (!view) {  // the input's layout needs a copy first (the pending scale rides along)
+  if (!view) {  // the input's layout needs a copy first (pending scale and quantization ride along)
     const float scale = x.scale;
+    const auto quant = x.quant;
     x.scale = 1.0f;
+    x.quant.reset();
     x = l.Contiguous(x, n.Label());
     x.scale = scale;
+    x.quant = quant;
     view = ReshapeView(x.view, dims);
     if (!view) return Status::Error(x.view.ToString() + " cannot be viewed as " + ShapeToString(dims));
   }
-  l.Set(n.outputs[0], Val{x.tensor, *view, x.scale});
+  l.Set(n.outputs[0], Val{x.tensor, *view, x.scale, x.quant});
   return Status::OK();
 }
 

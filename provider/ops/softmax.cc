@@ -29,6 +29,7 @@ Status Lower(Lowering& l, int ni) {
   const GNode& n = l.graph().nodes[ni];
   Val x;
   PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &x));
+  if (x.quant_pending) x = l.Materialize(x, n.Label());
   const float scale = x.scale;
   x.scale = 1.0f;
   x = l.Contiguous(x, n.Label());

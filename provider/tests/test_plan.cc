@@ -15,7 +15,7 @@ int AddTensor(Plan& p, int64_t n, bool f32 = false) {
   PlanTensor t;
   t.name = "t" + std::to_string(p.tensors.size());
   t.num_elements = n;
-  t.f32 = f32;
+  t.type = f32 ? SlotType::kF32 : SlotType::kActivation;
   p.tensors.push_back(t);
   return static_cast<int>(p.tensors.size()) - 1;
 }

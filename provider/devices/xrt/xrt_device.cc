@@ -261,7 +261,7 @@ class XrtDevice final : public Device {
   // table (common/kernel_kinds.h) names every slot of every kind.
   static const Operand* OperandFor(const KernelCall& c, const std::string& name, size_t* elem) {
     const KernelKindDesc& d = DescribeKernel(c.kind());
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < kMaxInputs; ++i)
       if (d.in[i].name != nullptr && name == d.in[i].name) {
         *elem = SlotElementSize(c.kind(), i, c.precision);
         return &c.in[i];
