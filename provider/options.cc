@@ -28,7 +28,7 @@ Status ParseInt(const char* key, const std::string& value, long lo, long hi, con
 }
 
 const std::vector<OptionSpec> kOptions = {
-    {"device", "auto", "auto | emulator | npu",
+    {"device", "auto", "auto, emulator, npu",
      "auto: the Phoenix NPU when /dev/accel/accel0 and XRT are usable, else the emulated NPU (the fallback is "
      "logged at WARNING); emulator: CPU kernels with the NPU kernels' numerics; npu: the NPU or an error",
      [](const std::string& v, ProviderOptions* o) {
@@ -42,7 +42,7 @@ const std::vector<OptionSpec> kOptions = {
      [](const std::string& v, ProviderOptions* o) {
        return ParseInt("threads", v, 0, 1024, "0 (all cores) to 1024", &o->threads);
      }},
-    {"precision", "bf16", "bf16 | bf16x3",
+    {"precision", "bf16", "bf16, bf16x3",
      "bf16: BF16 tensors (the NPU kernels' contract); bf16x3: every tensor a BF16 pair, FP32-grade results at "
      "about 3x the time (emulated device only)",
      [](const std::string& v, ProviderOptions* o) {
@@ -50,7 +50,7 @@ const std::vector<OptionSpec> kOptions = {
        o->precision = v == "bf16x3" ? Precision::kBF16x3 : Precision::kBF16;
        return Status::OK();
      }},
-    {"fuse_attention", "1", "1 | 0",
+    {"fuse_attention", "1", "1, 0",
      "run MatMul(Q, K^T) -> scale -> Softmax -> MatMul(P, V) as one kernel whose scores are never written",
      [](const std::string& v, ProviderOptions* o) {
        if (v != "0" && v != "1") return Invalid("fuse_attention", v, "1 or 0");

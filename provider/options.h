@@ -38,7 +38,7 @@ struct ProviderOptions {
 struct OptionSpec {
   const char* key;
   const char* default_value;
-  const char* accepted;  // for messages and docs: "auto | emulator | npu"
+  const char* accepted;  // for messages and docs: "auto, emulator, npu"
   const char* doc;
   Status (*parse)(const std::string& value, ProviderOptions* out);
 };
