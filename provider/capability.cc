@@ -276,6 +276,28 @@ CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& g
   return result;
 }
 
+int TokenEmbeddingLookup(const GraphView& g) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const GNode& n = g.nodes[i];
+    if (n.op_type != "Gather" || !n.domain.empty() || n.inputs.size() != 2 || n.inputs[0] < 0 || n.inputs[1] < 0) continue;
+    const GValue& table = g.value(n.inputs[0]);
+    const GValue& ids = g.value(n.inputs[1]);
+    const bool integer_ids = ids.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || ids.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
+    // Rows of a float table picked by ids known only at run time (exporters reshape the graph's
+    // input_ids first; in a merged decoder the table is an outer-scope value of the If branch).
+    if (table.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && table.has_shape && table.shape.size() == 2 && integer_ids &&
+        !ids.is_constant)
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+CapabilityResult DeclineGraph(const GraphView& g, const std::string& reason) {
+  CapabilityResult r;
+  r.reasons.assign(g.nodes.size(), reason);
+  return r;
+}
+
 std::string CapabilityReportJson(const GraphView& g, const CapabilityResult& r, const std::string& graph_name) {
   std::vector<int> region_of(g.nodes.size(), -1);
   for (size_t k = 0; k < r.regions.size(); ++k)

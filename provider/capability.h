@@ -27,6 +27,12 @@ bool IsComputeOp(const GNode& node);
 
 CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& gelus);
 
+// The Gather that looks token ids (known at run time) up in a float embedding table, or
+// -1: a graph with one is a token decoder step, left to the CPU EP unless claim_decoders=1.
+int TokenEmbeddingLookup(const GraphView& g);
+// Every node left to the CPU EP with `reason` (a graph the provider declines as a whole).
+CapabilityResult DeclineGraph(const GraphView& g, const std::string& reason);
+
 // What the provider took of a graph, node by node, as JSON: {"graph", "nodes", "claimed",
 // "regions", "per_node": [{"name", "op", "region", "reason"}]}.
 std::string CapabilityReportJson(const GraphView& g, const CapabilityResult& r, const std::string& graph_name);

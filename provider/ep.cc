@@ -82,7 +82,12 @@ OrtStatus* ORT_API_CALL PhoenixEp::GetCapabilityImpl(OrtEp* this_ptr, const OrtG
 OrtStatus* PhoenixEp::ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* support) {
   GraphView g(graph);
   const std::vector<GeluMatch> gelus = FindGeluPatterns(g);
-  const CapabilityResult result = FindRegions(g, gelus);
+  const int token_lookup = options_.claim_decoders ? -1 : TokenEmbeddingLookup(g);
+  const CapabilityResult result =
+      token_lookup < 0 ? FindRegions(g, gelus)
+                       : DeclineGraph(g, "a token decoder graph (" + g.nodes[token_lookup].Label() +
+                                             " picks rows of an embedding table by token ids): its per-token steps run faster on the CPU EP; "
+                                             "claim_decoders=1 takes it");
   Ort::ConstGraph og{graph};
   std::unordered_map<size_t, const OrtNode*> by_id;
   for (auto& n : og.GetNodes()) by_id[n.GetId()] = n;
@@ -119,7 +124,10 @@ OrtStatus* PhoenixEp::ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* s
   Log(&logger_, ORT_LOGGING_LEVEL_INFO,
       "PhoenixNPU: claimed " + std::to_string(claimed) + " of " + std::to_string(g.nodes.size()) + " nodes in " +
           std::to_string(result.regions.size()) + " region(s)");
-  const std::string shortfall = CapabilityShortfall(g, result);
+  const std::string shortfall =
+      token_lookup < 0 ? CapabilityShortfall(g, result)
+                       : "PhoenixNPU left graph '" + graph_name + "' (" + std::to_string(g.nodes.size()) +
+                             " nodes) to the CPU EP: " + result.reasons[token_lookup];
   if (!shortfall.empty()) Log(&logger_, ORT_LOGGING_LEVEL_WARNING, shortfall);
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!result.reasons[i].empty())

@@ -62,6 +62,14 @@ const std::vector<OptionSpec> kOptions = {
      [](const std::string& v, ProviderOptions* o) {
        return ParseInt("max_plans", v, 1, 1024, "1 to 1024", &o->max_plans);
      }},
+    {"claim_decoders", "0", "0, 1",
+     "0: a token decoder graph (one that looks token ids up in an embedding table) is left to the CPU EP, where its "
+     "per-token steps were measured faster (docs in the README); 1: claim its MatMuls and glue like any graph",
+     [](const std::string& v, ProviderOptions* o) {
+       if (v != "0" && v != "1") return Invalid("claim_decoders", v, "1 or 0");
+       o->claim_decoders = v == "1";
+       return Status::OK();
+     }},
     {"manifest", "", "path to a kernel manifest (JSON)",
      "the NPU kernel manifest; default: the one installed with the package. Read on the NPU only",
      [](const std::string& v, ProviderOptions* o) {

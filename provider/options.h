@@ -30,6 +30,7 @@ struct ProviderOptions {
   bool fuse_attention = true;
   Precision precision = Precision::kBF16;
   int max_plans = 8;
+  bool claim_decoders = false;
   TestHooks hooks;
 
   static Status FromSessionOptions(const OrtSessionOptions* so, const std::string& ep_name, ProviderOptions* out);

@@ -282,3 +282,29 @@ def test_a_symbolic_dim_fed_zero_gives_what_the_cpu_ep_gives(case, rng):
         assert g_.shape == w_.shape
         np.testing.assert_array_equal(np.isnan(g_), np.isnan(w_))
         np.testing.assert_allclose(g_, w_, atol=1e-6)
+
+
+def _token_decoder_model(rng):
+    """A decoder step in miniature: token ids pick rows of an embedding table, then a MatMul."""
+    return make_model([n("Gather", ["table", "ids"], ["h"], axis=0), n("MatMul", ["h", "w"], ["m"]),
+                       n("Softmax", ["m"], ["y"], axis=-1)],
+                      [("ids", ["batch", "seq"], 7)], [("y", ["batch", "seq", 8])],
+                      {"table": rng.standard_normal((50, 8)).astype(np.float32),
+                       "w": (rng.standard_normal((8, 8)) / 3).astype(np.float32)})
+
+
+def test_token_decoder_graphs_are_left_to_the_cpu_ep_unless_asked(rng):
+    """Per-token decoder steps were measured slower on the provider (README, "The decoder"): a
+    graph that looks token ids up is declined with its reason; claim_decoders=1 takes it."""
+    m = _token_decoder_model(rng)
+    ids = rng.integers(0, 50, (2, 3)).astype(np.int64)
+    declined = npu_session(m)
+    assert EP not in phoenix_npu.assignment(declined)
+    report = phoenix_npu.capability_reports()[-1]
+    assert report["claimed"] == 0
+    assert all("token decoder" in node["reason"] and "claim_decoders=1" in node["reason"] for node in report["per_node"])
+    taken = npu_session(m, claim_decoders="1")
+    assert {"MatMul", "Softmax"} <= set(phoenix_npu.assignment(taken)[EP])
+    assert rel_l2(taken.run(None, {"ids": ids})[0], cpu_run(m, {"ids": ids})[0]) < 1e-2
+    with pytest.raises(Exception, match="claim_decoders"):
+        npu_session(m, claim_decoders="yes")

@@ -181,11 +181,12 @@ def test_manifest_reader():
 @needs_tiny_en
 @needs_speech()
 @pytest.mark.skipif(not provider_available(), reason="PhoenixNPU provider library not built")
-def test_optimum_with_the_provider_takes_the_encoder_and_leaves_the_decoders():
+@pytest.mark.parametrize("claim_decoders", ["0", "1"])
+def test_optimum_with_the_provider_takes_the_encoder_and_leaves_the_decoders(claim_decoders):
     """What users write: ORTModelForSpeechSeq2Seq.from_pretrained(dir, provider=EP). Optimum gives
-    the provider to the encoder AND the decoder sessions; the exported encoder has static dims
-    and lands on PhoenixNPU, the decoders (sequence length changes every step) stay on the CPU
-    EP, and the transcript is right."""
+    the provider to the encoder AND the decoder sessions; the encoder lands on PhoenixNPU in one
+    region, the decoders (token decoder graphs, measured faster on the CPU EP) stay on the CPU EP
+    unless claim_decoders=1, and the transcript is right either way."""
     import phoenix_npu
     from optimum.onnxruntime import ORTModelForSpeechSeq2Seq
     from transformers import WhisperProcessor
@@ -194,12 +195,16 @@ def test_optimum_with_the_provider_takes_the_encoder_and_leaves_the_decoders():
 
     phoenix_npu.register()
     so = phoenix_npu.session_options()
-    model = ORTModelForSpeechSeq2Seq.from_pretrained(tiny_en_onnx(), provider=phoenix_npu.EP_NAME,
-                                                     provider_options={"device": "emulator"}, session_options=so)
+    model = ORTModelForSpeechSeq2Seq.from_pretrained(
+        tiny_en_onnx(), provider=phoenix_npu.EP_NAME, session_options=so,
+        provider_options={"device": "emulator", "claim_decoders": claim_decoders})
     enc = phoenix_npu.assignment_summary(model.encoder.session)
     assert enc == {phoenix_npu.EP_NAME: {"nodes": enc[phoenix_npu.EP_NAME]["nodes"], "subgraphs": 1}}
     dec = phoenix_npu.assignment_summary(model.decoder.session)
-    assert phoenix_npu.EP_NAME not in dec
+    if claim_decoders == "0":
+        assert phoenix_npu.EP_NAME not in dec
+    else:
+        assert dec[phoenix_npu.EP_NAME]["nodes"] > 100, dec
     proc = WhisperProcessor.from_pretrained(tiny_en_onnx())
     feats = proc(load_audio(speech_dir() / "jfk.wav"), sampling_rate=16000, return_tensors="pt").input_features
     text = proc.batch_decode(model.generate(feats, max_new_tokens=40), skip_special_tokens=True)[0]
