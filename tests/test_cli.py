@@ -1,10 +1,26 @@
-"""The `phoenix-npu` command's pieces that need no Whisper extras."""
+"""The `phoenix-npu` command's pieces that need no Whisper extras, and the thin EP package:
+`import phoenix_npu` loads neither torch nor transformers and never raises."""
+import os
+import re
 import subprocess
 import sys
+from importlib import metadata
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import make_model
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "phoenix_npu.cli", *args], capture_output=True, text=True, timeout=120)
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "phoenix_npu.cli", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def _python(code, env=None):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
 
 
 def test_info_reports_the_provider_and_its_device():
@@ -14,8 +30,93 @@ def test_info_reports_the_provider_and_its_device():
     assert "device: PhoenixNPUExecutionProvider on CPU hardware device" in r.stdout
 
 
-def test_help_lists_every_command():
+def test_help_lists_every_command_in_whole_sentences():
     r = _cli("--help")
     assert r.returncode == 0
     for cmd in ("transcribe", "import", "export", "bench", "plan", "doctor", "info"):
         assert cmd in r.stdout
+    text = " ".join(r.stdout.split())
+    description = text.split("positional arguments:")[0].split("...", 1)[1].strip()
+    assert description.endswith(".") and "PhoenixNPUExecutionProvider" in description, description
+    assert "--version" in r.stdout
+
+
+def test_version():
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"phoenix-npu {metadata.version('phoenix-npu')}"
+
+
+def test_ep_package_imports_neither_torch_nor_transformers():
+    """The EP helper is thin: `import phoenix_npu` (and the Whisper subpackage's own import)
+    loads no torch, transformers or optimum, and still registers the provider on import, so
+    providers=["PhoenixNPUExecutionProvider"] works right after it."""
+    r = _python("import sys, onnxruntime as ort, phoenix_npu, phoenix_npu.whisper;"
+                "heavy = [m for m in ('torch', 'transformers', 'optimum') if m in sys.modules];"
+                "assert not heavy, heavy;"
+                "assert phoenix_npu.get_ep_names() == [phoenix_npu.get_ep_name()] == ['PhoenixNPUExecutionProvider'];"
+                "assert phoenix_npu.EP_NAME in [d.ep_name for d in ort.get_ep_devices()]")
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_import_never_raises_and_register_says_why():
+    r = _python("import phoenix_npu; print('imported'); phoenix_npu.register()",
+                env={"PHOENIX_NPU_LIBRARY": "/nonexistent/lib.so"})
+    assert r.stdout.strip() == "imported"
+    assert "not registered on import" in r.stderr  # the WARNING of the import ...
+    assert "ProviderError: PHOENIX_NPU_LIBRARY=/nonexistent/lib.so does not exist" in r.stderr  # ... then register()
+
+
+def test_make_session_makes_provider_creation_errors_errors():
+    """A bare InferenceSession retries on the CPU EP with only a printed banner when the
+    provider cannot be created; make_session (enable_fallback=0) raises instead."""
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", [2, 4])], [("y", [2, 4])])
+    code = ("import onnxruntime as ort, phoenix_npu, sys\n"
+            "m = sys.stdin.buffer.read()\n"
+            "s = ort.InferenceSession(m, providers=[(phoenix_npu.EP_NAME, {'device': 'gpu'}), 'CPUExecutionProvider'])\n"
+            "print('bare session on', s.get_providers())\n"
+            "try:\n"
+            "    phoenix_npu.make_session(m, device='emulator', precision='fp8')\n"
+            "except phoenix_npu.ProviderError as e:\n"
+            "    print('make_session raised:', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], input=model, capture_output=True, timeout=120)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert "Falling back to ['CPUExecutionProvider']" in out  # what ORT does without enable_fallback=0
+    assert "bare session on ['CPUExecutionProvider']" in out
+    assert "make_session raised:" in out and "precision" in out.split("make_session raised:")[1]
+
+
+@pytest.fixture
+def mixed_model(tmp_path):
+    """LayerNorm -> MatMul (the provider's), then Sin (no provider kernel), and an int64 Add
+    (not a node the provider looks at)."""
+    rng = np.random.default_rng(3)
+    n = helper.make_node
+    path = tmp_path / "mixed.onnx"
+    make_model([n("LayerNormalization", ["x", "g", "b"], ["ln"], axis=-1, name="norm"),
+                n("MatMul", ["ln", "w"], ["mm"], name="proj"),
+                n("Sin", ["mm"], ["y"], name="wave"),
+                n("Add", ["i", "i"], ["s"], name="int_add")],
+               [("x", [1, 10, 32]), ("i", [2], TensorProto.INT64)], [("y", [1, 10, 16]), ("s", [2], TensorProto.INT64)],
+               {"g": np.ones(32, np.float32), "b": np.zeros(32, np.float32),
+                "w": rng.standard_normal((32, 16)).astype(np.float32)}, path=path)
+    return path
+
+
+def test_info_model_prints_every_node_and_why(mixed_model):
+    r = _cli("info", str(mixed_model))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "4 nodes; PhoenixNPUExecutionProvider takes 2 in 1 region(s)" in out
+    assert re.search(r"region 1\s+LayerNormalization\s+norm\n", out) and re.search(r"region 1\s+MatMul\s+proj\n", out)
+    assert re.search(r"Sin\s+wave\s+-- op Sin is not supported", out), out
+    assert re.search(r"Add\s+int_add\s+-- no float32 input", out), out
+    # ORT's own VERBOSE log was captured, not shown; the default severity is back
+    assert "[V:onnxruntime" not in r.stderr
+
+
+def test_info_model_errors_are_one_line(tmp_path):
+    r = _cli("info", str(tmp_path / "missing.onnx"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "missing.onnx" in r.stderr
+    r = _cli("info", str(tmp_path / "missing.onnx"), "--free-dim", "batch")
+    assert r.returncode == 1 and "--free-dim wants NAME=VALUE" in r.stderr

@@ -41,7 +41,7 @@ def files(tmp_path):
     ("dir", "is a directory"),
 ])
 def test_unreadable_files_give_clear_errors(files, kind, message):
-    from phoenix_npu.audio import AudioError, load_audio
+    from phoenix_npu.whisper.audio import AudioError, load_audio
 
     if kind not in files:
         pytest.skip("speech clips not found")
@@ -51,7 +51,7 @@ def test_unreadable_files_give_clear_errors(files, kind, message):
 
 
 def test_zero_length_wav_loads_empty(files):
-    from phoenix_npu.audio import load_audio
+    from phoenix_npu.whisper.audio import load_audio
 
     assert load_audio(files["zero_samples"]).shape == (0,)
 
@@ -59,7 +59,7 @@ def test_zero_length_wav_loads_empty(files):
 @needs_speech()
 def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
     import soundfile as sf
-    from phoenix_npu.audio import load_audio, resample
+    from phoenix_npu.whisper.audio import load_audio, resample
 
     mono = load_audio(speech_dir() / "jfk.wav")
     hi = resample(mono, 16000, 48000)
@@ -75,8 +75,8 @@ def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
 @needs_speech()
 def test_unusual_audio_transcribes_without_crashing(files, tmp_path):
     import soundfile as sf
-    from phoenix_npu.audio import AudioError, load_audio, mp3_supported, resample
-    from phoenix_npu.transcribe import transcribe
+    from phoenix_npu.whisper.audio import AudioError, load_audio, mp3_supported, resample
+    from phoenix_npu.whisper.transcribe import transcribe
 
     mono = load_audio(speech_dir() / "jfk.wav")
     hi = resample(mono, 16000, 48000)

@@ -1,4 +1,9 @@
-"""Locating and registering the provider library with ONNX Runtime."""
+"""The provider library: where it is, what it is called, and registering it with ONNX Runtime.
+
+This follows ONNX Runtime's packaging guidance for plugin execution providers (the same
+helpers as onnxruntime-ep-openvino): `get_library_path()`, `get_ep_name()`, `get_ep_names()`,
+and registration with `onnxruntime.register_execution_provider_library`.
+"""
 from __future__ import annotations
 
 import os
@@ -20,6 +25,11 @@ class ProviderError(RuntimeError):
 def get_ep_name() -> str:
     """The execution provider's name, as used in `providers=[...]`."""
     return EP_NAME
+
+
+def get_ep_names() -> list[str]:
+    """Every execution provider name the library creates (one: the library has one factory)."""
+    return [EP_NAME]
 
 
 def get_library_path() -> str:
