@@ -120,3 +120,93 @@ def test_info_model_errors_are_one_line(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr and "missing.onnx" in r.stderr
     r = _cli("info", str(tmp_path / "missing.onnx"), "--free-dim", "batch")
     assert r.returncode == 1 and "--free-dim wants NAME=VALUE" in r.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# `phoenix-npu transcribe`: mistakes cost no work and lose nothing
+
+@pytest.mark.parametrize("args, message", [
+    (["--beam-size", "0"], "argument --beam-size: must be 1 or more, not 0"),
+    (["--beam-size", "-2"], "argument --beam-size: must be 1 or more, not -2"),
+    (["--beam-size", "wide"], "argument --beam-size: must be a whole number, not 'wide'"),
+    (["--threads", "-5"], "argument --threads: must be 0 (the default) or more, not -5"),
+])
+def test_transcribe_argument_errors(args, message, capsys):
+    from phoenix_npu.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["transcribe", "x.wav", *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """An input file, an empty model cache, and a model name that would fail if it were
+    ever resolved: an output error must come first (exit 2), before any work."""
+    monkeypatch.setenv("PHOENIX_NPU_CACHE", str(tmp_path / "cache"))
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    return tmp_path, clip
+
+
+def _transcribe(*args):
+    from phoenix_npu.cli import main
+
+    return main(["transcribe", *map(str, args), "--model", "no-such-model", "--device", "cpu"])
+
+
+def test_output_errors_come_before_the_work(work, capsys):
+    tmp, clip = work
+    before = clip.read_bytes()
+    (tmp / "notes.txt").write_text("a file")
+    cases = [
+        ([clip, "-o", f"{tmp / 'notes.txt'}/"], "notes.txt is a file, not a directory"),
+        ([clip, "-o", tmp / "missing" / "out.txt"], f"the directory {tmp / 'missing'} does not exist"),
+        ([clip, "-o", tmp / "notes.txt" / "out.txt"], "notes.txt is not a directory"),
+        ([clip, "-o", clip], "is one of the inputs: writing it would destroy the audio"),
+        ([clip, "-o", tmp / "." / "clip.wav"], "is one of the inputs"),
+        ([clip, clip, "--format", "srt"], "--format srt with several inputs needs --output DIR/"),
+        ([clip, clip, "--format", "vtt", "-o", tmp / "subs.vtt"], "needs --output DIR/"),
+    ]
+    os.link(clip, tmp / "hardlink.wav")
+    cases.append(([clip, "-o", tmp / "hardlink.wav"], "is one of the inputs"))
+    for args, message in cases:
+        assert _transcribe(*args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err, (args, err)
+    assert clip.read_bytes() == before
+    assert not (tmp / "cache").exists()  # no model was resolved, imported or exported
+
+
+def test_full_disk_is_reported_before_the_work(work, capsys):
+    """A tmpfs of 256 KiB, filled: the output check sees no free space (root only)."""
+    tmp, clip = work
+    disk = tmp / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        with open(disk / "filler", "wb") as f:
+            with pytest.raises(OSError):
+                f.write(b"\0" * (1 << 20))
+        assert _transcribe(clip, "-o", disk / "out.txt") == 2
+        assert "bytes free" in capsys.readouterr().err
+        assert _transcribe(clip, "-o", f"{disk / 'subs'}/") == 2
+        assert "no space for the transcripts" in capsys.readouterr().err
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_inputs_with_one_stem_get_one_output_each(tmp_path):
+    from phoenix_npu.whisper.transcribe_cli import plan_output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "x.txt").write_bytes(b"audio with an odd name")
+    inputs = ["a/talk.wav", "b/talk.wav", "c/talk.flac", str(out / "x.txt")]
+    plan = plan_output(f"{out}/", inputs, "text")
+    assert plan.per_input
+    assert [p.name for p in plan.targets] == ["talk.txt", "talk-2.txt", "talk-3.txt", "x-2.txt"]
+    assert plan_output(str(tmp_path / "new" / "subs") + "/", ["a.wav"], "srt").targets == [
+        tmp_path / "new" / "subs" / "a.srt"]  # a directory that does not exist yet is created
+    assert plan_output(None, ["a.wav", "b.wav"], "text").path is None  # several texts on stdout are fine

@@ -202,3 +202,81 @@ def test_optimum_with_the_provider_takes_the_encoder_and_leaves_the_decoders():
     feats = proc(load_audio(speech_dir() / "jfk.wav"), sampling_rate=16000, return_tensors="pt").input_features
     text = proc.batch_decode(model.generate(feats, max_new_tokens=40), skip_special_tokens=True)[0]
     assert "ask not what your country can do for you" in text.lower()
+
+
+@needs_tiny_en
+@needs_speech()
+def test_cli_keeps_results_when_the_output_cannot_be_written(capsys):
+    """--output /dev/full: every write fails with ENOSPC. The error says so and the finished
+    transcript goes to stdout instead of being lost."""
+    from phoenix_npu.cli import main
+
+    c = clips()[0]
+    assert main(["transcribe", c["path"], "--model", str(tiny_en_onnx()), "--device", "cpu", "-o", "/dev/full"]) == 1
+    out, err = capsys.readouterr()
+    assert "could not write /dev/full: No space left on device" in err
+    assert "wait no longer" in out.lower()
+
+
+@needs_tiny_en
+@needs_speech()
+def test_cli_one_output_per_input_even_with_one_stem(tmp_path, capsys):
+    """Two inputs named jfk.wav (in different folders) get jfk.srt and jfk-2.srt; an unreadable
+    third input is reported without losing the other two."""
+    import shutil
+
+    from phoenix_npu.cli import main
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        shutil.copy(speech_dir() / "jfk.wav", tmp_path / d / "jfk.wav")
+    inputs = [tmp_path / "a" / "jfk.wav", tmp_path / "b" / "jfk.wav", tmp_path / "missing.wav"]
+    rc = main(["transcribe", *map(str, inputs), "--model", str(tiny_en_onnx()), "--device", "cpu",
+               "--format", "srt", "-o", f"{tmp_path / 'subs'}/"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "missing.wav: no such file" in err
+    outs = sorted(p.name for p in (tmp_path / "subs").iterdir())
+    assert outs == ["jfk-2.srt", "jfk.srt"]
+    for name in outs:
+        srt = (tmp_path / "subs" / name).read_text()
+        assert srt.startswith("1\n00:00:") and "ask not what your country" in srt.lower()
+
+
+@needs_tiny_en
+@needs_speech()
+def test_optimum_default_export_directory_transcribes(capsys):
+    """`optimum-cli export onnx --task automatic-speech-recognition-with-past` as a user runs it
+    (symbolic batch dim, Optimum's default opset, no project marker): `--model DIR` takes it,
+    pins the encoder's symbolic dims, and transcribes on the CPU EP and on PhoenixNPU alike."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import onnx
+
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.export import encoder_free_dims
+    from phoenix_npu.whisper.registry import resolve_model
+
+    out = session_tmp() / "optimum_default"
+    if not (out / "encoder_model.onnx").is_file():
+        cli = shutil.which("optimum-cli") or str(Path(sys.executable).parent / "optimum-cli")
+        r = subprocess.run([cli, "export", "onnx", "--model", str(resolve_model("tiny.en")), "--task",
+                            "automatic-speech-recognition-with-past", str(out)], capture_output=True, text=True,
+                           timeout=1200)
+        assert r.returncode == 0, r.stderr[-3000:]
+    enc = onnx.load(str(out / "encoder_model.onnx"), load_external_data=False)
+    assert [d.dim_param or d.dim_value for d in enc.graph.input[0].type.tensor_type.shape.dim][0] == "batch_size"
+    assert encoder_free_dims(out / "encoder_model.onnx") == {"batch_size": 1}
+    c = clips()[0]
+    texts = {}
+    for device in ("cpu", "emulator") if provider_available() else ("cpu",):
+        assert main(["transcribe", c["path"], "--model", str(out), "--device", device, "--no-progress"]) == 0
+        texts[device], err = capsys.readouterr()
+        if device == "emulator":
+            m = re.search(r"PhoenixNPUExecutionProvider \(device=emulator, precision=bf16\): (\d+) of (\d+) encoder", err)
+            assert m and m[1] == m[2], err  # every encoder node on the provider
+    from phoenix_npu.whisper.wer import normalize
+
+    assert all(normalize(t) == normalize(c["reference"]) for t in texts.values()), texts

@@ -149,9 +149,15 @@ def _check_header(path: Path, rate: int, frames: int, max_duration: float) -> No
                          "so the header is wrong (the file is corrupt or not what its name says)")
     duration = frames / rate
     if duration > max_duration:
-        raise AudioError(f"{path}: {duration / 3600:.1f} hours of audio ({frames} samples at {rate} Hz); at most "
-                         f"{max_duration / 3600:g} hours are loaded at once: split the file "
+        raise AudioError(f"{path}: {_span(duration)} of audio ({frames} samples at {rate} Hz); at most "
+                         f"{_span(max_duration)} are loaded at once: split the file "
                          "(e.g. `ffmpeg -i IN -f segment -segment_time 3600 OUT%03d.wav`)")
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
 
 
 def _explain(path: Path, detail: str) -> str:
