@@ -41,12 +41,12 @@ def _jfk_features(hf_dir):
     return fe(load_audio(speech_dir() / "jfk.wav"), sampling_rate=16000, return_tensors="np").input_features
 
 
-def _encoder_parity(name, ct2_dir):
+def _encoders(hf, ct2_dir):
+    """The imported encoder in PyTorch and CTranslate2's own (float32) on jfk.wav."""
     import ctranslate2
     import torch
     from transformers import WhisperForConditionalGeneration
 
-    hf = _import(name)
     feats = _jfk_features(hf)
     model = WhisperForConditionalGeneration.from_pretrained(hf).eval()
     with torch.no_grad():
@@ -54,6 +54,12 @@ def _encoder_parity(name, ct2_dir):
     ct2 = ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type="float32")
     theirs = np.array(ct2.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True), dtype=np.float32)
     assert ours.shape == theirs.shape
+    return ours, theirs, model, feats
+
+
+def _encoder_parity(name, ct2_dir):
+    hf = _import(name)
+    ours, theirs, model, feats = _encoders(hf, ct2_dir)
     cos = (ours * theirs).sum(-1) / (np.linalg.norm(ours, axis=-1) * np.linalg.norm(theirs, axis=-1))
     return float(np.abs(ours - theirs).max()), float(cos.min()), float(np.abs(theirs).max()), model, feats, hf
 
@@ -205,10 +211,7 @@ def test_int8_ctranslate2_model_is_dequantized(tmp_path):
     with w = q / scale and matches CTranslate2 computing in float32 on the same weights."""
     import shutil
 
-    import ctranslate2
     import ctranslate2.converters
-    import torch
-    from transformers import WhisperForConditionalGeneration
 
     from phoenix_npu.whisper.ct2 import read_ct2_model
     from phoenix_npu.whisper.importer import import_ct2
@@ -219,13 +222,7 @@ def test_int8_ctranslate2_model_is_dequantized(tmp_path):
         str(ct2_dir), quantization="int8")
     shutil.copyfile(_tiny_ct2() / "config.json", ct2_dir / "config.json")
     assert any(k.endswith("weight_scale") for k in read_ct2_model(ct2_dir / "model.bin").variables) is False
-    out = import_ct2(ct2_dir, tmp_path / "hf")
-    feats = _jfk_features(out)
-    model = WhisperForConditionalGeneration.from_pretrained(out).eval()
-    with torch.no_grad():
-        ours = model.model.encoder(torch.from_numpy(feats)).last_hidden_state.numpy()
-    ct2 = ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type="float32")
-    theirs = np.array(ct2.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True), dtype=np.float32)
+    ours, theirs, *_ = _encoders(import_ct2(ct2_dir, tmp_path / "hf"), ct2_dir)
     assert np.abs(ours - theirs).max() < 1e-3 * np.abs(theirs).max()
 
 

@@ -21,6 +21,17 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "phoenix_npu" / "models"
 
 
+def outdir_problem(path: str | os.PathLike, force: bool) -> str | None:
+    """Why `path` cannot be an output directory (a file; a non-empty directory without
+    `force`), or None. For the commands that write a model directory where the user says."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a directory"
+    if path.exists() and any(path.iterdir()) and not force:
+        return f"{path} exists and is not empty (use --force to overwrite)"
+    return None
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary directory beside `target`; when the block ends without an

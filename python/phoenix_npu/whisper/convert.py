@@ -49,21 +49,25 @@ def convert_weights(ct2: CT2Model) -> tuple[dict[str, np.ndarray], dict]:
             raise ValueError(f"cannot split a fused projection of {arr.shape[0]} rows in {n}")
         return np.split(arr, n, axis=0)
 
-    def fused_qkv(dst: str, src: str) -> None:  # self attention: linear_0 = [q; k; v]
+    def self_attention(dst: str, src: str) -> None:  # linear_0 = [q; k; v], linear_1 = out
+        norm(f"{dst}.self_attn_layer_norm", f"{src}/layer_norm")
+        attn = f"{dst}.self_attn"
         ws, bs = split(v[f"{src}/linear_0/weight"], 3), split(v[f"{src}/linear_0/bias"], 3)
         for proj, w, b in zip("qkv", ws, bs):
-            put(f"{dst}.{proj}_proj.weight", w)
+            put(f"{attn}.{proj}_proj.weight", w)
             if proj != "k":  # Whisper's key projection has no bias (CTranslate2 stores zeros)
-                put(f"{dst}.{proj}_proj.bias", b)
-        linear(f"{dst}.out_proj", f"{src}/linear_1")
+                put(f"{attn}.{proj}_proj.bias", b)
+        linear(f"{attn}.out_proj", f"{src}/linear_1")
 
-    def cross(dst: str, src: str) -> None:  # cross attention: linear_0 = q, linear_1 = [k; v], linear_2 = out
-        linear(f"{dst}.q_proj", f"{src}/linear_0")
+    def cross_attention(dst: str, src: str) -> None:  # linear_0 = q, linear_1 = [k; v], linear_2 = out
+        norm(f"{dst}.encoder_attn_layer_norm", f"{src}/layer_norm")
+        attn = f"{dst}.encoder_attn"
+        linear(f"{attn}.q_proj", f"{src}/linear_0")
         (wk, wv), (_, bv) = split(v[f"{src}/linear_1/weight"], 2), split(v[f"{src}/linear_1/bias"], 2)
-        put(f"{dst}.k_proj.weight", wk)
-        put(f"{dst}.v_proj.weight", wv)
-        put(f"{dst}.v_proj.bias", bv)
-        linear(f"{dst}.out_proj", f"{src}/linear_2")
+        put(f"{attn}.k_proj.weight", wk)
+        put(f"{attn}.v_proj.weight", wv)
+        put(f"{attn}.v_proj.bias", bv)
+        linear(f"{attn}.out_proj", f"{src}/linear_2")
 
     def ffn(dst: str, src: str) -> None:
         norm(f"{dst}.final_layer_norm", f"{src}/layer_norm")
@@ -82,8 +86,7 @@ def convert_weights(ct2: CT2Model) -> tuple[dict[str, np.ndarray], dict]:
         n_enc = _layers(v, "encoder")
         for i in range(n_enc):
             dst, src = f"model.encoder.layers.{i}", f"encoder/layer_{i}"
-            norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
-            fused_qkv(f"{dst}.self_attn", f"{src}/self_attention")
+            self_attention(dst, f"{src}/self_attention")
             ffn(dst, f"{src}/ffn")
         norm("model.encoder.layer_norm", "encoder/layer_norm")
 
@@ -92,10 +95,8 @@ def convert_weights(ct2: CT2Model) -> tuple[dict[str, np.ndarray], dict]:
         n_dec = _layers(v, "decoder")
         for i in range(n_dec):
             dst, src = f"model.decoder.layers.{i}", f"decoder/layer_{i}"
-            norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
-            fused_qkv(f"{dst}.self_attn", f"{src}/self_attention")
-            norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
-            cross(f"{dst}.encoder_attn", f"{src}/attention")
+            self_attention(dst, f"{src}/self_attention")
+            cross_attention(dst, f"{src}/attention")
             ffn(dst, f"{src}/ffn")
         norm("model.decoder.layer_norm", "decoder/layer_norm")
     except KeyError as exc:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import N_FRAMES
-from .cache import atomic_dir, cache_root
+from .cache import atomic_dir, cache_root, outdir_problem
 
 ENCODER = "encoder_model.onnx"
 DECODER = "decoder_model.onnx"
@@ -298,11 +298,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     out = Path(args.outdir)
-    if out.exists() and not out.is_dir():
-        print(f"phoenix-npu export: {out} is a file, not a directory", file=sys.stderr)
-        return 2
-    if out.exists() and any(out.iterdir()) and not args.force:
-        print(f"phoenix-npu export: {out} exists and is not empty (use --force to overwrite)", file=sys.stderr)
+    problem = outdir_problem(out, args.force)
+    if problem:
+        print(f"phoenix-npu export: {problem}", file=sys.stderr)
         return 2
     from .registry import ModelNotFoundError
 

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cache import atomic_dir
+from .cache import atomic_dir, outdir_problem
 from .convert import convert_weights
 from .ct2 import read_ct2_model
 from .hf_config import write_configs
@@ -95,11 +95,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     out = Path(args.outdir)
-    if out.exists() and not out.is_dir():
-        print(f"phoenix-npu import: {out} is a file, not a directory", file=sys.stderr)
-        return 2
-    if out.exists() and any(out.iterdir()) and not args.force:
-        print(f"phoenix-npu import: {out} exists and is not empty (use --force to overwrite)", file=sys.stderr)
+    problem = outdir_problem(out, args.force)
+    if problem:
+        print(f"phoenix-npu import: {problem}", file=sys.stderr)
         return 2
     try:
         if args.src in recipes():
