@@ -1,7 +1,8 @@
 # The XRT (real Phoenix NPU) device. Included by CMakeLists.txt after target phoenix_npu_ep exists.
 #
-# - provider/devices/xrt/manifest.cc (the kernel manifest loader) is ALWAYS compiled: tests and
-#   `phoenix-npu doctor` need it without an NPU.
+# - provider/devices/xrt/manifest.cc (the one kernel manifest parser), npu_probe.cc ("is there a
+#   usable NPU, and if not why") and manifest_api.cc (both exported to Python) are ALWAYS
+#   compiled: tests, `phoenix-npu doctor` and `phoenix-npu plan --check` need them without an NPU.
 # - provider/devices/xrt/xrt_device.cc is compiled only with a modern XRT: one that has
 #   xrt::hw_context (AMD's xdna-driver build installs it in /opt/xilinx/xrt). Debian bookworm's
 #   libxrt-dev (XRT 2.13) has no hw_context and is skipped with a message.
@@ -11,7 +12,8 @@
 # Inputs: PHOENIX_WITH_XRT (option, ON), XRT_ROOT (CMake or environment variable).
 
 set(_phx_xrt_dir "${CMAKE_CURRENT_LIST_DIR}/../provider/devices/xrt")
-target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/manifest.cc")
+target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/manifest.cc" "${_phx_xrt_dir}/npu_probe.cc"
+                                     "${_phx_xrt_dir}/manifest_api.cc")
 
 set(_phx_xrt_found FALSE)
 set(_phx_xrt_why "")

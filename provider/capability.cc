@@ -4,35 +4,11 @@
 #include <cstdint>
 #include <set>
 
+#include "ops/op.h"
 #include "patterns.h"
 
 namespace phoenix {
 namespace {
-
-bool IsF32(const GraphView& g, int v) {
-  return v >= 0 && g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-}
-
-// Every present input and output is a float32 tensor with a static shape.
-std::string CheckStaticF32(const GraphView& g, const GNode& n, size_t num_inputs) {
-  for (size_t i = 0; i < std::min(num_inputs, n.inputs.size()); ++i) {
-    int v = n.inputs[i];
-    if (v < 0) continue;
-    if (!IsF32(g, v)) return "input " + std::to_string(i) + " is not float32";
-    if (!g.value(v).IsStatic()) return "input " + std::to_string(i) + " has a dynamic shape";
-    if (g.value(v).NumElements() == 0) return "input " + std::to_string(i) + " is empty";
-  }
-  for (int v : n.outputs) {
-    if (v < 0) continue;
-    if (!IsF32(g, v)) return "output is not float32";
-    if (!g.value(v).IsStatic()) return "output has a dynamic shape";
-  }
-  return "";
-}
-
-bool Used(const GraphView& g, int v) {
-  return v >= 0 && (!g.value(v).consumers.empty() || g.value(v).is_graph_output);
-}
 
 // A dynamic-size bitset over node indices.
 struct Bits {
@@ -56,95 +32,49 @@ bool IsComputeOp(const GNode& n) {
   return n.domain.empty() && kCompute.count(n.op_type) > 0;
 }
 
+// The shape facts every claimed tensor must have: static, not empty, of a rank a view holds,
+// with an element count far from overflow.
+std::string CheckTensorShape(const GraphView& g, int v, const std::string& what) {
+  const GValue& gv = g.value(v);
+  if (!gv.IsStatic()) return what + " has a dynamic shape";
+  if (static_cast<int>(gv.shape.size()) > kMaxViewRank)
+    return what + " has rank " + std::to_string(gv.shape.size()) + " (at most " + std::to_string(kMaxViewRank) + ")";
+  int64_t count = 0;
+  if (!CheckedNumElements(gv.shape, &count)) return what + " is too large";
+  if (count == 0) return what + " is empty";
+  return "";
+}
+
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (!n.domain.empty()) return "domain " + n.domain + " is not supported";
-  const std::string& op = n.op_type;
-  auto rank = [&](int v) { return static_cast<int64_t>(g.value(v).shape.size()); };
-
-  if (op == "MatMul") {
-    if (auto why = CheckStaticF32(g, n, 2); !why.empty()) return why;
-    if (rank(n.inputs[0]) < 2 || rank(n.inputs[1]) < 2) return "1-D MatMul operands are not supported";
-    if (rank(n.outputs[0]) > 6) return "more than 4 batch dims";
-    if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
-    return "";
-  }
-  if (op == "Gemm") {
-    if (auto why = CheckStaticF32(g, n, 3); !why.empty()) return why;
-    if (!g.value(n.inputs[1]).is_constant) return "Gemm B is not a constant weight";
-    if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
-      const GValue& c = g.value(n.inputs[2]);
-      const int64_t N = g.value(n.outputs[0]).shape[1];
-      if (!c.is_constant) {  // ORT's MatMulAddFusion writes residual adds this way
-        if (c.shape != g.value(n.outputs[0]).shape || n.AttrFloat("beta", 1.0f) != 1.0f)
-          return "Gemm C is an activation that is not a full-size residual";
-        return "";
-      }
-      bool row_bias = c.NumElements() == 1 || (c.shape.size() >= 1 && c.shape.back() == N && c.NumElements() == N);
-      if (!row_bias) return "Gemm C is not a bias vector";
+  const OpFamily* family = FindOpFamily(n);
+  if (family == nullptr) return "op " + n.op_type + " is not supported";
+  if (std::string why = family->why_unsupported(g, n); !why.empty()) return why;
+  std::vector<Shape> inputs;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const int v = n.inputs[i];
+    if (v < 0) {
+      inputs.emplace_back();
+      continue;
     }
-    return "";
+    if (IsF32(g, v))
+      if (std::string why = CheckTensorShape(g, v, "input " + std::to_string(i)); !why.empty()) return why;
+    if (!g.value(v).has_shape) return "input " + std::to_string(i) + " has no shape";
+    inputs.push_back(g.value(v).shape);
   }
-  if (op == "Conv") {  // 1-D convolution (Whisper's conv stem): Im2Col + MatMul
-    if (auto why = CheckStaticF32(g, n, 3); !why.empty()) return why;
-    if (rank(n.inputs[0]) != 3) return "only 1-D convolution is supported";
-    if (!g.value(n.inputs[1]).is_constant) return "Conv weight is not a constant";
-    if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant) return "Conv bias is not a constant";
-    if (n.AttrInt("group", 1) != 1) return "grouped convolution";
-    const std::string pad = n.AttrString("auto_pad", "NOTSET");
-    if (pad != "NOTSET" && pad != "VALID") return "auto_pad " + pad;
-    return "";
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (n.outputs[i] >= 0 && IsUsed(g, n.outputs[i]))
+      if (std::string why = CheckTensorShape(g, n.outputs[i], "output " + std::to_string(i)); !why.empty()) return why;
+  // Never trust the declared output shapes: compute them, and refuse a node that disagrees.
+  std::vector<Shape> computed;
+  if (Status s = family->infer_shapes(g, n, inputs, &computed); !s.ok()) return s.message();
+  for (size_t i = 0; i < n.outputs.size() && i < computed.size(); ++i) {
+    if (n.outputs[i] < 0 || !IsUsed(g, n.outputs[i])) continue;
+    if (g.value(n.outputs[i]).shape != computed[i])
+      return "the model declares output " + std::to_string(i) + " as " + ShapeToString(g.value(n.outputs[i]).shape) +
+             " but the op gives " + ShapeToString(computed[i]);
   }
-  if (op == "LayerNormalization") {
-    if (auto why = CheckStaticF32(g, n, 3); !why.empty()) return why;
-    const int64_t r = rank(n.inputs[0]);
-    int64_t axis = n.AttrInt("axis", -1);
-    if (axis < 0) axis += r;
-    if (axis != r - 1) return "LayerNormalization over more than the last axis";
-    const int64_t N = g.value(n.inputs[0]).shape.back();
-    for (size_t i = 1; i < n.inputs.size() && i < 3; ++i) {
-      if (n.inputs[i] < 0) continue;
-      const GValue& p = g.value(n.inputs[i]);
-      if (!p.is_constant) return "scale/bias are not constants";
-      if (p.NumElements() != N) return "scale/bias do not have the normalized size";
-    }
-    for (size_t i = 1; i < n.outputs.size(); ++i)
-      if (Used(g, n.outputs[i])) return "Mean/InvStdDev outputs are used";
-    return "";
-  }
-  if (op == "Softmax") {
-    if (auto why = CheckStaticF32(g, n, 1); !why.empty()) return why;
-    const int64_t r = rank(n.inputs[0]);
-    int64_t axis = n.AttrInt("axis", n.since_version >= 13 ? -1 : 1);
-    if (axis < 0) axis += r;
-    if (axis != r - 1) return "Softmax over an axis other than the last";
-    return "";
-  }
-  if (op == "Gelu") {
-    if (auto why = CheckStaticF32(g, n, 1); !why.empty()) return why;
-    std::string approx = n.AttrString("approximate", "none");
-    if (approx != "none" && approx != "tanh") return "unknown Gelu approximation " + approx;
-    return "";
-  }
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
-    if (auto why = CheckStaticF32(g, n, 2); !why.empty()) return why;
-    if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
-    if (rank(n.outputs[0]) > kMaxRankSupported) return "rank too high";
-    return "";
-  }
-  if (op == "Reshape") {
-    if (auto why = CheckStaticF32(g, n, 1); !why.empty()) return why;
-    if (n.inputs.size() < 2 || !g.value(n.inputs[1]).is_constant) return "Reshape shape is not a constant";
-    if (g.value(n.inputs[0]).is_constant) return "Reshape of a constant";
-    if (rank(n.outputs[0]) > kMaxRankSupported) return "rank too high";
-    return "";
-  }
-  if (op == "Transpose") {
-    if (auto why = CheckStaticF32(g, n, 1); !why.empty()) return why;
-    if (g.value(n.inputs[0]).is_constant) return "Transpose of a constant";
-    if (rank(n.outputs[0]) > kMaxRankSupported) return "rank too high";
-    return "";
-  }
-  return "op " + op + " is not supported";
+  return "";
 }
 
 CapabilityResult FindRegions(const GraphView& g) {
@@ -160,8 +90,11 @@ CapabilityResult FindRegions(const GraphView& g) {
     // static, not empty (a decoder's GELU has a dynamic sequence length).
     const GValue& x = g.value(m.x);
     const GValue& y = g.value(m.y);
-    if (!x.IsStatic() || !y.IsStatic() || x.NumElements() == 0 || !IsF32(g, m.x) || !IsF32(g, m.y)) {
-      result.rejected.push_back(g.nodes[m.nodes.back()].name + " (GELU pattern): dynamic or empty shape");
+    std::string why = !IsF32(g, m.x) || !IsF32(g, m.y) ? "not float32" : CheckTensorShape(g, m.x, "input");
+    if (why.empty()) why = CheckTensorShape(g, m.y, "output");
+    if (why.empty() && x.shape != y.shape) why = "output shape differs from the input's";
+    if (!why.empty()) {
+      result.rejected.push_back(g.nodes[m.nodes.back()].name + " (GELU pattern): " + why);
       continue;
     }
     for (int ni : m.nodes) unit_of[ni] = static_cast<int>(units.size());

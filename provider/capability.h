@@ -7,8 +7,6 @@
 
 #include "graph_view.h"
 
-namespace phoenix { constexpr int kMaxRankSupported = 8; }
-
 namespace phoenix {
 
 struct CapabilityResult {

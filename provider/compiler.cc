@@ -112,6 +112,7 @@ class Lowering {
       vals_[v] = val;
       p_.inputs.push_back(PlanIO{name, val.tensor, val.view, gv.shape});
     }
+    for (const std::string& name : output_names) region_outputs_.insert(g_.FindValue(name));
     for (int i = 0; i < static_cast<int>(g_.nodes.size()); ++i) {
       auto deferred = deferred_.find(i);
       if (deferred != deferred_.end()) PHX_RETURN_IF_ERROR(FinishMatMul(deferred->second));
@@ -214,10 +215,10 @@ class Lowering {
     return index;
   }
 
-  PlanCall NewCall(KernelKind kind, const std::string& label) {
+  PlanCall NewCall(KernelParams params, const std::string& label) {
     PlanCall pc;
-    pc.call.kind = kind;
-    pc.call.split = options_.element == DType::kSplit;
+    pc.call.params = params;
+    pc.call.precision = options_.element == DType::kSplit ? Precision::kBF16x3 : Precision::kBF16;
     pc.call.label = label;
     return pc;
   }
@@ -235,11 +236,9 @@ class Lowering {
   Val ApplyScale(const Val& v, const std::string& label) {
     if (v.scale == 1.0f) return v;
     Val o = NewOutput(label + "/scaled", v.view.Dims());
-    PlanCall pc = NewCall(KernelKind::kBinaryScalar, label);
+    PlanCall pc = NewCall(BinaryScalarParams{kernels::BinaryOp::kMul, v.scale, false}, label);
     pc.in[0] = {v.tensor, v.view};
     pc.out = {o.tensor, o.view};
-    pc.call.scale = v.scale;
-    pc.call.mode = static_cast<int>(kernels::BinaryOp::kMul);
     Emit(pc);
     return o;
   }
@@ -249,7 +248,7 @@ class Lowering {
     Val v = ApplyScale(in, label);
     if (v.view.IsContiguous()) return v;
     Val o = NewOutput(label + "/contiguous", v.view.Dims());
-    PlanCall pc = NewCall(KernelKind::kCopy, label);
+    PlanCall pc = NewCall(CopyParams{}, label);
     pc.in[0] = {v.tensor, v.view};
     pc.out = {o.tensor, o.view};
     Emit(pc);
@@ -287,10 +286,9 @@ class Lowering {
     const std::string label = g_.nodes[nodes.back()].name;
     in = Contiguous(in, label);
     Val o = NewOutput(g_.value(y).name, Dims(y));
-    PlanCall pc = NewCall(KernelKind::kGelu, label);
+    PlanCall pc = NewCall(GeluParams{static_cast<kernels::GeluMode>(mode)}, label);
     pc.in[0] = {in.tensor, in.view};
     pc.out = {o.tensor, o.view};
-    pc.call.mode = mode;
     Emit(pc);
     vals_[y] = o;
     return Status::OK();
@@ -302,7 +300,7 @@ class Lowering {
     x = Contiguous(x, n.name);
     std::vector<float> gamma, beta;
     PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[1], &gamma));
-    PlanCall pc = NewCall(KernelKind::kLayerNorm, n.name);
+    PlanCall pc = NewCall(LayerNormParams{n.AttrFloat("epsilon", 1e-5f)}, n.name);
     pc.in[0] = {x.tensor, x.view};
     pc.in[1] = {WeightTensor(g_.value(n.inputs[1]).name, gamma, DType::kF32),
                 TensorView::Contiguous({static_cast<int64_t>(gamma.size())})};
@@ -311,7 +309,6 @@ class Lowering {
       pc.in[2] = {WeightTensor(g_.value(n.inputs[2]).name, beta, DType::kF32),
                   TensorView::Contiguous({static_cast<int64_t>(beta.size())})};
     }
-    pc.call.epsilon = n.AttrFloat("epsilon", 1e-5f);
     Val o = NewOutput(g_.value(n.outputs[0]).name, Dims(n.outputs[0]));
     pc.out = {o.tensor, o.view};
     Emit(pc);
@@ -326,10 +323,9 @@ class Lowering {
     x.scale = 1.0f;
     x = Contiguous(x, n.name);
     Val o = NewOutput(g_.value(n.outputs[0]).name, Dims(n.outputs[0]));
-    PlanCall pc = NewCall(KernelKind::kSoftmax, n.name);
+    PlanCall pc = NewCall(SoftmaxParams{scale}, n.name);
     pc.in[0] = {x.tensor, x.view};
     pc.out = {o.tensor, o.view};
-    pc.call.scale = scale;
     Emit(pc);
     vals_[n.outputs[0]] = o;
     return Status::OK();
@@ -345,10 +341,40 @@ class Lowering {
       x.scale = 1.0f;
       x = Contiguous(x, n.name);
       x.scale = scale;
-      ReshapeView(x.view, dims, &r);
+      if (!ReshapeView(x.view, dims, &r))
+        return Status::Error("Reshape " + n.name + ": " + x.view.ToString() + " cannot be viewed as the target shape");
     }
     vals_[n.outputs[0]] = Val{x.tensor, r, x.scale};
     return Status::OK();
+  }
+
+  // True when nothing but `value` can still read plan tensor `tensor`: only then may the
+  // tensor's producer change the layout it writes. Several ONNX values alias one tensor through
+  // views and pending scales (v and Mul(v, 2), a Reshape of v): any of them that is a region
+  // output, or has a consumer not lowered yet, or is waited on by a deferred call, still reads
+  // it; so do calls already emitted.
+  bool SoleAlias(int value, int tensor) const {
+    for (const auto& [v, val] : vals_) {
+      if (val.tensor != tensor || v == value) continue;
+      if (region_outputs_.count(v) || g_.value(v).is_graph_output) return false;
+      for (int c : g_.value(v).consumers)
+        if (!done_[c]) return false;
+    }
+    auto reads = [&](const PlanCall& c) {
+      for (const PlanOperand& op : c.in)
+        if (op.tensor == tensor) return true;
+      return false;
+    };
+    auto value_in = [&](int v) { return v >= 0 && vals_.count(v) && vals_.at(v).tensor == tensor; };
+    for (const auto& entry : deferred_)
+      if (reads(entry.second.call) || value_in(entry.second.residual_value)) return false;
+    for (const auto& entry : deferred_attention_)
+      if (reads(entry.second.call) || value_in(entry.second.v_value)) return false;
+    for (const PlanCall& c : p_.calls)
+      if (reads(c)) return false;
+    for (const PlanIO& io : p_.outputs)
+      if (io.tensor == tensor) return false;
+    return true;
   }
 
   Status LowerTranspose(const GNode& n) {
@@ -362,13 +388,13 @@ class Lowering {
     // the result is contiguous (heads merge back into [T, D] as a free reshape).
     const GValue& in = g_.value(n.inputs[0]);
     auto pc_it = producer_call_.find(x.tensor);
-    if (in.consumers.size() == 1 && !in.is_graph_output && pc_it != producer_call_.end() &&
+    if (in.consumers.size() == 1 && !in.is_graph_output && pc_it != producer_call_.end() && SoleAlias(n.inputs[0], x.tensor) &&
         x.view.IsContiguous() && x.view.offset == 0 &&
         x.view.NumElements() == p_.tensors[x.tensor].num_elements &&
         p_.calls[pc_it->second].out.view.Dims() == x.view.Dims() &&
         p_.calls[pc_it->second].out.view.IsContiguous()) {
       PlanCall& producer = p_.calls[pc_it->second];
-      const KernelKind k = producer.call.kind;
+      const KernelKind k = producer.call.kind();
       if (k == KernelKind::kMatMul || k == KernelKind::kBinary || k == KernelKind::kBinaryScalar ||
           k == KernelKind::kCopy || k == KernelKind::kAttention) {
         const TensorView t = TensorView::Contiguous(Permute(x.view, perm).Dims());
@@ -411,11 +437,9 @@ class Lowering {
       }
       x = ApplyScale(x, n.name);
       Val o = NewOutput(g_.value(out).name, dims);
-      PlanCall pc = NewCall(KernelKind::kBinaryScalar, n.name);
+      PlanCall pc = NewCall(BinaryScalarParams{op, s, scalar_first}, n.name);
       pc.in[0] = {x.tensor, BroadcastTo(x.view, dims)};
       pc.out = {o.tensor, o.view};
-      pc.call.scale = s;
-      pc.call.mode = static_cast<int>(op) | (scalar_first ? 16 : 0);
       Emit(pc);
       vals_[out] = o;
       return Status::OK();
@@ -426,11 +450,10 @@ class Lowering {
     a = ApplyScale(a, n.name);
     b = ApplyScale(b, n.name);
     Val o = NewOutput(g_.value(out).name, dims);
-    PlanCall pc = NewCall(KernelKind::kBinary, n.name);
+    PlanCall pc = NewCall(BinaryParams{op}, n.name);
     pc.in[0] = {a.tensor, BroadcastTo(a.view, dims)};
     pc.in[1] = {b.tensor, BroadcastTo(b.view, dims)};
     pc.out = {o.tensor, o.view};
-    pc.call.mode = static_cast<int>(op);
     Emit(pc);
     vals_[out] = o;
     return Status::OK();
@@ -473,7 +496,7 @@ class Lowering {
 
     PendingMatMul pm;
     PlanCall& pc = pm.call;
-    pc = NewCall(KernelKind::kMatMul, "");
+    pc = NewCall(MatMulParams{}, "");
     // A: [batch..., M, K] and B: [batch..., K, N], batch dims broadcast to the output's.
     std::vector<int64_t> a_dims(out_dims.begin(), out_dims.end() - 2), b_dims = a_dims;
     a_dims.push_back(a.view.shape[a.view.rank - 2]);
@@ -482,7 +505,7 @@ class Lowering {
     b_dims.push_back(b.view.shape[b.view.rank - 1]);
     pc.in[0] = {a.tensor, BroadcastTo(a.view, a_dims)};
     pc.in[1] = {b.tensor, BroadcastTo(b.view, b_dims)};
-    pc.call.b_is_constant = g_.value(n.inputs[1]).is_constant;
+    pc.call.Params<MatMulParams>().b_is_constant = g_.value(n.inputs[1]).is_constant;
     const int64_t N = out_dims.back();
     std::vector<float> bias;
     if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0 && !g_.value(n.inputs[2]).is_constant) {
@@ -495,7 +518,7 @@ class Lowering {
       for (int64_t j = 0; j < N; ++j) bias[j] = beta * (c.size() == 1 ? c[0] : c[j]);
     }
 
-    pc.call.scale = alpha;
+    pc.call.Params<MatMulParams>().alpha = alpha;
     return Absorb(ni, n.outputs[0], out_dims, N, std::move(bias), /*allow_bias_add=*/true, std::move(pm));
   }
 
@@ -505,7 +528,7 @@ class Lowering {
   Status Absorb(int ni, int v, const std::vector<int64_t>& out_dims, int64_t N, std::vector<float> bias,
                 bool allow_bias_add, PendingMatMul pm) {
     PlanCall& pc = pm.call;
-    float alpha = pc.call.scale;
+    float alpha = pc.call.Params<MatMulParams>().alpha;
     std::vector<std::string> labels{g_.nodes[ni].name};
     int epilogue = static_cast<int>(kernels::Epilogue::kNone);
     int last_node = ni;
@@ -582,8 +605,8 @@ class Lowering {
       last_node = std::max(last_node, c);
       v = cn.outputs[0];
     }
-    pc.call.scale = alpha;
-    pc.call.mode = epilogue;
+    pc.call.Params<MatMulParams>().alpha = alpha;
+    pc.call.Params<MatMulParams>().epilogue = static_cast<kernels::Epilogue>(epilogue);
     pc.call.label = Join(labels);
     if (!bias.empty()) {
       pc.in[2] = {WeightTensor(g_.nodes[ni].name + "/bias", bias, DType::kF32), TensorView::Contiguous({N})};
@@ -632,8 +655,7 @@ class Lowering {
     for (int k : absorbed) done_[k] = true;
 
     PendingAttention pa;
-    pa.call = NewCall(KernelKind::kAttention, n.name + "+" + g_.nodes[c].name + "+" + g_.nodes[pv].name);
-    pa.call.call.scale = scale;
+    pa.call = NewCall(AttentionParams{scale}, n.name + "+" + g_.nodes[c].name + "+" + g_.nodes[pv].name);
     std::vector<int64_t> q_dims(s_dims.begin(), s_dims.end() - 2), k_dims = q_dims;
     q_dims.push_back(q.view.shape[q.view.rank - 2]);
     q_dims.push_back(q.view.shape[q.view.rank - 1]);
@@ -692,7 +714,8 @@ class Lowering {
       if (pm.residual_dims != pm.out_dims) {  // an absorbed Reshape: read the residual in the kernel's shape
         if (!ReshapeView(rv, pm.out_dims, &as_out)) {
           r = Contiguous(r, pc.call.label);
-          ReshapeView(r.view, pm.out_dims, &as_out);
+          if (!ReshapeView(r.view, pm.out_dims, &as_out))
+            return Status::Error("residual of " + pc.call.label + " cannot be viewed in the kernel's shape");
         }
         rv = as_out;
       }
@@ -702,7 +725,8 @@ class Lowering {
     pc.out = {o.tensor, o.view};
     Emit(pc);
     if (!pm.out_perm.empty()) o.view = Permute(o.view, pm.out_perm);
-    if (pm.final_dims != pm.out_dims) ReshapeView(o.view, pm.final_dims, &o.view);
+    if (pm.final_dims != pm.out_dims && !ReshapeView(o.view, pm.final_dims, &o.view))
+      return Status::Error("output of " + pc.call.label + " cannot be viewed in its ONNX shape");
     vals_[pm.out_value] = o;
     return Status::OK();
   }
@@ -722,11 +746,7 @@ class Lowering {
       std::vector<int64_t> v = n.AttrInts(name);
       return v.empty() ? fallback : v[0];
     };
-    PlanCall im = NewCall(KernelKind::kIm2Col, n.name);
-    im.call.conv.kernel = k;
-    im.call.conv.stride = ints("strides", 1);
-    im.call.conv.dilation = ints("dilations", 1);
-    im.call.conv.pad_begin = ints("pads", 0);
+    PlanCall im = NewCall(Im2ColParams{k, ints("strides", 1), ints("dilations", 1), ints("pads", 0)}, n.name);
     Val cols = NewOutput(n.name + "/im2col", {B, L_out, C * k});
     im.in[0] = {x.tensor, x.view};
     im.out = {cols.tensor, cols.view};
@@ -735,13 +755,11 @@ class Lowering {
     Val w;
     PHX_RETURN_IF_ERROR(Get(n.inputs[1], &w));
     PendingMatMul pm;
-    pm.call = NewCall(KernelKind::kMatMul, n.name);
-    pm.call.call.b_is_constant = true;
+    pm.call = NewCall(MatMulParams{1.0f, kernels::Epilogue::kNone, true}, n.name);
     pm.call.in[0] = cols.tensor >= 0 ? PlanOperand{cols.tensor, cols.view} : PlanOperand{};
     TensorView wv = TensorView::Contiguous({D, C * k}, w.view.offset);
     wv = Permute(wv, {1, 0});                            // [C*k, D]
     pm.call.in[1] = {w.tensor, BroadcastTo(wv, {B, C * k, D})};
-    pm.call.call.scale = 1.0f;
     pm.out_perm = {0, 2, 1};
     std::vector<float> bias;
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) PHX_RETURN_IF_ERROR(ConstantFloats(n.inputs[2], &bias));
@@ -757,6 +775,7 @@ class Lowering {
   std::unordered_map<int, Val> vals_;
   std::unordered_map<int, int> producer_call_;  // tensor -> index of the call writing it
   std::unordered_map<int, PendingMatMul> deferred_;
+  std::unordered_set<int> region_outputs_;  // values the fused node outputs
   std::unordered_map<int, PendingAttention> deferred_attention_;
 };
 
@@ -770,7 +789,7 @@ Status CompileRegion(const GraphView& g, const std::string& name, const std::vec
   Lowering lowering(g, *plan, options);
   PHX_RETURN_IF_ERROR(lowering.Run(input_names, output_names));
   PlanBuffers(*plan);
-  return Status::OK();
+  return ValidatePlan(*plan);
 }
 
 }  // namespace phoenix

@@ -1,5 +1,7 @@
 #include "counters.h"
 
+#include "common/kernel_kinds.h"
+
 #include <cstring>
 #include <sstream>
 

@@ -13,47 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "common/tensor_view.h"
-#include "status.h"
+#include "common/kernel_call.h"
+#include "common/status.h"
 
 namespace phoenix {
 
-using BufferId = int32_t;
-constexpr BufferId kNoBuffer = -1;
 constexpr size_t kBufferAlignment = 4096;
-
-enum class KernelKind : int { kLayerNorm = 0, kMatMul, kSoftmax, kGelu, kBinary, kBinaryScalar, kCopy, kIm2Col, kAttention, kCount };
-const char* KernelKindName(KernelKind kind);
-
-struct Operand {
-  BufferId buffer = kNoBuffer;
-  TensorView view;  // element strides; BF16 (or BF16x3, see KernelCall::split) unless the slot says FP32
-  bool present() const { return buffer != kNoBuffer; }
-};
-
-// One kernel invocation. Operand slots per kind:
-//   kLayerNorm: in[0]=x (contiguous rows), in[1]=gamma (FP32), in[2]=beta (FP32, optional)
-//   kMatMul:    in[0]=A, in[1]=B, in[2]=bias (FP32 [N], optional), in[3]=residual (optional)
-//   kSoftmax:   in[0]=x (contiguous rows)
-//   kGelu:      in[0]=x (contiguous)
-//   kBinary:    in[0]=a, in[1]=b (views broadcast to the output shape)
-//   kBinaryScalar: in[0]=a; the FP32 scalar is `scale`; mode = BinaryOp | (scalar_first << 4)
-//   kCopy:      in[0]=x (any view)
-//   kIm2Col:    in[0]=x [B, C, L] (any view); out [B, L_out, C*k]; conv params in `conv`
-//   kAttention: in[0]=Q [b..., M, D], in[1]=K [b..., N, D], in[2]=V [b..., N, Dv]; out [b..., M, Dv];
-//               out = softmax(scale * Q K^T) V (kernels/attention/attention.h)
-struct KernelCall {
-  KernelKind kind = KernelKind::kCopy;
-  Operand in[4];
-  Operand out;
-  float epsilon = 0.0f;     // kLayerNorm
-  float scale = 1.0f;       // kSoftmax: softmax(scale * x); kMatMul: alpha; kBinaryScalar: s; kAttention
-  int mode = 0;             // kGelu: GeluMode; kMatMul: Epilogue; kBinary: BinaryOp
-  bool b_is_constant = false;  // kMatMul: B is a weight (resident, never rewritten)
-  bool split = false;       // BF16 slots hold BF16x3 elements (split_t, 4 bytes): precision=bf16x3
-  struct { int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0; } conv;  // kIm2Col
-  std::string label;        // the ONNX node(s) this call implements, for traces and errors
-};
 
 class Device {
  public:

@@ -2,6 +2,8 @@
 
 #include "devices/emulated/emulated_device.h"
 #include "devices/hybrid_device.h"
+#include "common/kernel_kinds.h"
+#include "devices/xrt/npu_probe.h"
 
 #include <sstream>
 
@@ -13,13 +15,11 @@
 namespace phoenix {
 namespace {
 
-bool NpuUsable(std::string* why_not) {
-#ifdef PHOENIX_HAS_XRT_HEADER
-  return XrtAvailable(why_not);
-#else
-  *why_not = "this build has no XRT device";
-  return false;
-#endif
+// The one decision (devices/xrt/npu_probe.cc), also what `phoenix-npu doctor` prints.
+bool NpuUsable(const ProviderOptions& options, std::string* why_not) {
+  NpuProbeRoots roots;
+  roots.manifest = options.manifest;
+  return phoenix::NpuUsable(ProbeNpu(roots), why_not);
 }
 
 Status OpenNpu(const ProviderOptions& options, std::shared_ptr<Device>* device) {
@@ -40,13 +40,10 @@ Status KindMask(const std::string& names, uint32_t* mask) {
   std::string name;
   while (std::getline(ss, name, ',')) {
     if (name.empty()) continue;
-    bool found = false;
-    for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k)
-      if (name == KernelKindName(static_cast<KernelKind>(k))) {
-        *mask |= 1u << k;
-        found = true;
-      }
-    if (!found) return Status::Error("PhoenixNPU option without_kernels: unknown kernel '" + name + "'");
+    KernelKind kind;
+    if (!KernelKindFromName(name.c_str(), &kind))
+      return Status::Error("PHOENIX_NPU_TEST_HOOKS without_kernels: unknown kernel '" + name + "'");
+    *mask |= 1u << static_cast<int>(kind);
   }
   return Status::OK();
 }
@@ -55,12 +52,12 @@ Status KindMask(const std::string& names, uint32_t* mask) {
 
 Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, std::string* log_line) {
   std::string why_not;
-  const bool bf16_only = options.precision == "bf16";  // the NPU kernels are BF16 (no BF16x3 yet)
+  const bool bf16_only = options.precision == Precision::kBF16;  // the NPU kernels are BF16 (no BF16x3 yet)
   if (options.device == "npu") {
     if (!bf16_only)
-      return Status::Error("PhoenixNPU: precision=" + options.precision + " has no NPU kernels yet (the AIE "
+      return Status::Error(std::string("PhoenixNPU: precision=") + PrecisionName(options.precision) + " has no NPU kernels yet (the AIE "
                            "kernels are BF16): use precision=bf16 on the NPU, or device=emulator.");
-    if (!NpuUsable(&why_not))
+    if (!NpuUsable(options, &why_not))
       return Status::Error("PhoenixNPU: device=npu was requested but no usable NPU was found: " + why_not +
                            ". Run `phoenix-npu doctor` to see what is missing, or use device=emulator.");
     PHX_RETURN_IF_ERROR(OpenNpu(options, device));
@@ -68,8 +65,8 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     return Status::OK();
   }
   if (options.device == "auto" && !bf16_only) {
-    why_not = "precision=" + options.precision + " runs on the emulated device only";
-  } else if (options.device == "auto" && NpuUsable(&why_not)) {
+    why_not = std::string("precision=") + PrecisionName(options.precision) + " runs on the emulated device only";
+  } else if (options.device == "auto" && NpuUsable(options, &why_not)) {
     Status s = OpenNpu(options, device);
     if (s.ok()) {
       *log_line = "PhoenixNPU: running on " + (*device)->Description() + " (device=auto found an NPU)";
@@ -78,7 +75,7 @@ Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* dev
     why_not = "the NPU could not be opened: " + s.message();
   }
   uint32_t without = 0;
-  PHX_RETURN_IF_ERROR(KindMask(options.without_kernels, &without));
+  PHX_RETURN_IF_ERROR(KindMask(options.hooks.without_kernels, &without));
   if (without != 0)
     *device = std::make_shared<HybridDevice>(std::make_unique<EmulatedDevice>(options.threads, without), options.threads);
   else

@@ -162,7 +162,7 @@ OrtStatus* ORT_API_CALL PhoenixEp::CompileImpl(OrtEp* this_ptr, const OrtGraph**
 }
 
 OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_node, OrtNodeComputeInfo** info) {
-  if (options_.fail_on == "compile") throw std::runtime_error("injected failure (fail_on=compile)");
+  if (options_.hooks.fail_on == "compile") throw std::runtime_error("injected failure (fail_on=compile)");
   Ort::ConstNode fused{fused_node};
   const std::string name = fused.GetName();
   GraphView g(graph);
@@ -179,17 +179,17 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   Plan plan;
   CompileOptions compile_options;
   compile_options.fuse_attention = options_.fuse_attention;
-  compile_options.element = options_.precision == "bf16x3" ? DType::kSplit : DType::kBF16;
+  compile_options.element = options_.precision == Precision::kBF16x3 ? DType::kSplit : DType::kBF16;
   Status s = CompileRegion(g, name, input_names, output_names, compile_options, &plan);
   if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: compiling " + name + ": " + s.message()).c_str());
   Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + plan.Summary());
-  if (options_.fail_on == "allocate")
+  if (options_.hooks.fail_on == "allocate")
     return g_ort->CreateStatus(ORT_EP_FAIL, "PhoenixNPU: injected device allocation failure (fail_on=allocate)");
   std::unique_ptr<PlanRunner> runner;
   s = PlanRunner::Create(std::move(plan), device_, &runner);
   if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: preparing " + name + ": " + s.message()).c_str());
   if (!runner->host_note().empty()) Log(&logger_, ORT_LOGGING_LEVEL_WARNING, "PhoenixNPU: " + name + ": " + runner->host_note());
-  *info = new RegionComputeInfo(runner.get(), options_.fail_on == "run");
+  *info = new RegionComputeInfo(runner.get(), options_.hooks.fail_on == "run");
   std::lock_guard<std::mutex> lk(mutex_);
   runners_[name] = std::move(runner);
   return nullptr;

@@ -5,6 +5,7 @@
 
 #include "counters.h"
 #include "factory.h"
+#include "options.h"
 #include "ort_api.h"
 
 using phoenix::g_ort;
@@ -34,15 +35,20 @@ __attribute__((visibility("default"))) OrtStatus* ReleaseEpFactory(OrtEpFactory*
   return nullptr;
 }
 
-// JSON out through a caller's buffer: returns the length needed including the NUL (call
-// again with a bigger buffer when it exceeds cap), 0 on an internal error.
+// JSON out through a caller's buffer: returns the length needed including the NUL. When that
+// exceeds cap nothing partial is written (buf becomes ""): the caller asks again with a bigger
+// buffer, and since the text may have grown meanwhile, it only trusts an answer that fit.
+// 0 on an internal error.
 static size_t CopyJsonOut(std::string (*render)(), char* buf, size_t cap) {
   try {
     const std::string json = render();
     if (buf && cap > 0) {
-      const size_t n = json.size() < cap - 1 ? json.size() : cap - 1;
-      std::memcpy(buf, json.data(), n);
-      buf[n] = '\0';
+      if (json.size() + 1 <= cap) {
+        std::memcpy(buf, json.data(), json.size());
+        buf[json.size()] = '\0';
+      } else {
+        buf[0] = '\0';
+      }
     }
     return json.size() + 1;
   } catch (...) {
@@ -58,6 +64,11 @@ __attribute__((visibility("default"))) size_t PhoenixNPU_CountersJson(char* buf,
 // The last run of every live region as a Chrome trace (chrome://tracing, Perfetto).
 __attribute__((visibility("default"))) size_t PhoenixNPU_ChromeTraceJson(char* buf, size_t cap) {
   return CopyJsonOut([] { return phoenix::CountersRegistry::Get().ChromeTrace(); }, buf, cap);
+}
+
+// The provider options: [{"key", "default", "accepted", "doc"}] (the README's table comes from it).
+__attribute__((visibility("default"))) size_t PhoenixNPU_OptionTableJson(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::OptionTableJson(); }, buf, cap);
 }
 
 __attribute__((visibility("default"))) void PhoenixNPU_ResetCounters() {

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "device_factory.h"
+#include "devices/xrt/npu_probe.h"
 #include "ep.h"
 #include "options.h"
 
@@ -30,6 +31,7 @@ PhoenixEpFactory::PhoenixEpFactory(const char* ep_name, const OrtLogger* default
   CreateDataTransfer = CreateDataTransferImpl;
   IsStreamAware = IsStreamAwareImpl;
   CreateSyncStreamForDevice = CreateSyncStreamForDeviceImpl;
+  GetHardwareDeviceIncompatibilityDetails = GetHardwareDeviceIncompatibilityDetailsImpl;
   GetNumCustomOpDomains = GetNumCustomOpDomainsImpl;
   GetCustomOpDomains = GetCustomOpDomainsImpl;
 }
@@ -85,6 +87,10 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateEpImpl(OrtEpFactory* this_ptr, c
   // device the user asked for by name is logged at INFO.
   const bool fell_back = options.device == "auto" && device->Kind() != "npu";
   Log(logger, fell_back ? ORT_LOGGING_LEVEL_WARNING : ORT_LOGGING_LEVEL_INFO, log_line);
+  if (!options.manifest.empty() && device->Kind() != "npu")
+    Log(logger, ORT_LOGGING_LEVEL_WARNING,
+        "PhoenixNPU: option manifest=" + options.manifest + " has no effect on the " + device->Kind() +
+            " device (the manifest lists NPU kernels)");
   *ep = new PhoenixEp(*factory, options, std::move(device), *logger);
   return nullptr;
   PHX_ABI_END
@@ -121,6 +127,23 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateSyncStreamForDeviceImpl(OrtEpFac
                                                                         OrtSyncStreamImpl** stream) noexcept {
   *stream = nullptr;
   return nullptr;
+}
+
+// ORT asks whether a hardware device suits this EP. The CPU device always does (the emulated
+// NPU runs there); for an NPU device the answer is npu_probe's, the same one device=auto and
+// `phoenix-npu doctor` use.
+OrtStatus* ORT_API_CALL PhoenixEpFactory::GetHardwareDeviceIncompatibilityDetailsImpl(
+    OrtEpFactory*, const OrtHardwareDevice* hw, OrtDeviceEpIncompatibilityDetails* details) noexcept {
+  PHX_ABI_BEGIN
+  if (g_ort->HardwareDevice_Type(hw) != OrtHardwareDeviceType_NPU) return nullptr;
+  const auto checks = ProbeNpu();
+  std::string why;
+  if (NpuUsable(checks, &why)) return nullptr;
+  uint32_t reasons = OrtDeviceEpIncompatibility_MISSING_DEPENDENCY;  // XRT, firmware, kernels
+  for (const NpuCheck& c : checks)
+    if (!c.ok && c.name == "amdxdna driver") reasons = OrtDeviceEpIncompatibility_DRIVER_INCOMPATIBLE;
+  return g_ep_api->DeviceEpIncompatibilityDetails_SetDetails(details, reasons, 0, ("PhoenixNPU: " + why).c_str());
+  PHX_ABI_END
 }
 
 OrtStatus* ORT_API_CALL PhoenixEpFactory::GetNumCustomOpDomainsImpl(OrtEpFactory*, size_t* num_domains) noexcept {

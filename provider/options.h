@@ -1,27 +1,49 @@
-// Provider options. Users pass them as provider options (Python:
+// Provider options, declared once in a table (key, default, accepted values, doc, parser) from
+// which the unknown-key message, `phoenix_npu.option_table()` and the README's table come.
+// Users pass them as provider options (Python:
 // providers=[("PhoenixNPUExecutionProvider", {"device": "emulator"}), "CPUExecutionProvider"]);
-// ORT stores them as session config entries "ep.<name>.<key>". Unknown keys and bad values
-// are errors that list what is accepted.
+// ORT stores them as session config entries "ep.<name>.<key>".
+//
+// Test hooks (injected failures, a device that pretends to lack kernels) are not options: they
+// come from the environment variable PHOENIX_NPU_TEST_HOOKS ("fail_on=compile;without_kernels=Softmax").
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "common/precision.h"
 #include "ort_api.h"
 
 namespace phoenix {
 
+struct TestHooks {
+  std::string fail_on;          // "compile", "allocate" or "run": that step fails on purpose
+  std::string without_kernels;  // "Softmax,LayerNorm": the emulated device pretends to lack these
+                                // kernels, so they take the hybrid host path
+  static Status FromEnvironment(TestHooks* out);
+};
+
 struct ProviderOptions {
-  std::string device = "auto";   // auto | emulator | npu
-  int threads = 0;               // emulated device threads; 0 = all cores this process may use
-  std::string manifest;          // NPU kernel manifest (JSON); default: the one shipped with the package
-  bool fuse_attention = true;    // QK^T -> Softmax -> PV as one kernel (scores never leave the kernel)
-  std::string precision = "bf16";  // bf16 (the NPU's kernels) | bf16x3 (BF16 pairs, 3x the MACs;
-                                   // emulated device only, see kernels/README.md "Precision")
-  std::string fail_on;           // debug: "compile", "allocate" or "run" makes that step fail (tests)
-  std::string without_kernels;   // debug: "Softmax,LayerNorm": the emulated device pretends to lack
-                                 // these kernels, so they take the hybrid host path (tests)
+  std::string device = "auto";
+  int threads = 0;
+  std::string manifest;
+  bool fuse_attention = true;
+  Precision precision = Precision::kBF16;
+  int max_plans = 8;
+  TestHooks hooks;
 
   static Status FromSessionOptions(const OrtSessionOptions* so, const std::string& ep_name, ProviderOptions* out);
 };
+
+struct OptionSpec {
+  const char* key;
+  const char* default_value;
+  const char* accepted;  // for messages and docs: "auto | emulator | npu"
+  const char* doc;
+  Status (*parse)(const std::string& value, ProviderOptions* out);
+};
+
+const std::vector<OptionSpec>& OptionTable();
+std::string OptionTableJson();  // [{"key", "default", "accepted", "doc"}], for Python and the README
 
 }  // namespace phoenix

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -21,56 +23,107 @@ bool IsFloat(const GraphView& g, int v) {
   return v >= 0 && g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
 
-// Evaluates the node set on `xs` (x's values), nodes in ascending (topological) order.
-// Constants must be scalars. Returns y's values, or empty when something is not evaluable.
-std::vector<double> Evaluate(const GraphView& g, const std::vector<int>& nodes, int x, int y,
-                             const std::vector<double>& xs) {
-  std::unordered_map<int, std::vector<double>> vals;
-  vals[x] = xs;
-  auto get = [&](int v, std::vector<double>& out) -> bool {
+// A value of the candidate subgraph as an exact polynomial in x and E, where E is the core's
+// erf(a(x)) or tanh(a(x)) and a(x) a polynomial in x alone: coefficient per (power of x,
+// power of E). Evaluating the node set symbolically makes the GELU check sound over the whole
+// float range (a sampled check accepts look-alikes whose extra terms vanish where it looks).
+using Poly = std::map<std::pair<int, int>, double>;
+
+constexpr int kMaxDegree = 8;
+
+bool Multiply(const Poly& a, const Poly& b, Poly* out) {
+  Poly r;
+  for (const auto& [ka, ca] : a)
+    for (const auto& [kb, cb] : b) {
+      const std::pair<int, int> k{ka.first + kb.first, ka.second + kb.second};
+      if (k.first > kMaxDegree || k.second > kMaxDegree) return false;
+      r[k] += ca * cb;
+    }
+  *out = std::move(r);
+  return true;
+}
+
+void Simplify(Poly* p) {
+  for (auto it = p->begin(); it != p->end();) it = it->second == 0.0 ? p->erase(it) : std::next(it);
+}
+
+// Evaluates the node set (ascending, topological) symbolically with x = the input value. The
+// one Erf / Tanh node (`core`) becomes E; `arg` receives its argument. False when any node is
+// outside this algebra (a non-scalar constant, division by a non-constant, a non-integer power,
+// a second transcendental, E inside the argument).
+bool EvaluateSymbolically(const GraphView& g, const std::vector<int>& nodes, int core, int x, int y,
+                          Poly* result, Poly* arg) {
+  std::map<int, Poly> vals;
+  vals[x] = Poly{{{1, 0}, 1.0}};
+  auto get = [&](int v, Poly* out) -> bool {
     auto it = vals.find(v);
     if (it != vals.end()) {
-      out = it->second;
+      *out = it->second;
       return true;
     }
     auto s = g.ScalarConstant(v);
-    if (!s) return false;
-    out.assign(xs.size(), *s);
+    if (!s || !std::isfinite(*s)) return false;
+    *out = Poly{{{0, 0}, *s}};
     return true;
   };
   for (int ni : nodes) {
     const GNode& n = g.nodes[ni];
-    std::vector<double> a, b, r(xs.size());
-    if (n.inputs.empty() || !get(n.inputs[0], a)) return {};
-    if (n.op_type == "Erf" || n.op_type == "Tanh") {
-      for (size_t i = 0; i < a.size(); ++i) r[i] = n.op_type == "Erf" ? std::erf(a[i]) : std::tanh(a[i]);
+    Poly a, b, r;
+    if (n.inputs.empty() || n.outputs.size() != 1 || !get(n.inputs[0], &a)) return false;
+    if (ni == core) {
+      for (const auto& [k, c] : a)
+        if (k.second != 0) return false;
+      *arg = a;
+      r = Poly{{{0, 1}, 1.0}};
+    } else if (n.op_type == "Pow") {
+      auto e = n.inputs.size() == 2 ? g.ScalarConstant(n.inputs[1]) : std::nullopt;
+      if (!e || *e != std::floor(*e) || *e < 0 || *e > 4) return false;
+      r = Poly{{{0, 0}, 1.0}};
+      for (int i = 0; i < static_cast<int>(*e); ++i)
+        if (!Multiply(r, a, &r)) return false;
     } else {
-      if (n.inputs.size() < 2 || !get(n.inputs[1], b)) return {};
-      for (size_t i = 0; i < a.size(); ++i) {
-        if (n.op_type == "Add") r[i] = a[i] + b[i];
-        else if (n.op_type == "Sub") r[i] = a[i] - b[i];
-        else if (n.op_type == "Mul") r[i] = a[i] * b[i];
-        else if (n.op_type == "Div") r[i] = a[i] / b[i];
-        else if (n.op_type == "Pow") r[i] = std::pow(a[i], b[i]);
-        else return {};
+      if (n.inputs.size() != 2 || !get(n.inputs[1], &b)) return false;
+      if (n.op_type == "Add" || n.op_type == "Sub") {
+        r = a;
+        for (const auto& [k, c] : b) r[k] += n.op_type == "Add" ? c : -c;
+      } else if (n.op_type == "Mul") {
+        if (!Multiply(a, b, &r)) return false;
+      } else if (n.op_type == "Div") {
+        Simplify(&b);
+        if (b.size() != 1 || b.begin()->first != std::make_pair(0, 0)) return false;  // only by a constant
+        const double d = b.begin()->second;
+        for (auto& [k, c] : a) c /= d;
+        r = a;
+      } else {
+        return false;
       }
     }
+    Simplify(&r);
     vals[n.outputs[0]] = std::move(r);
   }
   auto it = vals.find(y);
-  return it == vals.end() ? std::vector<double>{} : it->second;
+  if (it == vals.end()) return false;
+  *result = it->second;
+  return true;
 }
 
-bool MatchesGelu(const std::vector<double>& xs, const std::vector<double>& ys, bool tanh_form) {
-  if (ys.size() != xs.size()) return false;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    const double x = xs[i];
-    const double ref = tanh_form
-        ? 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-        : 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    if (!(std::fabs(ys[i] - ref) <= 1e-4 * (1.0 + std::fabs(ref)))) return false;
+// p has exactly the terms `want` (relative tolerance 1e-5: constants written as float32 or with
+// a few digits), and no other term at all.
+bool SameTerms(const Poly& p, const Poly& want) {
+  if (p.size() != want.size()) return false;
+  for (const auto& [k, c] : want) {
+    auto it = p.find(k);
+    if (it == p.end() || !(std::fabs(it->second - c) <= 1e-5 * std::fabs(c))) return false;
   }
   return true;
+}
+
+// GELU exactly: y = x/2 + x E/2 with E = erf(x / sqrt 2), or E = tanh(sqrt(2/pi) (x + 0.044715 x^3)).
+bool IsGelu(const Poly& y, const Poly& arg, bool tanh_form) {
+  const Poly want_y{{{1, 0}, 0.5}, {{1, 1}, 0.5}};
+  const double k = 0.7978845608028654;  // sqrt(2 / pi)
+  const Poly want_arg = tanh_form ? Poly{{{1, 0}, k}, {{3, 0}, k * 0.044715}} : Poly{{{1, 0}, 0.7071067811865476}};
+  return SameTerms(y, want_y) && SameTerms(arg, want_arg);
 }
 
 // Nodes strictly between x and `target` (target's producer chain), all arithmetic with inputs
@@ -116,9 +169,6 @@ std::vector<int> CandidateInputs(const GraphView& g, int core_input) {
 std::vector<GeluMatch> FindGeluPatterns(const GraphView& g) {
   std::vector<GeluMatch> matches;
   std::set<int> used;
-  // Sample points: the shape of GELU around 0, in both tails, and a few awkward values.
-  std::vector<double> xs;
-  for (int i = -40; i <= 40; ++i) xs.push_back(i * 0.15 + 0.013);
   for (int ci = 0; ci < static_cast<int>(g.nodes.size()); ++ci) {
     const GNode& core = g.nodes[ci];
     if (!core.domain.empty() || (core.op_type != "Erf" && core.op_type != "Tanh")) continue;
@@ -176,7 +226,9 @@ std::vector<GeluMatch> FindGeluPatterns(const GraphView& g) {
         }
         if (!closed || !IsFloat(g, x) || !IsFloat(g, y)) continue;
         std::vector<int> ordered(all.begin(), all.end());
-        if (!MatchesGelu(xs, Evaluate(g, ordered, x, y, xs), tanh_form)) continue;
+        Poly y_poly, arg_poly;
+        if (!EvaluateSymbolically(g, ordered, ci, x, y, &y_poly, &arg_poly) || !IsGelu(y_poly, arg_poly, tanh_form))
+          continue;
         GeluMatch m;
         m.nodes = ordered;
         m.x = x;

@@ -65,7 +65,21 @@ struct Plan {
   std::string Summary() const;      // one line: calls by kind, arena and weight bytes
 };
 
+// The calls between which a tensor is live: first writer (-1 for a region input) to last
+// reader (kEnd for a region output). kEnd in `first` marks a tensor no call touches.
+struct LiveRange {
+  static constexpr int kEnd = 2147483647;
+  int first = kEnd, last = -2;
+};
+std::vector<LiveRange> TensorLiveRanges(const Plan& plan);
+
 // Assigns arena offsets by liveness (4 KiB aligned, best fit) and sets arena_bytes.
 void PlanBuffers(Plan& plan);
+
+// Checks a finished plan before anything runs it: every view lies inside its tensor (64-bit
+// arithmetic), has the shape its kernel reads or writes, kernels that need contiguous rows get
+// them, no call writes a tensor it reads or a weight, and tensors live at the same time do not
+// share arena bytes. An error here is a compiler bug caught before it can touch memory.
+Status ValidatePlan(const Plan& plan);
 
 }  // namespace phoenix

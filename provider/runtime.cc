@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/bf16.h"
+#include "common/kernel_kinds.h"
 
 namespace phoenix {
 namespace {
@@ -113,14 +114,14 @@ Status PlanRunner::Upload() {
     PHX_RETURN_IF_ERROR(resolve(pc.out, &c.out));
     std::string why;
     if (!device_->CanRun(c, &why))
-      return Status::Error("the " + device_->Kind() + " device cannot run " + std::string(KernelKindName(c.kind)) +
+      return Status::Error("the " + device_->Kind() + " device cannot run " + std::string(KernelKindName(c.kind())) +
                            " for " + c.label + ": " + why);
     host_calls_ += device_->OnHost(c) ? 1 : 0;
     calls_.push_back(std::move(c));
   }
   if (host_calls_ > 0) {
     int per_kind[static_cast<int>(KernelKind::kCount)] = {};
-    for (const KernelCall& c : calls_) per_kind[static_cast<int>(c.kind)] += device_->OnHost(c) ? 1 : 0;
+    for (const KernelCall& c : calls_) per_kind[static_cast<int>(c.kind())] += device_->OnHost(c) ? 1 : 0;
     host_note_ = std::to_string(host_calls_) + " of " + std::to_string(calls_.size()) + " kernel calls (";
     bool first = true;
     for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k)
@@ -162,8 +163,8 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
     const int64_t dt = t1 - t0;
     call_start_ns_[ci] = t0;
     call_end_ns_[ci] = t1;
-    if (!s.ok()) return Status::Error(s.message() + " (kernel " + KernelKindName(c.kind) + " for " + c.label + ")");
-    const int k = static_cast<int>(c.kind);
+    if (!s.ok()) return Status::Error(s.message() + " (kernel " + KernelKindName(c.kind()) + " for " + c.label + ")");
+    const int k = static_cast<int>(c.kind());
     counters_.launches_by_kind[k]++;
     counters_.ns_by_kind[k] += dt;
     kernel_ns += dt;
@@ -205,7 +206,7 @@ void PlanRunner::TraceEvents(std::string* events, int pid) const {
   };
   add("run " + plan_.name, "run", 0, run_start_ns_, run_end_ns_);
   for (size_t i = 0; i < calls_.size(); ++i)
-    add(std::string(KernelKindName(calls_[i].kind)) + ": " + calls_[i].label, KernelKindName(calls_[i].kind), 1,
+    add(std::string(KernelKindName(calls_[i].kind())) + ": " + calls_[i].label, KernelKindName(calls_[i].kind()), 1,
         call_start_ns_[i], call_end_ns_[i]);
 }
 

@@ -20,4 +20,4 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 PHOENIX_SANITIZED=1 PHOENIX_NPU_LIBRARY="$lib" PHOENIX_FUZZ_GRAPHS=${PHOENIX_FUZZ_GRAPHS:-100} \
   "${PYTHON:-.venv/bin/python}" -m pytest -q -p no:cacheprovider \
   tests/test_ops.py tests/test_precision.py tests/test_partitioning.py tests/test_provider.py tests/test_reliability.py \
-  tests/test_fuzz.py "$@"
+  tests/test_fuzz.py tests/test_manifest.py "$@"

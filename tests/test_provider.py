@@ -68,11 +68,49 @@ def test_registration_in_a_fresh_process_by_import(tmp_path, small_model):
 
 @pytest.mark.parametrize("opts,message", [({"devic": "emulator"}, "unknown provider option 'devic'"),
                                           ({"device": "gpu"}, "device=gpu is not valid"),
-                                          ({"threads": "many"}, "threads=many is not valid")])
+                                          ({"threads": "many"}, "threads=many is not valid"),
+                                          ({"threads": "-5"}, "threads=-5 is not valid"),
+                                          ({"threads": "99999999999999999999"}, "is not valid"),
+                                          ({"precision": "fp8"}, "precision=fp8 is not valid"),
+                                          ({"max_plans": "0"}, "max_plans=0 is not valid"),
+                                          ({"manifest": "/nonexistent/manifest.json"}, "is not a readable file"),
+                                          ({"manifest": "/dev"}, "is not a readable file"),
+                                          ({"": "1"}, "empty name")])
 def test_bad_provider_options_are_clear_errors(small_model, opts, message):
     with pytest.raises(Exception) as info:
         ort.InferenceSession(small_model, providers=[(EP, opts), CPU], enable_fallback=0)
     assert message in str(info.value)
+
+
+def test_option_given_in_both_key_spellings_is_an_error(small_model):
+    so = ort.SessionOptions()
+    so.add_session_config_entry(f"ep.{EP}.device", "npu")
+    with pytest.raises(Exception) as info:
+        ort.InferenceSession(small_model, so, providers=[(EP, {"device": "emulator"}), CPU], enable_fallback=0)
+    assert "given twice" in str(info.value)
+
+
+def test_manifest_on_the_emulator_is_reported_not_ignored(small_model, tmp_path):
+    """A manifest only matters on the NPU: on the emulated device the provider says so."""
+    import subprocess
+    import sys
+    manifest = tmp_path / "m.json"
+    manifest.write_text("{}")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(small_model)
+    code = ("import onnxruntime as ort, phoenix_npu\n"
+            f"ort.InferenceSession({str(model)!r}, providers=[('{EP}', {{'device': 'emulator', "
+            f"'manifest': {str(manifest)!r}}}), 'CPUExecutionProvider'])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "has no effect on the emulator device" in res.stderr
+
+
+def test_option_table_is_the_one_the_library_declares():
+    table = {o["key"]: o for o in phoenix_npu.option_table()}
+    assert {"device", "threads", "precision", "fuse_attention", "max_plans", "manifest"} <= set(table)
+    assert table["device"]["default"] == "auto" and "emulator" in table["device"]["accepted"]
+    assert all(o["doc"] for o in table.values())
 
 
 def test_make_session_never_falls_back_quietly(small_model):
@@ -150,20 +188,32 @@ def test_counters_one_copy_in_one_copy_out_no_allocations_per_run(small_model):
     assert set(after["kernels"]) >= {"LayerNorm", "MatMul"}
 
 
-def test_injected_failures_become_ort_errors_not_crashes(small_model):
-    """fail_on makes a step fail on purpose: compile throws a C++ exception inside the EP,
-    allocate returns an error, run throws during Compute. Each must reach Python as an ORT
-    error (session creation or run), never terminate the process."""
+def test_injected_failures_become_ort_errors_not_crashes(small_model, monkeypatch):
+    """The test hook fail_on makes a step fail on purpose: compile throws a C++ exception inside
+    the EP, allocate returns an error, run throws during Compute. Each must reach Python as an
+    ORT error (session creation or run), never terminate the process."""
     for step in ("compile", "allocate"):
+        monkeypatch.setenv("PHOENIX_NPU_TEST_HOOKS", f"fail_on={step}")
         with pytest.raises(Exception) as info:
             ort.InferenceSession(small_model, phoenix_npu.session_options(),
-                                 providers=[(EP, {"device": "emulator", "fail_on": step})])
-        assert "injected" in str(info.value)
+                                 providers=[(EP, {"device": "emulator"})])
+        assert f"injected failure (fail_on={step})" in str(info.value) or "injected device allocation" in str(info.value)
+    monkeypatch.setenv("PHOENIX_NPU_TEST_HOOKS", "fail_on=run")
     sess = ort.InferenceSession(small_model, phoenix_npu.session_options(),
-                                providers=[(EP, {"device": "emulator", "fail_on": "run"}), CPU], enable_fallback=0)
+                                providers=[(EP, {"device": "emulator"}), CPU], enable_fallback=0)
     with pytest.raises(Exception) as info:
         sess.run(None, {"x": np.zeros((1, 10, 32), np.float32)})
-    assert "injected" in str(info.value)
+    assert "injected failure (fail_on=run)" in str(info.value)
+
+
+def test_test_hooks_are_not_provider_options(small_model, monkeypatch):
+    with pytest.raises(Exception) as info:
+        ort.InferenceSession(small_model, providers=[(EP, {"device": "emulator", "fail_on": "run"})], enable_fallback=0)
+    assert "unknown provider option 'fail_on'" in str(info.value)
+    monkeypatch.setenv("PHOENIX_NPU_TEST_HOOKS", "fail_on=sometimes")
+    with pytest.raises(Exception) as info:
+        ort.InferenceSession(small_model, providers=[(EP, {"device": "emulator"})], enable_fallback=0)
+    assert "PHOENIX_NPU_TEST_HOOKS" in str(info.value)
 
 
 def test_chrome_trace_of_the_last_run(small_model, tmp_path):
@@ -179,8 +229,9 @@ def test_chrome_trace_of_the_last_run(small_model, tmp_path):
     assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in slices)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "bf16x3"])
 @pytest.mark.parametrize("missing", ["Softmax", "MatMul,LayerNorm", "LayerNorm,MatMul,Softmax"])
-def test_calls_without_a_device_kernel_take_the_host_path(missing):
+def test_calls_without_a_device_kernel_take_the_host_path(missing, precision, monkeypatch):
     """The real NPU has kernels for some calls only; the others run on the host CPU over the
     device's mapped buffers (HybridDevice), with syncs around them. Exercised here by an
     emulated device that pretends to lack some kernels: results must be bit-identical to the
@@ -193,8 +244,9 @@ def test_calls_without_a_device_kernel_take_the_host_path(missing):
                    {"g": np.ones(32, np.float32), "b": np.zeros(32, np.float32),
                     "w": rng.standard_normal((32, 16)).astype(np.float32)})
     x = rng.standard_normal((1, 20, 32)).astype(np.float32)
-    plain = npu_session(m).run(None, {"x": x})[0]
-    hybrid = npu_session(m, without_kernels=missing)
+    plain = npu_session(m, precision=precision).run(None, {"x": x})[0]
+    monkeypatch.setenv("PHOENIX_NPU_TEST_HOOKS", f"without_kernels={missing}")
+    hybrid = npu_session(m, precision=precision)
     np.testing.assert_array_equal(hybrid.run(None, {"x": x})[0], plain)
     region = phoenix_npu.counters()["regions"][-1]
     assert region["host_launches"] == len(missing.split(","))

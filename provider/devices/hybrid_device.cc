@@ -1,7 +1,7 @@
 #include "devices/hybrid_device.h"
 
 #include "common/parallel.h"
-#include "devices/host_kernels.h"
+#include "common/kernel_kinds.h"
 
 namespace phoenix {
 namespace {
@@ -12,10 +12,7 @@ void Range(const Operand& op, size_t elem, size_t* first, size_t* bytes) {
   *bytes = static_cast<size_t>(op.view.Extent() - op.view.offset) * elem;
 }
 
-size_t ElemSize(const KernelCall& c, int slot) {
-  if (slot < 0) return 2;
-  return ((c.kind == KernelKind::kLayerNorm && slot >= 1) || (c.kind == KernelKind::kMatMul && slot == 2)) ? 4 : 2;
-}
+size_t ElemSize(const KernelCall& c, int slot) { return SlotElementSize(c.kind(), slot, c.precision); }
 
 }  // namespace
 
@@ -50,7 +47,7 @@ Status HybridDevice::Launch(const KernelCall& c) {
     }
     return HostBuffer{npu_->Map(id), need};
   }, host_threads_));
-  Range(c.out, 2, &first, &bytes);
+  Range(c.out, ElemSize(c, kOutputSlot), &first, &bytes);
   return npu_->SyncToDevice(c.out.buffer, first, bytes);
 }
 

@@ -16,6 +16,7 @@ _LIB_NAME = "libphoenix_npu_ep.so"
 
 _lock = threading.Lock()
 _registered_with: set[int] = set()
+_cdll = None
 
 
 class ProviderError(RuntimeError):
@@ -47,6 +48,18 @@ def get_library_path() -> str:
             f"{path} is missing: the provider library was not built. Reinstall the package "
             "with `pip install .` from the project root (it compiles the provider with CMake).")
     return str(path)
+
+
+def cdll():
+    """The provider library loaded with ctypes, for its exported PhoenixNPU_* functions. It is
+    the path ORT loaded, so dlopen returns the same handle: the same counters, the same state."""
+    global _cdll
+    import ctypes
+
+    with _lock:
+        if _cdll is None:
+            _cdll = ctypes.CDLL(get_library_path())
+    return _cdll
 
 
 def _ort_version(ort) -> tuple[int, int]:

@@ -10,19 +10,19 @@ import ctypes
 import json
 import threading
 
-from ._library import ProviderError, get_library_path
+from ._library import ProviderError, cdll
 
 _lib = None
 _lib_lock = threading.Lock()
 
 
 def _library():
+    """The provider library with the signatures of the JSON exports read here."""
     global _lib
     with _lib_lock:
         if _lib is None:
-            # The same path ORT loaded, so dlopen returns the same handle and the same counters.
-            lib = ctypes.CDLL(get_library_path())
-            for fn in (lib.PhoenixNPU_CountersJson, lib.PhoenixNPU_ChromeTraceJson):
+            lib = cdll()
+            for fn in (lib.PhoenixNPU_CountersJson, lib.PhoenixNPU_ChromeTraceJson, lib.PhoenixNPU_OptionTableJson):
                 fn.restype = ctypes.c_size_t
                 fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
             lib.PhoenixNPU_ResetCounters.restype = None
@@ -30,22 +30,20 @@ def _library():
     return _lib
 
 
-def _read_json(fn) -> dict:
-    """Call a `size_t fn(char* buf, size_t cap)` that returns the length it needs (with the
-    NUL): a region created between two calls makes the text longer, so fill until it fits."""
-    cap = 0
-    for _ in range(8):
-        need = fn(None, 0) if cap == 0 else cap
+def _read_json(fn):
+    """Call a `size_t fn(char* buf, size_t cap)` export until its answer fits the buffer: it
+    returns the length it needs (with the NUL), and a region created between two calls only
+    makes the text longer, so it asks again rather than parse a truncated copy."""
+    size = 1 << 16
+    for _ in range(32):
+        buf = ctypes.create_string_buffer(size)
+        need = fn(buf, size)
         if need == 0:
-            raise ProviderError("the provider could not render its counters")
-        buf = ctypes.create_string_buffer(need + 65536)  # room for a run finishing meanwhile
-        got = fn(buf, len(buf))
-        if got == 0:
-            raise ProviderError("the provider could not render its counters")
-        if got <= len(buf):
+            raise ProviderError("the provider could not render its JSON")
+        if need <= size:
             return json.loads(buf.value.decode())
-        cap = got
-    raise ProviderError("the provider's counters kept growing while being read; try again")
+        size = need * 2
+    raise ProviderError("the provider's JSON kept growing while it was read")
 
 
 def counters() -> dict:

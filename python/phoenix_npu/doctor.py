@@ -1,21 +1,18 @@
 """`phoenix-npu doctor`: what the NPU path needs, what was found, and what to do about the rest.
 
-Checks: the amdxdna driver, /dev/accel/accel0 and its permissions, the NPU firmware, XRT (a
-modern one with xrt::hw_context), the kernel manifest and its artifacts. Exit status is 0
-unless --require-npu is given and the NPU is not usable.
+The NPU checks (amdxdna driver, /dev/accel/accel0 and its permissions, NPU firmware, XRT, the
+kernel manifest and its artifacts) are the provider's own, asked through the library: the same
+decision device=auto takes. Then the pinned build toolchain (kernels/common/aie/toolchain.json).
+Exit status is 0 unless --require-npu is given and the NPU is not usable.
 """
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
+import importlib.metadata
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 ACCEL = "/dev/accel/accel0"
-XRT_ROOTS = ("/opt/xilinx/xrt",)
-FIRMWARE = "/lib/firmware/amdnpu"
 
 
 @dataclass
@@ -34,96 +31,36 @@ def add_arguments(parser) -> None:
                         help="kernel manifest to check (default: $PHOENIX_NPU_MANIFEST or the package's)")
 
 
-def _driver(sys_root: Path) -> Check:
-    if (sys_root / "sys/module/amdxdna").exists():
-        ver = ""
-        vf = sys_root / "sys/module/amdxdna/version"
-        if vf.is_file():
-            ver = " version " + vf.read_text().strip()
-        return Check("amdxdna driver", True, "loaded" + ver)
+def toolchain_pins() -> dict:
+    """The pinned NPU toolchain (kernels/common/aie/toolchain.json, the one place it is written)."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "kernels" / "toolchain.json", here.parent.parent / "kernels" / "common" / "aie" / "toolchain.json"):
+        if cand.is_file():
+            return json.loads(cand.read_text(encoding="utf-8"))
+    raise FileNotFoundError("toolchain.json is missing from this installation")
+
+
+def _installed(dist: str) -> str | None:
     try:
-        out = subprocess.run(["lsmod"], capture_output=True, text=True, timeout=5).stdout
-        if re.search(r"^amdxdna\b", out, re.M):
-            return Check("amdxdna driver", True, "loaded (lsmod)")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return Check("amdxdna driver", False, "not loaded",
-                 "needs a Ryzen 7040/8040 (Phoenix / Hawk Point) NPU and Linux >= 6.14 (amdxdna is mainline), "
-                 "or AMD's xdna-driver built for your kernel; then `sudo modprobe amdxdna`")
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
-def _device(accel: str) -> Check:
-    p = Path(accel)
-    if not p.exists():
-        return Check("NPU device", False, f"{accel} missing",
-                     "appears when amdxdna binds to the NPU; check `dmesg | grep -i amdxdna` and that the NPU "
-                     "is enabled in the BIOS (IPU / NPU setting)")
-    if not os.access(accel, os.R_OK | os.W_OK):
-        return Check("NPU device", False, f"{accel} present but not read/writable by this user",
-                     "add yourself to the 'render' group (sudo usermod -aG render $USER) and log in again")
-    return Check("NPU device", True, f"{accel} present, read/writable")
-
-
-def _firmware(fw: str) -> Check:
-    p = Path(fw)
-    files = sorted(str(f.relative_to(p)) for f in p.rglob("*") if f.is_file()) if p.is_dir() else []
-    if not files:
-        return Check("NPU firmware", False, f"{fw} missing or empty",
-                     "install linux-firmware >= 2024-05 (amdnpu/1502_00/npu.sbin for Phoenix), or the firmware "
-                     "from AMD's xdna-driver")
-    return Check("NPU firmware", True, f"{fw}: {', '.join(files[:4])}{' ...' if len(files) > 4 else ''}")
-
-
-def _xrt(roots) -> Check:
-    env_root = os.environ.get("XRT_ROOT")
-    for root in ([env_root] if env_root else []) + list(roots):
-        inc = Path(root) / "include"
-        if not (inc / "xrt" / "xrt_device.h").is_file():
-            continue
-        has_ctx = any((inc / h).is_file() for h in
-                      ("xrt/xrt_hw_context.h", "xrt/experimental/xrt_hw_context.h", "experimental/xrt_hw_context.h"))
-        version = ""
-        vh = inc / "xrt" / "detail" / "version.h"
-        if not vh.is_file():
-            vh = inc / "version.h"
-        if vh.is_file():
-            m = re.search(r'xrt_build_version\[\]\s*=\s*"([^"]+)"', vh.read_text(errors="replace"))
-            version = f" {m.group(1)}" if m else ""
-        if not has_ctx:
-            return Check("XRT", False, f"{root}{version} has no xrt::hw_context (too old for the NPU)",
-                         "install XRT from AMD's xdna-driver build (it installs /opt/xilinx/xrt)")
-        smi = next((str(Path(root) / "bin" / t) for t in ("xrt-smi", "xbutil") if (Path(root) / "bin" / t).is_file()), "")
-        return Check("XRT", True, f"{root}{version} with xrt::hw_context" + (f", {Path(smi).name}" if smi else ""))
-    tool = shutil.which("xrt-smi") or shutil.which("xbutil")
-    if Path("/usr/include/xrt/xrt_device.h").is_file():
-        return Check("XRT", False, "only the system XRT (/usr/include/xrt; Debian's libxrt-dev 2.13 has no hw_context)",
-                     "install XRT from AMD's xdna-driver build into /opt/xilinx/xrt (or set XRT_ROOT), "
-                     "then rebuild phoenix-npu")
-    return Check("XRT", False, "not found" + (f" (but {tool} is on PATH)" if tool else ""),
-                 "build and install AMD's xdna-driver with its XRT (https://github.com/amd/xdna-driver), "
-                 "source /opt/xilinx/xrt/setup.sh, then rebuild phoenix-npu so the XRT device is compiled in")
-
-
-def _manifest(path) -> Check:
-    from .manifest import ManifestError, default_manifest_path, load_manifest
-
-    path = Path(path) if path else default_manifest_path()
+def _toolchain() -> list:
+    """mlir-aie and Peano are needed to BUILD the kernels, not to run them: not required here."""
     try:
-        m = load_manifest(path, check_artifacts=False)
-    except ManifestError as e:
-        return Check("kernel manifest", False, str(e),
-                     "build the NPU kernels (make in kernels/<op>/aie, needs mlir-aie + Peano) and point "
-                     "--manifest / $PHOENIX_NPU_MANIFEST / the provider option `manifest` at kernels/manifest.json")
-    missing = [k for k in m.kernels if not k.artifacts_present()]
-    if missing:
-        return Check("kernel manifest", False,
-                     f"{path}: {len(m.kernels)} kernels, {len(missing)} without their xclbin/insts "
-                     f"(first: {missing[0].describe()} -> {missing[0].xclbin_path})",
-                     "build them: `make` in kernels/<op>/aie where mlir-aie and Peano are installed "
-                     "(see kernels/README.md)")
-    return Check("kernel manifest", True, f"{path}: {len(m.kernels)} kernels, all artifacts present")
-
-
+        pins = toolchain_pins()
+    except (OSError, ValueError) as e:
+        return [Check("NPU toolchain pins", False, str(e), "reinstall phoenix-npu", False)]
+    out = []
+    for key, dist in (("mlir_aie", "mlir_aie"), ("llvm_aie", "llvm-aie")):
+        want, have = pins[key]["version"], _installed(dist)
+        ok = have == want
+        found = f"{dist} {have}" if have else f"{dist} not installed"
+        out.append(Check(f"{dist} (builds kernels)", ok, found + ("" if ok else f"; pinned: {want}"),
+                         "" if ok else f"pip install '{pins[key]['pip']}' -f {pins[key]['find_links']}", False))
+    return out
 def _provider() -> Check:
     try:
         from ._library import get_library_path
@@ -133,9 +70,18 @@ def _provider() -> Check:
     return Check("provider library", True, str(lib), required_for_npu=False)
 
 
-def gather(manifest=None, sys_root: Path = Path("/"), accel: str = ACCEL, firmware: str = FIRMWARE,
-           xrt_roots=XRT_ROOTS) -> list:
-    return [_driver(sys_root), _device(accel), _firmware(firmware), _xrt(xrt_roots), _manifest(manifest), _provider()]
+def gather(manifest=None, sys_root=None, accel=None, firmware=None) -> list:
+    """Every check. The NPU checks are the provider's own (npu_probe.cc, through the library):
+    what doctor prints is what device=auto decides. Arguments fake a machine (tests)."""
+    try:
+        from .manifest import npu_status
+        status = npu_status(sys_root, accel, firmware, manifest)
+    except Exception as e:  # noqa: BLE001 - doctor reports, never crashes (e.g. no library)
+        npu = [Check("provider library", False, f"cannot ask the provider library: {e}",
+                     "reinstall phoenix-npu (`pip install .` builds the library)")]
+    else:
+        npu = [Check(c["name"], c["ok"], c["found"], c["todo"]) for c in status["checks"]]
+    return npu + _toolchain() + [_provider()]
 
 
 def run(args) -> int:

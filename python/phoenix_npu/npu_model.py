@@ -33,18 +33,17 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class NPU1:
-    """npu1 (Phoenix / Hawk Point, XDNA1, AIE-ML) as mlir-aie exposes it.
+    """npu1 (Phoenix / Hawk Point, XDNA1, AIE-ML) as mlir-aie v1.4.1 exposes it.
 
-    Sources: AMD AM020 (AIE-ML architecture), UG1603, mlir-aie's npu1 device model; see
-    docs/npu.md. Values marked ASSUMPTION are ours and are the first thing to calibrate on
-    hardware.
+    Every value has its source in docs/npu.md (section 1); values marked ASSUMPTION are ours and
+    are the first thing to calibrate on hardware.
     """
 
     cols: int = 4                      # mlir-aie npu1: 4 usable columns
     rows: int = 4                      # 4 compute rows (+ 1 memtile row + 1 shim row)
-    l1_bytes: int = 64 * KIB           # data memory per compute tile (AM020)
-    l1_reserved: int = 4 * KIB         # ASSUMPTION: stack (1 KiB default) + alignment slack
-    memtile_bytes: int = 512 * KIB     # per memtile (AM020)
+    l1_bytes: int = 64 * KIB           # data memory per compute tile, INCLUDING the core's stack
+    l1_reserved: int = 0               # nothing hidden: each design states its stack (stack_bytes)
+    memtile_bytes: int = 512 * KIB     # per memtile
     bf16_macs: int = 128               # BF16 MACs / cycle / tile, FP32 accumulation (AM020)
     int8_macs: int = 256               # INT8 MACs / cycle / tile (AM020)
     clock_ghz: float = 1.0             # 1.0-1.6 GHz range (driver power table)
@@ -52,17 +51,30 @@ class NPU1:
     shim_mm2s: int = 2                 # DDR -> array channels per shim tile
     shim_s2mm: int = 2                 # array -> DDR channels per shim tile
     channel_bytes_per_cycle: int = 4   # 32-bit AXI4-stream per DMA channel (AM020)
-    core_s2mm: int = 2                 # input DMA channels of a compute tile (AM020)
-    memtile_mm2s: int = 6              # memtile DMA channels each way (AM020)
+    core_s2mm: int = 2                 # input DMA channels of a compute tile
+    core_mm2s: int = 2                 # output DMA channels of a compute tile
+    memtile_mm2s: int = 6              # memtile DMA channels each way
+    shim_bds: int = 16                 # buffer descriptors per shim tile (AIETargetModel getNumBDs)
+    memtile_bds: int = 48
+    dma_queue_depth: int = 4           # tasks queued per shim DMA channel; a push onto a full queue is dropped
+    vector_align: int = 32             # 256-bit loads/stores: 32-byte aligned (L1 buffers are allocated so)
+    dma_granule: int = 4               # shim DMA address granularity in bytes
+    d0_d1_wrap_max: int = 1023         # 10-bit wraps of the two inner shim / memtile dims
+    repeat_max: int = 64               # outermost (repeat) dimension: 6 bits
+    default_stack: int = 0x400         # AIETargetModel::getDefaultCoreStackSize
+    hw_contexts: int = 6               # per device, all processes (xdna-driver npu1_regs.c)
     dma_efficiency: float = 0.85       # ASSUMPTION: BD/reconfiguration gaps
-    mac_efficiency: float = 0.80       # ASSUMPTION: inner mmul loop vs prologue/epilogue/loop control
-    # Vector unit. AIE-ML has no FP32 vector multiplier: FP32 multiplies are emulated with BF16
-    # products (UG1603 "Floating-Point Operations"; 'fast' mode = 6 products + splitting).
+    mac_efficiency: float = 0.5        # whole-array BF16 GEMM measured at ~50 % of peak (mlir-aie #2735)
+    # Vector unit. AIE-ML has no FP32 vector multiplier: Peano's default ("safe") emulation of a
+    # 16-lane FP32 multiply is 4 splitting MSCs + 9 BF16 products = 13 MAC-slot instructions
+    # (llvm-aie aiev2_core.h, mul_elem_16_accuracy_safe; _FAST = 10, _LOW = 5).
     fp32_lanes: int = 16
-    fp32_mul_cycles: float = 8.0       # ASSUMPTION: cycles per 16-lane FP32 multiply (emulated)
+    fp32_mul_cycles: float = 13.0
     fp32_add_cycles: float = 1.0       # native FP32 add on the accumulator registers
     fp32_misc_cycles: float = 1.0      # compare/select/convert/integer op per 16 lanes
-    launch_overhead_us: float = 10.0   # ASSUMPTION: XRT run submit + completion per kernel
+    launch_overhead_us: float = 50.0   # one XRT run, empty kernel 45 us, small kernel 60 us (mlir-aie #2381)
+    dma_task_us: float = 0.2           # ASSUMPTION: writing one shim BD + queue push from the instruction stream
+    context_switch_us: float = 500.0   # ASSUMPTION: a run on another hw_context reloads the array (PDI); 0 used here
     head_switch_exposed: bool = True   # attention: next head's K/V load is not overlapped
 
     @property
@@ -138,7 +150,7 @@ class Kernel:
         p = self.params
         if self.op == "matmul":
             return 2.0 * p.get("batch", 1) * p["M"] * p["K"] * p["N"]
-        if self.op == "attention":
+        if self.op in ("attention", "host_attention"):
             return 2.0 * 2.0 * p["heads"] * p["T"] * p["T"] * p["dh"]
         return 0.0
 
@@ -176,8 +188,17 @@ WHISPER = {  # d_model, heads, layers (the seed's table; head dim 64, FFN 4*D)
 N_MELS = 80  # large-v3 has 128; the stem cost difference is < 0.1 % of the encoder
 
 
-def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "fused") -> list[Kernel]:
-    """The kernel calls of one encoder run: conv stem, per-layer blocks, final LayerNorm."""
+# Fused attention has no NPU design (docs/npu.md, "Attention"): in today's plan it runs on the
+# host (the hybrid device's emulated kernel). MEASURED on this project's CI machine (2 Zen 5
+# cores, AVX-512 BF16, README "Benchmarks"): 84.3 ms per whisper-base run = 14.05 ms per layer
+# (8 heads x 1500 x 1500 x 64). Scaled by FLOPs for other sizes; a Phoenix laptop has 8 Zen 4
+# cores (ASSUMPTION: about 3x faster), so this is an upper bound.
+HOST_ATTENTION_S_PER_GFLOP = 14.05e-3 / (4.0 * 8 * 1500 * 1500 * 64 / 1e9)
+
+
+def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host") -> list[Kernel]:
+    """The kernel calls of one encoder run: conv stem, per-layer blocks, final LayerNorm. A MatMul
+    is the whole-array GEMM (FP32 out) followed by its elementwise epilogue pass."""
     if model not in WHISPER:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(WHISPER)}")
     D, H, L = WHISPER[model]
@@ -185,15 +206,24 @@ def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str =
     if not 1 <= T <= 1500:
         raise ValueError("seconds must be in (0, 30]: Whisper's encoder window is 30 s")
     frames = 2 * T
+
+    def mm(name, repeat=1, **p):
+        gemm = Kernel(name, "matmul", dict(p, weight=True), repeat)
+        epi = Kernel(name + " epi", "epilogue", dict(rows=p["M"], cols=p["N"], bias=p.get("bias", False),
+                                                      gelu=p.get("gelu", False), residual=p.get("residual", False)),
+                     repeat)
+        return [gemm, epi]
+
     ks = [
-        # conv1 (k=3, pad 1) as im2col matmul; the im2col is a DMA access pattern, not a copy.
-        Kernel("conv1+gelu", "matmul", dict(M=frames, K=3 * N_MELS, N=D, bias=True, gelu=True, weight=True)),
-        # conv2 (k=3, stride 2) + GELU, then + positional embedding as the residual epilogue.
-        Kernel("conv2+gelu+pos", "matmul", dict(M=T, K=3 * D, N=D, bias=True, gelu=True, residual=True, weight=True)),
+        # conv1 (k=3, pad 1) and conv2 (k=3, stride 2) as im2col MatMuls (+ GELU; + positions).
+        *mm("conv1+gelu", M=frames, K=3 * N_MELS, N=D, bias=True, gelu=True),
+        *mm("conv2+gelu+pos", M=T, K=3 * D, N=D, bias=True, gelu=True, residual=True),
         Kernel("ln1", "layernorm", dict(rows=T, cols=D), L),
-        Kernel("qkv", "matmul", dict(M=T, K=D, N=3 * D, bias=True, weight=True), L),
+        *mm("qkv", L, M=T, K=D, N=3 * D, bias=True),
     ]
-    if attention == "fused":
+    if attention == "host":
+        ks.append(Kernel("attention (host)", "host_attention", dict(heads=H, T=T, dh=64), L))
+    elif attention == "fused":
         ks.append(Kernel("attention", "attention", dict(heads=H, T=T, dh=64), L))
     elif attention == "unfused":
         ks += [
@@ -202,12 +232,12 @@ def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str =
             Kernel("context=PV", "matmul", dict(batch=H, M=T, K=T, N=64, weight=False), L),
         ]
     else:
-        raise ValueError("attention must be 'fused' or 'unfused'")
+        raise ValueError("attention must be 'host', 'fused' or 'unfused'")
     ks += [
-        Kernel("out_proj+res", "matmul", dict(M=T, K=D, N=D, bias=True, residual=True, weight=True), L),
+        *mm("out_proj+res", L, M=T, K=D, N=D, bias=True, residual=True),
         Kernel("ln2", "layernorm", dict(rows=T, cols=D), L),
-        Kernel("fc1+gelu", "matmul", dict(M=T, K=D, N=4 * D, bias=True, gelu=True, weight=True), L),
-        Kernel("fc2+res", "matmul", dict(M=T, K=4 * D, N=D, bias=True, residual=True, weight=True), L),
+        *mm("fc1+gelu", L, M=T, K=D, N=4 * D, bias=True, gelu=True),
+        *mm("fc2+res", L, M=T, K=4 * D, N=D, bias=True, residual=True),
         Kernel("ln_post", "layernorm", dict(rows=T, cols=D)),
     ]
     return ks
@@ -241,18 +271,19 @@ MM_K = (32, 64, 128, 256)
 MM_N = (16, 32, 48, 64, 96, 128)
 
 
-def matmul_l1_bytes(m: int, k: int, n: int, bias: bool, residual: bool) -> dict:
-    b = {
+GEMM_STACK = 0xD00   # upstream whole_array's worker stack (mm.cc's 4x4-unrolled loop)
+ROWS_STACK = 0x1000  # row kernels inline Exp16 / Erf16 (phoenix_aie_math.h): room for their spills
+
+
+def matmul_l1_bytes(m: int, k: int, n: int, bias: bool = False, residual: bool = False) -> dict:
+    """L1 of one GEMM core (kernels/matmul/aie/matmul.py): double-buffered A, B and FP32 C tiles,
+    and the stack. bias / residual belong to the epilogue pass and cost nothing here."""
+    return {
         "A (2 x m*k bf16)": 2 * m * k * 2,
         "B (2 x k*n bf16)": 2 * k * n * 2,
-        "acc (m*n fp32)": m * n * 4,
-        "C out (2 x m*n bf16)": 2 * m * n * 2,
+        "C (2 x m*n fp32)": 2 * m * n * 4,
+        "stack": GEMM_STACK,
     }
-    if bias:
-        b["bias (2 x n fp32)"] = 2 * n * 4
-    if residual:
-        b["residual (m*n bf16)"] = m * n * 2
-    return b
 
 
 def matmul_l2_bytes(m: int, k: int, n: int, K: int, mode: str, bias: bool, residual: bool, rows: int = 4) -> dict:
@@ -304,7 +335,7 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     M, K, N, batch = p["M"], p["K"], p["N"], p.get("batch", 1)
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
     cands = [tiles] if tiles else [(m, k, n) for m in MM_M for k in MM_K for n in MM_N]
-    modes = [mode] if mode else (["stream", "a_panel"] if residual else ["stream", "a_panel", "b_panel"])
+    modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/matmul.py) streams A and B
     return _fastest(kern.name, (
         (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
                                                   residual))
@@ -315,10 +346,6 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
     name = kern.name
     if m % 8 or n % 8 or k % 16:
         raise PlanError(name, f"tile {m}x{k}x{n}: the 4x8x4 BF16 mmul with 2x2 unrolling needs m, n % 8 == 0 and k % 16 == 0")
-    if residual and k % m:
-        raise PlanError(name, f"tile {m}x{k}x{n}: the residual tile rides the B stream in k x n objects and needs k % m == 0")
-    if mode == "b_panel" and residual:
-        raise PlanError(name, "b_panel mode is not used with a residual epilogue (see the note above plan_matmul)")
     R, C = npu.rows, npu.cols
     Mp, Np, Kp = _ceil_to(M, R * m), _ceil_to(N, C * n), _ceil_to(K, k)
     if M < R * m or N < C * n:
@@ -336,25 +363,14 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
         a_bytes, b_bytes = a_once, b_once * row_blocks
     else:  # b_panel
         a_bytes, b_bytes = a_once * col_blocks, b_once
-    shim_in = batch * (a_bytes + b_bytes + (Mp * Np * 2.0 if residual else 0.0) + (Np * 4.0 if bias else 0.0))
-    shim_out = batch * M * N * 2.0
+    shim_in = batch * (a_bytes + b_bytes)
+    shim_out = batch * M * N * 4.0  # FP32 C to the scratch; the epilogue pass makes it BF16
     # Compute: per k-step a tile does m*k*n MACs; its two input channels must deliver the A and B
     # tiles (4 B/cycle each) in the same time, else the core waits on its DMA.
     mac_cycles = m * k * n / (npu.bf16_macs * npu.mac_efficiency)
     feed_cycles = max(m * k * 2, k * n * 2) / (npu.channel_bytes_per_cycle * npu.dma_efficiency)
     steps = batch * row_blocks * col_blocks * (Kp // k)
-    blocks = batch * row_blocks * col_blocks
-    # residual objects on the B channel: 4 m x n tiles per output block
-    res_cycles = blocks * (R * m * n * 2 / (npu.channel_bytes_per_cycle * npu.dma_efficiency) if residual else 0.0)
-    epi = 0.0
-    if bias:
-        epi += vector_cycles_per_element(npu, "bias", numerics)
-    if gelu:
-        epi += vector_cycles_per_element(npu, "erf_gelu", numerics)
-    if residual:
-        epi += vector_cycles_per_element(npu, "residual", numerics)
-    epi_cycles = batch * row_blocks * col_blocks * m * n * epi
-    compute_cycles = steps * max(mac_cycles, feed_cycles) + res_cycles + epi_cycles
+    compute_cycles = steps * max(mac_cycles, feed_cycles)
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
     plan = KernelPlan(kern, f"{mode} m,k,n={m},{k},{n} blocks={row_blocks}x{col_blocks}x{Kp // k}"
                       + (f" batch={batch}" if batch > 1 else ""),
@@ -364,7 +380,7 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
     waste = (Mp * Np) / (M * N) - 1
     if waste > 0.001:
         plan.notes.append(f"{waste * 100:.1f}% recomputed (overlapped tail blocks)")
-    plan.bound = "dma" if dma_s > plan.compute_s else ("vector" if epi_cycles > steps * max(mac_cycles, feed_cycles) else "compute")
+    plan.bound = "dma" if dma_s > plan.compute_s else "compute"
     return plan
 
 
@@ -428,31 +444,28 @@ def _attention_one(kern, npu, numerics, H, T, dh, bq, bk) -> KernelPlan:
 
 # --- Row kernels (LayerNorm, Softmax) and elementwise GELU ----------------------------------------
 def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=None) -> KernelPlan:
+    """LayerNorm, Softmax or a MatMul epilogue pass: the cost of rows_design()'s plan."""
     p = kern.params
-    rows, cols = p["rows"], p["cols"]
-    fn = {"layernorm": "layernorm", "softmax": "softmax"}[kern.op]
-    return _fastest(kern.name, ((lambda r=r: _rows_one(kern, npu, numerics, fn, rows, cols, r))
-                                for r in ([rows_per_obj] if rows_per_obj else (1, 2, 4, 8, 16))),
-                    forced=bool(rows_per_obj))
-
-
-def _rows_one(kern, npu, numerics, fn, rows, cols, r) -> KernelPlan:
-    l1 = _check(kern.name, f"compute tile L1 ({r} rows of {cols})", {
-        "x (2 x r*cols bf16)": 2 * r * cols * 2,
-        "y (2 x r*cols bf16)": 2 * r * cols * 2,
-        **({"gamma, beta (fp32)": 2 * cols * 4} if fn == "layernorm" else {}),
-    }, npu.l1_bytes - npu.l1_reserved)
-    l2 = _check(kern.name, f"memtile L2 ({r} rows of {cols})", {
-        "x split (2 x 4*r*cols)": 2 * npu.rows * r * cols * 2,
-        "y join (2 x 4*r*cols)": 2 * npu.rows * r * cols * 2,
-    }, npu.memtile_bytes)
-    rows_p = _ceil_to(rows, npu.cores * r)
-    cyc = rows_p / npu.cores * cols * vector_cycles_per_element(npu, fn, numerics)
-    shim_in = rows * cols * 2.0 + (2 * cols * 4.0 if fn == "layernorm" else 0)
-    shim_out = rows * cols * 2.0
+    try:
+        d = rows_design(kern.name, kern.op, p["rows"], p["cols"], npu, bias=p.get("bias", False),
+                        residual=p.get("residual", False), beta=True, rows_per_obj=rows_per_obj)
+    except DesignError as e:
+        raise PlanError(kern.name, str(e)) from None
+    fn = {"layernorm": "layernorm", "softmax": "softmax", "gelu": "erf_gelu"}.get(kern.op)
+    if kern.op == "epilogue":
+        cyc_el = sum(vector_cycles_per_element(npu, f, numerics) for f, on in
+                     (("bias", p.get("bias")), ("erf_gelu", p.get("gelu")), ("residual", p.get("residual"))) if on)
+        cyc_el += 1 / 16  # FP32 -> BF16 conversion
+    else:
+        cyc_el = vector_cycles_per_element(npu, fn, numerics)
+    r = d.params["rows_per_obj"]
+    cyc = _ceil_to(p["rows"], npu.cores * r) / npu.cores * p["cols"] * cyc_el
+    shim_in = sum(t.bytes for t in d.transfers if t.direction == "mm2s")
+    shim_out = sum(t.bytes for t in d.transfers if t.direction == "s2mm")
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
-    plan = KernelPlan(kern, f"rows over 16 tiles, {r} row(s)/object", l1, l2, shim_in, shim_out,
-                      cyc / npu.hz, dma_s, npu.launch_overhead_us * 1e-6)
+    plan = KernelPlan(kern, f"rows over 16 tiles, {r} row(s)/object", sum(d.l1.values()), sum(d.l2.values()),
+                      shim_in, shim_out, cyc / npu.hz, dma_s,
+                      npu.launch_overhead_us * 1e-6 + len(d.transfers) * npu.dma_task_us * 1e-6)
     plan.bound = "dma" if dma_s > plan.compute_s else "vector"
     return plan
 
@@ -477,8 +490,14 @@ def plan_kernel(kern: Kernel, npu: NPU1, numerics: str = "contract") -> KernelPl
         return plan_matmul(kern, npu, numerics)
     if kern.op == "attention":
         return plan_attention(kern, npu, numerics)
-    if kern.op in ("layernorm", "softmax"):
+    if kern.op in ("layernorm", "softmax", "epilogue"):
         return plan_rows(kern, npu, numerics)
+    if kern.op == "host_attention":
+        t = kern.flops / 1e9 * HOST_ATTENTION_S_PER_GFLOP
+        plan = KernelPlan(kern, "host CPU (hybrid device): no NPU design", 0, 0, 0.0, 0.0, t, 0.0,
+                          npu.launch_overhead_us * 1e-6, "host")
+        plan.notes.append("measured emulated-kernel time on the CI machine, not an NPU figure")
+        return plan
     if kern.op == "gelu":
         return plan_gelu(kern, npu, numerics)
     raise ValueError(f"no planner for op {kern.op!r}")
@@ -519,7 +538,7 @@ class EncoderPlan:
 
 
 def plan_encoder(model: str = "base", clock_ghz: float = 1.0, seconds: float = 30.0,
-                 numerics: str = "contract", attention: str = "fused", npu: NPU1 | None = None) -> EncoderPlan:
+                 numerics: str = "contract", attention: str = "host", npu: NPU1 | None = None) -> EncoderPlan:
     npu = replace(npu or NPU1(), clock_ghz=clock_ghz)
     plans = [plan_kernel(k, npu, numerics) for k in encoder_kernels(model, seconds, attention)]
     return EncoderPlan(model, seconds, npu, numerics, plans)
@@ -533,3 +552,291 @@ if __name__ == "__main__":  # pragma: no cover
     for mdl in WHISPER:
         e = plan_encoder(mdl)
         print(mdl, f"{e.time_s * 1e3:.1f} ms", f"{e.realtime_factor:.0f}x", f"{e.utilisation * 100:.0f}%", e.limiting.kernel.name)
+
+
+# --- Designs: the parameters every IRON design in kernels/*/aie reads, and their check ------------
+# A design here is what its IRON program will emit: the per-tile L1 and memtile buffers, the DMA
+# channels it uses, and every shim DMA task (buffer, offset, 4-D sizes/strides outermost first,
+# as IRON's TensorAccessPattern takes them, and the task group that awaits it). The IRON
+# designs take these numbers verbatim, so check_design() checks exactly what would be built.
+class DesignError(ValueError):
+    """No parameters of this design fit npu1 (the message says which limit)."""
+
+
+@dataclass
+class Transfer:
+    column: int               # shim tile column
+    direction: str            # "mm2s" (DDR -> array) or "s2mm"
+    channel: int              # DMA channel on that shim tile
+    fifo: str                 # which ObjectFifo of the design it fills / drains
+    buffer: str               # runtime argument (manifest argument name)
+    offset: int               # elements of `buffer`
+    sizes: list               # 4 dims, outermost first
+    strides: list
+    elem_bytes: int
+    group: int                # task group (the design awaits a group before reusing its BDs)
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.sizes)
+
+    @property
+    def bytes(self) -> int:
+        return self.elements * self.elem_bytes
+
+
+@dataclass
+class Design:
+    name: str
+    op: str                   # "gemm" | "rows"
+    params: dict
+    stack_bytes: int
+    l1: dict                  # per compute tile, bytes (the stack included)
+    l2: dict                  # per memtile
+    core_inputs: int          # input DMA channels per compute tile
+    core_outputs: int
+    buffers: dict             # runtime argument -> (elements, element bytes)
+    transfers: list
+    open_groups: int = 2      # task groups in flight at once (ping-pong)
+    vector_rows: list = field(default_factory=list)  # (what, row bytes, rows per L1 object)
+
+
+def check_design(d: Design, npu: NPU1 | None = None) -> list[str]:
+    """Every way `d` breaks an npu1 limit (empty when it builds and runs as far as we know)."""
+    npu = npu or NPU1()
+    bad = []
+    if sum(d.l1.values()) > npu.l1_bytes:
+        bad.append(f"L1 {sum(d.l1.values())} B > {npu.l1_bytes} B (the stack included): {d.l1}")
+    if sum(d.l2.values()) > npu.memtile_bytes:
+        bad.append(f"memtile {sum(d.l2.values())} B > {npu.memtile_bytes} B: {d.l2}")
+    if d.core_inputs > npu.core_s2mm or d.core_outputs > npu.core_mm2s:
+        bad.append(f"a compute tile has {npu.core_s2mm} input + {npu.core_mm2s} output DMA channels; "
+                   f"the design needs {d.core_inputs} + {d.core_outputs}")
+    for what, row_bytes, rows in d.vector_rows:
+        if rows > 1 and row_bytes % npu.vector_align:
+            bad.append(f"{what}: {rows} rows of {row_bytes} B per L1 object put row starts off the "
+                       f"{npu.vector_align}-byte vector alignment")
+    for t in d.transfers:
+        limit = npu.shim_mm2s if t.direction == "mm2s" else npu.shim_s2mm
+        where = f"{t.fifo} <- {t.buffer}" if t.direction == "mm2s" else f"{t.fifo} -> {t.buffer}"
+        if not 0 <= t.channel < limit:
+            bad.append(f"{where}: shim {t.direction} channel {t.channel} (a shim tile has {limit})")
+        sizes, strides = t.sizes, t.strides
+        if len(sizes) != 4 or len(strides) != 4:
+            bad.append(f"{where}: access patterns have 4 dimensions")
+            continue
+        for i in (1, 2, 3):  # stride 0 only in the outermost (repeat) dimension
+            if sizes[i] > 1 and strides[i] < 1:
+                bad.append(f"{where}: stride {strides[i]} in dimension {i} (outermost first); only the outermost "
+                           "repeat dimension may have stride 0")
+        if sizes[3] > npu.d0_d1_wrap_max or sizes[2] > npu.d0_d1_wrap_max:
+            bad.append(f"{where}: inner sizes {sizes[2:]} exceed the 10-bit wrap ({npu.d0_d1_wrap_max})")
+        if sizes[0] > npu.repeat_max:
+            bad.append(f"{where}: repeat {sizes[0]} > {npu.repeat_max}")
+        if (sizes[3] * t.elem_bytes) % npu.dma_granule or (t.offset * t.elem_bytes) % npu.dma_granule:
+            bad.append(f"{where}: innermost transfer or offset not a multiple of {npu.dma_granule} bytes")
+        n, e = d.buffers.get(t.buffer, (0, 0))
+        last = t.offset + sum((sz - 1) * st for sz, st in zip(sizes, strides))
+        if not 0 <= t.offset or last >= n:
+            bad.append(f"{where}: reaches element {last} of {t.buffer} ({n} elements)")
+    # Per shim tile: BDs alive and pushes queued on one channel while `open_groups` groups are open.
+    groups = sorted({t.group for t in d.transfers})
+    for i in range(len(groups)):
+        window = set(groups[i:i + d.open_groups])
+        for col in range(npu.cols):
+            ts = [t for t in d.transfers if t.column == col and t.group in window]
+            if len(ts) > npu.shim_bds:
+                bad.append(f"shim ({col},0): {len(ts)} buffer descriptors alive in groups {sorted(window)} "
+                           f"> {npu.shim_bds}")
+            for key in {(t.direction, t.channel) for t in ts}:
+                q = sum(1 for t in ts if (t.direction, t.channel) == key)
+                if q > npu.dma_queue_depth:
+                    bad.append(f"shim ({col},0) {key[0]}{key[1]}: {q} tasks queued in groups {sorted(window)} "
+                               f"> {npu.dma_queue_depth} (a push onto a full queue is dropped and the run hangs)")
+    return bad
+
+
+def _split_inner(total: int, npu: NPU1, elem_bytes: int) -> tuple[int, int]:
+    """total contiguous elements as (a, b) with b <= the 10-bit wrap, b a multiple of the DMA granule."""
+    for b in range(min(total, npu.d0_d1_wrap_max), 0, -1):
+        if total % b == 0 and (b * elem_bytes) % npu.dma_granule == 0 and total // b <= npu.d0_d1_wrap_max:
+            return total // b, b
+    raise DesignError(f"{total} contiguous elements cannot be split into two DMA dimensions of <= "
+                      f"{npu.d0_d1_wrap_max}")
+
+
+def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = None, bias: bool = False,
+                residual: bool = False, beta: bool = True, rows_per_obj: int | None = None) -> Design:
+    """Row kernels on the whole array (LayerNorm, Softmax, GELU chunks, a MatMul's epilogue):
+    each round, shim c sends 4*r rows to memtile c, which splits them r rows per compute tile and
+    joins the results back; a second input channel per tile carries per-column parameters
+    (LayerNorm gamma/beta, epilogue bias) and, for the epilogue, the residual rows. Rows that do
+    not fill a last round are covered by a round that overlaps the previous one (identical
+    values written twice; outputs must not alias inputs)."""
+    npu = npu or NPU1()
+    # An epilogue's side objects are one row (a bias half is N BF16-sized slots): one row per object.
+    cands = [rows_per_obj] if rows_per_obj else ([1] if op == "epilogue" else [16, 8, 4, 2, 1])
+    return _first_checked(name, "rows-per-object", npu, forced=bool(rows_per_obj), builds=(
+        (f"{r} rows/object", lambda r=r: _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r))
+        for r in cands))
+
+
+def _first_checked(name, what, npu, forced, builds) -> Design:
+    """The first design of `builds` ((label, build) pairs) that check_design accepts."""
+    errors = []
+    for label, build in builds:
+        try:
+            d = build()
+        except DesignError as e:
+            errors.append(f"{label}: {e}")
+            continue
+        problems = check_design(d, npu)
+        if not problems:
+            return d
+        if forced:
+            raise DesignError(f"{name}: " + "; ".join(problems))
+        errors.append(f"{label}: {problems[0]}")
+    raise DesignError(f"{name}: no {what} fits npu1: " + "; ".join(errors[-2:]))
+
+
+def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design:
+    R, C = npu.rows, npu.cols
+    group = R * C * r
+    if rows < group:
+        raise DesignError(f"{rows} rows is fewer than one round of {group}")
+    in_bytes = 4 if op == "epilogue" else 2
+    x, y = ("acc", "C") if op == "epilogue" else ("x", "y")
+    main, tail = rows // group, rows % group
+    per_col = R * r * cols                  # contiguous elements per column per round
+    a, b = _split_inner(per_col, npu, 2)
+    side_params = []                        # (buffer, elements per tile, elem bytes)
+    if op == "layernorm":
+        side_params = [("gamma", cols, 4)] + ([("beta", cols, 4)] if beta else [])
+    if op == "epilogue" and bias:
+        side_params = [("bias", cols // 2, 4), ("bias", cols // 2, 4)]  # two halves = two N-element BF16 objects
+        if cols % 2:
+            raise DesignError("the epilogue sends the FP32 bias as two halves: N must be even")
+    has_side = bool(side_params) or (op == "epilogue" and residual)
+    # LayerNorm holds gamma/beta for the whole run; the epilogue copies the bias to a local L1
+    # buffer and releases it (an ObjectFifo releases oldest-first), then streams residual rows.
+    side_depth = len(side_params) if op != "epilogue" else 2
+    side_obj = cols * 2 if op == "epilogue" else cols * 4                   # bytes per tile object
+    stack = ROWS_STACK
+    l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * cols * 2, "stack": stack}
+    if has_side:
+        l1["side (params, residual)"] = side_depth * side_obj
+    if op == "epilogue" and bias:
+        l1["bias copy (fp32)"] = cols * 4
+    l2 = {"x split (2 x 4 objects)": 2 * R * r * cols * in_bytes, "y join (2 x 4 objects)": 2 * R * r * cols * 2}
+    if has_side:
+        l2["side split"] = 2 * R * side_obj
+    transfers = []
+    # Inputs on MM2S 0, side on MM2S 1, output on S2MM 0; all tasks of a column in one group.
+    for c in range(C):
+        starts = [("main", c * R * r * cols, main)] + ([("tail", (rows - group + c * R * r) * cols, 1)] if tail else [])
+        for _, off, n_rounds in starts:
+            if n_rounds == 0:
+                continue
+            sizes, strides = [1, n_rounds, a, b], [0, group * cols, b, 1]
+            transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", x, off, sizes, strides, in_bytes, 0))
+            transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, 2, 0))
+            if op == "epilogue" and residual:
+                transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", "residual", off, sizes, strides, 2, 0))
+        for i, (buf, n_el, eb) in enumerate(side_params):
+            off = (i % 2) * n_el if buf == "bias" else 0
+            pa, pb = _split_inner(n_el, npu, eb)
+            # R copies, one per compute tile of the column: stride 0 in the outermost dimension only.
+            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, off, [R, 1, pa, pb], [0, 0, pb, 1], eb, 0))
+    # Parameters must precede residual rows on the side channel: order them first per column.
+    transfers.sort(key=lambda t: (t.column, t.direction, t.channel, t.buffer == "residual"))
+    buffers = {x: (rows * cols, in_bytes), y: (rows * cols, 2)}
+    if op == "layernorm":
+        buffers.update(gamma=(cols, 4), beta=(cols, 4))
+    if op == "epilogue":
+        buffers.update(bias=(cols, 4), residual=(rows * cols, 2))
+    return Design(name, "rows", dict(op=op, rows=rows, cols=cols, rows_per_obj=r, round_rows=group, tail=bool(tail),
+                                     side_depth=side_depth, bias=bias, residual=residual, beta=beta),
+                  stack, l1, l2, 1 + int(has_side), 1, buffers, transfers, open_groups=1,
+                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * 2, r)])
+
+
+def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tiles=None) -> Design:
+    """The whole-array BF16 GEMM with FP32 output (kernels/matmul/aie/matmul.py), upstream
+    whole_array's data movement: core (i, c) computes m x n tiles of C; A rows of core row i come
+    from shim i (repeated once per column block: stride 0, outermost); B columns of core column c
+    from shim c; C tiles join in memtile c and drain through shim c. M and N need not be
+    multiples of the 4m x 4n array block: a last block overlaps its neighbour. Two row blocks'
+    task groups are in flight (ping-pong)."""
+    npu = npu or NPU1()
+    cands = [tiles] if tiles else [(64, 64, 32), (32, 64, 64), (64, 32, 64), (32, 64, 32), (32, 32, 32)]
+    def build(m, k, n):
+        if m % 8 or n % 8 or k % 8 or K % k or M < 4 * m or N < 4 * n:
+            raise DesignError(f"does not divide K={K} or exceeds M, N")
+        return _gemm_design_tiles(name, M, K, N, m, k, n, npu)
+    return _first_checked(name, "tile", npu, forced=bool(tiles),
+                          builds=((f"tile {m}x{k}x{n}", lambda t=t: build(*t)) for t in cands for m, k, n in [t]))
+
+
+def _block_starts(total: int, block: int) -> list:
+    n = -(-total // block)
+    return [min(i * block, total - block) for i in range(n)]
+
+
+def _gemm_design_tiles(name, M, K, N, m, k, n, npu) -> Design:
+    R, C = npu.rows, npu.cols
+    rows = _block_starts(M, R * m)
+    cols = _block_starts(N, C * n)
+    main_cols = N // (C * n)
+    col_tail = N % (C * n) != 0
+    transfers = []
+    for g, r0 in enumerate(rows):
+        for i in range(R):    # A: core row i from shim i, K/k tiles of m x k, once per column block
+            transfers.append(Transfer(i, "mm2s", 0, f"A_L3L2_{i}", "A", (r0 + i * m) * K,
+                                      [len(cols), K // k, m, k], [0, k, K, 1], 2, g))
+        for c in range(C):
+            parts = [(c * n, main_cols, C * n)] + ([(N - C * n + c * n, 1, C * n)] if col_tail else [])
+            for off, count, step in parts:
+                if count == 0:
+                    continue
+                transfers.append(Transfer(c, "mm2s", 1, f"B_L3L2_{c}", "B", off,
+                                          [count, K // k, k, n], [step, k * N, N, 1], 2, g))
+                transfers.append(Transfer(c, "s2mm", 0, f"C_L2L3_{c}", "acc", r0 * N + off,
+                                          [1, count, R * m, n], [0, step, N, 1], 4, g))
+    l1 = matmul_l1_bytes(m, k, n)
+    l2 = {"A (2 x m*k)": 2 * m * k * 2, "B (2 x k*n)": 2 * k * n * 2, "C join (2 x 4*m*n fp32)": 2 * R * m * n * 4}
+    return Design(name, "gemm", dict(M=M, K=K, N=N, m=m, k=k, n=n, row_starts=rows, col_starts=cols,
+                                     tiles_per_core=len(rows) * len(cols)),
+                  GEMM_STACK, l1, l2, 2, 1, {"A": (M * K, 2), "B": (K * N, 2), "acc": (M * N, 4)}, transfers,
+                  open_groups=2, vector_rows=[("A tile rows", k * 2, m), ("C tile rows", n * 4, m)])
+
+
+def designs_for(kernel, npu: NPU1 | None = None) -> list:
+    """The design of every stage of a manifest kernel (phoenix_npu.manifest.ManifestKernel)."""
+    npu = npu or NPU1()
+    tag = kernel.describe()
+    if kernel.op == "matmul":
+        if kernel.batch != 1 or kernel.b_layout != "row_major":
+            raise DesignError(f"{tag}: only batch 1, row-major B GEMMs have a design")
+        return [gemm_design(f"{tag} (GEMM)", kernel.M, kernel.K, kernel.N, npu),
+                rows_design(f"{tag} (epilogue)", "epilogue", kernel.M, kernel.N, npu, bias=kernel.bias,
+                            residual=kernel.residual)]
+    if kernel.op in ("layernorm", "softmax"):
+        return [rows_design(tag, kernel.op, kernel.rows, kernel.cols, npu, beta=kernel.beta)]
+    if kernel.op == "gelu":
+        chunk = next((c for c in (2048, 1024, 512, 256) if kernel.n % c == 0), None)
+        if chunk is None:
+            raise DesignError(f"{tag}: n must be a multiple of 256 (chunks of whole vectors)")
+        return [rows_design(tag, "gelu", kernel.n // chunk, chunk, npu)]
+    raise DesignError(f"{tag}: no design for op {kernel.op}")
+
+
+def check_manifest(manifest, npu: NPU1 | None = None) -> list:
+    """[(kernel description, [Design], [violations])] for every kernel of a manifest."""
+    out = []
+    for k in manifest.kernels:
+        try:
+            ds = designs_for(k, npu)
+            out.append((k.describe(), ds, [p for d in ds for p in check_design(d, npu)]))
+        except DesignError as e:
+            out.append((k.describe(), [], [str(e)]))
+    return out

@@ -15,8 +15,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--numerics", default="contract", choices=["contract", "lut"],
                         help="transcendental cost: 'contract' = the FP32 steps of kernels/common/bf16.h "
                              "(what our AIE kernels implement); 'lut' = BF16 LUT exp/tanh (not our contract)")
-    parser.add_argument("--attention", default="fused", choices=["fused", "unfused"],
-                        help="fused per-head attention (default) or QK^T / Softmax / PV through DDR")
+    parser.add_argument("--attention", default="host", choices=["host", "fused", "unfused"],
+                        help="host (default: today's plan, no NPU design), fused (a hypothetical per-head "
+                             "design, not built) or unfused (QK^T / Softmax / PV through DDR)")
+    parser.add_argument("--check", action="store_true",
+                        help="check every kernel of the manifest against npu1's limits (exit 1 on a violation)")
+    parser.add_argument("--manifest", default=None, help="manifest for --check (default: the provider's)")
 
 
 def _summary_line(e) -> str:
@@ -26,8 +30,36 @@ def _summary_line(e) -> str:
             f"{lim.kernel.name} ({lim.total_s / e.time_s * 100:.0f}%, {lim.bound}-bound)")
 
 
+def check(manifest_path=None) -> int:
+    """Every manifest kernel's design against npu1's limits (npu_model.check_design)."""
+    from .manifest import ManifestError, load_manifest
+    from .npu_model import check_manifest
+    try:
+        m = load_manifest(manifest_path, check_artifacts=False)
+    except ManifestError as e:
+        print(f"phoenix-npu plan --check: {e}")
+        return 1
+    failures = 0
+    print(f"npu1 limits check of {m.path} ({len(m.kernels)} kernels, one xclbin {m.xclbin})")
+    for desc, designs, problems in check_manifest(m):
+        for d in designs:
+            p = d.params
+            tiling = f"m,k,n={p['m']},{p['k']},{p['n']}" if d.op == "gemm" else f"{p['rows_per_obj']} row(s)/object"
+            shim = max((sum(1 for t in d.transfers if t.column == c) for c in range(4)), default=0)
+            print(f"  {d.name:42s} {tiling:22s} L1 {sum(d.l1.values()) / 1024:5.1f} KiB (stack {d.stack_bytes:#x}) "
+                  f"memtile {sum(d.l2.values()) / 1024:6.1f} KiB  {len(d.transfers)} DMA tasks ({shim}/shim)")
+        for prob in problems:
+            print(f"  VIOLATION {desc}: {prob}")
+        failures += bool(problems)
+    print(f"{len(m.kernels) - failures} of {len(m.kernels)} kernels within npu1's limits" +
+          ("" if not failures else f"; {failures} violate them"))
+    return 1 if failures else 0
+
+
 def run(args) -> int:
     from .npu_model import WHISPER, PlanError, plan_encoder
+    if getattr(args, "check", False):
+        return check(args.manifest)
 
     try:
         if args.all:
@@ -35,7 +67,10 @@ def run(args) -> int:
                   f"numerics '{args.numerics}', attention {args.attention} -- ALL FIGURES MODELLED, none measured")
             print(f"{'model':7s} {'modelled':>12s} {'realtime':>9s} {'of BF16':>7s} {'phys.limit':>11s}  limiting kernel")
             for m in WHISPER:
-                print(_summary_line(plan_encoder(m, args.clock, args.seconds, args.numerics, args.attention)))
+                try:
+                    print(_summary_line(plan_encoder(m, args.clock, args.seconds, args.numerics, args.attention)))
+                except PlanError as exc:  # a design that does not fit is reported, not modelled
+                    print(f"{m:7s} no plan: {exc}")
             return 0
         e = plan_encoder(args.model, args.clock, args.seconds, args.numerics, args.attention)
     except (PlanError, ValueError) as exc:
@@ -58,10 +93,15 @@ def run(args) -> int:
     print(f"modelled realtime factor: {e.realtime_factor:.0f}x ({e.seconds:g} s of audio)")
     print(f"modelled utilisation of BF16 peak: {e.utilisation * 100:.0f}% "
           f"(physical limit {e.physical_limit_s * 1e3:.1f} ms; modelled/limit = {1 / e.utilisation:.2f}x)")
+    host = sum(p.total_s for p in e.plans if p.bound == "host")
+    if host:
+        print(f"of which on the host CPU (no NPU design): {host * 1e3:.1f} ms "
+              f"({host / e.time_s * 100:.0f}%, measured emulated-kernel time, not modelled NPU time)")
     print(f"modelled limiting kernel: {lim.kernel.name} ({lim.total_s * 1e3:.1f} ms, "
           f"{lim.total_s / e.time_s * 100:.0f}% of the encoder, {lim.bound}-bound)")
     if e.numerics == "contract":
         alt = plan_encoder(args.model, args.clock, args.seconds, "lut", args.attention)
+        print(f"(with Peano's AIE2_FP32_EMULATION_ACCURACY_FAST: see docs/npu.md)")
         print(f"(with BF16 LUT transcendentals instead of the FP32 contract: modelled {alt.time_s * 1e3:.1f} ms, "
               f"{alt.realtime_factor:.0f}x realtime; see docs/npu.md)")
     return 0

@@ -29,6 +29,13 @@ def provider_options(device: str = "auto", threads: int = 0, **extra: Any) -> di
     return opts
 
 
+def option_table() -> list:
+    """The provider options as the library declares them: [{"key", "default", "accepted", "doc"}]."""
+    from .counters import _library, _read_json
+
+    return _read_json(_library().PhoenixNPU_OptionTableJson)
+
+
 def providers(device: str = "auto", threads: int = 0, **extra: Any) -> list:
     """The `providers=` list for InferenceSession: PhoenixNPU first, the CPU EP for the rest.
     device="cpu" gives the CPU EP alone (the FP32 reference path). Registers the library

@@ -1,39 +1,39 @@
-# Shared rules for kernels/<op>/aie/Makefile: build an xclbin + insts.bin per shape with mlir-aie
-# (IRON, aiecc.py) and Peano (llvm-aie). NOT YET RUN: this repository's CI has neither.
+# Builds every kernel of kernels/manifest.json into ONE xclbin (one hardware context) plus one
+# instruction file per xclbin kernel, with exactly the toolchain pinned in toolchain.json
+# (mlir-aie 1.4.1's C++ aiecc and Peano llvm-aie 21.0.0.2026080301+c9c5ecb7).
+# NOT YET RUN: this repository's CI has neither; `make -n` is what is checked here.
 #
-#   make                       # the default shape of the kernel's Makefile
-#   make SHAPE_ARGS="..."      # another shape (see each Makefile)
+#   cd kernels && make            # -> build/phoenix_npu.xclbin, build/<KERNEL>.insts.bin
 #
-# Each kernel Makefile sets NAME (the xclbin's name) and OBJ (its compiled kernel object) before
-# including this file, and writes the rules for build/$(OBJ) and build/$(NAME).mlir; the
-# xclbin rule, `all` and `clean` are here.
-#
-# Needs: mlir-aie's Python package (`python3 -c "import aie"`; pip wheel `mlir_aie` or a source
-# build with `source utils/env_setup.sh`), and Peano (PEANO_INSTALL_DIR, pip wheel `llvm-aie`).
+# Included by kernels/Makefile. The work is in build_xclbin.py: per manifest stage it takes the
+# design npu_model plans and checks, emits its MLIR (phoenix_iron.py), compiles the core
+# kernels with Peano, and chains aiecc --xclbin-input so all kernels land in one xclbin.
 .DEFAULT_GOAL := all
 PYTHON ?= python3
-MLIR_AIE_DIR ?= $(shell $(PYTHON) -c "from aie.utils.config import root_path; print(root_path())" 2>/dev/null)
-PEANO_INSTALL_DIR ?= $(shell $(PYTHON) -c "import llvm_aie, os; print(os.path.dirname(llvm_aie.__file__))" 2>/dev/null)
-AIECC ?= $(shell command -v aiecc.py 2>/dev/null)
 COMMON_AIE := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
-PEANO_FLAGS = -O2 -std=c++20 --target=aie2-none-unknown-elf -DNDEBUG -I $(MLIR_AIE_DIR)/include -I $(COMMON_AIE) \
-              -Wno-parentheses -Wno-attributes -Wno-macro-redefined
+PIN = $(shell $(PYTHON) -c "import json,sys; print(json.load(open('$(COMMON_AIE)/toolchain.json'))$(1))")
+MLIR_AIE_WANT := $(call PIN,['mlir_aie']['version'])
+LLVM_AIE_WANT := $(call PIN,['llvm_aie']['version'])
+# Installed packages, found the way pip records them (llvm-aie is not importable: its payload is
+# the folder llvm-aie/ next to its dist-info).
+MLIR_AIE_HAVE := $(shell $(PYTHON) -m pip show mlir_aie 2>/dev/null | sed -n 's/^Version: //p')
+LLVM_AIE_HAVE := $(shell $(PYTHON) -m pip show llvm-aie 2>/dev/null | sed -n 's/^Version: //p')
+PEANO_INSTALL_DIR ?= $(shell $(PYTHON) -m pip show llvm-aie 2>/dev/null | sed -n 's/^Location: //p')/llvm-aie
+MLIR_AIE_DIR ?= $(shell $(PYTHON) -c "from aie.utils.config import root_path; print(root_path())" 2>/dev/null)
+AIECC ?= $(shell command -v aiecc 2>/dev/null)
 
-.PHONY: check-tools
+.PHONY: check-tools all clean
 check-tools:
 	@missing=""; \
-	[ -n "$(MLIR_AIE_DIR)" ] || missing="$$missing\n  - mlir-aie (Python package 'aie': pip install mlir_aie from https://github.com/Xilinx/mlir-aie/releases, or source its env_setup.sh)"; \
-	[ -n "$(AIECC)" ] || missing="$$missing\n  - aiecc.py (comes with mlir-aie; put its bin/ on PATH)"; \
-	[ -x "$(PEANO_INSTALL_DIR)/bin/clang++" ] || missing="$$missing\n  - Peano / llvm-aie (pip install llvm-aie, or set PEANO_INSTALL_DIR)"; \
+	[ "$(MLIR_AIE_HAVE)" = "$(MLIR_AIE_WANT)" ] || missing="$$missing\n  - mlir_aie $(MLIR_AIE_WANT) (found: '$(MLIR_AIE_HAVE)'): pip install $(call PIN,['mlir_aie']['pip']) -f $(call PIN,['mlir_aie']['find_links'])"; \
+	[ "$(LLVM_AIE_HAVE)" = "$(LLVM_AIE_WANT)" ] || missing="$$missing\n  - llvm-aie $(LLVM_AIE_WANT) (found: '$(LLVM_AIE_HAVE)'): pip install '$(call PIN,['llvm_aie']['pip'])' -f $(call PIN,['llvm_aie']['find_links'])"; \
+	[ -n "$(AIECC)" ] || missing="$$missing\n  - aiecc (mlir_aie's C++ compiler driver; put the wheel's bin/ on PATH)"; \
+	[ -x "$(PEANO_INSTALL_DIR)/bin/clang++" ] || missing="$$missing\n  - Peano clang++ in $(PEANO_INSTALL_DIR)/bin"; \
 	if [ -n "$$missing" ]; then printf "Cannot build NPU kernels here; missing:$$missing\n" >&2; exit 2; fi
 
-all: check-tools build/$(NAME).xclbin
-
-build/$(NAME).xclbin: build/$(NAME).mlir build/$(OBJ)
-	cd build && $(AIECC) --aie-generate-xclbin --no-compile-host --xclbin-name=$(NAME).xclbin \
-	  --no-xchesscc --no-xbridge --peano $(PEANO_INSTALL_DIR) \
-	  --aie-generate-npu-insts --npu-insts-name=$(NAME).insts.bin $(NAME).mlir
+all: check-tools
+	PEANO_INSTALL_DIR=$(PEANO_INSTALL_DIR) MLIR_AIE_DIR=$(MLIR_AIE_DIR) AIECC=$(AIECC) \
+	  $(PYTHON) $(COMMON_AIE)/build_xclbin.py --manifest manifest.json --out build
 
 clean:
 	rm -rf build
-.PHONY: all clean

@@ -9,9 +9,13 @@
 //   Tanh16  = KernelTanh  (1 - 2/(Exp(2x)+1), saturating past |x| > 9)
 //   Rsqrt   = KernelRsqrt (aie::invsqrt + one Newton step; KernelRsqrt is the correctly
 //                          rounded 1/sqrt, so the last bit may differ)
-// Where the hardware differs: AIE-ML has no FP32 vector multiplier; the AIE API emulates FP32
-// multiplies with BF16 products (UG1603; build with --aie.float-accuracy=safe to stay close to
-// IEEE FP32). FP32 adds run natively on the accumulator. Division uses aie::inv (emulated) and
+// Where the hardware differs: AIE-ML has no FP32 vector multiplier; Peano emulates a 16-lane FP32
+// multiply with BF16 products, by default "safe" (13 MAC-slot instructions; macros
+// AIE2_FP32_EMULATION_ACCURACY_FAST / _LOW in llvm-aie's aiev2_core.h select cheaper, less
+// accurate forms; build_xclbin.py keeps the default). FP32 adds run natively on the accumulator.
+// Float comparisons: only lt / ge / gt are used (Peano's aiev2 float compares; no le / neq on
+// float vectors), and NaN is found from the bits (exponent all ones, mantissa non-zero), since a
+// compare of x with itself cannot be trusted to see it. Division uses aie::inv (emulated) and
 // is not correctly rounded. Sums are formed in 16 lanes and reduced at the end: a different
 // order from the emulated kernels' sequential sums (same accuracy class, not bit-identical).
 #pragma once
@@ -37,6 +41,13 @@ inline v16f Load16(const bfloat16* p) {  // BF16 -> FP32 is exact
 // FP32 -> BF16, round to nearest even (the caller sets aie::rounding_mode::conv_even once).
 inline v16bf ToBf16(v16f x) { return aie::accum<accfloat, 16>(x).template to_vector<bfloat16>(); }
 
+// Lanes holding NaN, from the bits: |x| > +Inf as unsigned integers.
+inline aie::mask<16> IsNan16(v16f x) {
+  const v16i bits = x.template cast_to<int32>();
+  const v16i mag = aie::bit_and(bits, aie::broadcast<int32, 16>(0x7FFFFFFF));
+  return aie::gt(mag, aie::broadcast<int32, 16>(0x7F800000));
+}
+
 inline v16f Exp16(v16f x) {
   const v16f t = MulS(x, 1.44269504088896341f);
   // n = nearbyint(t): to_fixed rounds with the current rounding mode (conv_even).
@@ -52,9 +63,9 @@ inline v16f Exp16(v16f x) {
   // 2^n as float bits: (n + 127) << 23 (valid for -126 < t < 128; the ends are selected below).
   const v16i e = aie::upshift(aie::add(n, aie::broadcast<int32, 16>(127)), 23);
   v16f r = Mul(p, e.template cast_to<float>());
-  r = aie::select(r, aie::broadcast<float, 16>(0.0f), aie::le(t, aie::broadcast<float, 16>(-126.0f)));
+  r = aie::select(aie::broadcast<float, 16>(0.0f), r, aie::gt(t, aie::broadcast<float, 16>(-126.0f)));  // t <= -126 -> 0
   r = aie::select(r, aie::broadcast<float, 16>(__builtin_inff()), aie::ge(t, aie::broadcast<float, 16>(128.0f)));
-  r = aie::select(r, x, aie::neq(x, x));  // NaN stays NaN
+  r = aie::select(r, x, IsNan16(x));  // NaN stays NaN
   return r;
 }
 
@@ -74,7 +85,7 @@ inline v16f Erf16(v16f x) {
   const v16f poly = Add(AddS(aie::neg(Mul(z, z)), -1.26551223f), Mul(t, q));
   const v16f r = aie::sub(aie::broadcast<float, 16>(1.0f), Mul(t, Exp16(poly)));
   v16f out = aie::select(r, aie::neg(r), aie::lt(x, aie::broadcast<float, 16>(0.0f)));
-  return aie::select(out, x, aie::neq(x, x));
+  return aie::select(out, x, IsNan16(x));
 }
 
 inline v16f Tanh16(v16f x) {
@@ -82,7 +93,7 @@ inline v16f Tanh16(v16f x) {
   v16f r = aie::sub(aie::broadcast<float, 16>(1.0f), MulS(aie::inv(AddS(e, 1.0f)), 2.0f));
   r = aie::select(r, aie::broadcast<float, 16>(1.0f), aie::gt(x, aie::broadcast<float, 16>(9.0f)));
   r = aie::select(r, aie::broadcast<float, 16>(-1.0f), aie::lt(x, aie::broadcast<float, 16>(-9.0f)));
-  return aie::select(r, x, aie::neq(x, x));
+  return aie::select(r, x, IsNan16(x));
 }
 
 // GeluF32 of kernels/gelu/gelu.h: mode 0 = erf, 1 = tanh.

@@ -13,16 +13,19 @@
 #ifndef EPSILON
 #define EPSILON 1e-5f
 #endif
+#ifndef HAS_BETA
+#define HAS_BETA 1
+#endif
 static_assert(COLS % 16 == 0, "COLS must be a multiple of 16");
 
 using namespace phoenix_aie;
 
 extern "C" {
 
-// x, y: `rows` rows of COLS BF16; gamma, beta: COLS FP32 (beta may be unused: has_beta = 0).
+// x, y: `rows` rows of COLS BF16; gamma, beta: COLS FP32, both on the tile's second input
+// channel (held for the whole run); beta is not read when HAS_BETA is 0.
 void phoenix_layernorm_bf16(const bfloat16* __restrict x, const float* __restrict gamma,
-                            const float* __restrict beta, bfloat16* __restrict y, int32_t rows,
-                            int32_t has_beta) {
+                            const float* __restrict beta, bfloat16* __restrict y, int32_t rows) {
   aie::set_rounding(aie::rounding_mode::conv_even);
   const float inv_n = 1.0f / COLS;
   for (int r = 0; r < rows; ++r) {
@@ -40,7 +43,7 @@ void phoenix_layernorm_bf16(const bfloat16* __restrict x, const float* __restric
     const float inv = Rsqrt(aie::reduce_add(sq) * inv_n + EPSILON);
     for (int i = 0; i < COLS; i += 16) {
       v16f v = Mul(MulS(aie::sub(Load16(xr + i), vmean), inv), aie::load_v<16>(gamma + i));
-      if (has_beta) v = Add(v, aie::load_v<16>(beta + i));
+      if (HAS_BETA) v = Add(v, aie::load_v<16>(beta + i));
       aie::store_v(yr + i, ToBf16(v));
     }
   }

@@ -3,7 +3,9 @@
 // Same steps as kernels/softmax/emulated.cc: FP32 row max of SCALE*x, KernelExp(SCALE*x - max)
 // (Exp16, phoenix_aie_math.h), FP32 sum, multiply by the FP32 reciprocal (aie::inv here, not
 // correctly rounded), one BF16 rounding; a NaN anywhere in the row makes the row NaN.
-// COLS need not be a multiple of 16 (Whisper: 1500 = 93*16 + 12): the tail is masked.
+// COLS need not be a multiple of 16 (Whisper: 1500 = 93*16 + 12): the tail is masked. Rows are
+// 3000 bytes, not a multiple of 32: the design (npu_model.rows_design) puts ONE row in each L1
+// buffer, which the allocator aligns to 32 bytes, so every 256-bit load below is aligned.
 #include <aie_api/aie.hpp>
 
 #include "phoenix_aie_math.h"
@@ -42,12 +44,12 @@ void phoenix_softmax_bf16(const bfloat16* __restrict x, bfloat16* __restrict y, 
     for (int i = 0; i < kFull; i += 16) {
       const v16f v = MulS(Load16(xr + i), SCALE);
       mx = aie::max(mx, v);
-      has_nan |= aie::neq(v, v).count() > 0;  // only NaN differs from itself (-Inf is fine)
+      has_nan |= IsNan16(v).count() > 0;  // from the bits (no float neq on aie2)
     }
     if (kFull < COLS) {
       const v16f v = Tail(xr + kFull, COLS - kFull, -__builtin_inff());
       mx = aie::max(mx, v);
-      has_nan |= aie::neq(v, v).count() > 0;
+      has_nan |= IsNan16(v).count() > 0;
     }
     const float m = aie::reduce_max(mx);
     const v16f vm = aie::broadcast<float, 16>(m);

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "common/parallel.h"
-#include "devices/host_kernels.h"
+#include "common/kernel_kinds.h"
 #include "matmul/matmul.h"
 
 namespace phoenix {
@@ -59,8 +59,8 @@ Status EmulatedDevice::Launch(const KernelCall& c) {
 }
 
 bool EmulatedDevice::CanRun(const KernelCall& call, std::string* why_not) const {
-  if (!(without_ & (1u << static_cast<int>(call.kind)))) return true;
-  if (why_not) *why_not = std::string("no ") + KernelKindName(call.kind) + " kernel (restricted for testing)";
+  if (!(without_ & (1u << static_cast<int>(call.kind())))) return true;
+  if (why_not) *why_not = std::string("no ") + KernelKindName(call.kind()) + " kernel (restricted for testing)";
   return false;
 }
 

@@ -1,17 +1,28 @@
-// Kernel manifest loader with a small JSON parser of its own (no third-party code).
+// The kernel manifest loader and its small JSON parser (no third-party code). See manifest.h for
+// what a manifest is and the limits a file must stay within.
 #include "devices/xrt/manifest.h"
 
-#include <sys/stat.h>
+#include "common/kernel_kinds.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <map>
-#include <memory>
+#include <cstring>
+#include <set>
 #include <sstream>
+
+#include "counters.h"  // EscapeJson
 
 namespace phoenix::xrt_device {
 namespace {
+
+constexpr int kMaxDepth = 32;  // a manifest is 4 levels deep; anything deeper is not one
 
 // --- A minimal JSON value and parser (RFC 8259; numbers as double) -----------------------------
 struct Json {
@@ -29,6 +40,15 @@ struct Json {
     return nullptr;
   }
 };
+
+// Printable form of a byte for error messages (never copies invalid UTF-8 into a message).
+std::string ByteName(char c) {
+  const unsigned char u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7F) return std::string("'") + c + "'";
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02X", u);
+  return buf;
+}
 
 class Parser {
  public:
@@ -55,6 +75,7 @@ class Parser {
     return false;
   }
   char Peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  bool AtEnd() const { return i_ >= s_.size(); }
   void Advance() {
     if (i_ >= s_.size()) return;
     if (s_[i_] == '\n') {
@@ -77,9 +98,10 @@ class Parser {
   }
 
   bool Value(Json* v, int depth) {
-    if (depth > 64) return Fail("nesting deeper than 64 levels");
+    if (depth > kMaxDepth) return Fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
     v->line = line_;
     v->col = col_;
+    if (AtEnd()) return Fail("unexpected end of file");
     char c = Peek();
     if (c == '{') return Object(v, depth);
     if (c == '[') return Array(v, depth);
@@ -91,8 +113,7 @@ class Parser {
     if (c == 'f') { v->type = Json::kBool; v->b = false; return Literal("false"); }
     if (c == 'n') { v->type = Json::kNull; return Literal("null"); }
     if (c == '-' || (c >= '0' && c <= '9')) return Number(v);
-    if (c == '\0') return Fail("unexpected end of file");
-    return Fail(std::string("unexpected character '") + c + "'");
+    return Fail("unexpected character " + ByteName(c));
   }
 
   bool Object(Json* v, int depth) {
@@ -171,15 +192,43 @@ class Parser {
     return true;
   }
 
+  // One raw UTF-8 sequence starting at a byte >= 0x80, copied to *out if it is well formed
+  // (no overlong forms, no surrogates, nothing above U+10FFFF).
+  bool Utf8(std::string* out) {
+    const unsigned char lead = static_cast<unsigned char>(Peek());
+    int len;
+    uint32_t cp, min;
+    if (lead >= 0xC2 && lead <= 0xDF) { len = 2; cp = lead & 0x1F; min = 0x80; }
+    else if (lead >= 0xE0 && lead <= 0xEF) { len = 3; cp = lead & 0x0F; min = 0x800; }
+    else if (lead >= 0xF0 && lead <= 0xF4) { len = 4; cp = lead & 0x07; min = 0x10000; }
+    else return Fail("invalid UTF-8 byte " + ByteName(static_cast<char>(lead)) + " in a string");
+    if (i_ + len > s_.size()) return Fail("truncated UTF-8 sequence in a string");
+    for (int k = 1; k < len; ++k) {
+      const unsigned char cont = static_cast<unsigned char>(s_[i_ + k]);
+      if ((cont & 0xC0) != 0x80) return Fail("invalid UTF-8 sequence in a string");
+      cp = (cp << 6) | (cont & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return Fail("invalid UTF-8 sequence in a string");
+    out->append(s_, i_, len);
+    for (int k = 0; k < len; ++k) Advance();
+    return true;
+  }
+
   bool String(std::string* out) {
     Advance();  // opening quote
     for (;;) {
-      if (i_ >= s_.size()) return Fail("unterminated string");
+      if (AtEnd()) return Fail("unterminated string");
       char c = Peek();
       if (c == '"') { Advance(); return true; }
       if (static_cast<unsigned char>(c) < 0x20) return Fail("control character in a string");
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        if (!Utf8(out)) return false;
+        continue;
+      }
       if (c != '\\') { out->push_back(c); Advance(); continue; }
       Advance();
+      if (AtEnd()) return Fail("unterminated string");
       char e = Peek();
       Advance();
       switch (e) {
@@ -194,6 +243,7 @@ class Parser {
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return Fail("unpaired surrogate in \\u escape");
           if (cp >= 0xD800 && cp <= 0xDBFF) {  // surrogate pair
             uint32_t lo;
             if (Peek() != '\\') return Fail("unpaired surrogate in \\u escape");
@@ -206,7 +256,7 @@ class Parser {
           AppendUtf8(out, cp);
           break;
         }
-        default: return Fail(std::string("invalid escape '\\") + e + "'");
+        default: return Fail("invalid escape " + ByteName(e));
       }
     }
   }
@@ -234,6 +284,7 @@ class Parser {
       while (Peek() >= '0' && Peek() <= '9') Advance();
     }
     v->num = std::strtod(s_.substr(start, i_ - start).c_str(), nullptr);
+    if (!std::isfinite(v->num)) return Fail("number out of range");
     return true;
   }
 
@@ -253,6 +304,20 @@ struct Ctx {
   }
 };
 
+// Every key of `o` must be one of `allowed`: a misspelt field is an error, not a silent default.
+Status OnlyKnownKeys(const Ctx& c, const Json& o, const std::vector<const char*>& allowed) {
+  for (const auto& kv : o.obj) {
+    bool known = false;
+    for (const char* a : allowed) known = known || kv.first == a;
+    if (!known) {
+      std::string list;
+      for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+      return c.Err(kv.second, "unknown field \"" + kv.first + "\" (known: " + list + ")");
+    }
+  }
+  return Status::OK();
+}
+
 Status GetString(const Ctx& c, const Json& o, const char* key, bool required, std::string* out) {
   const Json* v = o.Get(key);
   if (!v) return required ? c.Err(o, std::string("missing field \"") + key + "\"") : Status::OK();
@@ -262,13 +327,17 @@ Status GetString(const Ctx& c, const Json& o, const char* key, bool required, st
   return Status::OK();
 }
 
-Status GetInt(const Ctx& c, const Json& o, const char* key, bool required, int64_t min, int64_t* out) {
+// Integers are read as doubles: bound them BEFORE the conversion (a cast of 1e300 is undefined).
+constexpr double kMaxDim = 1 << 30;
+
+Status GetInt(const Ctx& c, const Json& o, const char* key, bool required, int64_t* out) {
   const Json* v = o.Get(key);
   if (!v) return required ? c.Err(o, std::string("missing field \"") + key + "\"") : Status::OK();
-  if (v->type != Json::kNumber || v->num != std::floor(v->num) || std::fabs(v->num) > 9.0e15)
+  if (v->type != Json::kNumber || v->num != std::floor(v->num))
     return c.Err(*v, std::string("field \"") + key + "\" must be an integer");
-  if (v->num < static_cast<double>(min))
-    return c.Err(*v, std::string("field \"") + key + "\" must be >= " + std::to_string(min));
+  if (v->num < 1 || v->num > kMaxDim)
+    return c.Err(*v, std::string("field \"") + key + "\" must be between 1 and " +
+                         std::to_string(static_cast<int64_t>(kMaxDim)));
   *out = static_cast<int64_t>(v->num);
   return Status::OK();
 }
@@ -281,10 +350,12 @@ Status GetBool(const Ctx& c, const Json& o, const char* key, bool* out) {
   return Status::OK();
 }
 
-Status GetNumber(const Ctx& c, const Json& o, const char* key, double* out) {
+Status GetNumber(const Ctx& c, const Json& o, const char* key, double lo, double hi, double* out) {
   const Json* v = o.Get(key);
   if (!v) return Status::OK();
   if (v->type != Json::kNumber) return c.Err(*v, std::string("field \"") + key + "\" must be a number");
+  if (!(v->num > lo && v->num < hi))
+    return c.Err(*v, std::string("field \"") + key + "\" is out of range");
   *out = v->num;
   return Status::OK();
 }
@@ -310,17 +381,19 @@ std::string Resolve(const std::string& dir, const std::string& p) {
   return dir + "/" + p;
 }
 
-std::vector<std::string> ExpectedArgs(const ManifestKernel& k) {
+// The argument names of each stage, in kernel order: the one definition of the NPU kernels'
+// calling convention ("acc" is the FP32 scratch between a GEMM and its epilogue).
+std::vector<std::vector<std::string>> ExpectedStages(const ManifestKernel& k) {
   if (k.op == "matmul") {
-    std::vector<std::string> a = {"A", "B"};
-    if (k.bias) a.push_back("bias");
-    if (k.residual) a.push_back("residual");
-    a.push_back("C");
-    return a;
+    std::vector<std::string> epi = {"acc"};
+    if (k.bias) epi.push_back("bias");
+    if (k.residual) epi.push_back("residual");
+    epi.push_back("C");
+    return {{"A", "B", "acc"}, epi};
   }
-  if (k.op == "layernorm") return k.beta ? std::vector<std::string>{"x", "gamma", "beta", "y"}
-                                         : std::vector<std::string>{"x", "gamma", "y"};
-  return {"x", "y"};
+  if (k.op == "layernorm") return {k.beta ? std::vector<std::string>{"x", "gamma", "beta", "y"}
+                                          : std::vector<std::string>{"x", "gamma", "y"}};
+  return {{"x", "y"}};
 }
 
 std::string Join(const std::vector<std::string>& v) {
@@ -329,18 +402,61 @@ std::string Join(const std::vector<std::string>& v) {
   return s;
 }
 
+Status ParseStages(const Ctx& c, const Json& o, const std::string& dir, bool check_artifacts, ManifestKernel* k) {
+  const Json* st = o.Get("stages");
+  if (!st) return c.Err(o, "missing field \"stages\"");
+  const auto want = ExpectedStages(*k);
+  if (st->type != Json::kArray || st->arr.size() != want.size())
+    return c.Err(*st, "\"stages\" must be an array of " + std::to_string(want.size()) + " stage object(s) for " + k->op);
+  for (size_t s = 0; s < want.size(); ++s) {
+    const Json& so = st->arr[s];
+    Ctx sc{c.file, c.where + ": stages[" + std::to_string(s) + "]"};
+    if (so.type != Json::kObject) return sc.Err(so, "each stage must be an object");
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(sc, so, {"kernel_name", "insts", "args"}));
+    ManifestStage stage;
+    PHX_RETURN_IF_ERROR(GetString(sc, so, "kernel_name", true, &stage.kernel_name));
+    PHX_RETURN_IF_ERROR(GetString(sc, so, "insts", true, &stage.insts));
+    const Json* args = so.Get("args");
+    if (!args) return sc.Err(so, "missing field \"args\"");
+    if (args->type != Json::kArray) return sc.Err(*args, "field \"args\" must be an array of strings");
+    for (const Json& a : args->arr) {
+      if (a.type != Json::kString) return sc.Err(a, "field \"args\" must be an array of strings");
+      stage.args.push_back(a.str);
+    }
+    if (stage.args != want[s])
+      return sc.Err(*args, "\"args\" is [" + Join(stage.args) + "]; this stage needs [" + Join(want[s]) + "] in that order");
+    stage.insts_path = Resolve(dir, stage.insts);
+    if (check_artifacts && !FileExists(stage.insts_path))
+      return sc.Err(*so.Get("insts"), "instruction file not found: " + stage.insts_path +
+                                          " (built with the xclbin by `make` in kernels/, see kernels/README.md)");
+    k->stages.push_back(std::move(stage));
+  }
+  return Status::OK();
+}
+
 Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool check_artifacts, ManifestKernel* k) {
   if (o.type != Json::kObject) return c.Err(o, "each kernel must be an object");
   PHX_RETURN_IF_ERROR(GetString(c, o, "op", true, &k->op));
   PHX_RETURN_IF_ERROR(OneOf(c, o, "op", k->op, {"matmul", "layernorm", "softmax", "gelu"}));
+  if (k->op == "matmul")
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "scale", "stages", "M", "K", "N", "batch", "b_layout",
+                                             "epilogue", "bias", "residual"}));
+  else if (k->op == "layernorm")
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "stages", "rows", "cols", "beta", "epsilon"}));
+  else if (k->op == "softmax")
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "scale", "stages", "rows", "cols"}));
+  else
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "stages", "n", "mode"}));
   PHX_RETURN_IF_ERROR(GetString(c, o, "dtype", false, &k->dtype));
   PHX_RETURN_IF_ERROR(OneOf(c, o, "dtype", k->dtype, {"bf16"}));
-  PHX_RETURN_IF_ERROR(GetNumber(c, o, "scale", &k->scale));
+  PHX_RETURN_IF_ERROR(GetNumber(c, o, "scale", -1e30, 1e30, &k->scale));
   if (k->op == "matmul") {
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "M", true, 1, &k->M));
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "K", true, 1, &k->K));
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "N", true, 1, &k->N));
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "batch", false, 1, &k->batch));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "M", true, &k->M));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "K", true, &k->K));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "N", true, &k->N));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "batch", false, &k->batch));
+    if (static_cast<double>(k->batch) * k->M * k->N > kMaxDim * 16)
+      return c.Err(o, "batch x M x N is too large for an NPU kernel");
     PHX_RETURN_IF_ERROR(GetString(c, o, "b_layout", false, &k->b_layout));
     PHX_RETURN_IF_ERROR(OneOf(c, o, "b_layout", k->b_layout, {"row_major", "col_major"}));
     PHX_RETURN_IF_ERROR(GetString(c, o, "epilogue", false, &k->epilogue));
@@ -348,42 +464,18 @@ Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool che
     PHX_RETURN_IF_ERROR(GetBool(c, o, "bias", &k->bias));
     PHX_RETURN_IF_ERROR(GetBool(c, o, "residual", &k->residual));
   } else if (k->op == "layernorm" || k->op == "softmax") {
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "rows", true, 1, &k->rows));
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "cols", true, 1, &k->cols));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "rows", true, &k->rows));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "cols", true, &k->cols));
     if (k->op == "layernorm") {
       PHX_RETURN_IF_ERROR(GetBool(c, o, "beta", &k->beta));
-      PHX_RETURN_IF_ERROR(GetNumber(c, o, "epsilon", &k->epsilon));
+      PHX_RETURN_IF_ERROR(GetNumber(c, o, "epsilon", 0.0, 1.0, &k->epsilon));
     }
   } else {  // gelu
-    PHX_RETURN_IF_ERROR(GetInt(c, o, "n", true, 1, &k->n));
+    PHX_RETURN_IF_ERROR(GetInt(c, o, "n", true, &k->n));
     PHX_RETURN_IF_ERROR(GetString(c, o, "mode", false, &k->mode));
     PHX_RETURN_IF_ERROR(OneOf(c, o, "mode", k->mode, {"erf", "tanh"}));
   }
-  PHX_RETURN_IF_ERROR(GetString(c, o, "xclbin", true, &k->xclbin));
-  PHX_RETURN_IF_ERROR(GetString(c, o, "insts", true, &k->insts));
-  PHX_RETURN_IF_ERROR(GetString(c, o, "kernel_name", false, &k->kernel_name));
-  const Json* args = o.Get("args");
-  if (!args) return c.Err(o, "missing field \"args\"");
-  if (args->type != Json::kArray) return c.Err(*args, "field \"args\" must be an array of strings");
-  for (const Json& a : args->arr) {
-    if (a.type != Json::kString) return c.Err(a, "field \"args\" must be an array of strings");
-    k->args.push_back(a.str);
-  }
-  const std::vector<std::string> want = ExpectedArgs(*k);
-  if (k->args != want)
-    return c.Err(*args, "\"args\" is [" + Join(k->args) + "]; this kernel needs [" + Join(want) + "] in that order");
-  if (k->args.size() > 5) return c.Err(*args, "at most 5 buffer arguments (group_id 3..7)");
-  k->xclbin_path = Resolve(dir, k->xclbin);
-  k->insts_path = Resolve(dir, k->insts);
-  if (check_artifacts) {
-    if (!FileExists(k->xclbin_path))
-      return c.Err(*o.Get("xclbin"), "xclbin not found: " + k->xclbin_path +
-                                         " (build it with `make` in kernels/" + k->op + "/aie where mlir-aie and Peano are installed)");
-    if (!FileExists(k->insts_path))
-      return c.Err(*o.Get("insts"), "instruction file not found: " + k->insts_path +
-                                        " (built next to the xclbin by kernels/" + k->op + "/aie/Makefile)");
-  }
-  return Status::OK();
+  return ParseStages(c, o, dir, check_artifacts, k);
 }
 
 bool Near(double a, double b, double rel) { return std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b)) + 1e-30; }
@@ -429,6 +521,33 @@ std::string ManifestKernel::Describe() const {
   return s.str();
 }
 
+std::string Manifest::ToJson() const {
+  std::ostringstream s;
+  s.precision(17);
+  auto q = [](const std::string& v) { return "\"" + EscapeJson(v) + "\""; };
+  s << "{\"version\":" << version << ",\"device\":" << q(device) << ",\"path\":" << q(path)
+    << ",\"xclbin\":" << q(xclbin) << ",\"xclbin_path\":" << q(xclbin_path) << ",\"kernels\":[";
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const ManifestKernel& k = kernels[i];
+    s << (i ? "," : "") << "{\"op\":" << q(k.op) << ",\"describe\":" << q(k.Describe()) << ",\"dtype\":" << q(k.dtype)
+      << ",\"scale\":" << k.scale << ",\"batch\":" << k.batch << ",\"M\":" << k.M << ",\"K\":" << k.K << ",\"N\":" << k.N
+      << ",\"b_layout\":" << q(k.b_layout) << ",\"epilogue\":" << q(k.epilogue) << ",\"bias\":" << (k.bias ? "true" : "false")
+      << ",\"residual\":" << (k.residual ? "true" : "false") << ",\"rows\":" << k.rows << ",\"cols\":" << k.cols
+      << ",\"beta\":" << (k.beta ? "true" : "false") << ",\"epsilon\":" << k.epsilon << ",\"n\":" << k.n
+      << ",\"mode\":" << q(k.mode) << ",\"scratch_bytes\":" << k.ScratchBytes() << ",\"stages\":[";
+    for (size_t j = 0; j < k.stages.size(); ++j) {
+      const ManifestStage& st = k.stages[j];
+      s << (j ? "," : "") << "{\"kernel_name\":" << q(st.kernel_name) << ",\"insts\":" << q(st.insts)
+        << ",\"insts_path\":" << q(st.insts_path) << ",\"args\":[";
+      for (size_t a = 0; a < st.args.size(); ++a) s << (a ? "," : "") << q(st.args[a]);
+      s << "]}";
+    }
+    s << "]}";
+  }
+  s << "]}";
+  return s.str();
+}
+
 Status ParseManifest(const std::string& text, const std::string& path, Manifest* out, bool check_artifacts) {
   Json root;
   std::string err;
@@ -439,20 +558,32 @@ Status ParseManifest(const std::string& text, const std::string& path, Manifest*
   const Json* ver = root.Get("version");
   if (!ver) return c.Err(root, "missing field \"version\"");
   if (ver->type != Json::kNumber || ver->num != std::floor(ver->num)) return c.Err(*ver, "\"version\" must be an integer");
-  if (static_cast<int>(ver->num) != kManifestVersion)
-    return c.Err(*ver, "version " + std::to_string(static_cast<long long>(ver->num)) + " is not supported; this build reads version " +
+  if (ver->num != kManifestVersion) {  // compared as a double: no cast of an arbitrary number
+    const std::string shown = std::fabs(ver->num) < 1e9 ? std::to_string(static_cast<long long>(ver->num)) : "(huge)";
+    return c.Err(*ver, "version " + shown + " is not supported; this build reads version " +
                            std::to_string(kManifestVersion) + " (rebuild the kernels or update phoenix-npu)");
+  }
+  PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, root, {"version", "device", "comment", "xclbin", "kernels"}));
   Manifest m;
   m.version = kManifestVersion;
   m.path = path;
   size_t slash = path.find_last_of('/');
   m.dir = slash == std::string::npos ? "." : path.substr(0, slash);
   PHX_RETURN_IF_ERROR(GetString(c, root, "device", false, &m.device));
-  if (!m.device.empty() && m.device != "npu1")
+  if (m.device.empty()) m.device = "npu1";
+  if (m.device != "npu1")
     return c.Err(*root.Get("device"), "device \"" + m.device + "\" is not npu1 (Phoenix / Hawk Point)");
+  std::string comment;
+  PHX_RETURN_IF_ERROR(GetString(c, root, "comment", false, &comment));
+  PHX_RETURN_IF_ERROR(GetString(c, root, "xclbin", true, &m.xclbin));
+  m.xclbin_path = Resolve(m.dir, m.xclbin);
+  if (check_artifacts && !FileExists(m.xclbin_path))
+    return c.Err(*root.Get("xclbin"), "xclbin not found: " + m.xclbin_path +
+                                         " (build it with `make` in kernels/ where mlir-aie and Peano are installed)");
   const Json* ks = root.Get("kernels");
   if (!ks) return c.Err(root, "missing field \"kernels\"");
   if (ks->type != Json::kArray) return c.Err(*ks, "\"kernels\" must be an array");
+  std::set<std::string> names;
   for (size_t i = 0; i < ks->arr.size(); ++i) {
     const Json& o = ks->arr[i];
     std::string op;
@@ -460,6 +591,9 @@ Status ParseManifest(const std::string& text, const std::string& path, Manifest*
     Ctx kc{path, "kernels[" + std::to_string(i) + "]" + (op.empty() ? "" : " (" + op + ")")};
     ManifestKernel k;
     PHX_RETURN_IF_ERROR(ParseKernel(kc, o, m.dir, check_artifacts, &k));
+    for (const ManifestStage& st : k.stages)
+      if (!names.insert(st.kernel_name).second)
+        return kc.Err(o, "kernel_name \"" + st.kernel_name + "\" is used twice (each xclbin kernel has its own name)");
     m.kernels.push_back(std::move(k));
   }
   *out = std::move(m);
@@ -467,12 +601,43 @@ Status ParseManifest(const std::string& text, const std::string& path, Manifest*
 }
 
 Status LoadManifest(const std::string& path, Manifest* out, bool check_artifacts) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::Error("kernel manifest not found: " + path +
-                               " (build the NPU kernels, or pass the manifest path; `phoenix-npu doctor` checks it)");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ParseManifest(ss.str(), path, out, check_artifacts);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses anything that is
+  // not a regular file (FIFO, device such as /dev/zero, directory) before a byte is read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return Status::Error("kernel manifest not found: " + path +
+                           " (build the NPU kernels, or pass the manifest path; `phoenix-npu doctor` checks it)");
+    return Status::Error("kernel manifest " + path + " cannot be opened: " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Error("kernel manifest " + path + " is not a regular file");
+  }
+  if (st.st_size > static_cast<off_t>(kMaxManifestBytes)) {
+    ::close(fd);
+    return Status::Error("kernel manifest " + path + " is larger than " + std::to_string(kMaxManifestBytes) +
+                         " bytes; a manifest lists tens of kernels (is this the right file?)");
+  }
+  std::string text;
+  text.resize(static_cast<size_t>(st.st_size) + 1);  // +1 notices a file that grew meanwhile
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t r = ::read(fd, &text[got], text.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return Status::Error("kernel manifest " + path + " cannot be read: " + why);
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  if (got > static_cast<size_t>(st.st_size)) return Status::Error("kernel manifest " + path + " changed while it was read");
+  text.resize(got);
+  return ParseManifest(text, path, out, check_artifacts);
 }
 
 const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_not) const {
@@ -484,7 +649,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
   if (!call.out.present() || !y.IsContiguous()) return no("the NPU kernels write contiguous outputs only");
   std::string closest;
   for (const ManifestKernel& k : kernels) {
-    switch (call.kind) {
+    switch (call.kind()) {
       case KernelKind::kMatMul: {
         if (k.op != "matmul") continue;
         const TensorView& a = call.in[0].view;
@@ -502,12 +667,13 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         bool col_major = !row_major && IsTransposedContiguous(b, K, N);
         if (!row_major && !col_major) return no("matmul: B is neither row-major nor a transposed row-major tensor");
         if (call.in[3].present() && !call.in[3].view.IsContiguous()) return no("matmul: residual is not contiguous");
-        const char* epi = call.mode == 1 ? "gelu_erf" : call.mode == 2 ? "gelu_tanh" : "none";
+        const kernels::Epilogue e = call.Params<MatMulParams>().epilogue;
+        const char* epi = e == kernels::Epilogue::kGeluErf ? "gelu_erf" : e == kernels::Epilogue::kGeluTanh ? "gelu_tanh" : "none";
         if (k.M == M && k.K == K && k.N == N && k.batch == batch) {
           closest = k.Describe();
           if (k.b_layout != (row_major ? "row_major" : "col_major")) continue;
           if (k.epilogue != epi || k.bias != call.in[2].present() || k.residual != call.in[3].present()) continue;
-          if (!Near(k.scale, call.scale, 1e-6)) continue;
+          if (!Near(k.scale, call.Params<MatMulParams>().alpha, 1e-6)) continue;
           return &k;
         }
         break;
@@ -519,7 +685,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         int64_t cols = x.shape[x.rank - 1], rows = Prod(x, 0, x.rank - 1);
         if (k.rows == rows && k.cols == cols) {
           closest = k.Describe();
-          if (k.beta != call.in[2].present() || !Near(k.epsilon, call.epsilon, 1e-3)) continue;
+          if (k.beta != call.in[2].present() || !Near(k.epsilon, call.Params<LayerNormParams>().epsilon, 1e-3)) continue;
           return &k;
         }
         break;
@@ -531,7 +697,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         int64_t cols = x.shape[x.rank - 1], rows = Prod(x, 0, x.rank - 1);
         if (k.rows == rows && k.cols == cols) {
           closest = k.Describe();
-          if (!Near(k.scale, call.scale, 1e-6)) continue;
+          if (!Near(k.scale, call.Params<SoftmaxParams>().scale, 1e-6)) continue;
           return &k;
         }
         break;
@@ -539,14 +705,14 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
       case KernelKind::kGelu: {
         if (k.op != "gelu") continue;
         if (!call.in[0].view.IsContiguous()) return no("gelu: x is not contiguous");
-        if (k.n == call.in[0].view.NumElements() && k.mode == (call.mode == 1 ? "tanh" : "erf")) return &k;
+        if (k.n == call.in[0].view.NumElements() && k.mode == (call.Params<GeluParams>().mode == kernels::GeluMode::kTanh ? "tanh" : "erf")) return &k;
         break;
       }
       default:
-        return no(std::string("no NPU kernel for ") + KernelKindName(call.kind) + " (runs on the emulated device)");
+        return no(std::string("no NPU kernel for ") + KernelKindName(call.kind()) + " (runs on the emulated device)");
     }
   }
-  return no(std::string("the kernel manifest has no ") + KernelKindName(call.kind) + " kernel for this shape" +
+  return no(std::string("the kernel manifest has no ") + KernelKindName(call.kind()) + " kernel for this shape" +
             (closest.empty() ? "" : " and options (closest: " + closest + ")"));
 }
 

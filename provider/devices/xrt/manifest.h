@@ -1,12 +1,17 @@
-// The kernel manifest: which NPU kernels exist (op + shape + epilogue), where their xclbin and
-// instruction files are, and the order of their buffer arguments. The XRT device claims a
-// KernelCall only when the manifest has a kernel for exactly that call, so on the NPU the
-// provider takes only the shapes it has kernels for.
+// The kernel manifest: which NPU kernels exist (op + shape + epilogue), the ONE xclbin that holds
+// all of them (one hardware context), and per kernel its stages: the xclbin kernels (by name)
+// that run one after the other, each with its instruction file and buffer-argument order.
 //
-// Format: kernels/manifest.schema.json (version 1); example: kernels/manifest.json.
-// Relative artifact paths resolve against the manifest's folder.
+// This is the only manifest parser of the project: the XRT device uses it, and Python reads it
+// through the library (PhoenixNPU_LoadManifestJson, manifest_api.cc) for `phoenix-npu doctor`
+// and `phoenix-npu plan --check`. The format is documented in docs/npu.md ("The kernel manifest");
+// the example is kernels/manifest.json. Relative paths resolve against the manifest's folder.
 //
-// This file has no XRT dependency: it is always compiled (tests, `phoenix-npu doctor`).
+// Files come from anywhere: the loader takes regular files only (a FIFO or /dev/zero is refused
+// before it is read), at most kMaxManifestBytes, valid UTF-8, nesting at most 32 deep, finite
+// numbers, and integers that fit the fields they go into; unknown fields are errors.
+//
+// No XRT dependency: always compiled (tests, doctor).
 #pragma once
 
 #include <cstdint>
@@ -14,14 +19,22 @@
 #include <vector>
 
 #include "device.h"
-#include "status.h"
+#include "common/status.h"
 
 namespace phoenix::xrt_device {
 
-constexpr int kManifestVersion = 1;
+constexpr int kManifestVersion = 2;
+constexpr size_t kMaxManifestBytes = 1 << 20;  // 1 MiB: a manifest lists tens of kernels
+
+// One xclbin kernel of a manifest kernel (a MatMul is a GEMM stage and an epilogue stage).
+struct ManifestStage {
+  std::string kernel_name;             // the kernel's name in the xclbin (unique in the manifest)
+  std::string insts, insts_path;       // instruction file: as written / resolved
+  std::vector<std::string> args;       // buffer arguments in kernel order (after opcode, instr, n)
+};
 
 struct ManifestKernel {
-  std::string op;                 // "matmul" | "layernorm" | "softmax" | "gelu"
+  std::string op;                      // "matmul" | "layernorm" | "softmax" | "gelu"
   std::string dtype = "bf16";
   // matmul
   int64_t batch = 1, M = 0, K = 0, N = 0;
@@ -37,27 +50,28 @@ struct ManifestKernel {
   std::string mode = "erf";            // gelu: "erf" | "tanh"
   // matmul alpha / softmax scale: compiled in; a call must use this value
   double scale = 1.0;
-  // artifacts
-  std::string xclbin, insts;           // as written in the manifest
-  std::string xclbin_path, insts_path; // resolved against the manifest folder
-  std::string kernel_name = "MLIR_AIE";
-  std::vector<std::string> args;       // buffer arguments in kernel order (after opcode, instr, n)
+  std::vector<ManifestStage> stages;
 
-  std::string Describe() const;        // "matmul 1500x512x1536 bias" etc.
+  std::string Describe() const;        // "matmul 1500x512x1536 +bias" etc.
+  // Bytes of the FP32 scratch ("acc") a MatMul's GEMM stage writes and its epilogue reads.
+  int64_t ScratchBytes() const { return op == "matmul" ? batch * M * N * 4 : 0; }
 };
 
 struct Manifest {
   int version = 0;
   std::string device;                  // "npu1"
   std::string path, dir;
+  std::string xclbin, xclbin_path;     // the one xclbin (as written / resolved)
   std::vector<ManifestKernel> kernels;
 
   // The kernel that runs `call` exactly, or nullptr with the reason in *why_not.
   const ManifestKernel* Find(const KernelCall& call, std::string* why_not) const;
+  // The manifest as normalised JSON (every field, defaults filled in, resolved paths).
+  std::string ToJson() const;
 };
 
-// Reads and validates the manifest. With check_artifacts, every xclbin / insts file must exist.
-// Errors name the file, the line and column (bad JSON) or the kernel index and field.
+// Reads and validates the manifest. With check_artifacts, the xclbin and every insts file must
+// exist. Errors name the file, the line and column (bad JSON) or the kernel index and field.
 Status LoadManifest(const std::string& path, Manifest* out, bool check_artifacts = true);
 Status ParseManifest(const std::string& text, const std::string& path_for_errors, Manifest* out,
                      bool check_artifacts);

@@ -3,7 +3,6 @@
 // (cmake/XrtDevice.cmake); written against XRT's public C++ API and mlir-aie's host examples.
 #include "devices/xrt/xrt_device.h"
 
-#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,23 +17,14 @@
 #include <vector>
 
 #include "devices/xrt/manifest.h"
+#include "common/kernel_kinds.h"
+#include "devices/xrt/npu_probe.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
 #include "xrt/xrt_kernel.h"
-#if __has_include("xrt/xrt_hw_context.h")
-#include "xrt/xrt_hw_context.h"
-#elif __has_include("xrt/experimental/xrt_hw_context.h")
-#include "xrt/experimental/xrt_hw_context.h"
-#else
-#include "experimental/xrt_hw_context.h"
-#endif
-#if __has_include("xrt/experimental/xrt_xclbin.h")
+// XRT >= 2.21.75 (kernels/common/aie/toolchain.json): these are its header paths.
 #include "xrt/experimental/xrt_xclbin.h"
-#elif __has_include("xrt/xrt_xclbin.h")
-#include "xrt/xrt_xclbin.h"
-#else
-#include "experimental/xrt_xclbin.h"
-#endif
+#include "xrt/xrt_hw_context.h"
 
 namespace phoenix {
 namespace {
@@ -56,32 +46,19 @@ Status XrtError(const std::string& what, const std::exception& e) {
   return Status::Error("XRT: " + what + " failed: " + e.what() + " (" + kInstallHint + ")");
 }
 
-std::string DefaultManifestPath() {
-  if (const char* env = std::getenv("PHOENIX_NPU_MANIFEST"); env && *env) return env;
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&DefaultManifestPath), &info) && info.dli_fname) {
-    std::string lib = info.dli_fname;
-    size_t slash = lib.find_last_of('/');
-    // The wheel ships the library in phoenix_npu/lib/ and the manifest in phoenix_npu/kernels/.
-    return (slash == std::string::npos ? std::string(".") : lib.substr(0, slash)) + "/../kernels/manifest.json";
-  }
-  return "kernels/manifest.json";
-}
-
-struct Context {          // one registered xclbin
-  std::string path;
-  xrt::xclbin xclbin;
-  xrt::hw_context ctx;
-};
-
-struct Loaded {           // one manifest kernel, ready to run
+struct Stage {            // one xclbin kernel of a manifest kernel, ready to run
   const ManifestKernel* entry = nullptr;
-  int context = -1;
+  const xrt_device::ManifestStage* stage = nullptr;
   xrt::kernel kernel;
   xrt::bo instr;
   uint32_t n_instr = 0;
   xrt::run run;
   bool in_flight = false;
+};
+
+struct Loaded {           // one manifest kernel: its stages and, for a MatMul, the FP32 scratch
+  std::vector<size_t> stages;   // indices into XrtDevice::stages_
+  xrt::bo scratch;              // "acc": written by the GEMM stage, read by the epilogue stage
 };
 
 struct Buffer {
@@ -96,7 +73,7 @@ class XrtDevice final : public Device {
   std::string Description() const override { return description_; }
 
   bool CanRun(const KernelCall& call, std::string* why_not) const override {
-    if (call.split) {  // device_factory refuses precision=bf16x3 on the NPU; this keeps it so
+    if (call.precision != Precision::kBF16) {  // device_factory refuses precision=bf16x3 on the NPU; this keeps it so
       if (why_not) *why_not = "the NPU kernels are BF16 only (no BF16x3)";
       return false;
     }
@@ -132,49 +109,65 @@ class XrtDevice final : public Device {
   Status SyncFromDevice(BufferId id, size_t offset, size_t bytes) override { return Sync(id, offset, bytes, false); }
 
   Status Launch(const KernelCall& call) override {
+    if (!broken_.empty()) return Status::Error(broken_);
     std::string why;
     const ManifestKernel* entry = manifest_.Find(call, &why);
     if (!entry) return Status::Error("NPU: " + why);
     Loaded& k = loaded_[by_entry_.at(entry)];
-    // The plan's calls depend on each other. Runs on one hw_context execute in submission order;
-    // across contexts nothing is promised, so wait before switching context or reusing a run.
-    if (k.in_flight || (last_context_ >= 0 && last_context_ != k.context)) PHX_RETURN_IF_ERROR(Wait());
-    try {
-      k.run.set_arg(0, kOpcode);
-      k.run.set_arg(1, k.instr);
-      k.run.set_arg(2, k.n_instr);
-      for (size_t i = 0; i < entry->args.size(); ++i) {
-        xrt::bo* bo = nullptr;
-        PHX_RETURN_IF_ERROR(ArgBo(call, entry->args[i], &bo));
-        k.run.set_arg(static_cast<int>(3 + i), *bo);
+    // All kernels share one hw_context, whose runs execute in submission order: the plan's
+    // dependent calls need no wait in between. A run object still in flight must finish first.
+    for (size_t si : k.stages) {
+      Stage& st = stages_[si];
+      if (st.in_flight) PHX_RETURN_IF_ERROR(Wait());
+      try {
+        st.run.set_arg(0, kOpcode);
+        st.run.set_arg(1, st.instr);
+        st.run.set_arg(2, st.n_instr);
+        for (size_t i = 0; i < st.stage->args.size(); ++i) {
+          xrt::bo* bo = nullptr;
+          PHX_RETURN_IF_ERROR(ArgBo(call, k, st.stage->args[i], &bo));
+          st.run.set_arg(static_cast<int>(3 + i), *bo);
+        }
+        st.run.start();
+      } catch (const std::exception& e) {
+        return XrtError("starting " + entry->Describe() + " (" + st.stage->kernel_name + ")", e);
       }
-      k.run.start();
-    } catch (const std::exception& e) {
-      return XrtError("starting " + entry->Describe(), e);
+      st.in_flight = true;
+      in_flight_.push_back(&st);
     }
-    k.in_flight = true;
-    in_flight_.push_back(&k);
-    last_context_ = k.context;
     return Status::OK();
   }
 
   Status Wait() override {
+    if (!broken_.empty() && in_flight_.empty()) return Status::Error(broken_);
     Status result;
-    for (Loaded* k : in_flight_) {
+    for (Stage* st : in_flight_) {
       try {
-        auto state = k->run.wait(kRunTimeout);
-        if (state != ERT_CMD_STATE_COMPLETED && result.ok())
-          result = Status::Error("NPU: " + k->entry->Describe() + " did not complete (state " + std::to_string(state) +
-                                 (state == ERT_CMD_STATE_TIMEOUT ? ", timed out after 10 s" : "") +
+        const auto state = st->run.wait(kRunTimeout);
+        if (state == ERT_CMD_STATE_TIMEOUT) {
+          // XRT leaves a timed-out run to the caller: abort it, and refuse every later run of
+          // this session, whose buffers may be half written (XRT 2.21 xrt_kernel.h, run::wait).
+          try {
+            st->run.abort();
+          } catch (const std::exception&) {
+          }
+          broken_ = "NPU: " + st->entry->Describe() + " (" + st->stage->kernel_name + ") timed out after " +
+                    std::to_string(kRunTimeout.count() / 1000) + " s and was aborted; this session's NPU results "
+                    "are invalid: create a new session (or use device=emulator). A kernel that hangs usually means "
+                    "its design exceeded an npu1 limit: run `phoenix-npu plan --check`.";
+          if (result.ok()) result = Status::Error(broken_);
+        } else if (state != ERT_CMD_STATE_COMPLETED && result.ok()) {
+          result = Status::Error("NPU: " + st->entry->Describe() + " (" + st->stage->kernel_name +
+                                 ") did not complete (state " + std::to_string(state) +
                                  "); the xclbin/insts may not match this kernel's shape, or the NPU firmware is too old (" +
                                  kInstallHint + ")");
+        }
       } catch (const std::exception& e) {
-        if (result.ok()) result = XrtError("waiting for " + k->entry->Describe(), e);
+        if (result.ok()) result = XrtError("waiting for " + st->entry->Describe(), e);
       }
-      k->in_flight = false;
+      st->in_flight = false;
     }
     in_flight_.clear();  // keeps its capacity: no allocation per run after warm-up
-    last_context_ = -1;
     return result;
   }
 
@@ -187,43 +180,44 @@ class XrtDevice final : public Device {
     } catch (const std::exception& e) {
       return XrtError("opening NPU device 0 (" + std::string(kAccel) + ")", e);
     }
-    std::map<std::string, int> context_of;
+    // ONE xclbin holds every kernel (aiecc --xclbin-input chains them), so ONE hw_context: npu1
+    // has 6 per device, shared by all processes (xdna-driver npu1_regs.c, hwctx_limit).
+    try {
+      xclbin_ = xrt::xclbin(manifest_.xclbin_path);
+      device_.register_xclbin(xclbin_);
+      ctx_ = xrt::hw_context(device_, xclbin_.get_uuid());
+    } catch (const std::exception& e) {
+      return XrtError("registering " + manifest_.xclbin_path + " and creating its hardware context", e);
+    }
+    size_t n_stages = 0;
+    for (const ManifestKernel& e : manifest_.kernels) n_stages += e.stages.size();
+    stages_.reserve(n_stages);  // Loaded and in_flight_ point into it: no reallocation later
+    in_flight_.reserve(n_stages);
     loaded_.reserve(manifest_.kernels.size());
     for (const ManifestKernel& e : manifest_.kernels) {
       Loaded k;
-      k.entry = &e;
       try {
-        auto it = context_of.find(e.xclbin_path);
-        if (it == context_of.end()) {
-          Context c;
-          c.path = e.xclbin_path;
-          c.xclbin = xrt::xclbin(e.xclbin_path);
-          device_.register_xclbin(c.xclbin);
-          c.ctx = xrt::hw_context(device_, c.xclbin.get_uuid());
-          contexts_.push_back(std::move(c));
-          it = context_of.emplace(e.xclbin_path, static_cast<int>(contexts_.size() - 1)).first;
+        for (const xrt_device::ManifestStage& ms : e.stages) {
+          Stage st;
+          st.entry = &e;
+          st.stage = &ms;
+          st.kernel = xrt::kernel(ctx_, ms.kernel_name);
+          std::vector<uint32_t> words;
+          PHX_RETURN_IF_ERROR(ReadInstructions(ms.insts_path, &words));
+          st.n_instr = static_cast<uint32_t>(words.size());
+          st.instr = xrt::bo(device_, words.size() * sizeof(uint32_t), xrt::bo::flags::cacheable, st.kernel.group_id(1));
+          std::memcpy(st.instr.map<void*>(), words.data(), words.size() * sizeof(uint32_t));
+          st.instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+          st.run = xrt::run(st.kernel);
+          if (stages_.empty()) data_group_ = st.kernel.group_id(3);
+          k.stages.push_back(stages_.size());
+          stages_.push_back(std::move(st));
         }
-        k.context = it->second;
-        Context& c = contexts_[k.context];
-        std::string name;
-        for (auto& xk : c.xclbin.get_kernels())
-          if (xk.get_name().rfind(e.kernel_name, 0) == 0) {
-            name = xk.get_name();
-            break;
-          }
-        if (name.empty())
-          return Status::Error("NPU: " + e.xclbin_path + " has no kernel named " + e.kernel_name + "* (see the manifest's kernel_name)");
-        k.kernel = xrt::kernel(c.ctx, name);
-        std::vector<uint32_t> words;
-        PHX_RETURN_IF_ERROR(ReadInstructions(e.insts_path, &words));
-        k.n_instr = static_cast<uint32_t>(words.size());
-        k.instr = xrt::bo(device_, words.size() * sizeof(uint32_t), xrt::bo::flags::cacheable, k.kernel.group_id(1));
-        std::memcpy(k.instr.map<void*>(), words.data(), words.size() * sizeof(uint32_t));
-        k.instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-        k.run = xrt::run(k.kernel);
-        if (loaded_.empty()) data_group_ = k.kernel.group_id(3);
+        if (e.ScratchBytes() > 0)
+          k.scratch = xrt::bo(device_, static_cast<size_t>(e.ScratchBytes()), xrt::bo::flags::host_only, data_group_);
       } catch (const std::exception& ex) {
-        return XrtError("loading " + e.Describe() + " from " + e.xclbin_path, ex);
+        return XrtError("loading " + e.Describe() + " from " + manifest_.xclbin_path +
+                            " (is its kernel_name in the xclbin? see the manifest)", ex);
       }
       by_entry_[&e] = loaded_.size();
       loaded_.push_back(std::move(k));
@@ -233,8 +227,8 @@ class XrtDevice final : public Device {
       name = device_.get_info<xrt::info::device::name>();
     } catch (const std::exception&) {
     }
-    description_ = name + " " + kAccel + " via XRT, " + std::to_string(loaded_.size()) + " kernels in " +
-                   std::to_string(contexts_.size()) + " xclbins (" + path + ")";
+    description_ = name + " " + kAccel + " via XRT, " + std::to_string(loaded_.size()) + " kernels (" +
+                   std::to_string(stages_.size()) + " xclbin kernels) in one hardware context (" + path + ")";
     return Status::OK();
   }
 
@@ -263,30 +257,33 @@ class XrtDevice final : public Device {
     return Status::OK();
   }
 
-  // The operand a manifest argument name refers to, and its element size.
+  // The operand a manifest argument name refers to, and its element size: the kernel-kind
+  // table (common/kernel_kinds.h) names every slot of every kind.
   static const Operand* OperandFor(const KernelCall& c, const std::string& name, size_t* elem) {
-    *elem = 2;
-    if (name == "A" || name == "x") return &c.in[0];
-    if (name == "B") return &c.in[1];
-    if (name == "bias" || name == "beta") {  // FP32 slots
-      *elem = 4;
-      return &c.in[2];
+    const KernelKindDesc& d = DescribeKernel(c.kind());
+    for (int i = 0; i < 4; ++i)
+      if (d.in[i].name != nullptr && name == d.in[i].name) {
+        *elem = SlotElementSize(c.kind(), i, c.precision);
+        return &c.in[i];
+      }
+    if (d.out.name != nullptr && name == d.out.name) {
+      *elem = SlotElementSize(c.kind(), kOutputSlot, c.precision);
+      return &c.out;
     }
-    if (name == "gamma") {
-      *elem = 4;
-      return &c.in[1];
-    }
-    if (name == "residual") return &c.in[3];
-    if (name == "C" || name == "y") return &c.out;
     return nullptr;
   }
 
-  // A sub-buffer for the operand's byte range, created once and cached.
-  Status ArgBo(const KernelCall& call, const std::string& name, xrt::bo** out) {
+  // A sub-buffer for the operand's byte range, created once and cached; "acc" is the kernel's
+  // own FP32 scratch.
+  Status ArgBo(const KernelCall& call, Loaded& k, const std::string& name, xrt::bo** out) {
+    if (name == "acc") {
+      *out = &k.scratch;
+      return Status::OK();
+    }
     size_t elem;
     const Operand* op = OperandFor(call, name, &elem);
     if (!op || !op->present() || op->buffer < 0 || static_cast<size_t>(op->buffer) >= buffers_.size())
-      return Status::Error("NPU: argument " + name + " of " + std::string(KernelKindName(call.kind)) + " is missing");
+      return Status::Error("NPU: argument " + name + " of " + std::string(KernelKindName(call.kind())) + " is missing");
     Buffer& b = buffers_[op->buffer];
     const size_t first = static_cast<size_t>(op->view.offset) * elem;
     const size_t size = static_cast<size_t>(op->view.Extent() - op->view.offset) * elem;
@@ -310,17 +307,18 @@ class XrtDevice final : public Device {
 
   Manifest manifest_;
   xrt::device device_;
+  xrt::xclbin xclbin_;
+  xrt::hw_context ctx_;
   xrt::memory_group data_group_ = 0;
-  std::vector<Context> contexts_;
+  std::vector<Stage> stages_;
   std::vector<Loaded> loaded_;
   std::unordered_map<const ManifestKernel*, size_t> by_entry_;
   std::vector<Buffer> buffers_;
   std::map<std::tuple<BufferId, size_t, size_t>, xrt::bo> sub_;
-  std::vector<Loaded*> in_flight_;
-  int last_context_ = -1;
+  std::vector<Stage*> in_flight_;
+  std::string broken_;      // set after a timed-out run: the session's NPU results are invalid
   std::string description_;
 };
-
 }  // namespace
 
 bool XrtAvailable(std::string* why_not) {

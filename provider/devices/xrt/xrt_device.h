@@ -26,7 +26,7 @@
 #include <string>
 
 #include "device.h"
-#include "status.h"
+#include "common/status.h"
 
 namespace phoenix {
 

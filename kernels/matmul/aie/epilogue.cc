@@ -1,0 +1,57 @@
+// The MatMul epilogue pass, one AIE2 compute tile: y = bf16(gelu(ALPHA * acc + bias) + residual)
+// over rows of COLS. The GEMM before it (upstream mm.cc, matmul_bf16_f32) leaves acc in FP32, so
+// the numerics are those of kernels/matmul/emulated.cc: FP32 accumulation never rounded, the
+// epilogue in FP32 (GELU via Gelu16 = the bf16.h erf / tanh), residual added after it, ONE BF16
+// rounding (nearest even). NOT YET COMPILED OR RUN (no Peano here).
+#include <aie_api/aie.hpp>
+
+#include "phoenix_aie_math.h"
+
+#ifndef COLS
+#define COLS 512
+#endif
+#ifndef ALPHA
+#define ALPHA 1.0f
+#endif
+#ifndef GELU_MODE
+#define GELU_MODE -1  // -1 none, 0 erf, 1 tanh
+#endif
+#ifndef HAS_BIAS
+#define HAS_BIAS 1
+#endif
+#ifndef HAS_RESIDUAL
+#define HAS_RESIDUAL 0
+#endif
+static_assert(COLS % 32 == 0, "COLS must be a multiple of 32 (the bias arrives in two halves of whole vectors)");
+
+using namespace phoenix_aie;
+
+extern "C" {
+
+// The FP32 bias arrives as two side objects of COLS BF16 slots each (COLS/2 floats): keep it.
+void phoenix_epi_keep_bias(const bfloat16* __restrict lo, const bfloat16* __restrict hi, float* __restrict bias) {
+  const float* a = reinterpret_cast<const float*>(lo);
+  const float* b = reinterpret_cast<const float*>(hi);
+  for (int i = 0; i < COLS / 2; i += 16) {
+    aie::store_v(bias + i, aie::load_v<16>(a + i));
+    aie::store_v(bias + COLS / 2 + i, aie::load_v<16>(b + i));
+  }
+}
+
+// One row: acc (COLS FP32), bias (COLS FP32, read when HAS_BIAS), residual (COLS BF16, read when
+// HAS_RESIDUAL), y (COLS BF16).
+void phoenix_epilogue(const float* __restrict acc, const float* __restrict bias, const bfloat16* __restrict residual,
+                      bfloat16* __restrict y) {
+  aie::set_rounding(aie::rounding_mode::conv_even);
+  for (int i = 0; i < COLS; i += 16) {
+    v16f v = MulS(aie::load_v<16>(acc + i), ALPHA);
+    if (HAS_BIAS) v = Add(v, aie::load_v<16>(bias + i));
+#if GELU_MODE >= 0
+    v = Gelu16(v, GELU_MODE);
+#endif
+    if (HAS_RESIDUAL) v = Add(v, Load16(residual + i));
+    aie::store_v(y + i, ToBf16(v));
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,36 @@
+// Whether this machine can run the Phoenix NPU path, and if not, why: decided here, once.
+// The device factory (device=auto / npu), `phoenix-npu doctor` (through PhoenixNPU_NpuStatusJson)
+// and ONNX Runtime (the EP factory's GetHardwareDeviceIncompatibilityDetails) all read it.
+//
+// No XRT dependency: always compiled. Roots can be redirected (tests fake a machine).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace phoenix {
+
+struct NpuCheck {
+  std::string name;    // "amdxdna driver", "NPU device", "NPU firmware", "XRT", "kernel manifest"
+  bool ok = false;
+  std::string found;   // what was found
+  std::string todo;    // what to do about it (empty when ok)
+};
+
+struct NpuProbeRoots {
+  std::string sys_root = "/";                       // where sys/module/amdxdna is looked for
+  std::string accel = "/dev/accel/accel0";
+  std::string firmware = "/lib/firmware/amdnpu";
+  std::string manifest;                             // empty: DefaultManifestPath()
+};
+
+// Every check, in the order a user fixes them.
+std::vector<NpuCheck> ProbeNpu(const NpuProbeRoots& roots = NpuProbeRoots());
+
+// True when every check passes; else false with the first failure (and its remedy) in *why_not.
+bool NpuUsable(const std::vector<NpuCheck>& checks, std::string* why_not);
+
+// $PHOENIX_NPU_MANIFEST, else <this library's folder>/../kernels/manifest.json (the wheel layout).
+std::string DefaultManifestPath();
+
+}  // namespace phoenix

@@ -1,0 +1,68 @@
+// MatMul (weights, or activation x activation with batch dims) and Gemm (linear layers, also
+// with ORT's MatMulAddFusion writing the residual add as an activation C).
+#include "ops/op.h"
+
+namespace phoenix {
+namespace {
+
+constexpr int kMaxBatchDims = 4;  // kernels/matmul/matmul.h kMaxBatchRank
+
+bool Handles(const GNode& n) { return n.op_type == "MatMul" || n.op_type == "Gemm"; }
+
+std::string WhyUnsupported(const GraphView& g, const GNode& n) {
+  const bool gemm = n.op_type == "Gemm";
+  if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing operand";
+  if (auto why = CheckF32(g, n, gemm ? 3 : 2); !why.empty()) return why;
+  if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
+  if (gemm) {
+    if (!g.value(n.inputs[1]).is_constant) return "Gemm B is not a constant weight";
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant &&
+        n.AttrFloat("beta", 1.0f) != 1.0f)
+      return "Gemm C is an activation scaled by beta != 1";
+  }
+  return "";
+}
+
+Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+  Shape a = in[0], b = in[1];
+  if (n.op_type == "Gemm") {
+    if (a.size() != 2 || b.size() != 2) return Status::Error("Gemm operands must be 2-D");
+    if (n.AttrInt("transA", 0)) std::swap(a[0], a[1]);
+    if (n.AttrInt("transB", 0)) std::swap(b[0], b[1]);
+    if (a[1] != b[0]) return Status::Error("Gemm inner dims differ: " + ShapeToString(a) + " x " + ShapeToString(b));
+    Shape y{a[0], b[1]};
+    if (in.size() > 2 && n.inputs[2] >= 0) {
+      const Shape& c = in[2];
+      Shape bc;
+      PHX_RETURN_IF_ERROR(Broadcast(c, y, &bc));
+      if (bc != y) return Status::Error("Gemm C " + ShapeToString(c) + " does not broadcast to " + ShapeToString(y));
+      // A constant C must be a bias along N (or a scalar); an activation C a full residual.
+      if (g.value(n.inputs[2]).is_constant) {
+        int64_t count = 0;
+        CheckedNumElements(c, &count);
+        if (!(count == 1 || (!c.empty() && c.back() == y[1] && count == y[1])))
+          return Status::Error("Gemm C " + ShapeToString(c) + " is not a bias vector");
+      } else if (c != y) {
+        return Status::Error("Gemm C " + ShapeToString(c) + " is an activation that is not a full-size residual");
+      }
+    }
+    out->assign(1, y);
+    return Status::OK();
+  }
+  if (a.size() < 2 || b.size() < 2) return Status::Error("1-D MatMul operands are not supported");
+  if (a.back() != b[b.size() - 2])
+    return Status::Error("MatMul inner dims differ: " + ShapeToString(a) + " x " + ShapeToString(b));
+  Shape batch;
+  PHX_RETURN_IF_ERROR(Broadcast(Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2), &batch));
+  if (static_cast<int>(batch.size()) > kMaxBatchDims) return Status::Error("more than 4 batch dims");
+  batch.push_back(a[a.size() - 2]);
+  batch.push_back(b.back());
+  out->assign(1, batch);
+  return Status::OK();
+}
+
+}  // namespace
+
+const OpFamily kMatMulFamily = {"MatMul", Handles, WhyUnsupported, InferShapes};
+
+}  // namespace phoenix
