@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
               "Install the Whisper extras: pip install 'phoenix-npu[whisper]'", file=sys.stderr)
         return 2
     configure_logging(args.quiet, args.verbose)
-    return int(importlib.import_module(args._module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:  # what a command finished is already written (transcribe writes as it goes)
+        print(f"phoenix-npu {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,6 +11,6 @@
     transcribe_cli  `phoenix-npu transcribe`
     bench, wer   developer tools: `phoenix-npu bench`, `tools/wer.py`
 
-Importing this package (or any module above except transcribe, bench and the import/export
-work itself) loads neither torch nor transformers; they are imported where they are used.
+Importing this package or any module above loads neither torch nor transformers: they are
+imported inside the functions that use them (loading a model, exporting, importing weights).
 """
