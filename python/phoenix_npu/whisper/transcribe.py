@@ -105,13 +105,8 @@ class Transcriber:
             chunk_length_s = CHUNK_LENGTH
         if chunk_length_s:
             kwargs["chunk_length_s"] = chunk_length_s
-        generate: dict[str, Any] = {"num_beams": int(num_beams)}
-        if self.multilingual:
-            generate["task"] = "transcribe"
-            if language:
-                generate["language"] = language
         out = self.pipeline({"raw": samples, "sampling_rate": SAMPLE_RATE}, return_timestamps=return_timestamps,
-                            generate_kwargs=generate, **kwargs)
+                            generate_kwargs=self._decoding(num_beams, language), **kwargs)
         chunks = []
         for c in out.get("chunks") or []:
             start, end = c.get("timestamp", (None, None))
@@ -124,6 +119,16 @@ class Transcriber:
 
     __call__ = transcribe_array
 
+    def _decoding(self, num_beams: int, language: str | None) -> dict[str, Any]:
+        """generate() settings: English-only models take no task or language (transformers
+        refuses them); multilingual ones transcribe, in `language` or the one detected."""
+        out: dict[str, Any] = {"num_beams": int(num_beams)}
+        if self.multilingual:
+            out["task"] = "transcribe"
+            if language:
+                out["language"] = language
+        return out
+
     def _long_form(self, samples, duration: float, language: str | None, num_beams: int) -> dict:
         """Audio over 30 s with timestamps: Whisper's own sequential long-form decoding (30 s
         windows, each starting where the last segment ended). The chunked pipeline merges
@@ -131,12 +136,8 @@ class Transcriber:
         one cue over the first 45 s, on PyTorch as on ONNX Runtime)."""
         feats = self.processor(samples, sampling_rate=SAMPLE_RATE, return_tensors="pt", truncation=False,
                                padding="longest", return_attention_mask=True)
-        generate: dict[str, Any] = {"num_beams": int(num_beams), "return_timestamps": True, "return_segments": True}
-        if self.multilingual:
-            generate["task"] = "transcribe"
-            if language:
-                generate["language"] = language
-        out = self.model.generate(feats.input_features, attention_mask=feats.attention_mask, **generate)
+        out = self.model.generate(feats.input_features, attention_mask=feats.attention_mask,
+                                  **self._decoding(num_beams, language), return_timestamps=True, return_segments=True)
         chunks = []
         for seg in out["segments"][0]:
             text = self.processor.tokenizer.decode(seg["tokens"], skip_special_tokens=True)
