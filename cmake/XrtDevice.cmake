@@ -1,4 +1,4 @@
-# The XRT (real Phoenix NPU) device. Included by CMakeLists.txt after target phoenix_npu_ep exists.
+# The XRT (real Phoenix NPU) device. Included by CMakeLists.txt after target phoenix_provider exists.
 #
 # - provider/devices/xrt/manifest.cc (the one kernel manifest parser), npu_probe.cc ("is there a
 #   usable NPU, and if not why") and manifest_api.cc (both exported to Python) are ALWAYS
@@ -12,7 +12,7 @@
 # Inputs: PHOENIX_WITH_XRT (option, ON), XRT_ROOT (CMake or environment variable).
 
 set(_phx_xrt_dir "${CMAKE_CURRENT_LIST_DIR}/../provider/devices/xrt")
-target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/manifest.cc" "${_phx_xrt_dir}/npu_probe.cc"
+target_sources(phoenix_provider PRIVATE "${_phx_xrt_dir}/manifest.cc" "${_phx_xrt_dir}/npu_probe.cc"
                                      "${_phx_xrt_dir}/manifest_api.cc")
 
 set(_phx_xrt_found FALSE)
@@ -57,12 +57,11 @@ endif()
 if(_phx_xrt_found)
   message(STATUS "PhoenixNPU: XRT device ON (XRT headers ${PHOENIX_XRT_INCLUDE_DIR}, ${_phx_hw_ctx}; "
                  "library ${PHOENIX_XRT_COREUTIL})")
-  target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/xrt_device.cc")
-  target_include_directories(phoenix_npu_ep SYSTEM PRIVATE "${PHOENIX_XRT_INCLUDE_DIR}")
-  target_compile_definitions(phoenix_npu_ep PRIVATE PHOENIX_HAVE_XRT=1)
-  target_link_libraries(phoenix_npu_ep PRIVATE "${PHOENIX_XRT_COREUTIL}")
+  target_sources(phoenix_provider PRIVATE "${_phx_xrt_dir}/xrt_device.cc")
+  target_include_directories(phoenix_provider SYSTEM PRIVATE "${PHOENIX_XRT_INCLUDE_DIR}")
+  target_link_libraries(phoenix_provider PUBLIC "${PHOENIX_XRT_COREUTIL}")
 else()
   message(STATUS "PhoenixNPU: XRT device OFF: ${_phx_xrt_why}. The provider runs on the emulated device; "
                  "`phoenix-npu doctor` explains what the NPU path needs.")
-  target_sources(phoenix_npu_ep PRIVATE "${_phx_xrt_dir}/xrt_stub.cc")
+  target_sources(phoenix_provider PRIVATE "${_phx_xrt_dir}/xrt_stub.cc")
 endif()

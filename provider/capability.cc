@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <optional>
+#include <map>
+#include <mutex>
 #include <set>
 
+#include "counters.h"
 #include "ops/op.h"
 #include "patterns.h"
 
@@ -32,87 +37,71 @@ bool IsComputeOp(const GNode& n) {
   return n.domain.empty() && kCompute.count(n.op_type) > 0;
 }
 
-// The shape facts every claimed tensor must have: static, not empty, of a rank a view holds,
-// with an element count far from overflow.
+// The shape facts every claimed tensor must have: a known rank a view holds, no static dim of
+// 0, and a static part far from overflow. Symbolic dims are allowed (the op family says which
+// dims must be static); they become concrete when a plan is built for a run's shapes.
 std::string CheckTensorShape(const GraphView& g, int v, const std::string& what) {
   const GValue& gv = g.value(v);
-  if (!gv.IsStatic()) return what + " has a dynamic shape";
+  if (!gv.has_shape) return what + " has no known shape";
   if (static_cast<int>(gv.shape.size()) > kMaxViewRank)
     return what + " has rank " + std::to_string(gv.shape.size()) + " (at most " + std::to_string(kMaxViewRank) + ")";
+  Shape static_part;
+  for (int64_t d : gv.shape)
+    if (IsStaticDim(d)) static_part.push_back(d);
   int64_t count = 0;
-  if (!CheckedNumElements(gv.shape, &count)) return what + " is too large";
+  if (!CheckedNumElements(static_part, &count)) return what + " is too large";
   if (count == 0) return what + " is empty";
   return "";
 }
 
-std::string WhyUnsupported(const GraphView& g, const GNode& n) {
+// Declared and computed shapes agree wherever both are static.
+bool Agree(const Shape& declared, const Shape& computed) {
+  if (declared.size() != computed.size()) return false;
+  for (size_t d = 0; d < declared.size(); ++d)
+    if (IsStaticDim(declared[d]) && IsStaticDim(computed[d]) && declared[d] != computed[d]) return false;
+  return true;
+}
+
+std::string WhyUnsupported(const GraphView& g, const GNode& n, std::vector<std::optional<Shape>>* values) {
   if (!n.domain.empty()) return "domain " + n.domain + " is not supported";
-  const OpFamily* family = FindOpFamily(n);
+  const OpFamily* family = FindOpFamily(g, n);
   if (family == nullptr) return "op " + n.op_type + " is not supported";
   if (std::string why = family->why_unsupported(g, n); !why.empty()) return why;
-  std::vector<Shape> inputs;
+  NodeShapes io;
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const int v = n.inputs[i];
-    if (v < 0) {
-      inputs.emplace_back();
-      continue;
-    }
+    io.in.emplace_back();
+    io.in_values.emplace_back();
+    if (v < 0) continue;
     if (IsF32(g, v))
       if (std::string why = CheckTensorShape(g, v, "input " + std::to_string(i)); !why.empty()) return why;
     if (!g.value(v).has_shape) return "input " + std::to_string(i) + " has no shape";
-    inputs.push_back(g.value(v).shape);
+    io.in.back() = g.value(v).shape;
+    io.in_values.back() = (*values)[v];
   }
   for (size_t i = 0; i < n.outputs.size(); ++i)
-    if (n.outputs[i] >= 0 && IsUsed(g, n.outputs[i]))
+    if (n.outputs[i] >= 0 && IsUsed(g, n.outputs[i]) && IsF32(g, n.outputs[i]))
       if (std::string why = CheckTensorShape(g, n.outputs[i], "output " + std::to_string(i)); !why.empty()) return why;
   // Never trust the declared output shapes: compute them, and refuse a node that disagrees.
-  std::vector<Shape> computed;
-  if (Status s = family->infer_shapes(g, n, inputs, &computed); !s.ok()) return s.message();
-  for (size_t i = 0; i < n.outputs.size() && i < computed.size(); ++i) {
-    if (n.outputs[i] < 0 || !IsUsed(g, n.outputs[i])) continue;
-    if (g.value(n.outputs[i]).shape != computed[i])
-      return "the model declares output " + std::to_string(i) + " as " + ShapeToString(g.value(n.outputs[i]).shape) +
-             " but the op gives " + ShapeToString(computed[i]);
+  if (Status s = family->infer_shapes(g, n, &io); !s.ok()) return s.message();
+  for (size_t i = 0; i < n.outputs.size() && i < io.out.size(); ++i) {
+    const int v = n.outputs[i];
+    if (v < 0) continue;
+    if (i < io.out_values.size()) (*values)[v] = io.out_values[i];
+    if (!IsUsed(g, v) || !g.value(v).has_shape) continue;
+    if (!Agree(g.value(v).shape, io.out[i]))
+      return "the model declares output " + std::to_string(i) + " as " + ShapeToString(g.value(v).shape) +
+             " but the op gives " + ShapeToString(io.out[i]);
   }
   return "";
 }
 
-CapabilityResult FindRegions(const GraphView& g) {
-  CapabilityResult result;
+namespace {
+
+// Groups units (node lists, each claimed or left as a whole) into maximal convex regions: a
+// unit joins a region of one of its producers when no path leaves the union and re-enters it.
+std::vector<std::vector<int>> FormRegions(const GraphView& g, const std::vector<std::vector<int>>& units) {
   const int N = static_cast<int>(g.nodes.size());
-  if (N == 0) return result;
-
-  // Units: a GELU pattern is one unit; every other supported node is a unit of its own.
-  std::vector<int> unit_of(N, -1);
-  std::vector<std::vector<int>> units;
-  for (const GeluMatch& m : FindGeluPatterns(g)) {
-    // The pattern's own input and output must pass the same checks as any node's: float32,
-    // static, not empty (a decoder's GELU has a dynamic sequence length).
-    const GValue& x = g.value(m.x);
-    const GValue& y = g.value(m.y);
-    std::string why = !IsF32(g, m.x) || !IsF32(g, m.y) ? "not float32" : CheckTensorShape(g, m.x, "input");
-    if (why.empty()) why = CheckTensorShape(g, m.y, "output");
-    if (why.empty() && x.shape != y.shape) why = "output shape differs from the input's";
-    if (!why.empty()) {
-      result.rejected.push_back(g.nodes[m.nodes.back()].name + " (GELU pattern): " + why);
-      continue;
-    }
-    for (int ni : m.nodes) unit_of[ni] = static_cast<int>(units.size());
-    units.push_back(m.nodes);
-  }
-  for (int i = 0; i < N; ++i) {
-    if (unit_of[i] >= 0) continue;
-    std::string why = WhyUnsupported(g, g.nodes[i]);
-    if (why.empty()) {
-      unit_of[i] = static_cast<int>(units.size());
-      units.push_back({i});
-    } else {
-      bool has_float = false;
-      for (int v : g.nodes[i].inputs) has_float |= IsF32(g, v);
-      if (has_float) result.rejected.push_back(g.nodes[i].name + " (" + g.nodes[i].op_type + "): " + why);
-    }
-  }
-
   // Descendants and ancestors of every node (nodes are in topological order).
   std::vector<Bits> desc(N, Bits(N)), anc(N, Bits(N));
   for (int i = N - 1; i >= 0; --i)
@@ -185,21 +174,168 @@ CapabilityResult FindRegions(const GraphView& g) {
       r.anc |= anc[ni];
     }
   }
-
+  std::vector<std::vector<int>> out;
   for (Region& r : regions) {
     if (!r.alive) continue;
-    bool has_compute = false;
-    for (int ni : r.nodes) has_compute |= IsComputeOp(g.nodes[ni]);
-    if (!has_compute) {
-      for (int ni : r.nodes)
-        result.rejected.push_back(g.nodes[ni].name + " (" + g.nodes[ni].op_type +
-                                  "): only glue ops around it; left to the CPU EP");
-      continue;
-    }
     std::sort(r.nodes.begin(), r.nodes.end());
-    result.regions.push_back(r.nodes);
+    out.push_back(std::move(r.nodes));
+  }
+  return out;
+}
+
+bool IsIntValue(const GraphView& g, int v) {
+  return v >= 0 && (g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 ||
+                    g.value(v).dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+}
+
+}  // namespace
+
+CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& gelus) {
+  CapabilityResult result;
+  const int N = static_cast<int>(g.nodes.size());
+  std::vector<std::string> excluded(N);  // nodes a region check ruled out, with the reason
+  // Shape values stay inside the provider: a region never takes or gives an integer tensor.
+  // Excluding a node can break another region's shape chain, so this settles in a few rounds.
+  for (int round = 0; round < 16; ++round) {
+    result = CapabilityResult{};
+    result.reasons.assign(N, "");
+    if (N == 0) return result;
+    std::vector<std::optional<Shape>> values(g.values.size());  // integer contents known before the run
+    for (size_t v = 0; v < g.values.size(); ++v)
+      if (g.values[v].is_constant)
+        if (auto ints = g.ConstantAsInts(static_cast<int>(v))) values[v] = Shape(ints->begin(), ints->end());
+
+    // Units: a GELU pattern is one unit; every other supported node is a unit of its own.
+    std::vector<int> unit_of(N, -1);
+    std::vector<std::vector<int>> units;
+    for (const GeluMatch& m : gelus) {
+      // The pattern's own input and output must pass the same checks as any node's.
+      const GValue& x = g.value(m.x);
+      const GValue& y = g.value(m.y);
+      std::string why = !IsF32(g, m.x) || !IsF32(g, m.y) ? "not float32" : CheckTensorShape(g, m.x, "input");
+      if (why.empty()) why = CheckTensorShape(g, m.y, "output");
+      if (why.empty() && !Agree(y.shape, x.shape)) why = "output shape differs from the input's";
+      for (int ni : m.nodes)
+        if (why.empty() && !excluded[ni].empty()) why = excluded[ni];
+      if (!why.empty()) {
+        for (int ni : m.nodes) result.reasons[ni] = "GELU pattern: " + why;
+        continue;
+      }
+      for (int ni : m.nodes) unit_of[ni] = static_cast<int>(units.size());
+      units.push_back(m.nodes);
+    }
+    for (int i = 0; i < N; ++i) {
+      if (unit_of[i] >= 0 || !result.reasons[i].empty()) continue;
+      std::string why = excluded[i].empty() ? WhyUnsupported(g, g.nodes[i], &values) : excluded[i];
+      if (why.empty()) {
+        unit_of[i] = static_cast<int>(units.size());
+        units.push_back({i});
+      } else {
+        result.reasons[i] = why;
+      }
+    }
+
+    bool changed = false;
+    for (std::vector<int>& nodes : FormRegions(g, units)) {
+      std::vector<bool> inside(N, false);
+      for (int ni : nodes) inside[ni] = true;
+      bool has_compute = false;
+      for (int ni : nodes) {
+        has_compute |= IsComputeOp(g.nodes[ni]);
+        for (int o : g.nodes[ni].outputs) {
+          if (!IsIntValue(g, o)) continue;
+          bool outside = g.value(o).is_graph_output;
+          for (int c : g.value(o).consumers) outside |= !inside[c];
+          if (outside && excluded[ni].empty()) {
+            excluded[ni] = "its integer result is also used outside the provider's region";
+            changed = true;
+          }
+        }
+        for (int in : g.nodes[ni].inputs) {
+          if (!IsIntValue(g, in) || g.value(in).is_constant) continue;
+          const int p = g.value(in).producer;
+          if ((p < 0 || !inside[p]) && excluded[ni].empty()) {
+            excluded[ni] = "its integer input is computed outside the provider's region";
+            changed = true;
+          }
+        }
+      }
+      if (!has_compute) {
+        for (int ni : nodes) result.reasons[ni] = "only glue ops around it (no gain from the NPU)";
+        continue;
+      }
+      result.regions.push_back(std::move(nodes));
+    }
+    if (!changed) return result;
   }
   return result;
+}
+
+std::string CapabilityReportJson(const GraphView& g, const CapabilityResult& r, const std::string& graph_name) {
+  std::vector<int> region_of(g.nodes.size(), -1);
+  for (size_t k = 0; k < r.regions.size(); ++k)
+    for (int ni : r.regions[k]) region_of[ni] = static_cast<int>(k);
+  size_t claimed = 0;
+  for (int x : region_of) claimed += x >= 0;
+  std::string s = "{\"graph\":\"" + EscapeJson(graph_name) + "\",\"nodes\":" + std::to_string(g.nodes.size()) +
+                  ",\"claimed\":" + std::to_string(claimed) + ",\"regions\":" + std::to_string(r.regions.size()) +
+                  ",\"per_node\":[";
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    s += std::string(i ? "," : "") + "{\"name\":\"" + EscapeJson(g.nodes[i].name) + "\",\"op\":\"" +
+         EscapeJson(g.nodes[i].op_type) + "\",\"region\":" + std::to_string(region_of[i]) + ",\"reason\":\"" +
+         EscapeJson(region_of[i] >= 0 ? "" : r.reasons[i]) + "\"}";
+  }
+  return s + "]}";
+}
+
+std::string CapabilityShortfall(const GraphView& g, const CapabilityResult& r) {
+  size_t taken = 0, candidates = 0;
+  std::map<std::string, std::pair<std::string, int>> first_reason;  // op -> (reason, nodes)
+  std::vector<bool> claimed(g.nodes.size(), false);
+  for (const auto& region : r.regions)
+    for (int ni : region) claimed[ni] = true;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const GNode& n = g.nodes[i];
+    bool float_data = false;  // shape arithmetic on int64 is not the provider's business
+    for (int v : n.inputs) float_data |= IsF32(g, v);
+    const bool supported_op = FindOpFamily(g, n) != nullptr || (n.domain.empty() && (n.op_type == "Erf" || n.op_type == "Tanh"));
+    if (!supported_op || !float_data) continue;
+    ++candidates;
+    if (claimed[i]) {
+      ++taken;
+      continue;
+    }
+    auto& entry = first_reason[n.op_type];
+    if (entry.second++ == 0) entry.first = r.reasons[i];
+  }
+  if (taken == candidates) return "";
+  std::string s = "PhoenixNPU took " + std::to_string(taken) + " of " + std::to_string(candidates) +
+                  " float nodes of ops it supports (" + std::to_string(g.nodes.size()) + " nodes in the graph); left to the CPU EP: ";
+  bool first = true;
+  for (const auto& [op, reason] : first_reason) {
+    s += std::string(first ? "" : "; ") + op + " x" + std::to_string(reason.second) + ": " + reason.first;
+    first = false;
+  }
+  return s;
+}
+
+namespace {
+std::mutex g_reports_mutex;
+std::deque<std::string> g_reports;
+constexpr size_t kReportsKept = 16;
+}  // namespace
+
+void RecordCapabilityReport(std::string json) {
+  std::lock_guard<std::mutex> lk(g_reports_mutex);
+  g_reports.push_back(std::move(json));
+  while (g_reports.size() > kReportsKept) g_reports.pop_front();
+}
+
+std::string CapabilityReportsJson() {
+  std::lock_guard<std::mutex> lk(g_reports_mutex);
+  std::string s = "[";
+  for (size_t i = 0; i < g_reports.size(); ++i) s += (i ? "," : "") + g_reports[i];
+  return s + "]";
 }
 
 }  // namespace phoenix

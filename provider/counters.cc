@@ -22,6 +22,9 @@ void AddInto(RegionCounters& dst, const RegionCounters& src) {
   dst.transfers_in += src.transfers_in;
   dst.transfers_out += src.transfers_out;
   dst.host_launches += src.host_launches;
+  dst.plans_built += src.plans_built;
+  dst.plan_cache_hits += src.plan_cache_hits;
+  dst.plan_evictions += src.plan_evictions;
 }
 
 std::string Escape(const std::string& s) {
@@ -39,7 +42,9 @@ void Write(std::ostringstream& os, const RegionCounters& c) {
      << ",\"bytes_out\":" << c.bytes_out << ",\"transfers_in\":" << c.transfers_in
      << ",\"transfers_out\":" << c.transfers_out << ",\"host_launches\":" << c.host_launches
      << ",\"weight_bytes_uploaded\":" << c.weight_bytes_uploaded
-     << ",\"device_allocations\":" << c.device_allocations << ",\"last_run_ns\":" << c.last_run_ns
+     << ",\"device_allocations\":" << c.device_allocations << ",\"plans_built\":" << c.plans_built
+     << ",\"plan_cache_hits\":" << c.plan_cache_hits << ",\"plan_evictions\":" << c.plan_evictions
+     << ",\"last_run_ns\":" << c.last_run_ns
      << ",\"last_host_overhead_ns\":" << c.last_host_overhead_ns << ",\"kernels\":{";
   bool first = true;
   for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k) {
@@ -58,9 +63,9 @@ CountersRegistry& CountersRegistry::Get() {
   return *r;
 }
 
-int CountersRegistry::Add(const Entry& e) {
+int CountersRegistry::Add(RegisteredRegion* region) {
   std::lock_guard<std::mutex> lk(mu_);
-  live_.push_back({next_id_, e});
+  live_.push_back({next_id_, region});
   ++regions_created_;
   return next_id_++;
 }
@@ -79,21 +84,17 @@ void CountersRegistry::Remove(int id, const RegionCounters& final_counts) {
 void CountersRegistry::Reset() {
   std::lock_guard<std::mutex> lk(mu_);
   retired_ = RegionCounters{};
-  for (auto& [id, e] : live_) {
-    std::lock_guard<std::mutex> rl(*e.mutex);
-    *const_cast<RegionCounters*>(e.counters) = RegionCounters{};
-  }
+  for (auto& [id, r] : live_) r->ResetCounters();
 }
 
 std::string CountersRegistry::ChromeTrace() {
   std::lock_guard<std::mutex> lk(mu_);
   std::string events;
-  for (auto& [id, e] : live_) {
-    if (!e.trace) continue;
-    std::lock_guard<std::mutex> rl(*e.mutex);
+  for (auto& [id, r] : live_) {
+    const RegionSnapshot snap = r->Snapshot();
     events += std::string(events.empty() ? "" : ",") + "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" +
-              std::to_string(id) + ",\"args\":{\"name\":\"" + Escape(e.name + " (" + e.device + ")") + "\"}}";
-    e.trace(&events, id);
+              std::to_string(id) + ",\"args\":{\"name\":\"" + Escape(snap.name + " (" + snap.device + ")") + "\"}}";
+    r->TraceEvents(&events, id);
   }
   return "{\"traceEvents\":[" + events + "],\"displayTimeUnit\":\"ms\"}";
 }
@@ -106,18 +107,14 @@ std::string CountersRegistry::Json() {
   RegionCounters total = retired_;
   os << "{\"regions\":[";
   bool first = true;
-  for (auto& [id, e] : live_) {
-    RegionCounters snapshot;
-    {
-      std::lock_guard<std::mutex> rl(*e.mutex);
-      snapshot = *e.counters;
-    }
-    AddInto(total, snapshot);
+  for (auto& [id, r] : live_) {
+    const RegionSnapshot e = r->Snapshot();
+    AddInto(total, e.counters);
     os << (first ? "" : ",") << "{\"id\":" << id << ",\"name\":\"" << Escape(e.name) << "\",\"device\":\""
        << Escape(e.device) << "\",\"summary\":\"" << Escape(e.summary) << "\",\"onnx_nodes\":" << e.num_onnx_nodes
-       << ",\"kernel_calls\":" << e.num_calls << ",\"arena_bytes\":" << e.arena_bytes
+       << ",\"kernel_calls\":" << e.num_calls << ",\"plans\":" << e.plans << ",\"arena_bytes\":" << e.arena_bytes
        << ",\"weight_bytes\":" << e.weight_bytes << ",";
-    Write(os, snapshot);
+    Write(os, e.counters);
     os << "}";
     first = false;
   }

@@ -1,16 +1,12 @@
 #include "device_factory.h"
 
-#include "devices/emulated/emulated_device.h"
-#include "devices/hybrid_device.h"
-#include "common/kernel_kinds.h"
-#include "devices/xrt/npu_probe.h"
-
 #include <sstream>
 
-#if __has_include("devices/xrt/xrt_device.h")
-#include "devices/xrt/xrt_device.h"
-#define PHOENIX_HAS_XRT_HEADER 1
-#endif
+#include "common/kernel_kinds.h"
+#include "devices/emulated/emulated_device.h"
+#include "devices/hybrid_device.h"
+#include "devices/xrt/npu_probe.h"
+#include "devices/xrt/xrt_device.h"  // xrt_device.cc with a modern XRT, else xrt_stub.cc (cmake/XrtDevice.cmake)
 
 namespace phoenix {
 namespace {
@@ -23,14 +19,10 @@ bool NpuUsable(const ProviderOptions& options, std::string* why_not) {
 }
 
 Status OpenNpu(const ProviderOptions& options, std::shared_ptr<Device>* device) {
-#ifdef PHOENIX_HAS_XRT_HEADER
   std::unique_ptr<Device> d;
   PHX_RETURN_IF_ERROR(CreateXrtDevice(options.manifest, &d));
   *device = std::make_shared<HybridDevice>(std::move(d), options.threads);
   return Status::OK();
-#else
-  return Status::Error("this build has no XRT device");
-#endif
 }
 
 // "Softmax,LayerNorm" -> bit mask of KernelKinds (for the without_kernels test option).

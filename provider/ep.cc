@@ -1,18 +1,19 @@
 #include "ep.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "capability.h"
-#include "compiler.h"
 #include "factory.h"
 #include "graph_view.h"
 
 namespace phoenix {
 namespace {
 
-// The compute function of one compiled region: binds ORT's kernel context to the runner.
+// The compute function of one compiled region.
 struct RegionComputeInfo : OrtNodeComputeInfo {
-  RegionComputeInfo(PlanRunner* runner, bool fail_on_run) : runner(runner), fail_on_run(fail_on_run) {
+  explicit RegionComputeInfo(CompiledRegion* region) : region(region) {
     ort_version_supported = ORT_API_VERSION;
     CreateState = CreateStateImpl;
     Compute = ComputeImpl;
@@ -28,63 +29,17 @@ struct RegionComputeInfo : OrtNodeComputeInfo {
 
   static OrtStatus* ORT_API_CALL ComputeImpl(OrtNodeComputeInfo* self, void*, OrtKernelContext* context) noexcept {
     PHX_ABI_BEGIN
-    auto* info = static_cast<RegionComputeInfo*>(self);
-    return info->Run(context);
+    return ToOrtStatus(static_cast<RegionComputeInfo*>(self)->region->Compute(context));
     PHX_ABI_END
   }
 
-  OrtStatus* Run(OrtKernelContext* context) {
-    if (fail_on_run) throw std::runtime_error("injected failure (fail_on=run)");
-    const Plan& plan = runner->plan();
-    Ort::KernelContext ctx(context);
-    if (ctx.GetInputCount() != plan.inputs.size())
-      return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: region " + plan.name + " expected " +
-                                               std::to_string(plan.inputs.size()) + " inputs, got " +
-                                               std::to_string(ctx.GetInputCount())).c_str());
-    inputs.resize(plan.inputs.size());
-    outputs.resize(plan.outputs.size());
-    for (size_t i = 0; i < plan.inputs.size(); ++i) {
-      Ort::ConstValue v = ctx.GetInput(i);
-      auto info = v.GetTensorTypeAndShapeInfo();
-      // Checked through a stack array: the run path allocates nothing on the host.
-      const std::vector<int64_t>& want_shape = plan.inputs[i].shape;
-      int64_t dims[kMaxRank] = {};
-      const size_t rank = info.GetDimensionsCount();
-      bool same = info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && rank == want_shape.size() &&
-                  rank <= static_cast<size_t>(kMaxRank);
-      if (same) {
-        Ort::ThrowOnError(g_ort->GetDimensions(info, dims, rank));
-        for (size_t d = 0; d < rank; ++d) same &= dims[d] == want_shape[d];
-      }
-      if (!same) {
-        std::string got;
-        for (int64_t d : info.GetShape()) got += (got.empty() ? "" : ",") + std::to_string(d);
-        std::string want;
-        for (int64_t d : plan.inputs[i].shape) want += (want.empty() ? "" : ",") + std::to_string(d);
-        return g_ort->CreateStatus(ORT_INVALID_ARGUMENT,
-                                   ("PhoenixNPU: input '" + plan.inputs[i].name + "' has shape [" + got +
-                                    "] but the region was compiled for float32 [" + want + "]").c_str());
-      }
-      inputs[i] = v.GetTensorData<float>();
-    }
-    for (size_t i = 0; i < plan.outputs.size(); ++i) {
-      Ort::UnownedValue v = ctx.GetOutput(i, plan.outputs[i].shape.data(), plan.outputs[i].shape.size());
-      outputs[i] = v.GetTensorMutableData<float>();
-    }
-    Status s = runner->Run(inputs, outputs);
-    return ToOrtStatus(s);
-  }
-
-  PlanRunner* runner;
-  bool fail_on_run;
-  // Reused between runs so the run path does not allocate; Compute calls of one region are
-  // serialised by the runner, but these vectors are per call site, so guard them too.
-  thread_local static std::vector<const float*> inputs;
-  thread_local static std::vector<float*> outputs;
+  CompiledRegion* region;
 };
 
-thread_local std::vector<const float*> RegionComputeInfo::inputs;
-thread_local std::vector<float*> RegionComputeInfo::outputs;
+std::vector<size_t> SortedIds(std::vector<size_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
 
 }  // namespace
 
@@ -104,8 +59,8 @@ const char* ORT_API_CALL PhoenixEp::GetCompiledModelCompatibilityInfoImpl(OrtEp*
   return "PhoenixNPUExecutionProvider;plan=1";  // we write no EPContext nodes
 }
 
-// Runs of one region are serialised inside PlanRunner (they share the arena), so concurrent
-// Session.Run calls are safe; they simply queue on each region.
+// Runs of one plan are serialised inside PlanRunner (they share its arena); runs with other
+// shapes use other plans. Concurrent Session.Run calls are safe.
 OrtStatus* ORT_API_CALL PhoenixEp::IsConcurrentRunSupportedImpl(OrtEp*, bool* is_supported) noexcept {
   *is_supported = true;
   return nullptr;
@@ -126,22 +81,50 @@ OrtStatus* ORT_API_CALL PhoenixEp::GetCapabilityImpl(OrtEp* this_ptr, const OrtG
 
 OrtStatus* PhoenixEp::ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* support) {
   GraphView g(graph);
-  CapabilityResult result = FindRegions(g);
+  const std::vector<GeluMatch> gelus = FindGeluPatterns(g);
+  const CapabilityResult result = FindRegions(g, gelus);
+  Ort::ConstGraph og{graph};
+  std::unordered_map<size_t, const OrtNode*> by_id;
+  for (auto& n : og.GetNodes()) by_id[n.GetId()] = n;
   size_t claimed = 0;
-  for (const auto& region : result.regions) {
-    std::vector<const OrtNode*> nodes;
-    for (int ni : region) nodes.push_back(g.nodes[ni].node);
+  for (const auto& nodes : result.regions) {
+    std::vector<const OrtNode*> ort_nodes;
+    std::vector<size_t> ids;
+    for (int ni : nodes) {
+      ids.push_back(g.nodes[ni].ort_id);
+      ort_nodes.push_back(by_id.at(g.nodes[ni].ort_id));
+    }
     OrtNodeFusionOptions fusion{};
     fusion.ort_version_supported = ORT_API_VERSION;
     fusion.drop_constant_initializers = true;  // weights are copied to the device at Compile
-    if (OrtStatus* st = g_ep_api->EpGraphSupportInfo_AddNodesToFuse(support, nodes.data(), nodes.size(), &fusion))
+    if (OrtStatus* st = g_ep_api->EpGraphSupportInfo_AddNodesToFuse(support, ort_nodes.data(), ort_nodes.size(), &fusion))
       return st;
-    claimed += nodes.size();
+    claimed += ort_nodes.size();
+    // Keep the region's graph (and its GELU patterns) for Compile.
+    RegionGraph region;
+    region.graph = g.Subgraph(nodes);
+    for (const GeluMatch& m : gelus) {
+      if (!std::includes(nodes.begin(), nodes.end(), m.nodes.begin(), m.nodes.end())) continue;
+      GeluMatch r = m;
+      for (int& ni : r.nodes) ni = static_cast<int>(std::lower_bound(nodes.begin(), nodes.end(), ni) - nodes.begin());
+      r.x = region.graph.FindValue(g.value(m.x).name);
+      r.y = region.graph.FindValue(g.value(m.y).name);
+      region.gelus.push_back(std::move(r));
+    }
+    std::lock_guard<std::mutex> lk(mutex_);
+    claimed_[SortedIds(ids)] = std::move(region);
   }
-  std::string msg = "PhoenixNPU: claimed " + std::to_string(claimed) + " of " + std::to_string(g.nodes.size()) +
-                    " nodes in " + std::to_string(result.regions.size()) + " region(s)";
-  Log(&logger_, ORT_LOGGING_LEVEL_INFO, msg);
-  for (const std::string& r : result.rejected) Log(&logger_, ORT_LOGGING_LEVEL_VERBOSE, "PhoenixNPU: not claimed: " + r);
+  const std::string graph_name = og.GetName();
+  RecordCapabilityReport(CapabilityReportJson(g, result, graph_name));
+  Log(&logger_, ORT_LOGGING_LEVEL_INFO,
+      "PhoenixNPU: claimed " + std::to_string(claimed) + " of " + std::to_string(g.nodes.size()) + " nodes in " +
+          std::to_string(result.regions.size()) + " region(s)");
+  const std::string shortfall = CapabilityShortfall(g, result);
+  if (!shortfall.empty()) Log(&logger_, ORT_LOGGING_LEVEL_WARNING, shortfall);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!result.reasons[i].empty())
+      Log(&logger_, ORT_LOGGING_LEVEL_VERBOSE,
+          "PhoenixNPU: not claimed: " + g.nodes[i].Label() + " (" + g.nodes[i].op_type + "): " + result.reasons[i]);
   return nullptr;
 }
 
@@ -165,33 +148,50 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   if (options_.hooks.fail_on == "compile") throw std::runtime_error("injected failure (fail_on=compile)");
   Ort::ConstNode fused{fused_node};
   const std::string name = fused.GetName();
-  GraphView g(graph);
+  Ort::ConstGraph og{graph};
+  std::vector<size_t> ids;
+  for (auto& n : og.GetNodes()) ids.push_back(n.GetId());
+  RegionGraph region;
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    auto it = claimed_.find(SortedIds(ids));
+    if (it != claimed_.end()) {
+      region = std::move(it->second);
+      claimed_.erase(it);
+    } else {  // not from this EP's GetCapability (should not happen): analyse the subgraph here
+      region.graph = GraphView(graph);
+      region.gelus = FindGeluPatterns(region.graph);
+    }
+  }
+  region.name = name;
+  // Live handles for the weights (uploaded now; ORT drops its copies after Compile).
+  for (auto& n : og.GetNodes())
+    for (auto& vi : n.GetInputs()) {
+      if (static_cast<const OrtValueInfo*>(vi) == nullptr || !vi.IsConstantInitializer()) continue;
+      const int v = region.graph.FindValue(vi.GetName());
+      if (v >= 0) region.graph.values[v].info = vi;
+    }
   // ORT passes the fused node's inputs at run time, less the constant initializers we copy.
-  std::vector<std::string> input_names, output_names;
   for (auto& vi : fused.GetInputs()) {
     if (static_cast<const OrtValueInfo*>(vi) == nullptr) continue;
-    const int v = g.FindValue(vi.GetName());
-    if (v >= 0 && g.value(v).is_constant) continue;
-    input_names.push_back(vi.GetName());
+    const int v = region.graph.FindValue(vi.GetName());
+    if (v < 0) return ToOrtStatus(Status::Error("compiling " + name + ": input " + vi.GetName() + " is not in the region"));
+    if (region.graph.value(v).is_constant) continue;
+    region.inputs.push_back(v);
   }
-  for (auto& vi : fused.GetOutputs()) output_names.push_back(vi.GetName());
-
-  Plan plan;
-  CompileOptions compile_options;
-  compile_options.fuse_attention = options_.fuse_attention;
-  compile_options.element = options_.precision == Precision::kBF16x3 ? DType::kSplit : DType::kBF16;
-  Status s = CompileRegion(g, name, input_names, output_names, compile_options, &plan);
-  if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: compiling " + name + ": " + s.message()).c_str());
-  Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + plan.Summary());
+  for (auto& vi : fused.GetOutputs()) {
+    const int v = region.graph.FindValue(vi.GetName());
+    if (v < 0) return ToOrtStatus(Status::Error("compiling " + name + ": output " + vi.GetName() + " is not in the region"));
+    region.outputs.push_back(v);
+  }
   if (options_.hooks.fail_on == "allocate")
-    return g_ort->CreateStatus(ORT_EP_FAIL, "PhoenixNPU: injected device allocation failure (fail_on=allocate)");
-  std::unique_ptr<PlanRunner> runner;
-  s = PlanRunner::Create(std::move(plan), device_, &runner);
-  if (!s.ok()) return g_ort->CreateStatus(ORT_EP_FAIL, ("PhoenixNPU: preparing " + name + ": " + s.message()).c_str());
-  if (!runner->host_note().empty()) Log(&logger_, ORT_LOGGING_LEVEL_WARNING, "PhoenixNPU: " + name + ": " + runner->host_note());
-  *info = new RegionComputeInfo(runner.get(), options_.hooks.fail_on == "run");
+    return ToOrtStatus(Status::Error("injected device allocation failure (fail_on=allocate)"));
+  std::unique_ptr<CompiledRegion> compiled;
+  Status s = CompiledRegion::Create(std::move(region), options_, device_, &logger_, &compiled);
+  if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: compiling " + name + ": ");
+  *info = new RegionComputeInfo(compiled.get());
   std::lock_guard<std::mutex> lk(mutex_);
-  runners_[name] = std::move(runner);
+  regions_[name] = std::move(compiled);
   return nullptr;
 }
 

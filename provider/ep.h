@@ -1,16 +1,21 @@
 // PhoenixEp: one per session. Owns the session's device (chosen from the options) and the
 // compiled regions; implements OrtEp's GetCapability and Compile.
+//
+// GetCapability analyses the graph once (ops, GELU patterns, regions) and keeps each claimed
+// region's graph; Compile picks it up by the region's node ids instead of analysing again.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "device.h"
+#include "lowering.h"
 #include "options.h"
 #include "ort_api.h"
-#include "runtime.h"
+#include "region.h"
 
 namespace phoenix {
 
@@ -45,7 +50,8 @@ class PhoenixEp : public OrtEp {
   std::shared_ptr<Device> device_;
   const OrtLogger& logger_;
   std::mutex mutex_;
-  std::unordered_map<std::string, std::unique_ptr<PlanRunner>> runners_;  // by fused node name
+  std::map<std::vector<size_t>, RegionGraph> claimed_;  // by the region's ORT node ids, until compiled
+  std::map<std::string, std::unique_ptr<CompiledRegion>> regions_;  // by fused node name
 };
 
 }  // namespace phoenix

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "capability.h"
+#include "common/peak.h"
 #include "counters.h"
 #include "factory.h"
 #include "options.h"
@@ -69,6 +71,16 @@ __attribute__((visibility("default"))) size_t PhoenixNPU_ChromeTraceJson(char* b
 // The provider options: [{"key", "default", "accepted", "doc"}] (the README's table comes from it).
 __attribute__((visibility("default"))) size_t PhoenixNPU_OptionTableJson(char* buf, size_t cap) {
   return CopyJsonOut([] { return phoenix::OptionTableJson(); }, buf, cap);
+}
+
+// What the provider took of the last graphs it was offered, node by node, with reasons.
+__attribute__((visibility("default"))) size_t PhoenixNPU_CapabilityReportsJson(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::CapabilityReportsJson(); }, buf, cap);
+}
+
+// This CPU's per-core dot-product peak (kernels/common/peak.h: JSON, measured once per process).
+__attribute__((visibility("default"))) size_t PhoenixNPU_MeasurePeak(char* buf, size_t cap) {
+  return CopyJsonOut([] { return phoenix::PeakJson(); }, buf, cap);
 }
 
 __attribute__((visibility("default"))) void PhoenixNPU_ResetCounters() {

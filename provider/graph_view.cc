@@ -3,57 +3,94 @@
 #include <algorithm>
 #include <cstring>
 #include <queue>
+#include <set>
 
 namespace phoenix {
 
-namespace {
-
-Ort::ConstOpAttr FindAttr(const OrtNode* node, const char* name) {
-  Ort::ConstNode n{node};
-  Ort::ConstOpAttr attr{nullptr};
-  Ort::Status st = n.GetAttributeByName(name, attr);
-  if (!st.IsOK()) return Ort::ConstOpAttr{nullptr};
-  return attr;
+int64_t GNode::AttrInt(const char* name, int64_t fallback) const {
+  auto it = attributes.find(name);
+  return it != attributes.end() && it->second.type == Attribute::kInt ? it->second.i : fallback;
 }
 
-}  // namespace
-
-bool GNode::HasAttr(const char* attr_name) const {
-  return static_cast<const OrtOpAttr*>(FindAttr(node, attr_name)) != nullptr;
+float GNode::AttrFloat(const char* name, float fallback) const {
+  auto it = attributes.find(name);
+  return it != attributes.end() && it->second.type == Attribute::kFloat ? it->second.f : fallback;
 }
 
-int64_t GNode::AttrInt(const char* attr_name, int64_t fallback) const {
-  auto attr = FindAttr(node, attr_name);
-  if (static_cast<const OrtOpAttr*>(attr) == nullptr) return fallback;
-  int64_t v = fallback;
-  return attr.GetValue(v).IsOK() ? v : fallback;
+std::string GNode::AttrString(const char* name, const std::string& fallback) const {
+  auto it = attributes.find(name);
+  return it != attributes.end() && it->second.type == Attribute::kString ? it->second.s : fallback;
 }
 
-float GNode::AttrFloat(const char* attr_name, float fallback) const {
-  auto attr = FindAttr(node, attr_name);
-  if (static_cast<const OrtOpAttr*>(attr) == nullptr) return fallback;
-  float v = fallback;
-  return attr.GetValue(v).IsOK() ? v : fallback;
-}
-
-std::string GNode::AttrString(const char* attr_name, const std::string& fallback) const {
-  auto attr = FindAttr(node, attr_name);
-  if (static_cast<const OrtOpAttr*>(attr) == nullptr) return fallback;
-  std::string v;
-  return attr.GetValue(v).IsOK() ? v : fallback;
-}
-
-std::vector<int64_t> GNode::AttrInts(const char* attr_name) const {
-  auto attr = FindAttr(node, attr_name);
-  std::vector<int64_t> v;
-  if (static_cast<const OrtOpAttr*>(attr) != nullptr) attr.GetValueArray(v);
-  return v;
+std::vector<int64_t> GNode::AttrInts(const char* name) const {
+  auto it = attributes.find(name);
+  return it != attributes.end() && it->second.type == Attribute::kInts ? it->second.ints : std::vector<int64_t>{};
 }
 
 int GraphView::FindValue(const std::string& name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? -1 : it->second;
 }
+
+int64_t GraphView::Symbol(const std::string& name) {
+  for (size_t i = 0; i < symbols.size(); ++i)
+    if (symbols[i] == name) return kFirstSymbol - static_cast<int64_t>(i);
+  symbols.push_back(name);
+  return kFirstSymbol - static_cast<int64_t>(symbols.size() - 1);
+}
+
+namespace {
+
+// Widens raw constant data of a numeric type; false for other types.
+bool Widen(ONNXTensorElementDataType t, const void* raw, size_t n, ConstantData* out) {
+  out->dtype = t;
+  out->values.resize(n);
+  switch (t) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
+      for (size_t i = 0; i < n; ++i) out->values[i] = static_cast<const float*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
+      for (size_t i = 0; i < n; ++i) out->values[i] = static_cast<const double*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
+      out->ints.assign(static_cast<const int64_t*>(raw), static_cast<const int64_t*>(raw) + n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = static_cast<double>(out->ints[i]);
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
+      out->ints.resize(n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = out->ints[i] = static_cast<const int32_t*>(raw)[i];
+      return true;
+    default:
+      out->values.clear();
+      return false;
+  }
+}
+
+Attribute ReadAttribute(const Ort::ConstOpAttr& a) {
+  Attribute r;
+  switch (a.GetType()) {
+    case ORT_OP_ATTR_INT:
+      if (a.GetValue(r.i).IsOK()) r.type = Attribute::kInt;
+      break;
+    case ORT_OP_ATTR_FLOAT:
+      if (a.GetValue(r.f).IsOK()) r.type = Attribute::kFloat;
+      break;
+    case ORT_OP_ATTR_STRING:
+      if (a.GetValue(r.s).IsOK()) r.type = Attribute::kString;
+      break;
+    case ORT_OP_ATTR_INTS:
+      if (a.GetValueArray(r.ints).IsOK()) r.type = Attribute::kInts;
+      break;
+    case ORT_OP_ATTR_FLOATS:
+      if (a.GetValueArray(r.floats).IsOK()) r.type = Attribute::kFloats;
+      break;
+    default:
+      break;  // graphs, tensors, strings: the ops the provider claims do not read them
+  }
+  return r;
+}
+
+}  // namespace
 
 int GraphView::Intern(Ort::ConstValueInfo vi) {
   if (static_cast<const OrtValueInfo*>(vi) == nullptr) return -1;
@@ -69,11 +106,36 @@ int GraphView::Intern(Ort::ConstValueInfo vi) {
     auto tensor = type.GetTensorTypeAndShapeInfo();
     v.dtype = tensor.GetElementType();
     v.has_shape = tensor.HasShape();
-    if (v.has_shape) v.shape = tensor.GetShape();
+    if (v.has_shape) {
+      v.shape = tensor.GetShape();
+      std::vector<const char*> sym = tensor.GetSymbolicDimensions();
+      for (size_t d = 0; d < v.shape.size(); ++d)
+        if (v.shape[d] < 0) v.shape[d] = d < sym.size() && sym[d] && *sym[d] ? Symbol(sym[d]) : kDynamicDim;
+    }
   }
   v.is_constant = vi.IsConstantInitializer();
   v.is_graph_input = vi.IsRequiredGraphInput() || vi.IsOptionalGraphInput();
   v.is_graph_output = vi.IsGraphOutput();
+  if (v.is_constant) {
+    Ort::ConstValue value{nullptr};
+    if (vi.GetInitializer(value).IsOK() && static_cast<const OrtValue*>(value) != nullptr) {
+      auto info = value.GetTensorTypeAndShapeInfo();
+      const size_t count = info.GetElementCount();
+      if (!v.has_shape) {
+        v.shape = info.GetShape();
+        v.has_shape = true;
+      }
+      int non_unit_dims = 0;
+      for (int64_t d : info.GetShape()) non_unit_dims += d != 1;
+      // Small constants and vectors (biases, norms, shapes) are copied; matrices are weights,
+      // uploaded at Compile straight from ORT's memory.
+      if (count <= static_cast<size_t>(kCopiedConstantLimit) ||
+          (non_unit_dims <= 1 && count <= static_cast<size_t>(kCopiedVectorLimit))) {
+        auto data = std::make_shared<ConstantData>();
+        if (Widen(info.GetElementType(), value.GetTensorRawData(), count, data.get())) v.data = std::move(data);
+      }
+    }
+  }
   int id = static_cast<int>(values.size());
   values.push_back(std::move(v));
   by_name_.emplace(name, id);
@@ -83,119 +145,191 @@ int GraphView::Intern(Ort::ConstValueInfo vi) {
 GraphView::GraphView(const OrtGraph* graph) {
   Ort::ConstGraph g{graph};
   for (auto& vi : g.GetInputs()) graph_inputs.push_back(Intern(vi));
-  std::vector<Ort::ConstNode> ort_nodes = g.GetNodes();
-  std::vector<GNode> raw;
-  raw.reserve(ort_nodes.size());
-  for (auto& n : ort_nodes) {
+  for (auto& n : g.GetNodes()) {
     GNode gn;
-    gn.node = n;
+    gn.ort_id = n.GetId();
     gn.name = n.GetName();
     gn.op_type = n.GetOperatorType();
     gn.domain = n.GetDomain();
     gn.since_version = n.GetSinceVersion();
     for (auto& vi : n.GetInputs()) gn.inputs.push_back(Intern(vi));
     for (auto& vi : n.GetOutputs()) gn.outputs.push_back(Intern(vi));
-    raw.push_back(std::move(gn));
+    for (const Ort::ConstOpAttr& a : n.GetAttributes()) gn.attributes[a.GetName()] = ReadAttribute(a);
+    nodes.push_back(std::move(gn));
   }
   for (auto& vi : g.GetOutputs()) graph_outputs.push_back(Intern(vi));
+  Finish();
+}
 
-  // Topological order (Kahn), stable with respect to ORT's order.
-  std::unordered_map<int, int> producer_of;
-  for (int i = 0; i < static_cast<int>(raw.size()); ++i)
-    for (int o : raw[i].outputs) if (o >= 0) producer_of[o] = i;
-  std::vector<int> indegree(raw.size(), 0);
-  std::vector<std::vector<int>> succ(raw.size());
-  for (int i = 0; i < static_cast<int>(raw.size()); ++i) {
-    for (int in : raw[i].inputs) {
-      auto it = in >= 0 ? producer_of.find(in) : producer_of.end();
-      if (it != producer_of.end()) {
-        succ[it->second].push_back(i);
+int GraphView::AddValue(const std::string& name, ONNXTensorElementDataType dtype, std::vector<int64_t> shape,
+                        bool has_shape) {
+  GValue v;
+  v.name = name;
+  v.dtype = dtype;
+  v.has_shape = has_shape;
+  v.shape = std::move(shape);
+  const int id = static_cast<int>(values.size());
+  values.push_back(std::move(v));
+  by_name_[name] = id;
+  return id;
+}
+
+int GraphView::AddConstant(const std::string& name, std::vector<int64_t> shape, std::vector<double> data,
+                           ONNXTensorElementDataType dtype) {
+  const int id = AddValue(name, dtype, std::move(shape));
+  auto d = std::make_shared<ConstantData>();
+  d->dtype = dtype;
+  d->values = std::move(data);
+  if (dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32)
+    for (double x : d->values) d->ints.push_back(static_cast<int64_t>(x));
+  values[id].is_constant = true;
+  values[id].data = std::move(d);
+  return id;
+}
+
+int GraphView::AddNode(GNode node) {
+  nodes.push_back(std::move(node));
+  return static_cast<int>(nodes.size()) - 1;
+}
+
+void GraphView::Finish() {
+  // Topological order (Kahn), stable with respect to the given order.
+  const int n = static_cast<int>(nodes.size());
+  std::vector<int> producer_of(values.size(), -1);
+  for (int i = 0; i < n; ++i)
+    for (int o : nodes[i].outputs)
+      if (o >= 0) producer_of[o] = i;
+  std::vector<int> indegree(n, 0);
+  std::vector<std::vector<int>> succ(n);
+  for (int i = 0; i < n; ++i)
+    for (int in : nodes[i].inputs)
+      if (in >= 0 && producer_of[in] >= 0) {
+        succ[producer_of[in]].push_back(i);
         ++indegree[i];
       }
-    }
-  }
   std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
-  for (int i = 0; i < static_cast<int>(raw.size()); ++i) if (indegree[i] == 0) ready.push(i);
+  for (int i = 0; i < n; ++i)
+    if (indegree[i] == 0) ready.push(i);
   std::vector<int> order;
   while (!ready.empty()) {
-    int i = ready.top();
+    const int i = ready.top();
     ready.pop();
     order.push_back(i);
-    for (int s : succ[i]) if (--indegree[s] == 0) ready.push(s);
+    for (int s : succ[i])
+      if (--indegree[s] == 0) ready.push(s);
   }
-  if (order.size() != raw.size()) {  // not a DAG (should not happen): keep ORT's order
-    order.clear();
-    for (int i = 0; i < static_cast<int>(raw.size()); ++i) order.push_back(i);
+  if (static_cast<int>(order.size()) == n) {  // (not a DAG: keep the given order)
+    std::vector<GNode> sorted;
+    sorted.reserve(n);
+    for (int i : order) sorted.push_back(std::move(nodes[i]));
+    nodes = std::move(sorted);
   }
-  nodes.reserve(raw.size());
-  for (int i : order) nodes.push_back(std::move(raw[i]));
-  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
-    for (int o : nodes[i].outputs) if (o >= 0) values[o].producer = i;
+  for (GValue& v : values) {
+    v.producer = -1;
+    v.consumers.clear();
+  }
+  for (int i = 0; i < n; ++i) {
+    for (int o : nodes[i].outputs)
+      if (o >= 0) values[o].producer = i;
     for (int in : nodes[i].inputs) {
       if (in < 0) continue;
       auto& c = values[in].consumers;
       if (std::find(c.begin(), c.end(), i) == c.end()) c.push_back(i);
     }
   }
+  graph_outputs.erase(std::remove(graph_outputs.begin(), graph_outputs.end(), -1), graph_outputs.end());
+  for (int o : graph_outputs) values[o].is_graph_output = true;
 }
 
-namespace {
-
-template <typename Out, typename Fn>
-std::optional<std::vector<Out>> ReadConstant(const GValue& v, Fn&& convert_ok) {
-  if (!v.is_constant) return std::nullopt;
-  Ort::ConstValue value{nullptr};
-  if (!v.info.GetInitializer(value).IsOK() || static_cast<const OrtValue*>(value) == nullptr)
-    return std::nullopt;
-  auto info = value.GetTensorTypeAndShapeInfo();
-  const size_t count = info.GetElementCount();
-  const void* raw = value.GetTensorRawData();
-  std::vector<Out> out(count);
-  if (!convert_ok(info.GetElementType(), raw, count, out.data())) return std::nullopt;
-  return out;
-}
-
-template <typename Out>
-bool Widen(ONNXTensorElementDataType t, const void* raw, size_t n, Out* out) {
-  switch (t) {
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-      for (size_t i = 0; i < n; ++i) out[i] = static_cast<Out>(static_cast<const float*>(raw)[i]);
-      return true;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
-      for (size_t i = 0; i < n; ++i) out[i] = static_cast<Out>(static_cast<const double*>(raw)[i]);
-      return true;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
-      for (size_t i = 0; i < n; ++i) out[i] = static_cast<Out>(static_cast<const int64_t*>(raw)[i]);
-      return true;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
-      for (size_t i = 0; i < n; ++i) out[i] = static_cast<Out>(static_cast<const int32_t*>(raw)[i]);
-      return true;
-    default:
-      return false;
+GraphView GraphView::Subgraph(const std::vector<int>& node_ids) const {
+  GraphView sub;
+  sub.symbols = symbols;
+  std::vector<int> ids = node_ids;
+  std::sort(ids.begin(), ids.end());
+  const std::set<int> inside(ids.begin(), ids.end());
+  std::unordered_map<int, int> map;  // value id here -> there
+  auto intern = [&](int v) {
+    if (v < 0) return -1;
+    auto it = map.find(v);
+    if (it != map.end()) return it->second;
+    GValue copy = values[v];
+    copy.info = Ort::ConstValueInfo{nullptr};
+    copy.producer = -1;
+    copy.consumers.clear();
+    copy.is_graph_input = copy.is_graph_output = false;
+    const int id = static_cast<int>(sub.values.size());
+    sub.by_name_[copy.name] = id;
+    sub.values.push_back(std::move(copy));
+    map[v] = id;
+    return id;
+  };
+  for (int ni : ids) {
+    GNode n = nodes[ni];
+    for (int& v : n.inputs) v = intern(v);
+    for (int& v : n.outputs) v = intern(v);
+    sub.nodes.push_back(std::move(n));
   }
+  for (auto& [v, sv] : map) {
+    const GValue& orig = values[v];
+    const bool produced_inside = orig.producer >= 0 && inside.count(orig.producer);
+    if (!produced_inside && !orig.is_constant) {
+      sub.values[sv].is_graph_input = true;
+      sub.graph_inputs.push_back(sv);
+    }
+    bool used_outside = orig.is_graph_output;
+    for (int c : orig.consumers) used_outside |= !inside.count(c);
+    if (produced_inside && used_outside) sub.graph_outputs.push_back(sv);
+  }
+  std::sort(sub.graph_inputs.begin(), sub.graph_inputs.end());
+  std::sort(sub.graph_outputs.begin(), sub.graph_outputs.end());
+  sub.Finish();
+  return sub;
 }
-
-}  // namespace
 
 std::optional<std::vector<double>> GraphView::ConstantAsDoubles(int value_id) const {
-  if (value_id < 0) return std::nullopt;
-  return ReadConstant<double>(values[value_id], Widen<double>);
+  if (value_id < 0 || !values[value_id].is_constant || !values[value_id].data) return std::nullopt;
+  const ConstantData& d = *values[value_id].data;
+  if (d.values.empty() && !d.ints.empty()) return std::nullopt;
+  return d.values;
 }
 
 std::optional<std::vector<int64_t>> GraphView::ConstantAsInts(int value_id) const {
-  if (value_id < 0) return std::nullopt;
-  const GValue& v = values[value_id];
-  if (v.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 && v.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32)
+  if (value_id < 0 || !values[value_id].is_constant || !values[value_id].data) return std::nullopt;
+  const ConstantData& d = *values[value_id].data;
+  if (d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 && d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32)
     return std::nullopt;
-  return ReadConstant<int64_t>(v, Widen<int64_t>);
+  return d.ints;
 }
 
 std::optional<double> GraphView::ScalarConstant(int value_id) const {
-  if (value_id < 0 || !values[value_id].is_constant) return std::nullopt;
-  if (values[value_id].has_shape && values[value_id].NumElements() != 1) return std::nullopt;
-  auto d = ConstantAsDoubles(value_id);
-  if (!d || d->size() != 1) return std::nullopt;
-  return (*d)[0];
+  if (value_id < 0 || !values[value_id].is_constant || !values[value_id].data) return std::nullopt;
+  const ConstantData& d = *values[value_id].data;
+  if (d.values.size() != 1) return std::nullopt;
+  return d.values[0];
+}
+
+bool GraphView::ReadConstantF32(int value_id, std::vector<float>* out) const {
+  if (value_id < 0 || !values[value_id].is_constant) return false;
+  const GValue& v = values[value_id];
+  if (v.data && !v.data->values.empty()) {
+    out->assign(v.data->values.begin(), v.data->values.end());
+    return true;
+  }
+  if (static_cast<const OrtValueInfo*>(v.info) == nullptr) return false;
+  Ort::ConstValue value{nullptr};
+  if (!v.info.GetInitializer(value).IsOK() || static_cast<const OrtValue*>(value) == nullptr) return false;
+  auto info = value.GetTensorTypeAndShapeInfo();
+  const size_t count = info.GetElementCount();
+  const void* raw = value.GetTensorRawData();
+  if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+    out->resize(count);
+    std::memcpy(out->data(), raw, count * sizeof(float));
+    return true;
+  }
+  ConstantData wide;
+  if (!Widen(info.GetElementType(), raw, count, &wide) || wide.values.empty()) return false;
+  out->assign(wide.values.begin(), wide.values.end());
+  return true;
 }
 
 }  // namespace phoenix

@@ -1,36 +1,76 @@
-// A plain snapshot of an OrtGraph (nodes in topological order, values with static shape and
-// dtype, producers and consumers) shared by capability and compile. Built once per call;
-// the OrtGraph it points into is only valid during that call, so nothing here is kept.
+// An owned snapshot of an OrtGraph: nodes in topological order with their attributes, values
+// with dtype and shape (symbolic dims kept by name), producers and consumers, and the data of
+// small constants. Capability builds one per GetCapability call; each region's snapshot is cut
+// out of it and kept for the life of the compiled region, so shape-specialised plans can be
+// built at run time, long after the OrtGraph is gone. C++ tests build graphs directly with
+// AddValue / AddNode.
+//
+// Large constants (weights) are not copied: ReadConstantF32 reads them from the live OrtGraph,
+// which is valid only during the ORT call that built the snapshot (Compile uploads them then).
 #pragma once
 
+#include <climits>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/tensor_view.h"
 #include "ort_api.h"
 
 namespace phoenix {
+
+// A dim: >= 0 concrete; kDynamicDim unknown; <= kFirstSymbol a named symbol (the same name
+// gives the same id throughout one graph: "batch_size" in every value is one dim).
+constexpr int64_t kDynamicDim = -1;
+constexpr int64_t kFirstSymbol = -(int64_t{1} << 40);
+inline bool IsStaticDim(int64_t d) { return d >= 0; }
+// Integer values computed from shapes (Shape -> Gather -> Concat ...) hold literal integers
+// (Reshape's -1 and 0 included), symbols, or kUnknownValue; unknown dims become kUnknownValue
+// there so they cannot be mistaken for a literal -1.
+constexpr int64_t kUnknownValue = INT64_MIN;
+inline bool IsSymbol(int64_t v) { return v <= kFirstSymbol && v != kUnknownValue; }
+inline int64_t DimToValue(int64_t d) { return d == kDynamicDim ? kUnknownValue : d; }
+
+struct Attribute {
+  enum Type { kInt, kFloat, kString, kInts, kFloats, kOther } type = kOther;
+  int64_t i = 0;
+  float f = 0.0f;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+};
+
+// Constant data copied out of ORT (small initializers: shapes, scalars, biases, norms).
+struct ConstantData {
+  ONNXTensorElementDataType dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  std::vector<double> values;  // float / double / integer types widened (exact for int32 and float)
+  std::vector<int64_t> ints;   // int64 / int32 data, exact
+};
 
 struct GValue {
   std::string name;
   ONNXTensorElementDataType dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
   bool has_shape = false;
-  std::vector<int64_t> shape;    // -1 for a dynamic dim
-  bool is_constant = false;      // a constant initializer
+  std::vector<int64_t> shape;  // see kDynamicDim / kFirstSymbol
+  bool is_constant = false;    // a constant initializer
   bool is_graph_input = false;
   bool is_graph_output = false;
-  int producer = -1;             // node index, -1 for graph inputs and initializers
-  std::vector<int> consumers;    // node indices (within this graph)
-  Ort::ConstValueInfo info{nullptr};
+  int producer = -1;           // node index, -1 for graph inputs and initializers
+  std::vector<int> consumers;  // node indices (within this graph)
+  std::shared_ptr<const ConstantData> data;  // small constants only
+  Ort::ConstValueInfo info{nullptr};         // live only during the ORT call that built the graph
 
   bool IsStatic() const {
     if (!has_shape) return false;
-    for (int64_t d : shape) if (d < 0) return false;
+    for (int64_t d : shape)
+      if (!IsStaticDim(d)) return false;
     return true;
   }
-  int64_t NumElements() const {
+  int64_t NumElements() const {  // static shapes only
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     return n;
@@ -38,12 +78,15 @@ struct GValue {
 };
 
 struct GNode {
-  const OrtNode* node = nullptr;
+  size_t ort_id = 0;  // ORT's node id (the same in GetCapability's graph and Compile's subgraph)
   std::string name, op_type, domain;
   int since_version = 0;
   std::vector<int> inputs;   // value indices; -1 for an omitted optional input
   std::vector<int> outputs;  // value indices; -1 for an omitted optional output
-  bool HasAttr(const char* name) const;
+  std::map<std::string, Attribute> attributes;
+
+  // "MatMul 'name'" or "MatMul" when the node has no name: for messages and labels.
+  std::string Label() const { return name.empty() ? op_type : name; }
   int64_t AttrInt(const char* name, int64_t fallback) const;
   float AttrFloat(const char* name, float fallback) const;
   std::string AttrString(const char* name, const std::string& fallback) const;
@@ -52,25 +95,49 @@ struct GNode {
 
 class GraphView {
  public:
+  GraphView() = default;
   explicit GraphView(const OrtGraph* graph);
 
-  std::vector<GNode> nodes;   // topological order
+  std::vector<GNode> nodes;  // topological order
   std::vector<GValue> values;
   std::vector<int> graph_inputs, graph_outputs;
+  std::vector<std::string> symbols;  // symbol k has dim id kFirstSymbol - k
 
   const GValue& value(int id) const { return values[id]; }
   int FindValue(const std::string& name) const;
 
-  // Constant data widened to float64 / int64 (for scalars, shapes and pattern checks), and
-  // raw float32 data for weights. Empty optional when not a constant of a usable type.
+  // Constant data (small constants, copied) widened to float64 / int64; empty when the value is
+  // not a constant of a usable type or was too large to copy.
   std::optional<std::vector<double>> ConstantAsDoubles(int value_id) const;
   std::optional<std::vector<int64_t>> ConstantAsInts(int value_id) const;
-  // A constant's scalar value, when it holds exactly one element.
+  // A constant's value when it holds exactly one element.
   std::optional<double> ScalarConstant(int value_id) const;
+  // Any float constant as float32 values: copied data, or read from the live OrtGraph (valid
+  // only during the ORT call that built this graph).
+  bool ReadConstantF32(int value_id, std::vector<float>* out) const;
+
+  // The subgraph of `node_ids` (indices into nodes, any order): its nodes, every value they
+  // touch, the values read from outside as graph inputs and the values used outside (or graph
+  // outputs) as graph outputs. Keeps symbols and constant data; drops live ORT handles.
+  GraphView Subgraph(const std::vector<int>& node_ids) const;
+
+  // Building by hand (C++ tests): values first, then nodes, then Finish() to order and link.
+  int AddValue(const std::string& name, ONNXTensorElementDataType dtype, std::vector<int64_t> shape,
+               bool has_shape = true);
+  int AddConstant(const std::string& name, std::vector<int64_t> shape, std::vector<double> data,
+                  ONNXTensorElementDataType dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+  int AddNode(GNode node);
+  int64_t Symbol(const std::string& name);  // the dim id of a named symbolic dim
+  void Finish();                         // topological order, producers, consumers
 
  private:
   int Intern(Ort::ConstValueInfo vi);
   std::unordered_map<std::string, int> by_name_;
 };
+
+// Constants with at most this many elements, and vectors up to kCopiedVectorLimit, are copied
+// into the snapshot.
+constexpr int64_t kCopiedConstantLimit = 1 << 16;
+constexpr int64_t kCopiedVectorLimit = 1 << 22;
 
 }  // namespace phoenix

@@ -15,7 +15,7 @@ namespace phoenix {
 namespace {
 
 Status Invalid(const char* key, const std::string& value, const char* accepted) {
-  return Status::Error(std::string("PhoenixNPU option ") + key + "=" + value + " is not valid: use " + accepted);
+  return Status::InvalidArgument(std::string("PhoenixNPU option ") + key + "=" + value + " is not valid: use " + accepted);
 }
 
 Status ParseInt(const char* key, const std::string& value, long lo, long hi, const char* accepted, int* out) {
@@ -67,7 +67,7 @@ const std::vector<OptionSpec> kOptions = {
      [](const std::string& v, ProviderOptions* o) {
        struct stat st;
        if (v.empty() || ::stat(v.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-         return Status::Error("PhoenixNPU option manifest=" + v + " is not a readable file: give the path of a "
+         return Status::InvalidArgument("PhoenixNPU option manifest=" + v + " is not a readable file: give the path of a "
                               "kernel manifest (JSON), or leave the option out to use the installed one");
        o->manifest = v;
        return Status::OK();
@@ -109,7 +109,7 @@ Status TestHooks::FromEnvironment(TestHooks* out) {
     } else if (key == "without_kernels") {
       out->without_kernels = value;
     } else {
-      return Status::Error("PHOENIX_NPU_TEST_HOOKS: '" + item +
+      return Status::InvalidArgument("PHOENIX_NPU_TEST_HOOKS: '" + item +
                            "' is not a test hook (fail_on=compile|allocate|run, without_kernels=Kind,Kind)");
     }
   }
@@ -130,7 +130,7 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
   if (OrtStatus* st = g_ort->GetSessionOptionsConfigEntries(so, &kvps)) {
     std::string msg = g_ort->GetErrorMessage(st);
     g_ort->ReleaseStatus(st);
-    return Status::Error("could not read session options: " + msg);
+    return Status::InvalidArgument("could not read session options: " + msg);
   }
   const char* const* keys = nullptr;
   const char* const* values = nullptr;
@@ -146,11 +146,11 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
     if (prefix == nullptr) continue;
     const std::string option = key.substr(prefix->size());
     if (option.empty()) {
-      result = Status::Error("PhoenixNPU: a provider option has an empty name (session config key '" + key + "')");
+      result = Status::InvalidArgument("PhoenixNPU: a provider option has an empty name (session config key '" + key + "')");
       break;
     }
     if (!given.emplace(option, key).second) {
-      result = Status::Error("PhoenixNPU option " + option + " is given twice ('" + given[option] + "' and '" + key +
+      result = Status::InvalidArgument("PhoenixNPU option " + option + " is given twice ('" + given[option] + "' and '" + key +
                              "'): give it once");
       break;
     }
@@ -158,7 +158,7 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
     for (const OptionSpec& o : kOptions)
       if (option == o.key) spec = &o;
     if (spec == nullptr) {
-      result = Status::Error("PhoenixNPU: unknown provider option '" + option + "'. Known options: " + KnownOptions());
+      result = Status::InvalidArgument("PhoenixNPU: unknown provider option '" + option + "'. Known options: " + KnownOptions());
       break;
     }
     result = spec->parse(values[i] ? values[i] : "", out);

@@ -11,9 +11,10 @@ void InitOrtApi(const OrtApi* api) {
   Ort::InitApi(api);
 }
 
-OrtStatus* ToOrtStatus(const Status& s, OrtErrorCode code) {
+OrtStatus* ToOrtStatus(const Status& s, const std::string& prefix) {
   if (s.ok()) return nullptr;
-  return g_ort->CreateStatus(code, s.message().c_str());
+  const OrtErrorCode code = s.code() == StatusCode::kInvalidArgument ? ORT_INVALID_ARGUMENT : ORT_EP_FAIL;
+  return g_ort->CreateStatus(code, (prefix + s.message()).c_str());
 }
 
 void Log(const OrtLogger* logger, OrtLoggingLevel level, const std::string& message) {

@@ -17,8 +17,9 @@ extern const OrtEpApi* g_ep_api;
 
 void InitOrtApi(const OrtApi* api);
 
-// Status -> OrtStatus* for the C ABI (nullptr is success).
-OrtStatus* ToOrtStatus(const Status& s, OrtErrorCode code = ORT_EP_FAIL);
+// Status -> OrtStatus* for the C ABI (nullptr is success): kInvalidArgument becomes
+// ORT_INVALID_ARGUMENT, anything else ORT_EP_FAIL; the message gets `prefix` in front.
+OrtStatus* ToOrtStatus(const Status& s, const std::string& prefix = "PhoenixNPU: ");
 
 // Log through an ORT logger (session or default). Never fails.
 void Log(const OrtLogger* logger, OrtLoggingLevel level, const std::string& message);

@@ -19,9 +19,8 @@ std::string Plan::Summary() const {
     s += (first ? "" : ", ") + std::to_string(n) + " " + k;
     first = false;
   }
-  s += "); activation arena " + std::to_string(arena_bytes / 1024) + " KiB, weights " +
-       std::to_string(weight_bytes / 1024) + " KiB";
-  if (element == DType::kSplit) s += "; precision bf16x3";
+  s += "); activation arena " + std::to_string(arena_bytes / 1024) + " KiB";
+  if (precision != Precision::kBF16) s += std::string("; precision ") + PrecisionName(precision);
   return s;
 }
 
@@ -54,7 +53,7 @@ void PlanBuffers(Plan& plan) {
   for (int t = 0; t < num_tensors; ++t)
     if (!plan.tensors[t].is_weight && first[t] != kEnd) order.push_back(t);
   std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return plan.tensors[a].bytes() > plan.tensors[b].bytes(); });
+                   [&](int a, int b) { return plan.tensors[a].Bytes(plan.precision) > plan.tensors[b].Bytes(plan.precision); });
   auto align = [](int64_t v) { return (v + int64_t(kBufferAlignment) - 1) / int64_t(kBufferAlignment) * int64_t(kBufferAlignment); };
   std::vector<int> placed;
   int64_t arena = 0;
@@ -62,9 +61,9 @@ void PlanBuffers(Plan& plan) {
     std::vector<std::pair<int64_t, int64_t>> busy;  // [begin, end) byte ranges in use meanwhile
     for (int p : placed)
       if (!(last[p] < first[t] || last[t] < first[p]))
-        busy.push_back({plan.tensors[p].arena_offset, plan.tensors[p].arena_offset + int64_t(plan.tensors[p].bytes())});
+        busy.push_back({plan.tensors[p].arena_offset, plan.tensors[p].arena_offset + int64_t(plan.tensors[p].Bytes(plan.precision))});
     std::sort(busy.begin(), busy.end());
-    const int64_t size = std::max<int64_t>(1, plan.tensors[t].bytes());
+    const int64_t size = std::max<int64_t>(1, plan.tensors[t].Bytes(plan.precision));
     int64_t offset = 0;
     for (auto& [b, e] : busy) {
       if (offset + size <= b) break;
@@ -93,16 +92,17 @@ Status CheckView(const Plan& plan, const PlanOperand& op, const std::string& whe
   if (v.offset < 0) return Status::Error(where + ": negative offset");
   // Extent with overflow checks: offset + sum((shape - 1) * stride) + 1 <= the tensor's elements.
   const int64_t limit = plan.tensors[op.tensor].num_elements;
-  int64_t last = v.offset;
-  bool empty = false;
-  for (int d = 0; d < v.rank; ++d) {
+  for (int d = 0; d < v.rank; ++d)
     if (v.shape[d] < 0 || v.strides[d] < 0) return Status::Error(where + ": negative dim or stride " + v.ToString());
-    if (v.shape[d] == 0) empty = true;
-    if (v.shape[d] > 1 && v.strides[d] > (limit - last) / (v.shape[d] - 1))
+  for (int d = 0; d < v.rank; ++d)
+    if (v.shape[d] == 0) return Status::OK();  // an empty view touches nothing
+  int64_t last = v.offset;
+  for (int d = 0; d < v.rank; ++d) {
+    if (v.shape[d] > 1 && v.strides[d] > (limit - 1 - last) / (v.shape[d] - 1))
       return Status::Error(where + ": view " + v.ToString() + " overruns its tensor of " + std::to_string(limit) + " elements");
     if (v.shape[d] > 1) last += (v.shape[d] - 1) * v.strides[d];
   }
-  if (!empty && last >= limit)
+  if (last >= limit)
     return Status::Error(where + ": view " + v.ToString() + " overruns its tensor of " + std::to_string(limit) + " elements");
   return Status::OK();
 }
@@ -207,7 +207,7 @@ Status ValidatePlan(const Plan& plan) {
   for (int t = 0; t < n; ++t) {
     const PlanTensor& pt = plan.tensors[t];
     if (pt.is_weight || first[t] == kEnd) continue;
-    if (pt.arena_offset < 0 || pt.arena_offset + static_cast<int64_t>(pt.bytes()) > plan.arena_bytes)
+    if (pt.arena_offset < 0 || pt.arena_offset + static_cast<int64_t>(pt.Bytes(plan.precision)) > plan.arena_bytes)
       return Status::Error("plan " + plan.name + ": tensor " + pt.name + " lies outside the arena");
     live.push_back(t);
   }
@@ -216,8 +216,8 @@ Status ValidatePlan(const Plan& plan) {
       const int x = live[a], y = live[b];
       if (last[x] < first[y] || last[y] < first[x]) continue;
       const PlanTensor &tx = plan.tensors[x], &ty = plan.tensors[y];
-      if (tx.arena_offset < ty.arena_offset + static_cast<int64_t>(ty.bytes()) &&
-          ty.arena_offset < tx.arena_offset + static_cast<int64_t>(tx.bytes()))
+      if (tx.arena_offset < ty.arena_offset + static_cast<int64_t>(ty.Bytes(plan.precision)) &&
+          ty.arena_offset < tx.arena_offset + static_cast<int64_t>(tx.Bytes(plan.precision)))
         return Status::Error("plan " + plan.name + ": tensors " + tx.name + " and " + ty.name + " share arena bytes while both are live");
     }
   return Status::OK();

@@ -1,10 +1,12 @@
-// The plan: what Compile produces from one fused region and the runtime executes.
+// The plan: what the compiler produces for one fused region at one set of input shapes, and
+// the runtime executes.
 //
-// Tensors are logical. Weights (constant initializers) each get a resident device buffer,
-// filled once. Activations are placed at byte offsets inside ONE arena buffer by a liveness
-// pass, so tensors whose live ranges do not overlap share memory (ping-pong falls out of
-// this). Every operand of every call is a (tensor, view) pair; the runtime turns the tensor
-// into a device buffer and the view's offset into an element offset inside it.
+// Tensors are logical. Weights live in the region's WeightStore (uploaded once, shared by all
+// plans of the region); a plan only refers to them. Activations are placed at byte offsets
+// inside ONE arena buffer by a liveness pass, so tensors whose live ranges do not overlap share
+// memory (ping-pong falls out of this). Every operand of every call is a (tensor, view) pair;
+// the runtime turns the tensor into a device buffer and the view's offset into an element
+// offset inside it.
 #pragma once
 
 #include <cstdint>
@@ -13,21 +15,19 @@
 
 #include "common/tensor_view.h"
 #include "device.h"
+#include "weights.h"
 
 namespace phoenix {
 
-// kSplit: BF16x3, a BF16 pair stored as one FP32 (kernels/common/split_bf16.h).
-enum class DType : int { kBF16 = 0, kF32 = 1, kSplit = 2 };
-inline size_t DTypeSize(DType t) { return t == DType::kBF16 ? 2 : 4; }
-
 struct PlanTensor {
   std::string name;
-  DType dtype = DType::kBF16;
+  bool f32 = false;                  // FP32 parameters; else activation elements (the plan's precision)
   int64_t num_elements = 0;
   bool is_weight = false;
-  std::vector<uint8_t> weight_data;  // weights only: the bytes uploaded once (dtype layout)
+  WeightRef weight;                  // weights only: the store's device buffer
   int64_t arena_offset = -1;         // activations only: byte offset in the arena
-  size_t bytes() const { return static_cast<size_t>(num_elements) * DTypeSize(dtype); }
+  size_t ElementSize(Precision p) const { return f32 ? 4 : ActivationElementSize(p); }
+  size_t Bytes(Precision p) const { return static_cast<size_t>(num_elements) * ElementSize(p); }
 };
 
 // A tensor operand before buffers exist: the runtime resolves `tensor` to a device buffer.
@@ -58,11 +58,10 @@ struct Plan {
   std::vector<PlanIO> inputs;       // in the order ORT passes them to Compute
   std::vector<PlanIO> outputs;      // in the fused node's output order
   int64_t arena_bytes = 0;          // set by the buffer planner
-  int64_t weight_bytes = 0;
   int num_onnx_nodes = 0;
-  DType element = DType::kBF16;     // of activations and matmul weights: kBF16 or kSplit (bf16x3)
+  Precision precision = Precision::kBF16;  // what activation tensors hold
 
-  std::string Summary() const;      // one line: calls by kind, arena and weight bytes
+  std::string Summary() const;      // one line: calls by kind, arena bytes
 };
 
 // The calls between which a tensor is live: first writer (-1 for a region input) to last

@@ -1,6 +1,7 @@
 #include "runtime.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 
 #include "common/bf16.h"
@@ -47,54 +48,28 @@ Status PlanRunner::Create(Plan plan, std::shared_ptr<Device> device, std::unique
   std::unique_ptr<PlanRunner> r(new PlanRunner());
   r->plan_ = std::move(plan);
   r->device_ = std::move(device);
-  PHX_RETURN_IF_ERROR(r->Upload());
-  CountersRegistry::Entry e;
-  e.name = r->plan_.name;
-  e.device = r->device_->Kind();
-  e.summary = r->plan_.Summary();
-  e.arena_bytes = r->plan_.arena_bytes;
-  e.weight_bytes = r->plan_.weight_bytes;
-  e.num_onnx_nodes = r->plan_.num_onnx_nodes;
-  e.num_calls = static_cast<int>(r->plan_.calls.size());
-  e.mutex = &r->run_mutex_;
-  e.counters = &r->counters_;
-  PlanRunner* self = r.get();
-  e.trace = [self](std::string* events, int pid) { self->TraceEvents(events, pid); };
-  r->registry_id_ = CountersRegistry::Get().Add(e);
+  PHX_RETURN_IF_ERROR(r->Resolve());
   *out = std::move(r);
   return Status::OK();
 }
 
 PlanRunner::~PlanRunner() {
-  if (registry_id_ >= 0) CountersRegistry::Get().Remove(registry_id_, counters_);
-  if (!device_) return;
-  for (BufferId b : tensor_buffer_)
-    if (b != kNoBuffer && b != arena_) device_->Free(b);
-  if (arena_ != kNoBuffer) device_->Free(arena_);
+  if (device_ && arena_ != kNoBuffer) device_->Free(arena_);
 }
 
-Status PlanRunner::Upload() {
+Status PlanRunner::Resolve() {
   const size_t n = plan_.tensors.size();
   tensor_buffer_.assign(n, kNoBuffer);
   tensor_elem_offset_.assign(n, 0);
   PHX_RETURN_IF_ERROR(device_->Allocate(static_cast<size_t>(std::max<int64_t>(plan_.arena_bytes, 1)), &arena_));
-  counters_.device_allocations++;
   for (size_t t = 0; t < n; ++t) {
-    PlanTensor& pt = plan_.tensors[t];
-    if (!pt.is_weight) {
-      if (pt.arena_offset < 0) continue;  // never used
+    const PlanTensor& pt = plan_.tensors[t];
+    if (pt.is_weight) {
+      tensor_buffer_[t] = pt.weight.buffer;
+    } else if (pt.arena_offset >= 0) {
       tensor_buffer_[t] = arena_;
-      tensor_elem_offset_[t] = pt.arena_offset / static_cast<int64_t>(DTypeSize(pt.dtype));
-      continue;
+      tensor_elem_offset_[t] = pt.arena_offset / static_cast<int64_t>(pt.ElementSize(plan_.precision));
     }
-    BufferId b;
-    PHX_RETURN_IF_ERROR(device_->Allocate(pt.weight_data.size(), &b));
-    counters_.device_allocations++;
-    tensor_buffer_[t] = b;
-    std::memcpy(device_->Map(b), pt.weight_data.data(), pt.weight_data.size());
-    PHX_RETURN_IF_ERROR(device_->SyncToDevice(b, 0, pt.weight_data.size()));
-    counters_.weight_bytes_uploaded += static_cast<int64_t>(pt.weight_data.size());
-    std::vector<uint8_t>().swap(pt.weight_data);  // the device holds the only copy now
   }
   // Resolve every operand to (buffer, view with the buffer-relative offset) once.
   auto resolve = [&](const PlanOperand& po, Operand* o) -> Status {
@@ -112,6 +87,7 @@ Status PlanRunner::Upload() {
     KernelCall c = pc.call;
     for (int i = 0; i < 4; ++i) PHX_RETURN_IF_ERROR(resolve(pc.in[i], &c.in[i]));
     PHX_RETURN_IF_ERROR(resolve(pc.out, &c.out));
+    if (c.out.view.NumElements() == 0) continue;  // an empty output: nothing to compute (symbolic dim fed 0)
     std::string why;
     if (!device_->CanRun(c, &why))
       return Status::Error("the " + device_->Kind() + " device cannot run " + std::string(KernelKindName(c.kind())) +
@@ -135,15 +111,15 @@ Status PlanRunner::Upload() {
   return Status::OK();
 }
 
-Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+Status PlanRunner::Run(const float* const* inputs, float* const* outputs, RegionCounters* counters,
+                       std::mutex* counters_mutex) {
   std::lock_guard<std::mutex> lock(run_mutex_);
   const int64_t t_start = NowNs();
-  if (inputs.size() != plan_.inputs.size() || outputs.size() != plan_.outputs.size())
-    return Status::Error("internal: input/output count mismatch in " + plan_.name);
   uint8_t* arena = device_->Map(arena_);
-  const bool split = plan_.element == DType::kSplit;
-  const size_t elem = DTypeSize(plan_.element);
-  for (size_t i = 0; i < inputs.size(); ++i) {
+  const bool split = plan_.precision == Precision::kBF16x3;
+  const size_t elem = ActivationElementSize(plan_.precision);
+  int64_t bytes_in = 0, bytes_out = 0;
+  for (size_t i = 0; i < plan_.inputs.size(); ++i) {
     const PlanIO& io = plan_.inputs[i];
     const int64_t n = io.view.NumElements();
     const int64_t first = tensor_elem_offset_[io.tensor] + io.view.offset;
@@ -151,52 +127,63 @@ Status PlanRunner::Run(const std::vector<const float*>& inputs, const std::vecto
     if (split) RoundFromF32(inputs[i], n, reinterpret_cast<split_t*>(dst));
     else RoundFromF32(inputs[i], n, reinterpret_cast<bf16_t*>(dst));
     PHX_RETURN_IF_ERROR(device_->SyncToDevice(arena_, static_cast<size_t>(first) * elem, static_cast<size_t>(n) * elem));
-    counters_.bytes_in += n * static_cast<int64_t>(elem);
-    counters_.transfers_in++;
+    bytes_in += n * static_cast<int64_t>(elem);
   }
   int64_t kernel_ns = 0;
+  int64_t launches_by_kind[static_cast<int>(KernelKind::kCount)] = {};
+  int64_t ns_by_kind[static_cast<int>(KernelKind::kCount)] = {};
   for (size_t ci = 0; ci < calls_.size(); ++ci) {
     const KernelCall& c = calls_[ci];
     const int64_t t0 = NowNs();
     Status s = device_->Launch(c);
     const int64_t t1 = NowNs();
-    const int64_t dt = t1 - t0;
     call_start_ns_[ci] = t0;
     call_end_ns_[ci] = t1;
     if (!s.ok()) return Status::Error(s.message() + " (kernel " + KernelKindName(c.kind()) + " for " + c.label + ")");
     const int k = static_cast<int>(c.kind());
-    counters_.launches_by_kind[k]++;
-    counters_.ns_by_kind[k] += dt;
-    kernel_ns += dt;
+    launches_by_kind[k]++;
+    ns_by_kind[k] += t1 - t0;
+    kernel_ns += t1 - t0;
   }
-  counters_.launches += static_cast<int64_t>(calls_.size());
-  counters_.host_launches += host_calls_;
   const int64_t t_wait = NowNs();
   PHX_RETURN_IF_ERROR(device_->Wait());
   kernel_ns += NowNs() - t_wait;
-  for (size_t i = 0; i < outputs.size(); ++i) {
+  for (size_t i = 0; i < plan_.outputs.size(); ++i) {
     const PlanIO& io = plan_.outputs[i];
     TensorView v = io.view;
     v.offset += tensor_elem_offset_[io.tensor];
     const int64_t extent = v.Extent();
-    int64_t lowest = v.offset;  // views here never have negative strides
-    PHX_RETURN_IF_ERROR(device_->SyncFromDevice(tensor_buffer_[io.tensor], static_cast<size_t>(lowest) * elem,
-                                                static_cast<size_t>(extent - lowest) * elem));
+    const int64_t lowest = v.offset;  // views here never have negative strides
+    if (extent > lowest)
+      PHX_RETURN_IF_ERROR(device_->SyncFromDevice(tensor_buffer_[io.tensor], static_cast<size_t>(lowest) * elem,
+                                                  static_cast<size_t>(extent - lowest) * elem));
     const uint8_t* base = device_->Map(tensor_buffer_[io.tensor]);
     if (split) GatherToF32(reinterpret_cast<const split_t*>(base), v, outputs[i]);
     else GatherToF32(reinterpret_cast<const bf16_t*>(base), v, outputs[i]);
-    counters_.bytes_out += v.NumElements() * static_cast<int64_t>(elem);
-    counters_.transfers_out++;
+    bytes_out += v.NumElements() * static_cast<int64_t>(elem);
   }
-  counters_.runs++;
   run_start_ns_ = t_start;
   run_end_ns_ = NowNs();
-  counters_.last_run_ns = run_end_ns_ - t_start;
-  counters_.last_host_overhead_ns = counters_.last_run_ns - kernel_ns;
+  std::lock_guard<std::mutex> cl(*counters_mutex);
+  RegionCounters& c = *counters;
+  c.runs++;
+  c.launches += static_cast<int64_t>(calls_.size());
+  for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k) {
+    c.launches_by_kind[k] += launches_by_kind[k];
+    c.ns_by_kind[k] += ns_by_kind[k];
+  }
+  c.host_launches += host_calls_;
+  c.bytes_in += bytes_in;
+  c.bytes_out += bytes_out;
+  c.transfers_in += static_cast<int64_t>(plan_.inputs.size());
+  c.transfers_out += static_cast<int64_t>(plan_.outputs.size());
+  c.last_run_ns = run_end_ns_ - t_start;
+  c.last_host_overhead_ns = c.last_run_ns - kernel_ns;
   return Status::OK();
 }
 
 void PlanRunner::TraceEvents(std::string* events, int pid) const {
+  std::lock_guard<std::mutex> lock(run_mutex_);
   if (run_end_ns_ == 0) return;
   auto us = [&](int64_t ns) { return std::to_string((ns - run_start_ns_) / 1000.0); };
   auto add = [&](const std::string& name, const std::string& cat, int tid, int64_t b, int64_t e) {

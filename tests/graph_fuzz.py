@@ -3,7 +3,8 @@ does not, with random shapes, broadcasts, attributes and dtypes; and the check t
 graph behaves: session creation never fails, results match the CPU EP within the BF16
 contract, and what the provider cannot run falls back to the CPU EP.
 
-Used by tests/test_fuzz.py (a short run in CI) and by tools/fuzz.py (the long run)."""
+Used by tests/test_fuzz.py (a short run in CI) and by tools/fuzz.py (the long run). The oracle
+at the end (Reference, allowed_error, assert_matches) is shared with tests/dag_fuzz.py."""
 from __future__ import annotations
 
 import math
@@ -189,42 +190,92 @@ def check_graph(seed: int, per_op: float = 1e-2, precision: str = "bf16"):
     """Runs one random graph on PhoenixNPU and on the CPU EP. Returns a dict with what
     happened; raises AssertionError when the provider misbehaves. precision="bf16x3" is held
     to the same (BF16) bounds: it must never be worse."""
-    import onnxruntime as ort
-
     import phoenix_npu
 
     model, feeds, desc = random_graph(seed)
-    cpu = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    want = cpu.run(None, feeds)
-    # Some random graphs are ill-conditioned (a LayerNorm over two nearly equal values, a
-    # Softmax of huge logits): any BF16 rounding moves their output a lot. Measure that on
-    # the CPU EP itself, by rounding the inputs to BF16, and allow a multiple of it.
-    # BF16-rounding every intermediate value (Cast pairs after each node) measures the
-    # sensitivity to rounding anywhere in the graph, not only at the inputs.
-    rounded_model = ort.InferenceSession(_bf16_everywhere(model), providers=["CPUExecutionProvider"])
-    rounded = {k: _round_bf16(v) for k, v in feeds.items()}
-    sensitivity = [max(_rel_err(a, w), _rel_err(b, w))
-                   for a, b, w in zip(rounded_model.run(None, rounded), cpu.run(None, rounded), want)]
+    want, sensitivity = Reference(model).run(feeds)
     sess = phoenix_npu.make_session(model, device="emulator", precision=precision)
     got = sess.run(None, feeds)
-    assign = phoenix_npu.assignment(sess)
-    claimed = len(assign.get(phoenix_npu.EP_NAME, []))
-    # each PhoenixNPU region rounds its inputs and outputs to BF16 once more
+    claimed, regions = provider_share(sess)
+    assert_matches(got, want, sensitivity, len(desc.split(" -> ")), regions, f"seed {seed}: {desc}", per_op)
+    return {"seed": seed, "desc": desc, "claimed": claimed,
+            "nodes": sum(len(v) for v in phoenix_npu.assignment(sess).values())}
+
+
+# The oracle, shared with tests/dag_fuzz.py.
+
+class Reference:
+    """The CPU EP's FP32 results for a model, and how far BF16 rounding moves them.
+
+    Some random graphs are ill-conditioned (a LayerNorm over two nearly equal values, a
+    Softmax of huge logits): any BF16 rounding moves their output a lot. That is measured on
+    the CPU EP itself: the model with every intermediate value BF16-rounded (Cast pairs after
+    each node) and BF16 weights, fed BF16-rounded inputs; and the FP32 model on the rounded
+    inputs. The larger of the two distances to the FP32 result, per output, is the graph's
+    BF16 sensitivity; a provider result may be a multiple of it away. The rounded model runs
+    unoptimised: ORT's fusions could drop Cast pairs (and ORT 1.32's full optimisation level
+    segfaults on some of these models, e.g. DAG seed 633)."""
+
+    def __init__(self, model: bytes):
+        import onnxruntime as ort
+
+        self.model = model
+        self.cpu = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        self._rounded = None
+
+    def run(self, feeds):
+        """(FP32 outputs, BF16 sensitivity per output) for one feed dict."""
+        import onnxruntime as ort
+
+        want = self.cpu.run(None, feeds)
+        if self._rounded is None:
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            self._rounded = ort.InferenceSession(_bf16_everywhere(self.model), so, providers=["CPUExecutionProvider"])
+        rounded = {k: _round_bf16(v) for k, v in feeds.items()}
+        sensitivity = [max(_rel_err(a, w), _rel_err(b, w))
+                       for a, b, w in zip(self._rounded.run(None, rounded), self.cpu.run(None, rounded), want)]
+        return want, sensitivity
+
+
+def provider_share(sess):
+    """(nodes PhoenixNPU runs, regions it runs them in) for a session made by make_session."""
+    import phoenix_npu
+
+    claimed = len(phoenix_npu.assignment(sess).get(phoenix_npu.EP_NAME, []))
     regions = phoenix_npu.assignment_summary(sess).get(phoenix_npu.EP_NAME, {}).get("subgraphs", 0)
-    for g_out, w_out, sens in zip(got, want, sensitivity):
-        assert g_out.shape == w_out.shape and g_out.dtype == w_out.dtype, (seed, desc)
+    return claimed, regions
+
+
+def allowed_error(per_op: float, ops: int, regions: int, sensitivity: float) -> float:
+    """The contract is per op (1e-2); along a path of `ops` ops the errors add up roughly in
+    quadrature, each PhoenixNPU region rounding its inputs and outputs to BF16 once more:
+    1.5 * per_op * sqrt(ops + regions), or a multiple of the graph's own BF16 sensitivity."""
+    return max(1.5 * per_op * math.sqrt(ops + regions), 8 * sensitivity)
+
+
+def assert_matches(got, want, sensitivity, ops, regions, context: str, per_op: float = 1e-2, names=None):
+    """Provider outputs against the CPU EP's: same shapes and dtypes, the same NaN and Inf
+    positions, and a relative L2 error within allowed_error(). `ops` is the number of ops on
+    the longest path to each output (one int for all, or one per output)."""
+    ops = ops if isinstance(ops, (list, tuple)) else [ops] * len(want)
+    names = names or [str(i) for i in range(len(want))]
+    assert len(got) == len(want), f"{context}: {len(got)} outputs, expected {len(want)}"
+    for g_out, w_out, sens, k, name in zip(got, want, sensitivity, ops, names):
+        where = f"{context}: output {name}"
+        assert g_out.shape == w_out.shape and g_out.dtype == w_out.dtype, \
+            f"{where}: {g_out.dtype}{list(g_out.shape)}, expected {w_out.dtype}{list(w_out.shape)}"
         if w_out.dtype != np.float32:
-            np.testing.assert_array_equal(g_out, w_out)
+            np.testing.assert_array_equal(g_out, w_out, err_msg=where)
             continue
-        assert np.array_equal(np.isnan(g_out), np.isnan(w_out)), (seed, desc, "NaN mismatch")
-        assert np.array_equal(np.isinf(g_out), np.isinf(w_out)), (seed, desc, "Inf mismatch")
+        assert np.array_equal(np.isnan(g_out), np.isnan(w_out)), \
+            f"{where}: NaN mismatch ({int(np.isnan(g_out).sum())} NaN, expected {int(np.isnan(w_out).sum())})"
+        assert np.array_equal(np.isposinf(g_out), np.isposinf(w_out)) and \
+            np.array_equal(np.isneginf(g_out), np.isneginf(w_out)), \
+            f"{where}: Inf mismatch ({int(np.isinf(g_out).sum())} Inf, expected {int(np.isinf(w_out).sum())})"
         err = _rel_err(g_out, w_out)
-        # The contract is per op (1e-2); along a chain of k ops the errors add up roughly in
-        # quadrature, with region boundaries adding a rounding each: 1.5 * per_op * sqrt(k + regions).
-        chain = len(desc.split(" -> "))
-        allowed = max(1.5 * per_op * math.sqrt(chain + regions), 8 * sens)
-        assert err <= allowed, f"seed {seed}: {desc}: relative L2 {err:.3e} > {allowed:.3e}"
-    return {"seed": seed, "desc": desc, "claimed": claimed, "nodes": sum(len(v) for v in assign.values())}
+        allowed = allowed_error(per_op, k, regions, sens)
+        assert err <= allowed, f"{where}: relative L2 {err:.3e} > {allowed:.3e}"
 
 
 def _bf16_everywhere(model_bytes):
@@ -262,7 +313,7 @@ def _round_bf16(a):
         return a
     bits = a.view(np.uint32).astype(np.uint64)
     bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return bits.astype(np.uint32).view(np.float32)
+    return np.asarray(bits, np.uint64).astype(np.uint32).view(np.float32).reshape(a.shape)  # 0-d stays an array
 
 
 def _rel_err(got, want):

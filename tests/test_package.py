@@ -81,7 +81,7 @@ def test_json_reader_follows_the_size_protocol_when_the_text_grows():
             ctypes.memset(buf + n, 0, 1)
         return len(text) + 1
 
-    got = read_json(growing)
+    got = read_json(growing, "test JSON")
     assert len(got["regions"]) == 2 and len(calls) == 2  # filled too short, filled again
 
 

@@ -168,3 +168,21 @@ def test_wrong_rank_and_dtype(layer_model):
         with pytest.raises(Exception):
             sess.run(None, {"x": bad})
     assert sess.run(None, {"x": np.zeros((1, 64, 96), np.float32)})[0].shape == (1, 64, 48)
+
+
+def test_activation_arena_is_not_resident_before_a_run(rng):
+    """Session creation allocates the arena but does not touch it (issue 11: 1 GiB resident for a
+    model with 512 MiB of intermediates, before any run)."""
+    n = helper.make_node
+    m = make_model([n("MatMul", ["x", "w"], ["mm"]), n("Softmax", ["mm"], ["s"], axis=-1), n("MatMul", ["s", "v"], ["y"])],
+                   [("x", [4096, 64])], [("y", [4096, 64])],
+                   {"w": (rng.standard_normal((64, 4096)) / 8).astype(np.float32),
+                    "v": (rng.standard_normal((4096, 64)) / 64).astype(np.float32)})
+    gc.collect()
+    before = _rss_bytes()
+    sess = npu_session(m, fuse_attention="0")
+    created = _rss_bytes() - before
+    arena = phoenix_npu.counters()["regions"][-1]["arena_bytes"]
+    assert arena >= 64 * 2**20, arena  # two 4096 x 4096 BF16 intermediates
+    assert created < arena / 4, f"session creation made {created / 2**20:.0f} MiB resident (arena {arena / 2**20:.0f} MiB)"
+    sess.run(None, {"x": rng.standard_normal((4096, 64)).astype(np.float32)})

@@ -8,6 +8,7 @@
 // BF16x3 (split_t operands, common/split_operands.h): S = Q'.K'^T over 3D, P rounded to a hi + lo
 // pair instead of BF16, O = P'.V' over 3N, O rounded to hi + lo; S stays FP32 as above.
 #pragma once
+#include <climits>
 #include <cstdint>
 #include "common/bf16.h"
 
@@ -30,8 +31,9 @@ struct AttentionArgs {
   float scale = 1.0f;
 
   int64_t BatchCount() const {
-    int64_t n = 1;
-    for (int d = 0; d < batch_rank; ++d) n *= batch_shape[d];
+    int64_t n = 1;  // saturates instead of wrapping (dims come from models)
+    for (int d = 0; d < batch_rank; ++d)
+      if (__builtin_mul_overflow(n, batch_shape[d], &n)) return INT64_MAX;
     return n;
   }
 };

@@ -66,4 +66,30 @@ struct AttentionScratch {
 void AttentionUnits(const AttentionPlan& p, const AttentionScratch& s, int64_t u0, int64_t u1);
 
 }  // namespace avx512
+
+// The AVX2 body (CPUs without AVX512_BF16), BF16 only: bit-identical to portable::Attention.
+namespace avx2 {
+
+// Packed per head (FP32, by the dispatcher): K as key panels [N/6][D][6] (PackKeyPanels),
+// Q^T and V as avx2::PackB panels of 16 columns (Q^T: [M/16][D][16], V: [Dv/16][N][16]).
+constexpr int kKeyPanel = 6;
+inline int64_t KeyPanelFloats(int64_t N, int64_t D) { return (N + kKeyPanel - 1) / kKeyPanel * kKeyPanel * D; }
+void PackKeyPanels(const bf16_t* K, int64_t N, int64_t D, int64_t rs, int64_t cs, float* dst);
+
+// A unit is one block of kBlockRows queries of one head.
+constexpr int kBlockRows = 48;  // 3 query panels of 16; 8 output tiles of 6 rows
+struct AttentionPlan {
+  const AttentionArgs* args = nullptr;
+  bf16_t* O = nullptr;
+  const int64_t* o_offsets = nullptr;  // per batch
+  const float* const* packed_q = nullptr;
+  const float* const* packed_k = nullptr;
+  const float* const* packed_v = nullptr;
+  int64_t blocks = 0, units = 0;       // blocks per head, all units
+};
+// Per-thread scratch of a unit: S^T / P [N rounded up to 6][kBlockRows] + a tile.
+inline int64_t AttentionScratchFloats(int64_t N) { return (N + kKeyPanel) * kBlockRows + 6 * 16; }
+void AttentionUnits(const AttentionPlan& p, float* scratch, int64_t u0, int64_t u1);
+
+}  // namespace avx2
 }  // namespace phoenix::kernels

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/batch_offsets.h"
+#include "common/checked_size.h"
 #include "attention/attention.h"
 #include "attention/attention_internal.h"
 #include "common/cpu_features.h"
@@ -97,6 +98,25 @@ T* Aligned(std::vector<T>& v, size_t n) {
   Grow(v, n + 64 / sizeof(T));
   const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
   return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
+}
+
+// Element offsets of Q, K, V, O for every head (batch), and whether K / V differ between heads
+// (else they are packed once for all).
+void HeadOffsets(const AttentionArgs& a, std::vector<int64_t>& q, std::vector<int64_t>& k, std::vector<int64_t>& v,
+                 std::vector<int64_t>& o, bool* k_batched, bool* v_batched) {
+  const int64_t batches = a.BatchCount();
+  for (auto* x : {&q, &k, &v, &o}) Grow(*x, batches);
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
+    int64_t off[4];
+    BatchOffsets(bi, a.batch_rank, a.batch_shape, 4, strides, off);
+    q[bi] = off[0];
+    k[bi] = off[1];
+    v[bi] = off[2];
+    o[bi] = off[3];
+    *k_batched |= off[1] != k[0];
+    *v_batched |= off[2] != v[0];
+  }
 }
 
 // Per calling thread: per-batch offsets and the packed Q, K, V of every head of the call.
@@ -194,21 +214,9 @@ void AttentionAvx512(const AttentionArgs& a, const T* Q, const T* K, const T* V,
   thread_local PackScratch ps;
   const int64_t batches = a.BatchCount();
   const int threads = std::max(1, num_threads);
-  for (auto* v : {&ps.q_off, &ps.k_off, &ps.v_off, &ps.o_off}) Grow(*v, batches);
   for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
   bool k_batched = false, v_batched = false;
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const int64_t* strides[4] = {a.q_batch_strides, a.k_batch_strides, a.v_batch_strides, a.o_batch_strides};
-    int64_t off[4];
-    BatchOffsets(bi, a.batch_rank, a.batch_shape, 4, strides, off);
-    const int64_t qo = off[0], ko = off[1], vo = off[2], oo = off[3];
-    ps.q_off[bi] = qo;
-    ps.k_off[bi] = ko;
-    ps.v_off[bi] = vo;
-    ps.o_off[bi] = oo;
-    k_batched |= ko != ps.k_off[0];
-    v_batched |= vo != ps.v_off[0];
-  }
+  HeadOffsets(a, ps.q_off, ps.k_off, ps.v_off, ps.o_off, &k_batched, &v_batched);
 
   // Pack Q^T, K and V of every head (K or V shared by all batches is packed once). Jobs are
   // (operand, head, part): a head's operand is split into parts when there are few heads.
@@ -276,12 +284,88 @@ void AttentionAvx512(const AttentionArgs& a, const T* Q, const T* K, const T* V,
   });
 }
 
+// The scratch sizes a call may need (packed Q, K, V of every head, a score block; the
+// reference's rows of N), from the model's dims: refused (std::length_error, on the calling
+// thread) when they overflow int64, before any path runs or allocates.
+template <typename T>
+void CheckScratchSizes(const AttentionArgs& a, const T* Q) {
+  const int64_t batches = a.BatchCount();
+  const int64_t r = ProductK(Q, 1);  // 3 for BF16x3 (Q', K', V' expansions)
+  const int64_t d2 = CheckedAdd(CheckedMul(r, a.D, "Attention D"), 2, "Attention D");
+  const int64_t n2 = CheckedAdd(CheckedMul(r, a.N, "Attention N"), 2, "Attention N");
+  const int64_t q = CheckedMul(CheckedAdd(a.M, 16, "Attention M"), d2, "Attention Q");
+  const int64_t k = CheckedMul(CheckedAdd(a.N, avx512::kKeyTile, "Attention N"), d2, "Attention K");
+  const int64_t v = CheckedMul(n2, CheckedAdd(a.Dv, 16, "Attention Dv"), "Attention V");
+  CheckedMul(CheckedMul(CheckedAdd(CheckedAdd(q, k, "Attention"), v, "Attention"), 2, "Attention"), batches, "Attention");
+  CheckedMul(CheckedAdd(a.N, 2, "Attention N"), 64 * sizeof(float), "Attention scores");
+}
+
+// The AVX2 path (BF16): Q^T, K and V of every head packed to FP32 once per call, then units of
+// kBlockRows queries on the threads (emulated_avx2.cc).
+void AttentionAvx2(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, const bf16_t* V, bf16_t* O,
+                   int num_threads) {
+  struct Scratch {
+    std::vector<int64_t> q_off, k_off, v_off, o_off;
+    std::vector<float> packed;
+    std::vector<const float*> q_ptrs, k_ptrs, v_ptrs;
+  };
+  thread_local Scratch ps;
+  const int64_t batches = a.BatchCount();
+  const int threads = std::max(1, num_threads);
+  for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
+  bool k_batched = false, v_batched = false;
+  HeadOffsets(a, ps.q_off, ps.k_off, ps.v_off, ps.o_off, &k_batched, &v_batched);
+  const int64_t nq = batches, nk = k_batched ? batches : 1, nv = v_batched ? batches : 1;
+  const int64_t q_elems = avx2::PackedBFloats(a.D, a.M), k_elems = avx2::KeyPanelFloats(a.N, a.D),
+                v_elems = avx2::PackedBFloats(a.N, a.Dv);
+  Grow(ps.packed, static_cast<size_t>(nq * q_elems + nk * k_elems + nv * v_elems));
+  float* pq = ps.packed.data();
+  float* pk = pq + nq * q_elems;
+  float* pv = pk + nk * k_elems;
+  const int64_t *qoff = ps.q_off.data(), *koff = ps.k_off.data(), *voff = ps.v_off.data();
+  const int64_t q_panels = (a.M + 15) / 16, v_panels = (a.Dv + 15) / 16;
+  ParallelFor(nq + nk + nv, threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j < nq) avx2::PackB(Q + qoff[j], a.D, a.M, a.q_cs, a.q_rs, pq + j * q_elems, 0, q_panels);
+      else if (j < nq + nk) avx2::PackKeyPanels(K + koff[j - nq], a.N, a.D, a.k_rs, a.k_cs, pk + (j - nq) * k_elems);
+      else avx2::PackB(V + voff[j - nq - nk], a.N, a.Dv, a.v_rs, a.v_cs, pv + (j - nq - nk) * v_elems, 0, v_panels);
+    }
+  });
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    ps.q_ptrs[bi] = pq + bi * q_elems;
+    ps.k_ptrs[bi] = pk + (k_batched ? bi : 0) * k_elems;
+    ps.v_ptrs[bi] = pv + (v_batched ? bi : 0) * v_elems;
+  }
+  avx2::AttentionPlan p;
+  p.args = &a;
+  p.O = O;
+  p.o_offsets = ps.o_off.data();
+  p.packed_q = ps.q_ptrs.data();
+  p.packed_k = ps.k_ptrs.data();
+  p.packed_v = ps.v_ptrs.data();
+  p.blocks = (a.M + avx2::kBlockRows - 1) / avx2::kBlockRows;
+  p.units = batches * p.blocks;
+  const double flops = 2.0 * batches * a.M * (a.N * double(a.D) + a.N * double(a.Dv));
+  const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, flops / 2e6)));
+  const size_t nf = static_cast<size_t>(avx2::AttentionScratchFloats(a.N));
+  ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) {
+    thread_local std::vector<float> scratch;
+    Grow(scratch, nf);
+    avx2::AttentionUnits(p, scratch.data(), u0, u1);
+  });
+}
+
 template <typename T>
 void Dispatch(const AttentionArgs& a, const T* Q, const T* K, const T* V, T* O, int num_threads) {
   if (a.M <= 0 || a.Dv <= 0 || a.BatchCount() <= 0) return;
+  CheckScratchSizes(a, Q);
   // N = 0 (O = 0) or D = 0 (uniform P): degenerate, left to the reference.
-  if (a.N <= 0 || a.D <= 0 || !UseAvx512Bf16()) return portable::Attention(a, Q, K, V, O, num_threads);
-  AttentionAvx512(a, Q, K, V, O, num_threads);
+  if (a.N <= 0 || a.D <= 0) return portable::Attention(a, Q, K, V, O, num_threads);
+  if (UseAvx512Bf16()) return AttentionAvx512(a, Q, K, V, O, num_threads);
+  if constexpr (std::is_same<T, bf16_t>::value) {
+    if (UseAvx2Fma()) return AttentionAvx2(a, Q, K, V, O, num_threads);
+  }
+  portable::Attention(a, Q, K, V, O, num_threads);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 
 #include "attention/attention_internal.h"
 #include "common/avx512_math.h"
+#include "common/checked_size.h"
 #include "common/kernel_isa.h"
 
 namespace phoenix::kernels::avx512 {
@@ -318,7 +319,7 @@ void Unit(const AttentionPlan& pl, const AttentionScratch& sc, int64_t bi, int64
 void PackKeyTiles(const bf16_t* K, int64_t N, int64_t D, int64_t rs, int64_t cs, bf16_t* dst, int64_t t0, int64_t t1) {
   const int64_t K2 = (D + 1) / 2, full = D / 2;
   // Rows contiguous along D: pair k2 of the tile's 12 keys is one 32-bit word per key.
-  const bool gather_ok = cs == 1 && rs > 0 && rs * 2 * kKeyTile < (int64_t{1} << 31);
+  const bool gather_ok = cs == 1 && rs > 0 && GatherOffsetsFit(rs, sizeof(bf16_t), kKeyTile, 4);  // 32-bit lane offsets
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0),
                                          _mm512_set1_epi32(static_cast<int32_t>(gather_ok ? rs * 2 : 0)));
   for (int64_t t = t0; t < t1; ++t) {

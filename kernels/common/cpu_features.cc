@@ -35,17 +35,32 @@ CpuFeatures Detect() {
     f.avx512dq = (b >> 17) & 1;
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
+    f.avx512vnni = (c >> 11) & 1;
     __cpuid_count(7, 1, a, b, c, d);
+    f.avx_vnni = (a >> 4) & 1;
     f.avx512bf16 = (a >> 5) & 1;
   }
 #endif
   return f;
 }
 
+// PHOENIX_KERNEL_ISA: unset or "auto" (the best path), "avx2", "portable".
+bool EnvAllows(const char* isa) {
+  const char* env = std::getenv("PHOENIX_KERNEL_ISA");
+  if (!env || !*env || std::strcmp(env, "auto") == 0) return true;
+  if (std::strcmp(env, "portable") == 0) return false;
+  if (std::strcmp(env, "avx2") == 0) return std::strcmp(isa, "avx2") == 0;
+  return true;
+}
+
+bool DecideAvx2Fma() {
+  const CpuFeatures& f = GetCpuFeatures();
+  return EnvAllows("avx2") && f.os_avx && f.avx2 && f.fma && f.f16c;
+}
+
 bool DecideAvx512Bf16() {
   const CpuFeatures& f = GetCpuFeatures();
-  const char* env = std::getenv("PHOENIX_KERNEL_ISA");
-  if (env && std::strcmp(env, "portable") == 0) return false;
+  if (!EnvAllows("avx512_bf16")) return false;
   return f.os_avx && f.os_avx512 && f.fma && f.f16c && f.avx2 && f.avx512f && f.avx512bw && f.avx512vl &&
          f.avx512dq && f.avx512bf16;
 }
@@ -62,6 +77,11 @@ bool UseAvx512Bf16() {
   return use;
 }
 
-const char* KernelIsaName() { return UseAvx512Bf16() ? "avx512_bf16" : "portable"; }
+bool UseAvx2Fma() {
+  static const bool use = DecideAvx2Fma();
+  return use;
+}
+
+const char* KernelIsaName() { return UseAvx512Bf16() ? "avx512_bf16" : UseAvx2Fma() ? "avx2" : "portable"; }
 
 }  // namespace phoenix

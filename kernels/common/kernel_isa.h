@@ -91,4 +91,44 @@ void BinaryScalarRow(BinaryOp op, const bf16_t* a, float s, bool scalar_first, b
 void BinaryScalarRow(BinaryOp op, const split_t* a, float s, bool scalar_first, split_t* y, int64_t n);
 
 }  // namespace avx512
+
+// The AVX2 bodies (CPUs with AVX2 + FMA but no AVX512_BF16), same rules as above.
+namespace avx2 {
+
+// ---- MatMul -------------------------------------------------------------------------------
+// Bit-identical to portable::MatMul (emulated_avx2.cc says why). Packed B: FP32 panels of 16
+// columns, [panel][k][16], zero outside K x N (PackedBFloats(K, N) floats).
+constexpr int kPanelCols = 16;
+inline int64_t PackedBFloats(int64_t K, int64_t N) { return (N + kPanelCols - 1) / kPanelCols * K * kPanelCols; }
+void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, float* dst, int64_t p0, int64_t p1);
+
+constexpr int kMatMulMR = 6;      // rows per register tile (6 x 16: 12 accumulators)
+constexpr int kMatMulMC = 96;     // rows per unit: the unit's packed A block stays in L2
+constexpr int kMatMulKC = 256;    // K per block: a B micro-panel (16 KiB) stays in L1
+
+// One MatMul call, split into units for the threads: kMatMulMC rows x one N chunk of one batch,
+// numbered (batch, n_chunk, m_block) with m_block fastest.
+struct MatMulPlan {
+  const MatMulArgs* args = nullptr;
+  int64_t K = 0;                       // K of the BF16 operands (3K for BF16x3)
+  const bf16_t* A = nullptr;           // [.., K] rows, column stride 1
+  int64_t a_rs = 0;
+  const int64_t* a_batch_offsets = nullptr;
+  void* C = nullptr;                   // bf16_t, or split_t when `split`
+  bool split = false;
+  const float* const* packed_b = nullptr;  // per batch (PackB layout)
+  int64_t m_blocks = 0, n_chunks = 1, n_chunk_cols = 0, units = 0;
+};
+// Per-thread scratch of MatMulUnits: the FP32 A block and the parked accumulators of a unit.
+inline int64_t MatMulScratchFloats(int64_t n_chunk_cols) {
+  return int64_t{kMatMulMC} * kMatMulKC +
+         (kMatMulMC + kMatMulMR - 1) / kMatMulMR * kMatMulMR * ((n_chunk_cols + kPanelCols - 1) / kPanelCols * kPanelCols);
+}
+void MatMulUnits(const MatMulPlan& p, float* scratch, int64_t u0, int64_t u1);
+
+// ---- Row kernels --------------------------------------------------------------------------
+void LayerNormRows(const LayerNormArgs& a, const bf16_t* x, bf16_t* y, int64_t r0, int64_t r1);
+void LayerNormRows(const LayerNormArgs& a, const split_t* x, split_t* y, int64_t r0, int64_t r1);
+
+}  // namespace avx2
 }  // namespace phoenix::kernels

@@ -80,13 +80,15 @@ Status CheckOperand(const HostBuffers& buffers, const Operand& op, size_t elem_s
   if (elem_size == 0) return Status::Error("host kernel: " + call.label + " has an operand in a slot its kind lacks");
   const TensorView& v = op.view;
   if (v.offset < 0) return Status::Error("host kernel: negative offset in " + call.label);
-  // Largest byte touched, with overflow checks (views come from plans; plans from models).
+  // Largest element touched, with overflow checks (views come from plans; plans from models).
   const int64_t limit = static_cast<int64_t>(b.bytes / elem_size);
+  for (int d = 0; d < v.rank; ++d)
+    if (v.shape[d] < 0 || v.strides[d] < 0) return Status::Error("host kernel: negative dim or stride in " + call.label);
+  for (int d = 0; d < v.rank; ++d)
+    if (v.shape[d] == 0) return Status::OK();  // an empty view touches nothing
   int64_t last = v.offset;
   for (int d = 0; d < v.rank; ++d) {
-    if (v.shape[d] == 0) return Status::OK();
-    if (v.shape[d] < 0 || v.strides[d] < 0) return Status::Error("host kernel: negative dim or stride in " + call.label);
-    if (v.shape[d] > 1 && v.strides[d] > (limit - last) / (v.shape[d] - 1))
+    if (v.shape[d] > 1 && v.strides[d] > (limit - 1 - last) / (v.shape[d] - 1))
       return Status::Error("host kernel: " + what + " of " + call.label + " overruns its buffer");
     if (v.shape[d] > 1) last += (v.shape[d] - 1) * v.strides[d];
   }

@@ -7,18 +7,26 @@
 
 namespace phoenix {
 
+// What kind of failure, chosen where the error arises (it becomes ORT's error code).
+enum class StatusCode { kOk, kFail, kInvalidArgument };
+
 class Status {
  public:
   Status() = default;
   static Status OK() { return Status(); }
-  static Status Error(std::string message) { return Status(std::move(message)); }
+  static Status Error(std::string message) { return Status(StatusCode::kFail, std::move(message)); }
+  // The caller's input (an option, a feed) is wrong, not the provider.
+  static Status InvalidArgument(std::string message) {
+    return Status(StatusCode::kInvalidArgument, std::move(message));
+  }
 
-  bool ok() const { return !failed_; }
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
 
  private:
-  explicit Status(std::string message) : failed_(true), message_(std::move(message)) {}
-  bool failed_ = false;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  StatusCode code_ = StatusCode::kOk;
   std::string message_;
 };
 

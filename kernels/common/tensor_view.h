@@ -4,12 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 #include <string>
 #include <vector>
 
 namespace phoenix {
 
 constexpr int kMaxRank = 8;
+
+// A tensor shape (provider: dims may be symbolic, see provider/graph_view.h).
+using Shape = std::vector<int64_t>;
 
 struct TensorView {
   int rank = 0;
@@ -25,14 +29,21 @@ struct TensorView {
     for (int i = v.rank - 1; i >= 0; --i) {
       v.shape[i] = dims[i];
       v.strides[i] = s;
-      s *= dims[i];
+      // dims come from models: a stride past int64 saturates (and Extent() with it) instead of
+      // wrapping, so the bounds checks against real buffers fail on such a view
+      if (__builtin_mul_overflow(s, dims[i], &s)) s = INT64_MAX;
     }
     return v;
   }
 
+  // Shapes and strides come from models: both products saturate at INT64_MAX instead of
+  // wrapping, so a bounds check against a real buffer fails on them.
   int64_t NumElements() const {
+    for (int i = 0; i < rank; ++i)
+      if (shape[i] == 0) return 0;
     int64_t n = 1;
-    for (int i = 0; i < rank; ++i) n *= shape[i];
+    for (int i = 0; i < rank; ++i)
+      if (__builtin_mul_overflow(n, shape[i], &n)) return INT64_MAX;
     return n;
   }
 
@@ -50,9 +61,11 @@ struct TensorView {
   // Largest element index touched + 1 (for bounds checks); 0 for an empty view.
   int64_t Extent() const {
     if (NumElements() == 0) return 0;
-    int64_t last = offset;
-    for (int i = 0; i < rank; ++i) last += (shape[i] - 1) * strides[i];
-    return last + 1;
+    int64_t last = offset, step = 0;
+    for (int i = 0; i < rank; ++i)
+      if (__builtin_mul_overflow(shape[i] - 1, strides[i], &step) || __builtin_add_overflow(last, step, &last))
+        return INT64_MAX;
+    return last == INT64_MAX ? INT64_MAX : last + 1;
   }
 
   std::string ToString() const {

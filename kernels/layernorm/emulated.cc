@@ -2,7 +2,8 @@
 // one rounding of the output (BF16, or hi + lo for BF16x3). Same steps as aie/layernorm.cc.
 // portable::LayerNorm is the reference form; on CPUs with AVX512_BF16 the rows run in
 // emulated_avx512.cc (same steps and the same sequential sum order, 16 rows per vector:
-// bit-identical). Both are written once over the element type.
+// bit-identical; emulated_avx2.cc: the same in 8 lanes on CPUs without AVX512_BF16). All are
+// written once over the element type.
 #include <algorithm>
 #include <vector>
 
@@ -46,13 +47,17 @@ void PortableLayerNorm(const LayerNormArgs& a, const T* x, T* y, int num_threads
 template <typename T>
 void DispatchLayerNorm(const LayerNormArgs& a, const T* x, T* y, int num_threads) {
   if (a.rows <= 0 || a.cols <= 0) return;
-  if (!UseAvx512Bf16()) return portable::LayerNorm(a, x, y, num_threads);
-  // Groups of 16 rows (one row per lane for the sums), >= ~32K elements a thread.
-  const int64_t groups = (a.rows + 15) / 16;
-  const int64_t per_thread = std::max<int64_t>(1, 32768 / (16 * a.cols));
+  const bool avx512 = UseAvx512Bf16();
+  if (!avx512 && !UseAvx2Fma()) return portable::LayerNorm(a, x, y, num_threads);
+  // Groups of one row per lane for the sums (16 rows on AVX-512, 8 on AVX2), >= ~32K elements a thread.
+  const int64_t lanes = avx512 ? 16 : 8;
+  const int64_t groups = (a.rows + lanes - 1) / lanes;
+  const int64_t per_thread = std::max<int64_t>(1, 32768 / (lanes * a.cols));
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, groups / per_thread)));
   ParallelFor(groups, threads, [&](int64_t g0, int64_t g1) {
-    avx512::LayerNormRows(a, x, y, g0 * 16, std::min(a.rows, g1 * 16));
+    const int64_t r0 = g0 * lanes, r1 = std::min(a.rows, g1 * lanes);
+    if (avx512) avx512::LayerNormRows(a, x, y, r0, r1);
+    else avx2::LayerNormRows(a, x, y, r0, r1);
   });
 }
 

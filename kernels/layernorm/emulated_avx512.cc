@@ -14,7 +14,9 @@
 #include <cstdint>
 
 #include "common/avx512_math.h"
+#include "common/checked_size.h"
 #include "common/kernel_isa.h"
+#include "layernorm/row_stats_scalar.h"
 
 namespace phoenix::kernels::avx512 {
 namespace {
@@ -84,10 +86,15 @@ void RowStats(const T* x, int64_t n, int rows, float eps, float* mean_out, float
 template <typename T>
 void Rows(const LayerNormArgs& a, const T* x, T* y, int64_t r0, int64_t r1) {
   const int64_t n = a.cols;
+  // RowStats gathers lane j at byte offset j * row_bytes (+ up to 2 elements) as int32: rows of
+  // 71.6M BF16 elements or more would wrap (issue 11), so those take the scalar statistics.
+  const bool gather = GatherOffsetsFit(n, sizeof(T), 16, 2 * sizeof(T));
   alignas(64) float mean[16], inv[16];
   for (int64_t g0 = r0; g0 < r1; g0 += 16) {
     const int rows = static_cast<int>(r1 - g0 < 16 ? r1 - g0 : 16);
-    if (n >= 2) {
+    if (n >= 2 && !gather) {
+      for (int j = 0; j < rows; ++j) RowStatsScalar(x + (g0 + j) * n, n, a.epsilon, mean + j, inv + j);
+    } else if (n >= 2) {
       RowStats(x + g0 * n, n, rows, a.epsilon, mean, inv);
     } else {  // n == 1: the rows' elements are one contiguous vector; the reference's steps
       const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);

@@ -22,6 +22,7 @@
 
 #include "common/batch_offsets.h"
 #include "common/avx512_math.h"
+#include "common/checked_size.h"
 #include "common/kernel_isa.h"
 
 namespace phoenix::kernels::avx512 {
@@ -171,7 +172,7 @@ static_assert(kMatMulMR == 12, "SelectTile covers 1..12 rows");
 
 void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, bf16_t* dst, int64_t p0, int64_t p1) {
   const int64_t K2 = (K + 1) / 2, full = K / 2;
-  const bool gather_ok = rs == 1 && cs > 0 && cs * 2 * 16 < (int64_t{1} << 31);
+  const bool gather_ok = rs == 1 && cs > 0 && GatherOffsetsFit(cs, sizeof(bf16_t), 16, 4);  // 32-bit lane offsets
   for (int64_t p = p0; p < p1; ++p) {
     bf16_t* out = dst + p * PackedPanelElems(K);
     const int64_t n0 = p * kPanelCols, nn = Min64(kPanelCols, N - n0);

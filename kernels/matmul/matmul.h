@@ -7,6 +7,7 @@
 // attention (Reshape + Transpose) and K^T are read in place. See README.md in this folder.
 #pragma once
 #include <cstddef>
+#include <climits>
 #include <cstdint>
 #include "common/bf16.h"
 #include "gelu/gelu.h"
@@ -35,8 +36,9 @@ struct MatMulArgs {
   bool b_is_constant = false;
 
   int64_t BatchCount() const {
-    int64_t n = 1;
-    for (int d = 0; d < batch_rank; ++d) n *= batch_shape[d];
+    int64_t n = 1;  // saturates instead of wrapping (dims come from models)
+    for (int d = 0; d < batch_rank; ++d)
+      if (__builtin_mul_overflow(n, batch_shape[d], &n)) return INT64_MAX;
     return n;
   }
 };

@@ -1,10 +1,11 @@
-// Conv, 1-D only (Whisper's conv stem), lowered to Im2Col + MatMul.
+// Conv, 1-D only (Whisper's conv stem): Im2Col + a MatMul chain (fusion/epilogue.cc), so the
+// conv bias and a following GELU land in the MatMul's epilogue.
 #include "ops/op.h"
 
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "Conv"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "Conv"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing operand";
@@ -31,12 +32,14 @@ bool OneValue(const GNode& n, const char* name, int64_t fallback, size_t count, 
   return true;
 }
 
-Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   const Shape& x = in[0];
   const Shape& w = in[1];
   if (x.size() != 3) return Status::Error("only 1-D convolution is supported");
   if (w.size() != 3) return Status::Error("Conv weight " + ShapeToString(w) + " is not [D, C, k]");
-  if (w[1] != x[1]) return Status::Error("Conv weight " + ShapeToString(w) + " does not match input channels of " + ShapeToString(x));
+  if (!MayEqual(w[1], x[1])) return Status::Error("Conv weight " + ShapeToString(w) + " does not match input channels of " + ShapeToString(x));
   int64_t stride, dilation, pad_begin, pad_end, kernel;
   if (!OneValue(n, "strides", 1, 1, &stride) || !OneValue(n, "dilations", 1, 1, &dilation) ||
       !OneValue(n, "pads", 0, 2, &pad_begin, &pad_end) || !OneValue(n, "kernel_shape", w[2], 1, &kernel))
@@ -50,6 +53,10 @@ Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>&
     if (!CheckedNumElements(in[2], &count) || count != w[0]) return Status::Error("Conv bias does not have D elements");
   }
   const int64_t span = dilation * (kernel - 1) + 1;
+  if (!IsStaticDim(x[2])) {  // a symbolic length: known when a plan is built
+    out->assign(1, Shape{x[0], w[0], kDynamicDim});
+    return Status::OK();
+  }
   const int64_t padded = x[2] + pad_begin + pad_end;
   if (padded < span) return Status::Error("Conv input is shorter than its kernel");
   out->assign(1, Shape{x[0], w[0], (padded - span) / stride + 1});
@@ -58,6 +65,6 @@ Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>&
 
 }  // namespace
 
-const OpFamily kConvFamily = {"Conv", Handles, WhyUnsupported, InferShapes};
+const OpFamily kConvFamily = {"Conv", Handles, WhyUnsupported, InferShapes, nullptr};
 
 }  // namespace phoenix

@@ -1,5 +1,6 @@
 // MatMul (weights, or activation x activation with batch dims) and Gemm (linear layers, also
-// with ORT's MatMulAddFusion writing the residual add as an activation C).
+// with ORT's MatMulAddFusion writing the residual add as an activation C). Both are lowered as a
+// MatMul chain (fusion/epilogue.cc), which also takes the bias, GELU and residual after them.
 #include "ops/op.h"
 
 namespace phoenix {
@@ -7,15 +8,14 @@ namespace {
 
 constexpr int kMaxBatchDims = 4;  // kernels/matmul/matmul.h kMaxBatchRank
 
-bool Handles(const GNode& n) { return n.op_type == "MatMul" || n.op_type == "Gemm"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "MatMul" || n.op_type == "Gemm"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   const bool gemm = n.op_type == "Gemm";
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing operand";
   if (auto why = CheckF32(g, n, gemm ? 3 : 2); !why.empty()) return why;
   if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
-  if (gemm) {
-    if (!g.value(n.inputs[1]).is_constant) return "Gemm B is not a constant weight";
+  if (gemm) {  // B may be an activation too (ORT's MatMulAddFusion writes activation MatMul + Add so)
     if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant &&
         n.AttrFloat("beta", 1.0f) != 1.0f)
       return "Gemm C is an activation scaled by beta != 1";
@@ -23,26 +23,29 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   Shape a = in[0], b = in[1];
   if (n.op_type == "Gemm") {
     if (a.size() != 2 || b.size() != 2) return Status::Error("Gemm operands must be 2-D");
     if (n.AttrInt("transA", 0)) std::swap(a[0], a[1]);
     if (n.AttrInt("transB", 0)) std::swap(b[0], b[1]);
-    if (a[1] != b[0]) return Status::Error("Gemm inner dims differ: " + ShapeToString(a) + " x " + ShapeToString(b));
+    if (!MayEqual(a[1], b[0])) return Status::Error("Gemm inner dims differ: " + ShapeToString(a) + " x " + ShapeToString(b));
     Shape y{a[0], b[1]};
     if (in.size() > 2 && n.inputs[2] >= 0) {
       const Shape& c = in[2];
       Shape bc;
       PHX_RETURN_IF_ERROR(Broadcast(c, y, &bc));
-      if (bc != y) return Status::Error("Gemm C " + ShapeToString(c) + " does not broadcast to " + ShapeToString(y));
+      if (bc.size() != y.size() || !MayEqual(bc[0], y[0]) || !MayEqual(bc[1], y[1]))
+        return Status::Error("Gemm C " + ShapeToString(c) + " does not broadcast to " + ShapeToString(y));
       // A constant C must be a bias along N (or a scalar); an activation C a full residual.
       if (g.value(n.inputs[2]).is_constant) {
         int64_t count = 0;
         CheckedNumElements(c, &count);
-        if (!(count == 1 || (!c.empty() && c.back() == y[1] && count == y[1])))
+        if (!(count == 1 || (!c.empty() && MayEqual(c.back(), y[1]) && MayEqual(count, y[1]))))
           return Status::Error("Gemm C " + ShapeToString(c) + " is not a bias vector");
-      } else if (c != y) {
+      } else if (c.size() != 2 || !MayEqual(c[0], y[0]) || !MayEqual(c[1], y[1])) {
         return Status::Error("Gemm C " + ShapeToString(c) + " is an activation that is not a full-size residual");
       }
     }
@@ -50,7 +53,7 @@ Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>&
     return Status::OK();
   }
   if (a.size() < 2 || b.size() < 2) return Status::Error("1-D MatMul operands are not supported");
-  if (a.back() != b[b.size() - 2])
+  if (!MayEqual(a.back(), b[b.size() - 2]))
     return Status::Error("MatMul inner dims differ: " + ShapeToString(a) + " x " + ShapeToString(b));
   Shape batch;
   PHX_RETURN_IF_ERROR(Broadcast(Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2), &batch));
@@ -63,6 +66,6 @@ Status InferShapes(const GraphView& g, const GNode& n, const std::vector<Shape>&
 
 }  // namespace
 
-const OpFamily kMatMulFamily = {"MatMul", Handles, WhyUnsupported, InferShapes};
+const OpFamily kMatMulFamily = {"MatMul", Handles, WhyUnsupported, InferShapes, nullptr};
 
 }  // namespace phoenix

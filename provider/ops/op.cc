@@ -2,26 +2,27 @@
 
 namespace phoenix {
 
-const OpFamily* FindOpFamily(const GNode& n) {
-  static const OpFamily* const kFamilies[] = {&kMatMulFamily, &kConvFamily,        &kLayerNormFamily,
-                                              &kSoftmaxFamily, &kGeluFamily,       &kElementwiseFamily,
-                                              &kReshapeFamily, &kTransposeFamily};
+const OpFamily* FindOpFamily(const GraphView& g, const GNode& n) {
+  // Shape arithmetic first: an integer Add is shape arithmetic, a float Add is elementwise.
+  static const OpFamily* const kFamilies[] = {&kShapeArithFamily, &kMatMulFamily,      &kConvFamily,
+                                              &kLayerNormFamily,  &kSoftmaxFamily,     &kGeluFamily,
+                                              &kElementwiseFamily, &kReshapeFamily,    &kTransposeFamily};
   if (!n.domain.empty()) return nullptr;
   for (const OpFamily* f : kFamilies)
-    if (f->handles(n)) return f;
+    if (f->handles(g, n)) return f;
   return nullptr;
 }
 
 std::string ShapeToString(const Shape& s) {
   std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + (s[i] < 0 ? std::string("?") : std::to_string(s[i]));
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + (IsStaticDim(s[i]) ? std::to_string(s[i]) : std::string("?"));
   return r + "]";
 }
 
 bool CheckedNumElements(const Shape& s, int64_t* n) {
   int64_t count = 1;
   for (int64_t d : s) {
-    if (d < 0) return false;
+    if (!IsStaticDim(d)) return false;
     if (d != 0 && count > kMaxElements / d) return false;
     count *= d;
   }
@@ -35,9 +36,17 @@ Status Broadcast(const Shape& a, const Shape& b, Shape* out) {
   for (size_t i = 0; i < r; ++i) {
     const int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1;
     const int64_t db = i + b.size() >= r ? b[i + b.size() - r] : 1;
-    if (da != db && da != 1 && db != 1)
+    if (da == db && da != kDynamicDim) {
+      s[i] = da;
+    } else if (da == 1 || db == 1) {
+      s[i] = da == 1 ? db : da;
+    } else if (IsStaticDim(da) && IsStaticDim(db)) {
       return Status::Error("shapes " + ShapeToString(a) + " and " + ShapeToString(b) + " do not broadcast");
-    s[i] = da == 1 ? db : da;
+    } else if (IsStaticDim(da) || IsStaticDim(db)) {
+      s[i] = IsStaticDim(da) ? da : db;  // a symbolic dim that broadcasts must be 1 or this size at run time
+    } else {
+      s[i] = kDynamicDim;  // two different symbols: known only at run time
+    }
   }
   *out = std::move(s);
   return Status::OK();

@@ -1,47 +1,70 @@
 // One file per op family in provider/ops/: what the provider accepts of a node (dtypes,
-// constant operands, attributes) and the shapes it computes, from the node's inputs alone.
-// Capability and compile both read these; nothing here trusts the shapes a model declares:
-// a declared output shape that differs from the computed one means the node is not claimed.
+// constant operands, attributes), the shapes it computes from the node's inputs alone, and how
+// it is lowered to kernel calls. Capability, shape specialisation and lowering all read these;
+// nothing here trusts the shapes a model declares.
+//
+// Shapes may hold symbolic dims (graph_view.h: kDynamicDim, named symbols): batch and
+// sequence dims stay symbolic at capability and become concrete when a plan is specialised
+// for the shapes of a run, so every dim a kernel needs (normalised or reduced axis, head size)
+// is known when its plan is built. The same checks run then on the concrete shapes.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "graph_view.h"
+#include "gelu/gelu.h"
+#include "views.h"
 
 namespace phoenix {
 
-using Shape = std::vector<int64_t>;
+class Lowering;
 
 // The rank a tensor view holds (kernels/common/tensor_view.h). Larger ranks stay on the CPU EP.
 constexpr int kMaxViewRank = 8;
 // Element counts beyond this are refused: offsets stay far from int64 overflow in every kernel.
 constexpr int64_t kMaxElements = int64_t{1} << 40;
 
+// What shape inference knows of one node: its inputs' shapes and, for integer tensors whose
+// content is known (constants, shape arithmetic such as Shape -> Gather -> Concat), their values
+// (a shape, possibly with symbolic dims); the family fills in its outputs'.
+struct NodeShapes {
+  std::vector<Shape> in;
+  std::vector<std::optional<Shape>> in_values;
+  std::vector<Shape> out;
+  std::vector<std::optional<Shape>> out_values;  // for integer outputs the family computes
+};
+
 struct OpFamily {
   const char* name;
-  bool (*handles)(const GNode& n);
+  bool (*handles)(const GraphView& g, const GNode& n);
   // "" when the provider can run the node, else why not (static facts: dtypes, constants,
   // attributes). Shapes are judged by infer_shapes.
   std::string (*why_unsupported)(const GraphView& g, const GNode& n);
-  // Output shapes from the input shapes (and the node's attributes and constant inputs); an
-  // error when they are inconsistent (the CPU EP would fail at run time too).
-  Status (*infer_shapes)(const GraphView& g, const GNode& n, const std::vector<Shape>& inputs,
-                         std::vector<Shape>* outputs);
+  // Output shapes (and integer output values) from the inputs'; an error when they are
+  // inconsistent (the CPU EP would fail at run time too).
+  Status (*infer_shapes)(const GraphView& g, const GNode& n, NodeShapes* io);
+  // Emits the node's kernel calls (or views). nullptr for MatMul / Gemm / Conv: they are always
+  // lowered as a MatMul chain (fusion/epilogue.h), with or without an epilogue.
+  Status (*lower)(Lowering& l, int node);
 };
 
 // The family that handles `n`, or nullptr.
-const OpFamily* FindOpFamily(const GNode& n);
+const OpFamily* FindOpFamily(const GraphView& g, const GNode& n);
 
 // Shared checks and shape algebra for the families.
 std::string ShapeToString(const Shape& s);
-bool CheckedNumElements(const Shape& s, int64_t* n);  // false on a negative dim or an overflow
-Status Broadcast(const Shape& a, const Shape& b, Shape* out);  // numpy rules
+bool CheckedNumElements(const Shape& s, int64_t* n);  // false on a non-static dim or an overflow
+Status Broadcast(const Shape& a, const Shape& b, Shape* out);  // numpy rules; symbolic dims allowed
 bool IsF32(const GraphView& g, int value);
 // Every present input in [0, num_inputs) and every output is float32.
 std::string CheckF32(const GraphView& g, const GNode& n, size_t num_inputs);
 bool IsUsed(const GraphView& g, int value);
+// Two dims that must be equal: false only when both are static and differ (symbolic dims are
+// checked again when a plan is built for concrete shapes).
+inline bool MayEqual(int64_t a, int64_t b) { return a == b || !IsStaticDim(a) || !IsStaticDim(b); }
 
 // The family tables (defined in provider/ops/<family>.cc).
 extern const OpFamily kMatMulFamily;       // MatMul, Gemm
@@ -52,5 +75,10 @@ extern const OpFamily kGeluFamily;         // Gelu (opset 20); the Erf / Tanh pa
 extern const OpFamily kElementwiseFamily;  // Add, Sub, Mul, Div
 extern const OpFamily kReshapeFamily;      // Reshape
 extern const OpFamily kTransposeFamily;    // Transpose
+extern const OpFamily kShapeArithFamily;   // Shape, Gather, Unsqueeze, Squeeze, Concat, Slice, Cast and integer
+                                           // Add / Sub / Mul / Div on shapes: evaluated when a plan is built
+
+// Lowering entry points some families share with the fusion passes.
+Status LowerGelu(Lowering& l, int x, int y, kernels::GeluMode mode, const std::string& label);
 
 }  // namespace phoenix

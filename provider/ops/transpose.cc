@@ -1,10 +1,12 @@
-// Transpose: a view of its input (permuted strides); a producer may write the permuted layout.
+// Transpose: a view of its input (permuted strides). When a later kernel needs the permuted
+// layout contiguous, the Copy it gets is folded into the producer (fusion/layout.cc).
+#include "lowering.h"
 #include "ops/op.h"
 
 namespace phoenix {
 namespace {
 
-bool Handles(const GNode& n) { return n.op_type == "Transpose"; }
+bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "Transpose"; }
 
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.inputs.empty() || n.inputs[0] < 0) return "missing input";
@@ -13,7 +15,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   return "";
 }
 
-Status InferShapes(const GraphView&, const GNode& n, const std::vector<Shape>& in, std::vector<Shape>* out) {
+Status InferShapes(const GraphView&, const GNode& n, NodeShapes* io) {
+  const std::vector<Shape>& in = io->in;
+  std::vector<Shape>* out = &io->out;
   const Shape& x = in[0];
   std::vector<int64_t> perm = n.AttrInts("perm");
   if (perm.empty())
@@ -31,8 +35,19 @@ Status InferShapes(const GraphView&, const GNode& n, const std::vector<Shape>& i
   return Status::OK();
 }
 
+Status Lower(Lowering& l, int ni) {
+  const GNode& n = l.graph().nodes[ni];
+  Val x;
+  PHX_RETURN_IF_ERROR(l.Get(n.inputs[0], &x));
+  std::vector<int64_t> perm = n.AttrInts("perm");
+  if (perm.empty())
+    for (int i = x.view.rank - 1; i >= 0; --i) perm.push_back(i);
+  l.Set(n.outputs[0], Val{x.tensor, Permute(x.view, perm), x.scale});
+  return Status::OK();
+}
+
 }  // namespace
 
-const OpFamily kTransposeFamily = {"Transpose", Handles, WhyUnsupported, InferShapes};
+const OpFamily kTransposeFamily = {"Transpose", Handles, WhyUnsupported, InferShapes, Lower};
 
 }  // namespace phoenix

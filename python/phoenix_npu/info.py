@@ -2,23 +2,13 @@
 Runtime sees for it (a quick check that the plugin loads; `doctor` checks the NPU).
 
 `phoenix-npu info MODEL.onnx` prints where every node of MODEL runs and, for each node left
-to the CPU EP, why the provider did not take it. The reasons are the provider's own
-("PhoenixNPU: not claimed: <node> (<op>): <reason>", logged at VERBOSE through ORT's default
-logger while ONNX Runtime partitions the graph): the session is created once with that
-logger at VERBOSE and ORT's log (written to the process's stderr) is read back.
+to the CPU EP, why the provider did not take it: ORT's node assignment for the session, with
+the provider's own reason per node (its capability report, `phoenix_npu.capability_reports()`).
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 import sys
-import tempfile
 from collections import defaultdict
-
-_NOT_CLAIMED = re.compile(r"PhoenixNPU: not claimed: (?P<name>.*) \((?P<op>[^()]*)\): (?P<why>.*?)\s*$")
-ORT_DEFAULT_SEVERITY = 2  # WARNING
-NO_FLOAT_INPUT = "no float32 input (index or shape arithmetic)"
 
 
 def add_arguments(p) -> None:
@@ -33,53 +23,24 @@ def add_arguments(p) -> None:
     p.add_argument("--counters", action="store_true", help="also print the counters of live regions (JSON)")
 
 
-@contextlib.contextmanager
-def _stderr_captured():
-    """Redirect file descriptor 2 (where ORT's C++ logger writes) into a temporary file; the
-    yielded list receives the captured text when the block ends."""
-    captured: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            captured.append(tmp.read().decode("utf-8", "replace"))
-
-
 def node_report(model: str, device: str = "emulator", free_dims: dict | None = None, **options) -> list[dict]:
     """[{"ep", "region", "name", "op", "reason"}] for every node of `model`, in ORT's order
     (region: the fused region's number for PhoenixNPU nodes, else None; reason: why the
-    provider left a CPU node, else "")."""
-    import onnxruntime as ort
-
+    provider left a CPU node, else ""). Creates one session; not for use while other threads
+    create sessions (the provider keeps the reports of the last graphs offered to it)."""
     import phoenix_npu
 
-    # The provider logs through ORT's default logger: VERBOSE for this one session creation,
-    # then back to ORT's default severity (WARNING; ORT has no getter for the current one).
-    with _stderr_captured() as log:
-        ort.set_default_logger_severity(0)
-        try:
-            sess = phoenix_npu.make_session(model, device=device, free_dims=free_dims, **options)
-        finally:
-            ort.set_default_logger_severity(ORT_DEFAULT_SEVERITY)
-    reasons, by_name = {}, {}
-    for line in "".join(log).splitlines():
-        m = _NOT_CLAIMED.search(line)
-        if m:
-            reasons[(m["name"], m["op"])] = m["why"]
-            by_name.setdefault(m["name"], m["why"])
+    sess = phoenix_npu.make_session(model, device=device, free_dims=free_dims, **options)
+    reasons: dict = {}
+    for report in phoenix_npu.capability_reports():  # oldest first: this session's (the newest) win
+        for node in report["per_node"]:
+            reasons[(node["name"], node["op"])] = node["reason"]
     rows, region = [], 0
     for subgraph in sess.get_provider_graph_assignment_info():
         on_npu = subgraph.ep_name == phoenix_npu.EP_NAME
         region += on_npu
         for node in subgraph.get_nodes():
-            reason = "" if on_npu else reasons.get((node.name, node.op_type), by_name.get(node.name, NO_FLOAT_INPUT))
+            reason = "" if on_npu else reasons.get((node.name, node.op_type), "not offered to the provider")
             rows.append({"ep": subgraph.ep_name, "region": region if on_npu else None, "name": node.name,
                          "op": node.op_type, "reason": reason})
     return rows

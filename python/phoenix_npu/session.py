@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any, Mapping
 
 from ._library import EP_NAME, ProviderError, register
+from .counters import library_json
 
 DEVICES = ("auto", "emulator", "npu")
 CPU_EP = "CPUExecutionProvider"
@@ -31,9 +32,14 @@ def provider_options(device: str = "auto", threads: int = 0, **extra: Any) -> di
 
 def option_table() -> list:
     """The provider options as the library declares them: [{"key", "default", "accepted", "doc"}]."""
-    from .counters import _library, _read_json
+    return library_json("OptionTable")
 
-    return _read_json(_library().PhoenixNPU_OptionTableJson)
+
+def capability_reports() -> list:
+    """What the provider took of the last graphs it was offered in this process (newest last):
+    [{"graph", "nodes", "claimed", "regions", "per_node": [{"name", "op", "region", "reason"}]}];
+    region -1 means the node was left to the CPU EP, and reason says why."""
+    return library_json("CapabilityReports")
 
 
 def providers(device: str = "auto", threads: int = 0, **extra: Any) -> list:

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "device.h"
@@ -35,9 +36,15 @@ class EmulatedDevice : public Device {
     uint8_t* data = nullptr;
     size_t bytes = 0;
   };
+  Buffer Get(BufferId id) const;
+
   int num_threads_;
   uint32_t without_ = 0;
+  // Plans are built while other plans run (symbolic dims): the table is guarded, and a buffer's
+  // memory never moves while it is allocated.
+  mutable std::mutex mu_;
   std::vector<Buffer> buffers_;
+  std::vector<BufferId> free_ids_;
 };
 
 }  // namespace phoenix

@@ -1,0 +1,244 @@
+// Emulated INT8 MatMul: the reference (portable::MatMulInt8, the numerics of README.md step by
+// step), the dispatcher (parameter checks, packed-weight cache, threads) and the AVX2 path's
+// packing of B. See README.md for the contract.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/batch_offsets.h"
+#include "common/checked_size.h"
+#include "common/cpu_features.h"
+#include "common/parallel.h"
+#include "matmul/packed_weights.h"
+#include "matmul_int8/matmul_int8.h"
+#include "matmul_int8/matmul_int8_internal.h"
+
+namespace phoenix::kernels {
+namespace {
+
+// (qb - zb) of B element (k, n) of one batch, as README.md step 2: weights or quantized BF16.
+struct BSource {
+  const int8_t* w = nullptr;       // weights, or nullptr
+  const bf16_t* x = nullptr;       // BF16 activations
+  int64_t rs = 0, cs = 0;
+  const Int8MatMulArgs* q = nullptr;
+  int32_t operator()(int64_t k, int64_t n) const {
+    if (w) {
+      const int32_t zp = q->b_zero_point ? q->b_zero_point[q->b_channels == 1 ? 0 : n] : 0;
+      return static_cast<int32_t>(w[k * rs + n * cs]) - zp;
+    }
+    return Quantize(Bf16ToF32(x[k * rs + n * cs]), q->b_act) - q->b_act.zero_point;
+  }
+};
+
+// sa * sb[n] (README step 4), one FP32 multiply per column.
+float ColumnScale(const Int8MatMulArgs& q, int64_t n) {
+  return q.a.scale * (q.b_int8 ? q.b_scale[q.b_channels == 1 ? 0 : n] : q.b_act.scale);
+}
+
+// README steps 4-7 for one accumulator.
+float Finish(const MatMulArgs& a, const Int8MatMulArgs& q, int32_t acc, float col_scale, int64_t n, float residual,
+             bool has_residual) {
+  float v = ApplyEpilogue(static_cast<float>(acc) * col_scale, a.alpha, a.bias, n, a.epilogue);
+  if (has_residual) v += residual;
+  if (q.quantize_output) v = Dequantize(Quantize(v, q.out), q.out);
+  return v;
+}
+
+void CheckParams(const QuantParams& p, const char* what) {
+  if (!(std::isfinite(p.scale) && p.scale > 0.0f))
+    throw std::invalid_argument(std::string("MatMulInt8: ") + what + " scale must be finite and > 0");
+  if (p.zero_point < QuantMin(p) || p.zero_point > QuantMax(p))
+    throw std::invalid_argument(std::string("MatMulInt8: ") + what + " zero point out of its type's range");
+}
+
+void CheckArgs(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* B_bf16) {
+  CheckParams(q.a, "A");
+  if (q.quantize_output) CheckParams(q.out, "output");
+  if (a.K > kMaxInt8K) throw std::invalid_argument("MatMulInt8: K > 33025 would overflow the int32 accumulator");
+  if (q.b_int8) {
+    if (!q.b_scale || (q.b_channels != 1 && q.b_channels != a.N))
+      throw std::invalid_argument("MatMulInt8: weight scales must be per tensor (1) or per column (N)");
+    for (int64_t c = 0; c < q.b_channels; ++c)
+      if (!(std::isfinite(q.b_scale[c]) && q.b_scale[c] > 0.0f))
+        throw std::invalid_argument("MatMulInt8: weight scales must be finite and > 0");
+  } else {
+    if (!B_bf16) throw std::invalid_argument("MatMulInt8: no B (neither INT8 weights nor BF16 activations)");
+    CheckParams(q.b_act, "B");
+  }
+}
+
+// Panels [p0, p1) of B in the AVX2 layout (matmul_int8_internal.h).
+void PackInt8B(const BSource& b, int64_t K, int64_t N, int16_t* dst, int64_t p0, int64_t p1) {
+  const int64_t K2 = (K + 1) / 2;
+  for (int64_t p = p0; p < p1; ++p) {
+    int16_t* out = dst + p * K2 * 2 * avx2::kInt8PanelCols;
+    for (int64_t k2 = 0; k2 < K2; ++k2)
+      for (int j = 0; j < avx2::kInt8PanelCols; ++j) {
+        const int64_t n = p * avx2::kInt8PanelCols + j;
+        for (int h = 0; h < 2; ++h) {
+          const int64_t k = 2 * k2 + h;
+          out[(k2 * avx2::kInt8PanelCols + j) * 2 + h] = static_cast<int16_t>(k < K && n < N ? b(k, n) : 0);
+        }
+      }
+  }
+}
+
+using packing::Grow;
+
+void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
+                    int num_threads) {
+  struct Scratch {
+    std::vector<int64_t> a_off, b_off;
+    std::vector<bf16_t> a_rows;
+    std::vector<int16_t> packed_b;
+    std::vector<const int16_t*> b_ptrs;
+    std::vector<float> col_scale;
+    std::vector<std::shared_ptr<const std::vector<int16_t>>> held;
+  };
+  thread_local Scratch s;
+  const int threads = std::max(1, num_threads);
+  const int64_t batches = a.BatchCount(), M = a.M, N = a.N, K = a.K;
+  Grow(s.a_off, batches);
+  Grow(s.b_off, batches);
+  Grow(s.b_ptrs, batches);
+  bool b_batched = false;
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    const int64_t* strides[2] = {a.a_batch_strides, a.b_batch_strides};
+    int64_t off[2];
+    BatchOffsets(bi, a.batch_rank, a.batch_shape, 2, strides, off);
+    s.a_off[bi] = off[0];
+    s.b_off[bi] = off[1];
+    b_batched |= off[1] != s.b_off[0];
+  }
+  // A rows with unit column stride are read in place; others are gathered (BF16, exact).
+  const bf16_t* Ause = A;
+  int64_t a_rs = a.a_rs;
+  if (a.a_cs != 1 && K > 1) {
+    Grow(s.a_rows, static_cast<size_t>(CheckedMul(CheckedMul(batches, M, "MatMulInt8 A"), K, "MatMulInt8 A")));
+    bf16_t* dst = s.a_rows.data();
+    const int64_t* aoff = s.a_off.data();
+    ParallelFor(batches * M, threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t k = 0; k < K; ++k) dst[r * K + k] = A[aoff[r / M] + (r % M) * a.a_rs + k * a.a_cs];
+    });
+    for (int64_t bi = 0; bi < batches; ++bi) s.a_off[bi] = bi * M * K;
+    Ause = dst;
+    a_rs = K;
+  }
+  // B: (qb - zb) as int16 pairs; constant weights packed once and cached.
+  const int64_t panels = (N + avx2::kInt8PanelCols - 1) / avx2::kInt8PanelCols;
+  const int64_t packed = avx2::Int8PackedBElems(K, N);
+  const int64_t distinct = b_batched ? batches : 1;
+  CheckedMul(packed, distinct, "MatMulInt8 B");
+  s.held.clear();
+  // (thread_local `s` must not be named inside lambdas that run on the pool's threads)
+  const int64_t* boff = s.b_off.data();
+  auto source = [&](int64_t bi) {
+    BSource b;
+    b.q = &q;
+    b.rs = a.b_rs;
+    b.cs = a.b_cs;
+    if (q.b_int8) b.w = q.b_int8 + boff[bi];
+    else b.x = B_bf16 + boff[bi];
+    return b;
+  };
+  if (q.b_int8 && a.b_is_constant) {  // keyed by the zero points too (they are packed in)
+    for (int64_t bi = 0; bi < distinct; ++bi) {
+      const BSource b = source(bi);
+      auto data = packing::CachedPack<int16_t>(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, packed, [&](int16_t* dst) {
+        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { PackInt8B(b, K, N, dst, p0, p1); });
+      });
+      s.b_ptrs[bi] = data->data();
+      s.held.push_back(std::move(data));
+    }
+  } else {
+    Grow(s.packed_b, static_cast<size_t>(distinct * packed));
+    int16_t* pb = s.packed_b.data();
+    ParallelFor(distinct * panels, threads, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) PackInt8B(source(j / panels), K, N, pb + (j / panels) * packed, j % panels, j % panels + 1);
+    });
+    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs[bi] = pb + bi * packed;
+  }
+  if (!b_batched)
+    for (int64_t bi = 1; bi < batches; ++bi) s.b_ptrs[bi] = s.b_ptrs[0];
+  Grow(s.col_scale, static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) s.col_scale[n] = ColumnScale(q, n);
+
+  avx2::Int8Plan p;
+  p.args = &a;
+  p.a_quant = q.a;
+  p.A = Ause;
+  p.a_rs = a_rs;
+  p.a_batch_offsets = s.a_off.data();
+  p.packed_b = s.b_ptrs.data();
+  p.col_scale = s.col_scale.data();
+  p.quantize_output = q.quantize_output;
+  p.out = q.out;
+  p.C = C;
+  p.m_blocks = (M + avx2::kInt8MC - 1) / avx2::kInt8MC;
+  const int64_t row_units = batches * p.m_blocks, col_tiles = panels;
+  p.n_chunks = row_units < 4 * threads && col_tiles > 1 ? std::min(col_tiles, (4 * threads + row_units - 1) / row_units) : 1;
+  p.n_chunk_cols = (col_tiles + p.n_chunks - 1) / p.n_chunks * avx2::kInt8PanelCols;
+  p.n_chunks = (N + p.n_chunk_cols - 1) / p.n_chunk_cols;
+  p.units = row_units * p.n_chunks;
+  const double ops = 2.0 * batches * M * N * K;
+  const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, ops / 4e6)));
+  const size_t words = static_cast<size_t>(avx2::Int8ScratchWords(p.n_chunk_cols));
+  ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) {
+    thread_local std::vector<int32_t> scratch;
+    Grow(scratch, words);
+    avx2::Int8Units(p, scratch.data(), u0, u1);
+  });
+  s.held.clear();
+}
+
+}  // namespace
+
+namespace portable {
+
+void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
+                int num_threads) {
+  const int64_t batches = a.BatchCount();
+  ParallelFor(batches * a.M, num_threads, [&](int64_t r0, int64_t r1) {
+    std::vector<int32_t> qa(static_cast<size_t>(a.K));
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t m = r % a.M;
+      const int64_t* strides[4] = {a.a_batch_strides, a.b_batch_strides, a.c_batch_strides, a.r_batch_strides};
+      int64_t off[4];
+      BatchOffsets(r / a.M, a.batch_rank, a.batch_shape, 4, strides, off);
+      for (int64_t k = 0; k < a.K; ++k)  // step 1: qa - za
+        qa[k] = Quantize(Bf16ToF32(A[off[0] + m * a.a_rs + k * a.a_cs]), q.a) - q.a.zero_point;
+      BSource b;
+      b.q = &q;
+      b.rs = a.b_rs;
+      b.cs = a.b_cs;
+      if (q.b_int8) b.w = q.b_int8 + off[1];
+      else b.x = B_bf16 + off[1];
+      const bf16_t* residual = static_cast<const bf16_t*>(a.residual);
+      for (int64_t n = 0; n < a.N; ++n) {
+        int32_t acc = 0;  // step 3: exact (K <= kMaxInt8K)
+        for (int64_t k = 0; k < a.K; ++k) acc += qa[k] * b(k, n);
+        const float res = residual ? Bf16ToF32(residual[off[3] + m * a.r_rs + n * a.r_cs]) : 0.0f;
+        C[off[2] + m * a.c_rs + n * a.c_cs] = F32ToBf16(Finish(a, q, acc, ColumnScale(q, n), n, res, residual != nullptr));
+      }
+    }
+  });
+}
+
+}  // namespace portable
+
+void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
+                int num_threads) {
+  if (a.M <= 0 || a.N <= 0 || a.BatchCount() <= 0) return;
+  CheckArgs(a, q, B_bf16);
+  CheckedMul(CheckedMul(a.BatchCount(), a.M, "MatMulInt8"), std::max<int64_t>(a.K, 1), "MatMulInt8");
+  if (a.K <= 0 || !UseAvx2Fma()) return portable::MatMulInt8(a, q, A, B_bf16, C, num_threads);
+  MatMulInt8Avx2(a, q, A, B_bf16, C, num_threads);
+}
+
+}  // namespace phoenix::kernels
