@@ -43,7 +43,7 @@ needs_ct2 = pytest.mark.skipif(_missing(["ctranslate2"]) != [], reason="ctransla
 
 
 def speech_dir() -> Path:
-    from phoenix_npu.wer import default_speech_dir
+    from phoenix_npu.whisper.wer import default_speech_dir
 
     return default_speech_dir()
 
@@ -59,7 +59,7 @@ SHORT_CLIPS = ("ls_test-clean_1089-134691-0000.wav", "ls_test-clean_2830-3980-00
 
 
 def clips(names=SHORT_CLIPS) -> list[dict]:
-    from phoenix_npu.wer import read_manifest
+    from phoenix_npu.whisper.wer import read_manifest
 
     by_name = {Path(c["path"]).name: c for c in read_manifest(speech_dir())}
     return [by_name[n] for n in names]
@@ -98,16 +98,15 @@ def random_hf_dir() -> Path:
 
 @functools.cache
 def random_onnx_dir(bf16: bool = False, dynamic: bool = False) -> Path:
-    from phoenix_npu.export import export_model
+    from phoenix_npu.whisper.export import export_model
 
     name = "random_onnx" + ("_bf16" if bf16 else "") + ("_dynamic" if dynamic else "")
-    return export_model(random_hf_dir(), session_tmp() / name, bf16=bf16, fix_batch=not dynamic,
-                        progress=lambda _m: None)
+    return export_model(random_hf_dir(), session_tmp() / name, bf16=bf16, fix_batch=not dynamic)
 
 
 @functools.cache
 def tiny_en_onnx() -> Path:
-    from phoenix_npu.export import ensure_exported
+    from phoenix_npu.whisper.export import ensure_exported
 
     return ensure_exported("tiny.en")
 
@@ -115,9 +114,9 @@ def tiny_en_onnx() -> Path:
 @functools.cache
 def tiny_en_cpu():
     """The real tiny.en on ORT's CPU EP, loaded once."""
-    from phoenix_npu.transcribe import load_model
+    from phoenix_npu.whisper.transcribe import load_model
 
-    return load_model(tiny_en_onnx(), device="cpu", progress=False)
+    return load_model(tiny_en_onnx(), device="cpu")
 
 
 def provider_available() -> bool:

@@ -41,7 +41,7 @@ def files(tmp_path):
     ("dir", "is a directory"),
 ])
 def test_unreadable_files_give_clear_errors(files, kind, message):
-    from phoenix_npu.audio import AudioError, load_audio
+    from phoenix_npu.whisper.audio import AudioError, load_audio
 
     if kind not in files:
         pytest.skip("speech clips not found")
@@ -51,7 +51,7 @@ def test_unreadable_files_give_clear_errors(files, kind, message):
 
 
 def test_zero_length_wav_loads_empty(files):
-    from phoenix_npu.audio import load_audio
+    from phoenix_npu.whisper.audio import load_audio
 
     assert load_audio(files["zero_samples"]).shape == (0,)
 
@@ -59,7 +59,7 @@ def test_zero_length_wav_loads_empty(files):
 @needs_speech()
 def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
     import soundfile as sf
-    from phoenix_npu.audio import load_audio, resample
+    from phoenix_npu.whisper.audio import load_audio, resample
 
     mono = load_audio(speech_dir() / "jfk.wav")
     hi = resample(mono, 16000, 48000)
@@ -75,8 +75,8 @@ def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
 @needs_speech()
 def test_unusual_audio_transcribes_without_crashing(files, tmp_path):
     import soundfile as sf
-    from phoenix_npu.audio import AudioError, load_audio, mp3_supported, resample
-    from phoenix_npu.transcribe import transcribe
+    from phoenix_npu.whisper.audio import AudioError, load_audio, mp3_supported, resample
+    from phoenix_npu.whisper.transcribe import transcribe
 
     mono = load_audio(speech_dir() / "jfk.wav")
     hi = resample(mono, 16000, 48000)
@@ -99,3 +99,57 @@ def test_unusual_audio_transcribes_without_crashing(files, tmp_path):
         assert "ask not what your country" in res[str(tmp_path / "jfk.mp3")]["text"].lower()
     with pytest.raises(AudioError):
         transcribe([files["missing"]], transcriber=t, progress=False)
+
+
+def _wav_header(rate: int, data_bytes: int, channels: int = 1, bits: int = 16) -> bytes:
+    import struct
+
+    block = channels * bits // 8
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits) +
+            b"data" + struct.pack("<I", data_bytes))
+
+
+def test_not_regular_files_say_what_they_are(tmp_path):
+    """/dev/zero (endless) and a FIFO (blocks on open) are named as what they are, without
+    being opened, not reported as an "empty file"."""
+    import os
+
+    from phoenix_npu.whisper.audio import AudioError, load_audio
+
+    with pytest.raises(AudioError, match="/dev/zero: is a character device, not a regular file"):
+        load_audio("/dev/zero")
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(AudioError, match=r"stream.wav: is a named pipe \(FIFO\), not a regular file"):
+        load_audio(fifo)  # returns at once: opening it would wait for a writer forever
+
+
+def test_implausible_rate_is_refused_before_decoding(tmp_path):
+    """800 KB of samples declaring 1 Hz would be 111 hours, 25 GB once resampled to 16 kHz:
+    the header is refused before anything is decoded."""
+    import resource
+    import time
+
+    from phoenix_npu.whisper.audio import AudioError, load_audio
+
+    path = tmp_path / "one_hz.wav"
+    data = np.random.default_rng(0).integers(-3000, 3000, 400_000, dtype=np.int16).tobytes()
+    path.write_bytes(_wav_header(1, len(data)) + data)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(AudioError, match="declares a sample rate of 1 Hz"):
+        load_audio(path)
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200_000  # KiB: no big buffer
+
+
+def test_too_long_audio_is_refused_before_decoding(tmp_path):
+    import soundfile as sf
+
+    from phoenix_npu.whisper.audio import AudioError, load_audio
+
+    sf.write(tmp_path / "long.wav", np.zeros(8000 * 20, np.float32), 8000)
+    with pytest.raises(AudioError, match=r"long.wav: 20 s of audio \(160000 samples at 8000 Hz\); at most 10 s are loaded at once: split"):
+        load_audio(tmp_path / "long.wav", max_duration=10)
+    assert load_audio(tmp_path / "long.wav", max_duration=30).shape == (16000 * 20,)  # resampled 8 -> 16 kHz

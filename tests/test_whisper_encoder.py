@@ -23,7 +23,7 @@ SPEECH = Path(__file__).resolve().parents[1] / ".." / "shared" / "speech"
 
 @pytest.fixture(scope="module", params=["tiny.en", "base"])
 def encoder(request):
-    from phoenix_npu.export import ensure_exported
+    from phoenix_npu.whisper.export import ensure_exported
 
     return request.param, Path(ensure_exported(request.param)) / "encoder_model.onnx"
 
@@ -31,8 +31,8 @@ def encoder(request):
 def _features(model_name):
     from transformers import WhisperFeatureExtractor
 
-    from phoenix_npu.audio import load_audio
-    from phoenix_npu.checkpoint import resolve_model
+    from phoenix_npu.whisper.audio import load_audio
+    from phoenix_npu.whisper.registry import resolve_model
 
     fe = WhisperFeatureExtractor.from_pretrained(resolve_model(model_name))
     audio = load_audio(SPEECH / "jfk.wav")
@@ -41,7 +41,7 @@ def _features(model_name):
 
 def test_whole_encoder_is_one_region_with_one_copy_each_way(encoder):
     name, path = encoder
-    from phoenix_npu.export import encoder_session_options
+    from phoenix_npu.whisper.export import encoder_session_options
 
     sess = phoenix_npu.make_session(str(path), device="emulator", sess_options=encoder_session_options())
     summary = phoenix_npu.assignment_summary(sess)
@@ -73,8 +73,8 @@ def _window(name):
     """The 30 s window `phoenix-npu bench` uses: the speech clips back to back (no padding)."""
     from transformers import WhisperFeatureExtractor
 
-    from phoenix_npu.audio import load_audio
-    from phoenix_npu.checkpoint import resolve_model
+    from phoenix_npu.whisper.audio import load_audio
+    from phoenix_npu.whisper.registry import resolve_model
 
     audio = np.concatenate([load_audio(p) for p in sorted(SPEECH.glob("*.wav"))])[: 30 * 16000]
     fe = WhisperFeatureExtractor.from_pretrained(resolve_model(name))
@@ -85,7 +85,7 @@ def _cosines(name, path, precision="bf16", clip="jfk"):
     key = (name, precision, clip)
     if key in _COSINES:
         return _COSINES[key]
-    from phoenix_npu.export import encoder_session_options
+    from phoenix_npu.whisper.export import encoder_session_options
 
     feats = _features(name) if clip == "jfk" else _window(name)
     npu = phoenix_npu.make_session(str(path), device="emulator", sess_options=encoder_session_options(),

@@ -23,7 +23,7 @@ def _run_encoder(path, so=None):
 
 def test_export_writes_optimum_layout():
     import onnx
-    from phoenix_npu.export import DECODER, DECODER_MERGED, DECODER_WITH_PAST, ENCODER, MARKER
+    from phoenix_npu.whisper.export import DECODER, DECODER_MERGED, DECODER_WITH_PAST, ENCODER, MARKER
 
     out = random_onnx_dir()
     for f in (ENCODER, DECODER, DECODER_WITH_PAST, DECODER_MERGED, "config.json", "generation_config.json",
@@ -42,7 +42,7 @@ def test_export_writes_optimum_layout():
 
 
 def test_static_encoder_folds_shape_chains():
-    from phoenix_npu.export import ENCODER, encoder_session_options
+    from phoenix_npu.whisper.export import ENCODER, encoder_session_options
 
     static, dynamic = random_onnx_dir() / ENCODER, random_onnx_dir(dynamic=True) / ENCODER
     # the raw export has Shape -> Gather -> Unsqueeze -> Concat chains for the dynamic batch
@@ -61,7 +61,7 @@ def test_static_encoder_folds_shape_chains():
 def test_bf16_encoder_loads_on_cpu_and_equals_rounded_weights():
     import onnx
     from onnx import TensorProto, numpy_helper
-    from phoenix_npu.export import BF16_MIN_ELEMENTS, ENCODER, bf16_round
+    from phoenix_npu.whisper.export import BF16_MIN_ELEMENTS, ENCODER, bf16_round
 
     fp32, bf16 = random_onnx_dir() / ENCODER, random_onnx_dir(bf16=True) / ENCODER
     m = onnx.load(str(bf16))
@@ -85,7 +85,7 @@ def test_bf16_encoder_loads_on_cpu_and_equals_rounded_weights():
 
 
 def test_bf16_rounding_is_nearest_even():
-    from phoenix_npu.export import bf16_round
+    from phoenix_npu.whisper.export import bf16_round
 
     x = np.array([1.0, 1.0 + 2 ** -8, 1.0 + 3 * 2 ** -8, 1.0 + 2 ** -9, -2.5, np.inf, -np.inf, 0.0, 1e-40],
                  dtype=np.float32)
@@ -98,7 +98,7 @@ def test_bf16_rounding_is_nearest_even():
 def test_optimum_loads_the_export():
     import torch
     from optimum.onnxruntime import ORTModelForSpeechSeq2Seq
-    from phoenix_npu.export import encoder_session_options
+    from phoenix_npu.whisper.export import encoder_session_options
     from transformers import WhisperForConditionalGeneration
 
     out = random_onnx_dir(dynamic=True)
@@ -115,7 +115,7 @@ def test_optimum_loads_the_export():
 
 
 def test_export_cli_rejects_low_opset(tmp_path, capsys):
-    from phoenix_npu import export
+    from phoenix_npu.whisper import export
 
     p = argparse.ArgumentParser()
     export.add_arguments(p)
@@ -126,8 +126,10 @@ def test_export_cli_rejects_low_opset(tmp_path, capsys):
     assert export.run(p.parse_args([str(random_hf_dir()), str(tmp_path / "full")])) == 2
 
 
-def test_ensure_exported_uses_an_onnx_dir_as_is():
-    from phoenix_npu.export import ensure_exported
+def test_ensure_exported_uses_an_onnx_dir_as_is(caplog):
+    from phoenix_npu.whisper.export import ensure_exported
 
     out = random_onnx_dir()
-    assert ensure_exported(str(out), progress=pytest.fail) == out
+    caplog.set_level("DEBUG", logger="phoenix_npu")
+    assert ensure_exported(str(out)) == out
+    assert not caplog.records  # nothing imported or exported

@@ -1,4 +1,9 @@
-"""Locating and registering the provider library with ONNX Runtime."""
+"""The provider library: where it is, what it is called, and registering it with ONNX Runtime.
+
+This follows ONNX Runtime's packaging guidance for plugin execution providers (the same
+helpers as onnxruntime-ep-openvino): `get_library_path()`, `get_ep_name()`, `get_ep_names()`,
+and registration with `onnxruntime.register_execution_provider_library`.
+"""
 from __future__ import annotations
 
 import os
@@ -11,6 +16,7 @@ _LIB_NAME = "libphoenix_npu_ep.so"
 
 _lock = threading.Lock()
 _registered_with: set[int] = set()
+_cdll = None
 
 
 class ProviderError(RuntimeError):
@@ -20,6 +26,11 @@ class ProviderError(RuntimeError):
 def get_ep_name() -> str:
     """The execution provider's name, as used in `providers=[...]`."""
     return EP_NAME
+
+
+def get_ep_names() -> list[str]:
+    """Every execution provider name the library creates (one: the library has one factory)."""
+    return [EP_NAME]
 
 
 def get_library_path() -> str:
@@ -37,6 +48,18 @@ def get_library_path() -> str:
             f"{path} is missing: the provider library was not built. Reinstall the package "
             "with `pip install .` from the project root (it compiles the provider with CMake).")
     return str(path)
+
+
+def cdll():
+    """The provider library loaded with ctypes, for its exported PhoenixNPU_* functions. It is
+    the path ORT loaded, so dlopen returns the same handle: the same counters, the same state."""
+    global _cdll
+    import ctypes
+
+    with _lock:
+        if _cdll is None:
+            _cdll = ctypes.CDLL(get_library_path())
+    return _cdll
 
 
 def _ort_version(ort) -> tuple[int, int]:

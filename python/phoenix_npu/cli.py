@@ -1,26 +1,53 @@
-"""The `phoenix-npu` command. Each subcommand lives in its own module, which defines
-`add_arguments(parser)` and `run(args) -> int`; modules are imported only when their command
-runs, so `phoenix-npu doctor` works without torch installed."""
+"""The `phoenix-npu` command.
+
+Each subcommand lives in its own module, which defines `add_arguments(parser)` and
+`run(args) -> int`; building the parser imports no heavy dependency (torch, transformers),
+so `phoenix-npu doctor` and `info` work without the Whisper extras. This is also where
+logging is configured: the package itself only logs.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
+import warnings
+
+DESCRIPTION = ("PhoenixNPUExecutionProvider for ONNX Runtime: Whisper transcription with the encoder on the "
+               "AMD Phoenix NPU (or its emulated device), and the tools around it.")
 
 # command -> (module, one-line help)
 COMMANDS = {
-    "transcribe": ("phoenix_npu.transcribe", "transcribe audio files with Whisper on PhoenixNPU"),
-    "import": ("phoenix_npu.checkpoint", "import a CTranslate2 Whisper checkpoint as a Hugging Face directory"),
-    "export": ("phoenix_npu.export", "export Whisper to ONNX with Optimum (opset 17, fixed encoder dims)"),
-    "bench": ("phoenix_npu.bench", "benchmark PhoenixNPU against ORT's CPU EP and faster-whisper"),
+    "transcribe": ("phoenix_npu.whisper.transcribe_cli", "transcribe audio files with Whisper on PhoenixNPU"),
+    "import": ("phoenix_npu.whisper.importer", "import a CTranslate2 Whisper checkpoint as a Hugging Face directory"),
+    "export": ("phoenix_npu.whisper.export", "export Whisper to ONNX with Optimum (opset 17, fixed encoder dims)"),
+    "bench": ("phoenix_npu.whisper.bench", "benchmark PhoenixNPU against ORT's CPU EP and faster-whisper"),
     "plan": ("phoenix_npu.npu_plan", "print the npu1 tile plan and modelled latency of the Whisper encoder"),
     "doctor": ("phoenix_npu.doctor", "check the NPU driver, XRT, kernel manifest and artifacts"),
-    "info": ("phoenix_npu.info", "show the provider library, ORT version and devices"),
+    "info": ("phoenix_npu.info", "show the provider library and its devices, or where a model's nodes run and why"),
 }
+
+# Libraries whose INFO/WARNING chatter (deprecations, tracer notes) is not for a CLI user.
+QUIET_LOGGERS = ("transformers", "optimum", "torch")
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("phoenix-npu")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phoenix-npu", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="phoenix-npu", description=DESCRIPTION,
+                                     epilog="Run `phoenix-npu COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug messages too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -32,6 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """The package's messages to stderr as "[phoenix-npu] ..."; other libraries' chatter off."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[phoenix-npu] %(message)s"))
+    logger = logging.getLogger("phoenix_npu")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    if not verbose:
+        # transformers sets its loggers' level from TRANSFORMERS_VERBOSITY when it is imported
+        # (later, by the command); the level set here covers an already imported one.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="(transformers|optimum|torch)(\\.|$)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"phoenix-npu {args.command}: {args._missing}. "
               "Install the Whisper extras: pip install 'phoenix-npu[whisper]'", file=sys.stderr)
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    configure_logging(args.quiet, args.verbose)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:  # what a command finished is already written (transcribe writes as it goes)
+        print(f"phoenix-npu {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,18 +3,22 @@
     sess = phoenix_npu.make_session("encoder_model.onnx", device="emulator",
                                     free_dims={"batch_size": 1})
     phoenix_npu.assignment(sess)   # {"PhoenixNPUExecutionProvider": [...], "CPUExecutionProvider": [...]}
-    phoenix_npu.counters()         # launches, bytes in/out, allocations, per-kernel time
+
+ONNX Runtime's Python `InferenceSession` catches an error creating the providers (a bad
+option value, `device=npu` without an NPU) and retries on the CPU EP alone, printing only a
+banner. `InferenceSession(..., enable_fallback=0)` turns that retry off (at creation and on a
+failed run); `make_session` always passes it.
 """
 from __future__ import annotations
 
-import ctypes
-import json
 from collections import defaultdict
 from typing import Any, Mapping
 
-from ._library import EP_NAME, ProviderError, get_library_path, register
+from ._library import EP_NAME, ProviderError, register
+from .counters import library_json
 
 DEVICES = ("auto", "emulator", "npu")
+CPU_EP = "CPUExecutionProvider"
 
 
 def provider_options(device: str = "auto", threads: int = 0, **extra: Any) -> dict[str, str]:
@@ -26,13 +30,26 @@ def provider_options(device: str = "auto", threads: int = 0, **extra: Any) -> di
     return opts
 
 
+def option_table() -> list:
+    """The provider options as the library declares them: [{"key", "default", "accepted", "doc"}]."""
+    return library_json("OptionTable")
+
+
+def capability_reports() -> list:
+    """What the provider took of the last graphs it was offered in this process (newest last):
+    [{"graph", "nodes", "claimed", "regions", "per_node": [{"name", "op", "region", "reason"}]}];
+    region -1 means the node was left to the CPU EP, and reason says why."""
+    return library_json("CapabilityReports")
+
+
 def providers(device: str = "auto", threads: int = 0, **extra: Any) -> list:
     """The `providers=` list for InferenceSession: PhoenixNPU first, the CPU EP for the rest.
-    device="cpu" gives the CPU EP alone (the FP32 reference path)."""
+    device="cpu" gives the CPU EP alone (the FP32 reference path). Registers the library
+    (ProviderError when it cannot: there is no quiet fallback to the CPU EP)."""
     if device == "cpu":
-        return ["CPUExecutionProvider"]
+        return [CPU_EP]
     register()
-    return [(EP_NAME, provider_options(device, threads, **extra)), "CPUExecutionProvider"]
+    return [(EP_NAME, provider_options(device, threads, **extra)), CPU_EP]
 
 
 def session_options(free_dims: Mapping[str, int] | None = None, base=None):
@@ -49,16 +66,17 @@ def session_options(free_dims: Mapping[str, int] | None = None, base=None):
 
 def make_session(model, device: str = "auto", threads: int = 0, free_dims: Mapping[str, int] | None = None,
                  sess_options=None, **extra: Any):
-    """An InferenceSession with PhoenixNPU (unless device="cpu"). Unlike a bare
-    InferenceSession, it never falls back to the CPU EP quietly: if the provider cannot be
-    created, ProviderError says why."""
+    """An InferenceSession with PhoenixNPU (unless device="cpu"), recording node assignment.
+    Unlike a bare InferenceSession it never falls back to the CPU EP quietly: if the provider
+    cannot be created, ProviderError says why."""
     import onnxruntime as ort
 
     so = session_options(free_dims, sess_options)
+    provider_list = providers(device, threads, **extra)
     try:
         # enable_fallback=0: ORT's Python wrapper would otherwise retry on the CPU EP alone,
         # at session creation and again on a failed run.
-        sess = ort.InferenceSession(model, so, providers=providers(device, threads, **extra), enable_fallback=0)
+        sess = ort.InferenceSession(model, so, providers=provider_list, enable_fallback=0)
     except Exception as exc:
         if EP_NAME in str(exc) or "PhoenixNPU" in str(exc):
             raise ProviderError(str(exc)) from exc
@@ -72,14 +90,8 @@ def assignment(session) -> dict[str, list[str]]:
     """Which nodes each execution provider runs: {ep_name: [node name or op type, ...]}.
     Needs the session created with session_options() (or the config entry
     session.record_ep_graph_assignment_info=1)."""
-    try:
-        info = session.get_provider_graph_assignment_info()
-    except Exception as exc:  # not recorded
-        raise ProviderError(
-            "node assignment was not recorded: create the session with phoenix_npu.session_options() "
-            "or set session.record_ep_graph_assignment_info=1") from exc
     out: dict[str, list[str]] = defaultdict(list)
-    for subgraph in info:
+    for subgraph in _assignment_info(session):
         for node in subgraph.get_nodes():
             out[subgraph.ep_name].append(node.name or node.op_type)
     return dict(out)
@@ -88,79 +100,25 @@ def assignment(session) -> dict[str, list[str]]:
 def assignment_summary(session) -> dict[str, dict[str, int]]:
     """Per EP: number of nodes and of subgraphs (for PhoenixNPU, a subgraph is a fused region)."""
     summary: dict[str, dict[str, int]] = {}
-    for subgraph in session.get_provider_graph_assignment_info():
+    for subgraph in _assignment_info(session):
         s = summary.setdefault(subgraph.ep_name, {"nodes": 0, "subgraphs": 0})
         s["nodes"] += len(subgraph.get_nodes())
         s["subgraphs"] += 1
     return summary
 
 
-_lib = None
+def describe_assignment(session) -> str:
+    """One line: how many of the session's nodes PhoenixNPU took, in how many regions."""
+    summary = assignment_summary(session)
+    npu = summary.get(EP_NAME, {"nodes": 0, "subgraphs": 0})
+    total = sum(s["nodes"] for s in summary.values())
+    return f"{npu['nodes']} of {total} nodes in {npu['subgraphs']} region(s)"
 
 
-def _library():
-    global _lib
-    if _lib is None:
-        # The same path ORT loaded, so dlopen returns the same handle and the same counters.
-        lib = ctypes.CDLL(get_library_path())
-        lib.PhoenixNPU_CountersJson.restype = ctypes.c_size_t
-        lib.PhoenixNPU_CountersJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-        lib.PhoenixNPU_ChromeTraceJson.restype = ctypes.c_size_t
-        lib.PhoenixNPU_ChromeTraceJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-        lib.PhoenixNPU_CapabilityReportsJson.restype = ctypes.c_size_t
-        lib.PhoenixNPU_CapabilityReportsJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-        lib.PhoenixNPU_OptionTableJson.restype = ctypes.c_size_t
-        lib.PhoenixNPU_OptionTableJson.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-        lib.PhoenixNPU_ResetCounters.restype = None
-        _lib = lib
-    return _lib
-
-
-def _read_json(fn):
-    """Calls a PhoenixNPU_*Json function until its answer fits the buffer (the library writes
-    nothing partial: a region created between two calls only makes it ask again)."""
-    size = 1 << 16
-    for _ in range(32):
-        buf = ctypes.create_string_buffer(size)
-        need = fn(buf, size)
-        if need == 0:
-            raise ProviderError("the provider could not render its JSON")
-        if need <= size:
-            return json.loads(buf.value.decode())
-        size = need * 2
-    raise ProviderError("the provider's JSON kept growing while it was read")
-
-
-def counters() -> dict:
-    """The provider's counters: {"regions": [per live region: device, onnx_nodes, kernel_calls,
-    arena_bytes, weight_bytes, runs, launches, bytes_in, bytes_out, transfers_in,
-    transfers_out, weight_bytes_uploaded, device_allocations, kernels: {kind: {launches, ns}},
-    last_run_ns, last_host_overhead_ns}], "totals": {...}}."""
-    return _read_json(_library().PhoenixNPU_CountersJson)
-
-
-def chrome_trace(path=None) -> dict:
-    """The last run of every live region as a Chrome trace (open in chrome://tracing or
-    Perfetto): one row per region, one slice per kernel call. Written to `path` if given."""
-    trace = _read_json(_library().PhoenixNPU_ChromeTraceJson)
-    if path is not None:
-        with open(path, "w") as f:
-            json.dump(trace, f)
-    return trace
-
-
-def capability_reports() -> list:
-    """What the provider took of the last graphs it was offered in this process (newest last):
-    [{"graph", "nodes", "claimed", "regions", "per_node": [{"name", "op", "region", "reason"}]}];
-    region -1 means the node was left to the CPU EP, and reason says why."""
-    return _read_json(_library().PhoenixNPU_CapabilityReportsJson)
-
-
-def option_table() -> list:
-    """The provider options as the library declares them: [{"key", "default", "accepted", "doc"}]."""
-    return _read_json(_library().PhoenixNPU_OptionTableJson)
-
-
-def reset_counters() -> None:
-    """Zero every counter (regions stay registered)."""
-    _library().PhoenixNPU_ResetCounters()
+def _assignment_info(session):
+    try:
+        return session.get_provider_graph_assignment_info()
+    except Exception as exc:  # not recorded
+        raise ProviderError(
+            "node assignment was not recorded: create the session with phoenix_npu.session_options() "
+            "or set session.record_ep_graph_assignment_info=1") from exc

@@ -14,20 +14,25 @@ pins it at session creation instead (and is harmless on a static encoder).
 even), each followed by a Cast to float: the FP32 CPU EP loads the same directory and computes
 exactly what a model with bf16-rounded weights computes, and the file is half the size.
 
-    from phoenix_npu.export import ensure_exported
+    from phoenix_npu.whisper.export import ensure_exported
     onnx_dir = ensure_exported("tiny.en")     # exported once, cached outside the repository
+
+An Optimum export made elsewhere (`optimum-cli export onnx --model DIR --task
+automatic-speech-recognition-with-past OUT`, symbolic batch dim, any opset) is used as it is.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .audio import N_FRAMES
+from .cache import atomic_dir, cache_root, outdir_problem
 
 ENCODER = "encoder_model.onnx"
 DECODER = "decoder_model.onnx"
@@ -35,15 +40,12 @@ DECODER_WITH_PAST = "decoder_with_past_model.onnx"
 DECODER_MERGED = "decoder_model_merged.onnx"
 TASK = "automatic-speech-recognition-with-past"
 DEFAULT_OPSET = 17          # the first opset with LayerNormalization
-BATCH_DIM = "batch_size"    # the encoder's symbolic dims, as Optimum names them
-FRAMES = 3000
+BATCH_DIM = "batch_size"    # the encoder's symbolic batch dim, as Optimum names it
 MARKER = "phoenix_npu_export.json"
 EXPORT_VERSION = 1          # bump when the exported directory changes; cached exports are redone
 BF16_MIN_ELEMENTS = 1024    # initializers at least this large are stored as BF16 with --bf16
 
-
-def _say(msg: str) -> None:
-    print(f"[phoenix-npu] {msg}", file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -61,7 +63,7 @@ def encoder_dim_params(model) -> set[str]:
     return names
 
 
-def fix_encoder_dims(model, batch: int = 1, frames: int = FRAMES):
+def fix_encoder_dims(model, batch: int = 1, frames: int = N_FRAMES):
     """Make the encoder static in place: every symbolic dim named like the batch becomes
     `batch`, input_features' frame axis becomes `frames`; stale value_info is dropped (ORT
     infers shapes again). Returns the model."""
@@ -140,6 +142,23 @@ def postprocess_encoder(path: str | os.PathLike, fix_batch: bool = True, bf16: b
     return info
 
 
+def encoder_free_dims(path: str | os.PathLike, batch: int = 1, frames: int = N_FRAMES) -> dict[str, int]:
+    """{dim name: value} for the symbolic dims of the encoder's input_features: the batch axis
+    to `batch`, the frame axis to `frames` (what transcription feeds: one 30 s window). Empty
+    for an encoder with fixed dims. Works for any Whisper encoder export, whatever its dim names."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    out: dict[str, int] = {}
+    for vi in model.graph.input:
+        if vi.name != "input_features":
+            continue
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.dim_param and axis in (0, 2):
+                out[d.dim_param] = batch if axis == 0 else frames
+    return out
+
+
 def encoder_session_options(batch: int = 1, base=None, optimized_model_path: str | None = None):
     """SessionOptions for the encoder: its symbolic batch dim pinned to `batch`, so the shape
     chains fold before the provider partitions the graph (needed only for an encoder exported
@@ -158,38 +177,29 @@ def encoder_session_options(batch: int = 1, base=None, optimized_model_path: str
 # export
 
 def export_model(model: str | os.PathLike, outdir: str | os.PathLike, opset: int = DEFAULT_OPSET,
-                 bf16: bool = False, fix_batch: bool = True, progress=_say) -> Path:
+                 bf16: bool = False, fix_batch: bool = True) -> Path:
     """Export `model` (a name resolve_model knows, or a Hugging Face / CTranslate2 Whisper
     directory) to `outdir` with Optimum. Written atomically; returns `outdir`."""
     if opset < 17:
         raise ValueError(f"opset {opset} has no LayerNormalization op; use --opset 17 or higher")
-    from .checkpoint import resolve_model
+    from .importer import IMPORTER_VERSION
+    from .registry import resolve_model
 
-    hf_dir = resolve_model(model, progress)
+    hf_dir = resolve_model(model)
     outdir = Path(outdir)
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=outdir.name + ".", dir=outdir.parent))
-    tmp.chmod(0o755)
-    try:
-        progress(f"exporting {hf_dir} to ONNX (opset {opset}, {TASK}); this takes a minute")
+    with atomic_dir(outdir) as tmp:
+        log.info("exporting %s to ONNX (opset %d, %s); this takes a minute", hf_dir, opset, TASK)
         _optimum_export(hf_dir, tmp, opset)
         info = postprocess_encoder(tmp / ENCODER, fix_batch=fix_batch, bf16=bf16)
         missing = [f for f in (ENCODER, DECODER, DECODER_WITH_PAST, DECODER_MERGED) if not (tmp / f).is_file()]
         if missing:
             raise RuntimeError(f"Optimum's export wrote no {', '.join(missing)}")
-        from .checkpoint import IMPORTER_VERSION
-
         (tmp / MARKER).write_text(json.dumps({
-            "export_version": EXPORT_VERSION, "importer_version": IMPORTER_VERSION, "source": str(model), "hf_dir": str(hf_dir), "opset": opset, "bf16": bf16,
-            "encoder_static_batch": fix_batch, "encoder": info, "versions": _versions()}, indent=2))
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        tmp.rename(outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            "export_version": EXPORT_VERSION, "importer_version": IMPORTER_VERSION, "source": str(model),
+            "hf_dir": str(hf_dir), "opset": opset, "bf16": bf16, "encoder_static_batch": fix_batch,
+            "encoder": info, "versions": _versions()}, indent=2))
     bf16_note = f", {info['bf16_initializers']} BF16 initializers" if bf16 else ""
-    progress(f"exported to {outdir} (encoder: {info['nodes']} nodes, inputs {info['inputs']}{bf16_note})")
+    log.info("exported to %s (encoder: %d nodes, inputs %s%s)", outdir, info["nodes"], info["inputs"], bf16_note)
     return outdir
 
 
@@ -226,43 +236,50 @@ def _versions() -> dict:
 
 
 def is_onnx_dir(path: str | os.PathLike) -> bool:
+    """An Optimum Whisper export: the encoder and a decoder (merged, or plain + with-past)."""
     p = Path(path)
     return (p / ENCODER).is_file() and ((p / DECODER_MERGED).is_file() or (p / DECODER).is_file())
 
 
 def export_dir(model_name: str, bf16: bool = False, opset: int = DEFAULT_OPSET) -> Path:
     """Where ensure_exported caches `model_name`."""
-    from .checkpoint import KNOWN_MODELS, cache_root
+    from .registry import recipes
 
     leaf = "onnx" + ("-bf16" if bf16 else "") + ("" if opset == DEFAULT_OPSET else f"-opset{opset}")
-    if model_name in KNOWN_MODELS:
+    if model_name in recipes():
         return cache_root() / model_name / leaf
     real = Path(model_name).expanduser().resolve()
     tag = hashlib.sha1(str(real).encode()).hexdigest()[:10]
     return cache_root() / "exported" / f"{real.name}-{tag}" / leaf
 
 
-def ensure_exported(model_name: str | os.PathLike = "tiny.en", bf16: bool = False, opset: int = DEFAULT_OPSET,
-                    progress=_say) -> Path:
-    """An exported ONNX directory for `model_name`: an ONNX directory given directly is used
-    as is; anything else is exported once and cached (cache_root()/<name>/onnx[-bf16])."""
+def _is_current_export(out: Path, opset: int, bf16: bool) -> bool:
+    from .importer import IMPORTER_VERSION
+
+    try:
+        meta = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return is_onnx_dir(out) and (meta.get("opset"), meta.get("bf16"), meta.get("export_version"),
+                                 meta.get("importer_version")) == (opset, bf16, EXPORT_VERSION, IMPORTER_VERSION)
+
+
+def ensure_exported(model_name: str | os.PathLike = "tiny.en", bf16: bool = False,
+                    opset: int = DEFAULT_OPSET) -> Path:
+    """An exported ONNX directory for `model_name`: an ONNX directory given directly (this
+    project's export or Optimum's default one) is used as is; anything else is exported once
+    and cached (cache_root()/<name>/onnx[-bf16])."""
+    from .registry import resolve_model
+
     name = str(model_name)
     if Path(name).expanduser().is_dir() and is_onnx_dir(Path(name).expanduser()):
         return Path(name).expanduser()
     out = export_dir(name, bf16, opset)
-    marker = out / MARKER
-    if is_onnx_dir(out) and marker.is_file():
-        try:
-            meta = json.loads(marker.read_text())
-            from .checkpoint import IMPORTER_VERSION
-
-            if (meta.get("opset"), meta.get("bf16"), meta.get("export_version"), meta.get("importer_version")) == \
-                    (opset, bf16, EXPORT_VERSION, IMPORTER_VERSION):
-                return out
-        except ValueError:
-            pass
-    progress(f"first use of {name}{' (bf16)' if bf16 else ''}: exporting to ONNX into {out} (once)")
-    return export_model(name, out, opset=opset, bf16=bf16, progress=progress)
+    if _is_current_export(out, opset, bf16):
+        return out
+    resolve_model(name)  # an unknown name fails here, before anything says "exporting"
+    log.info("first use of %s%s: exporting to ONNX into %s (once)", name, " (bf16)" if bf16 else "", out)
+    return export_model(name, out, opset=opset, bf16=bf16)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,10 +298,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     out = Path(args.outdir)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        print(f"phoenix-npu export: {out} exists and is not empty (use --force to overwrite)", file=sys.stderr)
+    problem = outdir_problem(out, args.force)
+    if problem:
+        print(f"phoenix-npu export: {problem}", file=sys.stderr)
         return 2
-    from .checkpoint import ModelNotFoundError
+    from .registry import ModelNotFoundError
 
     try:
         export_model(args.model, out, opset=args.opset, bf16=args.bf16, fix_batch=not args.dynamic_batch)

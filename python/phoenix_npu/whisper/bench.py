@@ -80,7 +80,7 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
 
     import phoenix_npu
 
-    from .checkpoint import ct2_model_dir, resolve_model
+    from .registry import ct2_model_dir, resolve_model
     from .export import encoder_session_options, ensure_exported
 
     hf_dir = resolve_model(model)
@@ -169,7 +169,7 @@ def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) 
     try:
         from faster_whisper import WhisperModel
 
-        from .checkpoint import ct2_model_dir
+        from .registry import ct2_model_dir
 
         fw = WhisperModel(str(ct2_model_dir(model)), device="cpu", compute_type="float32", cpu_threads=threads)
         lang = "en"
@@ -209,7 +209,7 @@ def _chart(results: dict, path: Path) -> None:
 
 
 def run(args) -> int:
-    from .checkpoint import ModelNotFoundError
+    from .registry import ModelNotFoundError
 
     threads = args.threads or len(os.sched_getaffinity(0))
     from .wer import default_speech_dir

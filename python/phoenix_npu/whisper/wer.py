@@ -1,6 +1,6 @@
 """Word error rate of Whisper on PhoenixNPU against ORT's FP32 CPU EP, on real speech clips.
 
-    python -m phoenix_npu.wer --models tiny.en base --device emulator
+    python -m phoenix_npu.whisper.wer --models tiny.en base --device emulator
     python tools/wer.py --speech-dir ../shared/speech
 
 Both runs use the same exported model, the same decoder (on the CPU EP) and the same decoding
@@ -58,9 +58,9 @@ def normalizer():
     if _normalizer is None:
         from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
-        from .checkpoint import _english_spelling_mapping
+        from .tokenizer import english_spelling_mapping
 
-        _normalizer = EnglishTextNormalizer(_english_spelling_mapping() or {})
+        _normalizer = EnglishTextNormalizer(english_spelling_mapping() or {})
     return _normalizer
 
 
@@ -85,7 +85,7 @@ def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf1
     """Transcribe `clips` with the encoder on `device`; returns WER, timings and texts."""
     from .transcribe import load_model, transcribe
 
-    t = load_model(model, device=device, bf16=bf16, progress=True, precision=precision)
+    t = load_model(model, device=device, bf16=bf16, precision=precision)
     start = time.perf_counter()
     results = transcribe([c["path"] for c in clips], transcriber=t, num_beams=num_beams,
                          language=language if t.multilingual else None, progress=False)
@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", "-v", action="store_true", help="print every clip whose transcripts differ")
     args = p.parse_args(argv)
 
-    from ._library import ProviderError
+    from .._library import ProviderError
+    from ..cli import configure_logging
+
+    configure_logging()
 
     clips = read_manifest(args.speech_dir or default_speech_dir())
     if args.limit:

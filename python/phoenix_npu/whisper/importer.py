@@ -1,0 +1,111 @@
+"""`phoenix-npu import SRC OUTDIR`: a CTranslate2 Whisper directory (model.bin, config.json,
+tokenizer.json: what faster-whisper opens) -> a Hugging Face Whisper directory
+(model.safetensors, config.json, generation_config.json, preprocessor_config.json and the
+tokenizer files) that transformers and Optimum load.
+
+    from phoenix_npu.whisper.importer import import_ct2
+    import_ct2(ct2_dir, "whisper-hf")
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .cache import atomic_dir, outdir_problem
+from .convert import convert_weights
+from .ct2 import read_ct2_model
+from .hf_config import write_configs
+from .registry import ModelNotFoundError, ct2_model_dir, known_models, recipes
+from .tokenizer import N_TIMESTAMPS, special_tokens, write_tokenizer
+
+log = logging.getLogger(__name__)
+
+IMPORTER_VERSION = 2  # bump when the imported directory changes; cached imports are redone
+IMPORT_MARKER = "phoenix_npu_import.json"
+MULTILINGUAL_VOCAB = 51865  # Whisper's own test: a vocabulary this large is multilingual
+
+
+def is_current_import(out: Path) -> bool:
+    """Whether `out` was written by this importer version (and is complete)."""
+    try:
+        meta = json.loads((out / IMPORT_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("importer_version") == IMPORTER_VERSION and (out / "model.safetensors").is_file()
+
+
+# recipe [model] key -> what the weights give
+_RECIPE_DIMS = {"d_model": "d_model", "encoder_layers": "encoder_layers", "decoder_layers": "decoder_layers",
+                "attention_heads": "encoder_attention_heads", "ffn_dim": "encoder_ffn_dim", "vocab_size": "vocab_size"}
+
+
+def import_ct2(src: str | os.PathLike, outdir: str | os.PathLike, expect: dict | None = None) -> Path:
+    """Convert the CTranslate2 Whisper directory `src` into a Hugging Face Whisper directory
+    `outdir` (written atomically: complete or not at all). Returns `outdir`. `expect`: a
+    recipe's [model] table, checked against the weights (a wrong weights package fails here)."""
+    from safetensors.numpy import save_file
+
+    src, outdir = Path(src), Path(outdir)
+    if not (src / "model.bin").is_file():
+        raise ModelNotFoundError(f"{src} is not a CTranslate2 model directory (no model.bin)")
+    if not (src / "tokenizer.json").is_file():
+        raise ModelNotFoundError(f"{src} has no tokenizer.json (CTranslate2 Whisper directories ship one)")
+    log.info("importing CTranslate2 Whisper %s -> %s", src, outdir)
+    ct2 = read_ct2_model(src / "model.bin")
+    state, dims = convert_weights(ct2)
+    tokenizer_json = json.loads((src / "tokenizer.json").read_text(encoding="utf-8"))
+    ct2_config = json.loads((src / "config.json").read_text()) if (src / "config.json").is_file() else {}
+    spec = special_tokens(tokenizer_json)
+    spec.multilingual = dims["vocab_size"] >= MULTILINGUAL_VOCAB
+    n_vocab = spec.notimestamps + 1 + N_TIMESTAMPS
+    if dims["vocab_size"] != n_vocab:
+        raise ValueError(f"vocabulary of {dims['vocab_size']} tokens, the tokenizer implies {n_vocab}")
+    found = {key: dims[dim] for key, dim in _RECIPE_DIMS.items()} | {"multilingual": spec.multilingual}
+    wrong = {k: (v, found[k]) for k, v in (expect or {}).items() if k in found and found[k] != v}
+    if wrong:
+        raise ValueError(f"{src} is not the model its recipe describes: " +
+                         ", ".join(f"{k} {got} (recipe: {want})" for k, (want, got) in wrong.items()))
+
+    with atomic_dir(outdir) as tmp:
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        write_configs(tmp, dims, spec, ct2_config)
+        write_tokenizer(tokenizer_json, tmp, spec)
+        (tmp / IMPORT_MARKER).write_text(json.dumps(
+            {"importer_version": IMPORTER_VERSION, "source": str(src), "ct2_spec": ct2.spec,
+             "ct2_revision": ct2.revision, "dims": dims, "multilingual": spec.multilingual}, indent=2))
+    n_params = sum(a.size for a in state.values())
+    log.info("imported: %d+%d layers, d_model %d, %.1fM parameters, %s", dims["encoder_layers"],
+             dims["decoder_layers"], dims["d_model"], n_params / 1e6,
+             "multilingual" if spec.multilingual else "English-only")
+    return outdir
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+
+def add_arguments(parser) -> None:
+    parser.add_argument("src", help="CTranslate2 Whisper directory (model.bin, config.json, tokenizer.json), "
+                                    f"or a known model name ({', '.join(known_models())})")
+    parser.add_argument("outdir", help="Hugging Face Whisper directory to write")
+    parser.add_argument("--force", action="store_true", help="overwrite OUTDIR if it exists")
+
+
+def run(args) -> int:
+    out = Path(args.outdir)
+    problem = outdir_problem(out, args.force)
+    if problem:
+        print(f"phoenix-npu import: {problem}", file=sys.stderr)
+        return 2
+    try:
+        if args.src in recipes():
+            import_ct2(ct2_model_dir(args.src), out, expect=recipes()[args.src].dims)
+        else:
+            import_ct2(Path(args.src), out)
+    except (ModelNotFoundError, ValueError, OSError) as exc:
+        print(f"phoenix-npu import: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0

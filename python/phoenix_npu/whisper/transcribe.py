@@ -1,0 +1,295 @@
+"""Transcribe audio with Whisper: Optimum's ORTModelForSpeechSeq2Seq and a transformers
+automatic-speech-recognition pipeline, with the encoder on PhoenixNPU.
+
+    from phoenix_npu.whisper.transcribe import Transcriber, transcribe
+    [result] = transcribe(["talk.wav"], model="tiny.en", device="auto")
+    result["text"], result["chunks"]        # chunks: [{"text", "timestamp": (start, end)}]
+
+The encoder session gets PhoenixNPU first and the CPU EP for what it does not take, with its
+symbolic batch and frame dims pinned; the decoder sessions run on ORT's CPU EP unless
+`decoder_device="same"`: the decoder's sequence length changes every step, which is not what
+the NPU path is built for. `device="cpu"` is the FP32 reference: the CPU EP for everything.
+Sessions never fall back to the CPU EP quietly (phoenix_npu.make_session). What is loaded
+and where the encoder runs go to the "phoenix_npu" logger at INFO.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .audio import CHUNK_LENGTH, SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "emulator", "npu", "cpu")
+PRECISIONS = ("bf16", "bf16x3")
+DEFAULT_MODEL = "tiny.en"
+
+
+# ----------------------------------------------------------------------------------------------
+# model loading
+
+class Transcriber:
+    """A loaded Whisper: the Optimum model with the encoder on `device`, its processor, and a
+    transformers ASR pipeline over them. Load once, transcribe many:
+
+        t = Transcriber("base", device="emulator")
+        t.transcribe_array(samples)["text"]          # 16 kHz mono float32
+        t.transcribe(["a.wav", "b.flac"])            # list of result dicts
+
+    `model`: tiny.en, base, a Hugging Face / CTranslate2 Whisper directory, or an exported
+    ONNX directory (this project's export or Optimum's default one; imported / exported once
+    and cached as needed). decoder_device: "cpu" (default) or "same" (the decoder sessions
+    get the same providers as the encoder). precision: "bf16" (default, the NPU's kernels) or
+    "bf16x3" (every tensor a BF16 pair: FP32-grade encoder output at about 2.9x the emulated
+    encoder time; emulated device only)."""
+
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
+                 decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16"):
+        from optimum.onnxruntime import ORTModelForSpeechSeq2Seq
+        from optimum.onnxruntime.modeling_seq2seq import ORTModelForWhisper
+        from transformers import AutoConfig, GenerationConfig, WhisperProcessor, pipeline
+
+        from .export import ensure_exported
+
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+        if decoder_device not in ("cpu", "same"):
+            raise ValueError("decoder_device must be 'cpu' or 'same'")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.device = device
+        self.windows_done = 0
+        self._bar = None
+        if bf16 and precision == "bf16x3":
+            log.warning("the --bf16 export rounds the encoder weights to BF16; precision=bf16x3 cannot "
+                        "restore those bits (use the FP32 export for FP32-grade encoder output)")
+        self.onnx_dir = ensure_exported(model, bf16=bf16)
+        encoder, self.encoder_info = _encoder_session(self.onnx_dir, device, threads, precision)
+        decoders = _decoder_sessions(self.onnx_dir, device if decoder_device == "same" else "cpu", threads)
+
+        config = AutoConfig.from_pretrained(self.onnx_dir)
+        config.use_cache = True
+        config.is_encoder_decoder = True
+        gen = GenerationConfig.from_pretrained(self.onnx_dir)
+        gen.use_cache = True
+        cls = ORTModelForWhisper if config.model_type == "whisper" else ORTModelForSpeechSeq2Seq
+        self.model = cls(config=config, encoder_session=encoder, generation_config=gen,
+                         model_save_dir=str(self.onnx_dir), **decoders)
+        self.processor = WhisperProcessor.from_pretrained(self.onnx_dir)
+        self.pipeline = pipeline("automatic-speech-recognition", model=self.model, tokenizer=self.processor.tokenizer,
+                                 feature_extractor=self.processor.feature_extractor, device="cpu")
+        self.multilingual = bool(getattr(gen, "is_multilingual", False))
+        _count_windows(self)
+        log.info("encoder: %s", self.encoder_info)
+
+    def transcribe_array(self, samples, return_timestamps: bool = False, language: str | None = None,
+                         num_beams: int = 1, chunk_length_s: float | None = None) -> dict:
+        """Transcribe 16 kHz mono float32 samples: {"text", "chunks"}; audio over 30 s is
+        chunked (30 s windows); chunks carry (start, end) seconds when return_timestamps."""
+        import numpy as np
+
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.size == 0:
+            return {"text": "", "chunks": []}
+        duration = samples.size / SAMPLE_RATE
+        if return_timestamps and duration > CHUNK_LENGTH and chunk_length_s is None:
+            return self._long_form(samples, duration, language, num_beams)
+        kwargs: dict[str, Any] = {}
+        if chunk_length_s is None and duration > CHUNK_LENGTH:
+            chunk_length_s = CHUNK_LENGTH
+        if chunk_length_s:
+            kwargs["chunk_length_s"] = chunk_length_s
+        out = self.pipeline({"raw": samples, "sampling_rate": SAMPLE_RATE}, return_timestamps=return_timestamps,
+                            generate_kwargs=self._decoding(num_beams, language), **kwargs)
+        chunks = []
+        for c in out.get("chunks") or []:
+            start, end = c.get("timestamp", (None, None))
+            start = 0.0 if start is None else float(start)
+            end = duration if end is None else float(end)
+            chunks.append({"text": c["text"], "timestamp": (round(start, 2), round(min(end, duration), 2))})
+        if return_timestamps and not chunks and out["text"].strip():
+            chunks = [{"text": out["text"], "timestamp": (0.0, round(duration, 2))}]
+        return {"text": out["text"].strip(), "chunks": chunks}
+
+    __call__ = transcribe_array
+
+    def _decoding(self, num_beams: int, language: str | None) -> dict[str, Any]:
+        """generate() settings: English-only models take no task or language (transformers
+        refuses them); multilingual ones transcribe, in `language` or the one detected."""
+        out: dict[str, Any] = {"num_beams": int(num_beams)}
+        if self.multilingual:
+            out["task"] = "transcribe"
+            if language:
+                out["language"] = language
+        return out
+
+    def _long_form(self, samples, duration: float, language: str | None, num_beams: int) -> dict:
+        """Audio over 30 s with timestamps: Whisper's own sequential long-form decoding (30 s
+        windows, each starting where the last segment ended). The chunked pipeline merges
+        overlapping windows and, with timestamps, returns a few long cues (seen with tiny.en:
+        one cue over the first 45 s, on PyTorch as on ONNX Runtime)."""
+        feats = self.processor(samples, sampling_rate=SAMPLE_RATE, return_tensors="pt", truncation=False,
+                               padding="longest", return_attention_mask=True)
+        out = self.model.generate(feats.input_features, attention_mask=feats.attention_mask,
+                                  **self._decoding(num_beams, language), return_timestamps=True, return_segments=True)
+        chunks = []
+        for seg in out["segments"][0]:
+            text = self.processor.tokenizer.decode(seg["tokens"], skip_special_tokens=True)
+            start, end = float(seg["start"]), min(float(seg["end"]), duration)
+            if text.strip():
+                chunks.append({"text": text, "timestamp": (round(start, 2), round(end, 2))})
+        return {"text": "".join(c["text"] for c in chunks).strip(), "chunks": chunks}
+
+    def transcribe(self, audio_paths, **kwargs) -> list[dict]:
+        """Transcribe files with this model; keyword arguments as for the module's transcribe()."""
+        return transcribe(audio_paths, transcriber=self, **kwargs)
+
+
+def _encoder_session(onnx_dir: Path, device: str, threads: int = 0, precision: str = "bf16"):
+    """The encoder session and the line saying where it runs. Symbolic batch / frame dims are
+    pinned (1, 3000): transcription feeds one 30 s window at a time."""
+    import phoenix_npu
+
+    from .export import ENCODER, encoder_free_dims
+
+    path = onnx_dir / ENCODER
+    opts = {} if device == "cpu" else {"precision": precision}
+    sess = phoenix_npu.make_session(str(path), device=device, threads=threads, free_dims=encoder_free_dims(path),
+                                    sess_options=_threads_options(threads), **opts)
+    if device == "cpu":
+        return sess, "CPUExecutionProvider (FP32)"
+    where = phoenix_npu.describe_assignment(sess).replace(" nodes", " encoder nodes", 1)
+    return sess, f"{phoenix_npu.EP_NAME} (device={device}, precision={precision}): {where}"
+
+
+def _decoder_sessions(onnx_dir: Path, device: str, threads: int = 0) -> dict:
+    """Optimum's decoder sessions: the merged decoder when the export has one, else the plain
+    decoder and the decoder with past."""
+    import phoenix_npu
+
+    from .export import DECODER, DECODER_MERGED, DECODER_WITH_PAST
+
+    def session(name):
+        return phoenix_npu.make_session(str(onnx_dir / name), device=device, threads=threads,
+                                        sess_options=_threads_options(threads))
+
+    if (onnx_dir / DECODER_MERGED).is_file():
+        return {"decoder_session": session(DECODER_MERGED)}
+    out = {"decoder_session": session(DECODER)}
+    if (onnx_dir / DECODER_WITH_PAST).is_file():
+        out["decoder_with_past_session"] = session(DECODER_WITH_PAST)
+    return out
+
+
+def _threads_options(threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    return so
+
+
+def load_model(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
+               decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16") -> Transcriber:
+    """Load Whisper for transcription (the same as Transcriber(...))."""
+    return Transcriber(model, device=device, bf16=bf16, decoder_device=decoder_device, threads=threads,
+                       precision=precision)
+
+
+def _count_windows(t: Transcriber) -> None:
+    """Advance the progress bar (if any) on every encoder run (= one 30 s window)."""
+    enc = t.model.encoder
+    inner = enc.forward
+
+    def forward(*args, **kwargs):
+        out = inner(*args, **kwargs)
+        t.windows_done += 1
+        if t._bar is not None:
+            t._bar.update(1)
+        return out
+
+    enc.forward = forward
+
+
+# ----------------------------------------------------------------------------------------------
+# Python API
+
+def _windows(duration: float) -> int:
+    if duration <= CHUNK_LENGTH:
+        return 1
+    stride = CHUNK_LENGTH / 6
+    return 1 + math.ceil((duration - CHUNK_LENGTH) / (CHUNK_LENGTH - 2 * stride))
+
+
+def transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike], model: str | os.PathLike = DEFAULT_MODEL,
+               device: str = "auto", return_timestamps: bool = False, language: str | None = None,
+               num_beams: int = 1, bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
+               progress: bool | None = None, errors: str = "raise", transcriber: Transcriber | None = None,
+               precision: str = "bf16") -> list[dict]:
+    """Transcribe audio files. Returns one dict per file: {"path", "text", "chunks",
+    "duration", "device", "encoder"}; chunks carry (start, end) seconds when return_timestamps.
+    errors="raise" raises AudioError on an unreadable file; errors="keep" records it in the
+    result's "error" and goes on. language: for multilingual models (None = detect).
+    progress: a tqdm bar over 30 s windows (default: when stderr is a terminal).
+    iter_transcribe() takes the same arguments and yields each result as it is finished."""
+    return list(iter_transcribe(audio_paths, model=model, device=device, return_timestamps=return_timestamps,
+                                language=language, num_beams=num_beams, bf16=bf16, decoder_device=decoder_device,
+                                threads=threads, progress=progress, errors=errors, transcriber=transcriber,
+                                precision=precision))
+
+
+def iter_transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike],
+                    model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", return_timestamps: bool = False,
+                    language: str | None = None, num_beams: int = 1, bf16: bool = False, decoder_device: str = "cpu",
+                    threads: int = 0, progress: bool | None = None, errors: str = "raise",
+                    transcriber: Transcriber | None = None, precision: str = "bf16"):
+    """transcribe(), yielding each file's result as soon as it is finished. Every file is read
+    (and checked) before the model is loaded; when none is readable the model is not loaded."""
+    from .audio import AudioError, load_audio
+
+    if isinstance(audio_paths, (str, os.PathLike)):
+        audio_paths = [audio_paths]
+    if errors not in ("raise", "keep"):
+        raise ValueError("errors must be 'raise' or 'keep'")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    loaded: list[tuple[str, Any, str | None]] = []
+    for p in audio_paths:
+        try:
+            loaded.append((str(p), load_audio(p), None))
+        except AudioError as exc:
+            if errors == "raise":
+                raise
+            loaded.append((str(p), None, str(exc)))
+    t = transcriber
+    if t is None and any(error is None for _, _, error in loaded):
+        t = load_model(model, device=device, bf16=bf16, decoder_device=decoder_device, threads=threads,
+                       precision=precision)
+    total = sum(_windows(a.size / SAMPLE_RATE) for _, a, _ in loaded if a is not None and a.size)
+    bar = None
+    if progress and total > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="window", desc="transcribing", file=sys.stderr)
+    if t is not None:
+        t._bar = bar
+    try:
+        for path, samples, error in loaded:
+            base = {"path": path, "device": t.device if t else device, "encoder": t.encoder_info if t else ""}
+            if error is not None:
+                yield {**base, "text": "", "chunks": [], "duration": 0.0, "error": error}
+                continue
+            out = t.transcribe_array(samples, return_timestamps=return_timestamps, language=language, num_beams=num_beams)
+            yield {**base, **out, "duration": round(samples.size / SAMPLE_RATE, 3)}
+    finally:
+        if t is not None:
+            t._bar = None
+        if bar is not None:
+            bar.close()

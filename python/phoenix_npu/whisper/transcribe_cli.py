@@ -1,0 +1,253 @@
+"""`phoenix-npu transcribe`: audio files in, transcripts out.
+
+Whatever can be checked before the work is checked first (the arguments, where the output
+goes, the inputs, the provider), so a mistake costs no transcription. The output never
+replaces an input, and two inputs never share an output file. Results are written as each
+file finishes (with --output DIR/) or together at the end, through a temporary file renamed
+into place; if a write fails anyway (a full disk), the error says so and the result goes to
+stdout instead of being lost.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .formats import EXTENSIONS, FORMATS, format_results
+from .transcribe import DEFAULT_MODEL, DEVICES, PRECISIONS, iter_transcribe
+
+log = logging.getLogger(__name__)
+
+MIN_FREE_BYTES = 1 << 20  # transcripts are small; less free space than this is a full disk
+
+
+class OutputError(ValueError):
+    """--output cannot be written as asked; the message says why."""
+
+
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (the default) or more, not {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg; mp3 where libsndfile reads it)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="tiny.en (default), base, or a Hugging Face / CTranslate2 Whisper directory, or an ONNX "
+                             "export directory (this project's or Optimum's default export)")
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="where the encoder runs: auto (NPU if present, else the emulated NPU), emulator, npu, "
+                             "or cpu (ORT's CPU EP, FP32)")
+    parser.add_argument("--precision", default="bf16", choices=PRECISIONS,
+                        help="encoder numerics on PhoenixNPU: bf16 (default, the NPU kernels) or bf16x3 (BF16 pairs, "
+                             "FP32-grade output, about 2.9x the encoder time; emulated device only)")
+    parser.add_argument("--format", default="text", choices=FORMATS, help="output format (default text)")
+    parser.add_argument("--output", "-o", default=None,
+                        help="output file (default stdout); an existing directory, or a path ending in '/', "
+                             "gets one file per input")
+    parser.add_argument("--language", default=None, help="language code for multilingual models (default: detect)")
+    parser.add_argument("--beam-size", type=positive_int, default=1, help="beam search width (default 1, greedy)")
+    parser.add_argument("--bf16", action="store_true", help="use the BF16-weight export of the encoder")
+    parser.add_argument("--decoder-on-device", action="store_true",
+                        help="give the decoder sessions the same providers as the encoder (default: CPU EP)")
+    parser.add_argument("--threads", type=nonnegative_int, default=0,
+                        help="threads per session (default 0: ORT's default, all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+# ----------------------------------------------------------------------------------------------
+# where the output goes
+
+@dataclass
+class OutputPlan:
+    """stdout (path None), one file, or a directory with one file per input (targets)."""
+    path: Path | None = None
+    per_input: bool = False
+    targets: list[Path] = field(default_factory=list)
+
+
+def plan_output(output: str | None, inputs: list[str], fmt: str) -> OutputPlan:
+    """Decide and check where results go, before any work. Raises OutputError."""
+    several_docs = len(inputs) > 1 and fmt in ("srt", "vtt")
+    if output is None:
+        if several_docs:
+            raise OutputError(f"--format {fmt} with several inputs needs --output DIR/ (one file per input); "
+                              "several documents on stdout would run together into one invalid file")
+        return OutputPlan()
+    path = Path(output)
+    if path.is_dir() or output.endswith(("/", os.sep)):
+        return _plan_directory(path, inputs, fmt)
+    if several_docs:
+        raise OutputError(f"--format {fmt} with several inputs needs --output DIR/ (one file per input), "
+                          f"not the single file {path}")
+    _check_not_an_input(path, inputs)
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        return OutputPlan(path)  # /dev/null, /dev/stdout, a FIFO: written directly at the end
+    parent = path.parent
+    if not parent.exists():
+        raise OutputError(f"--output {path}: the directory {parent} does not exist")
+    if not parent.is_dir():
+        raise OutputError(f"--output {path}: {parent} is not a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"--output {path}: not writable (permission denied)")
+    _check_writable_dir(parent, f"--output {path}")
+    return OutputPlan(path)
+
+
+def _plan_directory(path: Path, inputs: list[str], fmt: str) -> OutputPlan:
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--output {path}/: {path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--output {path}/: cannot create the directory ({exc.strerror})") from None
+    _check_writable_dir(path, f"--output {path}/")
+    ext = EXTENSIONS[fmt]
+    taken = {_key(p) for p in inputs}
+    targets = []
+    for src in inputs:
+        stem = Path(src).stem
+        target, n = path / f"{stem}.{ext}", 1
+        while _key(target) in taken:  # a name another input already got, or an input itself
+            n += 1
+            target = path / f"{stem}-{n}.{ext}"
+        taken.add(_key(target))
+        targets.append(target)
+    return OutputPlan(path, per_input=True, targets=targets)
+
+
+def _key(path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _check_not_an_input(path: Path, inputs: list[str]) -> None:
+    for src in inputs:
+        same = _key(src) == _key(path)
+        if not same and path.exists() and Path(src).exists():
+            same = os.path.samefile(src, path)
+        if same:
+            raise OutputError(f"--output {path} is one of the inputs: writing it would destroy the audio")
+
+
+def _check_writable_dir(directory: Path, what: str) -> None:
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{what}: cannot write in {directory} (permission denied)")
+    free = shutil.disk_usage(directory).free
+    if free < MIN_FREE_BYTES:
+        raise OutputError(f"{what}: only {free} bytes free on the device holding {directory}; no space for "
+                          "the transcripts")
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write `text` to `path`: a regular file through a temporary file renamed into place
+    (an existing file is replaced whole or not at all); anything else (a device, a FIFO)
+    directly. Raises OSError."""
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _deliver(path: Path | None, text: str) -> bool:
+    """Write to `path` (stdout when None). On failure say why and print the text to stdout,
+    so the finished result is not lost. Returns whether `path` was written."""
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    try:
+        write_output(path, text)
+    except OSError as exc:
+        print(f"phoenix-npu transcribe: could not write {path}: {exc.strerror or exc}; "
+              "the result follows on stdout so that it is not lost", file=sys.stderr)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return False
+    log.info("wrote %s", path)
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# the command
+
+def run(args) -> int:
+    import phoenix_npu
+
+    from .registry import ModelNotFoundError
+
+    fmt = args.format
+    try:
+        plan = plan_output(args.output, list(args.audio), fmt)
+    except OutputError as exc:
+        print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
+        return 2
+    if args.device != "cpu":
+        try:
+            phoenix_npu.register()
+        except phoenix_npu.ProviderError as exc:
+            return _provider_unavailable(args.device, exc)
+    ok = True
+    collected: list[dict] = []
+    try:
+        results = iter_transcribe(args.audio, model=args.model, device=args.device,
+                                  return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
+                                  num_beams=args.beam_size, bf16=args.bf16,
+                                  decoder_device="same" if args.decoder_on_device else "cpu", threads=args.threads,
+                                  progress=False if args.no_progress else None, errors="keep",
+                                  precision=args.precision)
+        for index, r in enumerate(results):
+            if r.get("error"):
+                print(f"phoenix-npu transcribe: {r['error']}", file=sys.stderr)
+                ok = False
+            elif plan.per_input:
+                ok &= _deliver(plan.targets[index], format_results([r], fmt))
+            else:
+                collected.append(r)
+    except phoenix_npu.ProviderError as exc:
+        return _provider_unavailable(args.device, exc)
+    except ModelNotFoundError as exc:
+        print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
+        return 1
+    finally:  # also on an interrupt: what is finished gets written
+        if collected:
+            ok &= _deliver(plan.path, format_results(collected, fmt))
+    return 0 if ok else 1
+
+
+def _provider_unavailable(device: str, exc: Exception) -> int:
+    print(f"phoenix-npu transcribe: the PhoenixNPU provider is not available for --device {device}:\n"
+          f"  {exc}\n  Use --device cpu to transcribe on ONNX Runtime's CPU EP instead.", file=sys.stderr)
+    return 1
