@@ -52,8 +52,15 @@ Status CompiledRegion::Create(RegionGraph region, const ProviderOptions& options
 
 CompiledRegion::~CompiledRegion() {
   if (registry_id_ >= 0) {
-    std::lock_guard<std::mutex> lk(counters_mutex_);
-    CountersRegistry::Get().Remove(registry_id_, counters_);
+    // Copy, then deregister without holding counters_mutex_: the registry calls Snapshot()
+    // (which takes counters_mutex_) with its own lock held, so holding both here in the other
+    // order deadlocked a counters read against a session's teardown.
+    RegionCounters final_counts;
+    {
+      std::lock_guard<std::mutex> lk(counters_mutex_);
+      final_counts = counters_;
+    }
+    CountersRegistry::Get().Remove(registry_id_, final_counts);
   }
   last_run_.reset();
   cache_.clear();  // arenas go before the weights they were planned with

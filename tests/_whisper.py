@@ -119,6 +119,25 @@ def tiny_en_cpu():
     return load_model(tiny_en_onnx(), device="cpu")
 
 
+@functools.cache
+def optimum_default_export(model: str) -> Path:
+    """`optimum-cli export onnx --task automatic-speech-recognition-with-past` as a user runs it
+    (symbolic batch dim, Optimum's default opset, no project marker), once per test session."""
+    import shutil
+    import subprocess
+    import sys
+
+    from phoenix_npu.whisper.registry import resolve_model
+
+    out = session_tmp() / f"optimum_default_{model}"
+    cli = shutil.which("optimum-cli") or str(Path(sys.executable).parent / "optimum-cli")
+    r = subprocess.run([cli, "export", "onnx", "--model", str(resolve_model(model)), "--task",
+                        "automatic-speech-recognition-with-past", str(out)], capture_output=True, text=True,
+                       timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
 def provider_available() -> bool:
     import phoenix_npu
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -250,3 +251,10 @@ def test_calls_without_a_device_kernel_take_the_host_path(missing, precision, mo
     np.testing.assert_array_equal(hybrid.run(None, {"x": x})[0], plain)
     region = phoenix_npu.counters()["regions"][-1]
     assert region["host_launches"] == len(missing.split(","))
+
+
+def test_readme_option_table_is_the_generated_one():
+    """One option table: the README's copy is what `phoenix-npu info --options` prints."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("<!-- options:begin -->\n", 1)[1].split("<!-- options:end -->", 1)[0]
+    assert block == phoenix_npu.option_table_markdown(), "regenerate: phoenix-npu info --options"

@@ -12,6 +12,7 @@ from _whisper import (
     needs_speech,
     needs_tiny_en,
     needs_whisper,
+    optimum_default_export,
     provider_available,
     session_tmp,
     speech_dir,
@@ -253,24 +254,12 @@ def test_optimum_default_export_directory_transcribes(capsys):
     """`optimum-cli export onnx --task automatic-speech-recognition-with-past` as a user runs it
     (symbolic batch dim, Optimum's default opset, no project marker): `--model DIR` takes it,
     pins the encoder's symbolic dims, and transcribes on the CPU EP and on PhoenixNPU alike."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import onnx
 
     from phoenix_npu.cli import main
     from phoenix_npu.whisper.export import encoder_free_dims
-    from phoenix_npu.whisper.registry import resolve_model
 
-    out = session_tmp() / "optimum_default"
-    if not (out / "encoder_model.onnx").is_file():
-        cli = shutil.which("optimum-cli") or str(Path(sys.executable).parent / "optimum-cli")
-        r = subprocess.run([cli, "export", "onnx", "--model", str(resolve_model("tiny.en")), "--task",
-                            "automatic-speech-recognition-with-past", str(out)], capture_output=True, text=True,
-                           timeout=1200)
-        assert r.returncode == 0, r.stderr[-3000:]
+    out = optimum_default_export("tiny.en")
     enc = onnx.load(str(out / "encoder_model.onnx"), load_external_data=False)
     assert [d.dim_param or d.dim_value for d in enc.graph.input[0].type.tensor_type.shape.dim][0] == "batch_size"
     assert encoder_free_dims(out / "encoder_model.onnx") == {"batch_size": 1}

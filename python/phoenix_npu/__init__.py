@@ -25,7 +25,7 @@ import logging
 from ._library import EP_NAME, ProviderError, get_ep_name, get_ep_names, get_library_path, register, unregister
 from .counters import chrome_trace, counters, reset_counters
 from .session import (assignment, assignment_summary, capability_reports, describe_assignment, make_session,
-                      option_table, provider_options, providers, session_options)
+                      option_table, option_table_markdown, provider_options, providers, session_options)
 
 
 def _version() -> str:
@@ -42,7 +42,7 @@ __all__ = [
     "EP_NAME", "ProviderError", "get_ep_name", "get_ep_names", "get_library_path", "register", "unregister",
     "__version__", "assignment", "assignment_summary", "capability_reports", "describe_assignment", "chrome_trace",
     "counters",
-    "make_session", "option_table", "provider_options", "providers", "reset_counters", "session_options",
+    "make_session", "option_table", "option_table_markdown", "provider_options", "providers", "reset_counters", "session_options",
 ]
 
 try:

@@ -21,6 +21,8 @@ def add_arguments(p) -> None:
     p.add_argument("--free-dim", action="append", default=[], metavar="NAME=VALUE",
                    help="pin a symbolic dim of MODEL (repeatable), e.g. --free-dim batch_size=1")
     p.add_argument("--counters", action="store_true", help="also print the counters of live regions (JSON)")
+    p.add_argument("--options", action="store_true",
+                   help="print the provider options (key, default, accepted values, what each does) as a Markdown table")
 
 
 def node_report(model: str, device: str = "emulator", free_dims: dict | None = None, **options) -> list[dict]:
@@ -81,6 +83,9 @@ def run(args) -> int:
 
     import phoenix_npu
 
+    if args.options:
+        print(phoenix_npu.option_table_markdown(), end="")
+        return 0
     if args.model is not None:
         try:
             free_dims = {k: int(v) for k, v in _pairs(args.free_dim, "--free-dim").items()}
@@ -110,7 +115,7 @@ def run(args) -> int:
         return 1
     for d in devices:
         print(f"device: {d.ep_name} on {d.device.type.name} hardware device "
-              f"(vendor {d.ep_vendor}); options: device=auto|emulator|npu, threads=N, manifest=PATH")
+              f"(vendor {d.ep_vendor}); its options: phoenix-npu info --options")
     print("where a model's nodes run, and why: phoenix-npu info MODEL.onnx")
     if args.counters:
         print(json.dumps(phoenix_npu.counters(), indent=2))

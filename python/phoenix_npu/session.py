@@ -35,6 +35,15 @@ def option_table() -> list:
     return library_json("OptionTable")
 
 
+def option_table_markdown() -> str:
+    """The option table as the README shows it (generated: `phoenix-npu info --options`)."""
+    rows = ["| option | default | accepted | what it does |", "|---|---|---|---|"]
+    for o in option_table():
+        default = f"`{o['default']}`" if o["default"] else "(none)"
+        rows.append(f"| `{o['key']}` | {default} | {o['accepted']} | {o['doc']} |")
+    return "\n".join(rows) + "\n"
+
+
 def capability_reports() -> list:
     """What the provider took of the last graphs it was offered in this process (newest last):
     [{"graph", "nodes", "claimed", "regions", "per_node": [{"name", "op", "region", "reason"}]}];
