@@ -276,7 +276,7 @@ ROWS_STACK = 0x1000  # row kernels inline Exp16 / Erf16 (phoenix_aie_math.h): ro
 
 
 def matmul_l1_bytes(m: int, k: int, n: int, bias: bool = False, residual: bool = False) -> dict:
-    """L1 of one GEMM core (kernels/matmul/aie/matmul.py): double-buffered A, B and FP32 C tiles,
+    """L1 of one GEMM core (kernels/matmul/aie/gemm/design.py): double-buffered A, B and FP32 C tiles,
     and the stack. bias / residual belong to the epilogue pass and cost nothing here."""
     return {
         "A (2 x m*k bf16)": 2 * m * k * 2,
@@ -335,7 +335,7 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     M, K, N, batch = p["M"], p["K"], p["N"], p.get("batch", 1)
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
     cands = [tiles] if tiles else [(m, k, n) for m in MM_M for k in MM_K for n in MM_N]
-    modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/matmul.py) streams A and B
+    modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/gemm/design.py) streams A and B
     return _fastest(kern.name, (
         (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
                                                   residual))
@@ -761,7 +761,7 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
 
 
 def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tiles=None) -> Design:
-    """The whole-array BF16 GEMM with FP32 output (kernels/matmul/aie/matmul.py), upstream
+    """The whole-array BF16 GEMM with FP32 output (kernels/matmul/aie/gemm/design.py), upstream
     whole_array's data movement: core (i, c) computes m x n tiles of C; A rows of core row i come
     from shim i (repeated once per column block: stride 0, outermost); B columns of core column c
     from shim c; C tiles join in memtile c and drain through shim c. M and N need not be
