@@ -53,7 +53,9 @@ class NPU1:
     channel_bytes_per_cycle: int = 4   # 32-bit AXI4-stream per DMA channel (AM020)
     core_s2mm: int = 2                 # input DMA channels of a compute tile
     core_mm2s: int = 2                 # output DMA channels of a compute tile
-    memtile_mm2s: int = 6              # memtile DMA channels each way
+    memtile_mm2s: int = 6              # memtile DMA channels each way (AIETargetModel.cpp: DMA bundle = 6);
+    memtile_s2mm: int = 6              # each memtile -> core ObjectFifo (a split output) takes its own MM2S
+    memtile_north: int = 6             # streams from a memtile up into the compute rows (North dest = 6)
     shim_bds: int = 16                 # buffer descriptors per shim tile (AIETargetModel getNumBDs)
     memtile_bds: int = 48
     dma_queue_depth: int = 4           # tasks queued per shim DMA channel; a push onto a full queue is dropped
@@ -458,12 +460,12 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
         cyc_el += 1 / 16  # FP32 -> BF16 conversion
     else:
         cyc_el = vector_cycles_per_element(npu, fn, numerics)
-    r = d.params["rows_per_obj"]
-    cyc = _ceil_to(p["rows"], npu.cores * r) / npu.cores * p["cols"] * cyc_el
+    r, tiles = d.params["rows_per_obj"], d.params["core_rows"] * npu.cols
+    cyc = _ceil_to(p["rows"], tiles * r) / tiles * p["cols"] * cyc_el
     shim_in = sum(t.bytes for t in d.transfers if t.direction == "mm2s")
     shim_out = sum(t.bytes for t in d.transfers if t.direction == "s2mm")
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
-    plan = KernelPlan(kern, f"rows over 16 tiles, {r} row(s)/object", sum(d.l1.values()), sum(d.l2.values()),
+    plan = KernelPlan(kern, f"rows over {tiles} tiles, {r} row(s)/object", sum(d.l1.values()), sum(d.l2.values()),
                       shim_in, shim_out, cyc / npu.hz, dma_s,
                       npu.launch_overhead_us * 1e-6 + len(d.transfers) * npu.dma_task_us * 1e-6)
     plan.bound = "dma" if dma_s > plan.compute_s else "vector"
@@ -599,6 +601,12 @@ class Design:
     transfers: list
     open_groups: int = 2      # task groups in flight at once (ping-pong)
     vector_rows: list = field(default_factory=list)  # (what, row bytes, rows per L1 object)
+    # Per memtile: DMA channels each way and streams up into the compute rows. Every memtile ->
+    # core ObjectFifo (each output of a split, each broadcast) takes one MM2S channel and one
+    # stream; mlir-aie's ObjectFifo lowering stops with "number of output DMA channel exceeded!".
+    memtile_mm2s: int = 0
+    memtile_s2mm: int = 0
+    memtile_north: int = 0
 
 
 def check_design(d: Design, npu: NPU1 | None = None) -> list[str]:
@@ -612,6 +620,11 @@ def check_design(d: Design, npu: NPU1 | None = None) -> list[str]:
     if d.core_inputs > npu.core_s2mm or d.core_outputs > npu.core_mm2s:
         bad.append(f"a compute tile has {npu.core_s2mm} input + {npu.core_mm2s} output DMA channels; "
                    f"the design needs {d.core_inputs} + {d.core_outputs}")
+    if d.memtile_mm2s > npu.memtile_mm2s or d.memtile_s2mm > npu.memtile_s2mm:
+        bad.append(f"a memtile has {npu.memtile_mm2s} MM2S + {npu.memtile_s2mm} S2MM DMA channels; the design needs "
+                   f"{d.memtile_mm2s} + {d.memtile_s2mm} (one per memtile -> core ObjectFifo)")
+    if d.memtile_north > npu.memtile_north:
+        bad.append(f"{d.memtile_north} streams from a memtile into the compute rows > {npu.memtile_north}")
     for what, row_bytes, rows in d.vector_rows:
         if rows > 1 and row_bytes % npu.vector_align:
             bad.append(f"{what}: {rows} rows of {row_bytes} B per L1 object put row starts off the "
@@ -668,11 +681,13 @@ def _split_inner(total: int, npu: NPU1, elem_bytes: int) -> tuple[int, int]:
 def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = None, bias: bool = False,
                 residual: bool = False, beta: bool = True, rows_per_obj: int | None = None) -> Design:
     """Row kernels on the whole array (LayerNorm, Softmax, GELU chunks, a MatMul's epilogue):
-    each round, shim c sends 4*r rows to memtile c, which splits them r rows per compute tile and
-    joins the results back; a second input channel per tile carries per-column parameters
-    (LayerNorm gamma/beta, epilogue bias) and, for the epilogue, the residual rows. Rows that do
-    not fill a last round are covered by a round that overlaps the previous one (identical
-    values written twice; outputs must not alias inputs)."""
+    each round, shim c sends R*r rows to memtile c, which splits them r rows per compute tile and
+    joins the results back. LayerNorm's gamma / beta reach the tiles on their second input
+    channel, broadcast by the memtile and held for the run; the epilogue's FP32 bias row is each
+    tile's first x object and its residual rows come on the second channel (split, so that
+    epilogue uses R = 2 rows of tiles: see _rows_design_r). Rows that do not fill a last round
+    are covered by a round that overlaps the previous one (identical values written twice;
+    outputs must not alias inputs)."""
     npu = npu or NPU1()
     # An epilogue's side objects are one row (a bias half is N BF16-sized slots): one row per object.
     cands = [rows_per_obj] if rows_per_obj else ([1] if op == "epilogue" else [16, 8, 4, 2, 1])
@@ -700,7 +715,12 @@ def _first_checked(name, what, npu, forced, builds) -> Design:
 
 
 def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design:
-    R, C = npu.rows, npu.cols
+    C = npu.cols
+    # Every distinct per-tile row stream leaves the memtile on its own MM2S channel and stream
+    # (6 each): x and a residual split to 4 tiles would need 8, so an epilogue with a residual
+    # runs on 2 rows of tiles (it is DMA-bound: the cost is small). Parameters that every tile
+    # needs whole (gamma / beta) are broadcast: one channel for the column.
+    R = 2 if op == "epilogue" and residual else npu.rows
     group = R * C * r
     if rows < group:
         raise DesignError(f"{rows} rows is fewer than one round of {group}")
@@ -709,30 +729,31 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
     main, tail = rows // group, rows % group
     per_col = R * r * cols                  # contiguous elements per column per round
     a, b = _split_inner(per_col, npu, 2)
-    side_params = []                        # (buffer, elements per tile, elem bytes)
-    if op == "layernorm":
-        side_params = [("gamma", cols, 4)] + ([("beta", cols, 4)] if beta else [])
-    if op == "epilogue" and bias:
-        side_params = [("bias", cols // 2, 4), ("bias", cols // 2, 4)]  # two halves = two N-element BF16 objects
-        if cols % 2:
-            raise DesignError("the epilogue sends the FP32 bias as two halves: N must be even")
-    has_side = bool(side_params) or (op == "epilogue" and residual)
-    # LayerNorm holds gamma/beta for the whole run; the epilogue copies the bias to a local L1
-    # buffer and releases it (an ObjectFifo releases oldest-first), then streams residual rows.
-    side_depth = len(side_params) if op != "epilogue" else 2
-    side_obj = cols * 2 if op == "epilogue" else cols * 4                   # bytes per tile object
+    pa, pb = _split_inner(cols, npu, 4)     # one FP32 parameter row
+    # side: "broadcast" (LayerNorm gamma, beta: one object each, held for the run), "split"
+    # (the epilogue's residual rows, one per tile per round) or None.
+    side = "broadcast" if op == "layernorm" else "split" if op == "epilogue" and residual else None
+    params = (["gamma"] + (["beta"] if beta else [])) if op == "layernorm" else []
+    side_depth = len(params) if side == "broadcast" else 2
+    side_obj = cols * 4 if side == "broadcast" else cols * 2                  # bytes per tile object
     stack = ROWS_STACK
     l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * cols * 2, "stack": stack}
-    if has_side:
-        l1["side (params, residual)"] = side_depth * side_obj
+    if side:
+        l1["side (params held / residual rows)"] = side_depth * side_obj
     if op == "epilogue" and bias:
         l1["bias copy (fp32)"] = cols * 4
-    l2 = {"x split (2 x 4 objects)": 2 * R * r * cols * in_bytes, "y join (2 x 4 objects)": 2 * R * r * cols * 2}
-    if has_side:
-        l2["side split"] = 2 * R * side_obj
+    l2 = {"x split (2 x R objects)": 2 * R * r * cols * in_bytes, "y join (2 x R objects)": 2 * R * r * cols * 2}
+    if side == "broadcast":
+        l2["side broadcast (2 objects)"] = 2 * side_obj
+    elif side == "split":
+        l2["side split (2 x R objects)"] = 2 * R * side_obj
     transfers = []
     # Inputs on MM2S 0, side on MM2S 1, output on S2MM 0; all tasks of a column in one group.
     for c in range(C):
+        if op == "epilogue" and bias:
+            # The FP32 bias row is each tile's first x object (one row per object): R copies by a
+            # stride-0 outermost repeat, ahead of the acc rows on the same channel.
+            transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", "bias", 0, [R, 1, pa, pb], [0, 0, pb, 1], 4, 0))
         starts = [("main", c * R * r * cols, main)] + ([("tail", (rows - group + c * R * r) * cols, 1)] if tail else [])
         for _, off, n_rounds in starts:
             if n_rounds == 0:
@@ -740,24 +761,25 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
             sizes, strides = [1, n_rounds, a, b], [0, group * cols, b, 1]
             transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", x, off, sizes, strides, in_bytes, 0))
             transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, 2, 0))
-            if op == "epilogue" and residual:
+            if side == "split":
                 transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", "residual", off, sizes, strides, 2, 0))
-        for i, (buf, n_el, eb) in enumerate(side_params):
-            off = (i % 2) * n_el if buf == "bias" else 0
-            pa, pb = _split_inner(n_el, npu, eb)
-            # R copies, one per compute tile of the column: stride 0 in the outermost dimension only.
-            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, off, [R, 1, pa, pb], [0, 0, pb, 1], eb, 0))
-    # Parameters must precede residual rows on the side channel: order them first per column.
-    transfers.sort(key=lambda t: (t.column, t.direction, t.channel, t.buffer == "residual"))
+        for buf in params:  # once per column: the memtile broadcasts it to the column's tiles
+            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, 0, [1, 1, pa, pb], [0, 0, pb, 1], 4, 0))
+    # Parameters precede rows on a shared channel: order them first per column (the sort is stable).
+    transfers.sort(key=lambda t: (t.column, t.direction, t.channel, t.buffer not in ("gamma", "beta", "bias")))
     buffers = {x: (rows * cols, in_bytes), y: (rows * cols, 2)}
     if op == "layernorm":
         buffers.update(gamma=(cols, 4), beta=(cols, 4))
     if op == "epilogue":
         buffers.update(bias=(cols, 4), residual=(rows * cols, 2))
+    side_streams = {"broadcast": 1, "split": R, None: 0}[side]
     return Design(name, "rows", dict(op=op, rows=rows, cols=cols, rows_per_obj=r, round_rows=group, tail=bool(tail),
-                                     side_depth=side_depth, bias=bias, residual=residual, beta=beta),
-                  stack, l1, l2, 1 + int(has_side), 1, buffers, transfers, open_groups=1,
-                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * 2, r)])
+                                     side_depth=side_depth, bias=bias, residual=residual, beta=beta, core_rows=R,
+                                     side=side),
+                  stack, l1, l2, 1 + int(bool(side)), 1, buffers, transfers, open_groups=1,
+                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * 2, r)],
+                  memtile_mm2s=R + side_streams + 1, memtile_s2mm=1 + int(bool(side)) + R,
+                  memtile_north=R + side_streams)
 
 
 def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tiles=None) -> Design:
@@ -807,7 +829,9 @@ def _gemm_design_tiles(name, M, K, N, m, k, n, npu) -> Design:
     return Design(name, "gemm", dict(M=M, K=K, N=N, m=m, k=k, n=n, row_starts=rows, col_starts=cols,
                                      tiles_per_core=len(rows) * len(cols)),
                   GEMM_STACK, l1, l2, 2, 1, {"A": (M * K, 2), "B": (K * N, 2), "acc": (M * N, 4)}, transfers,
-                  open_groups=2, vector_rows=[("A tile rows", k * 2, m), ("C tile rows", n * 4, m)])
+                  open_groups=2, vector_rows=[("A tile rows", k * 2, m), ("C tile rows", n * 4, m)],
+                  # A broadcast along row i, B down column c, C out; in: A, B and the 4-tile C join
+                  memtile_mm2s=3, memtile_s2mm=2 + R, memtile_north=2)
 
 
 def designs_for(kernel, npu: NPU1 | None = None) -> list:

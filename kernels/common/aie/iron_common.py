@@ -62,7 +62,7 @@ def row_streams(design):
 
 
 def rounds(design):
-    """Rounds of a row design: each sends 4 objects per column (the last may overlap its predecessor)."""
+    """Rounds of a row design: each sends core_rows objects per column (the last may overlap its predecessor)."""
     return -(-design.params["rows"] // design.params["round_rows"])
 
 
@@ -74,38 +74,46 @@ def l1_types(design):
 
 
 def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ()):
-    """Row kernels on the whole array (npu_model.rows_design): per column c, shim c sends 4 objects
-    of `rows_per_obj` rows to memtile c, which splits them one per compute tile (c, 2..5) and joins
-    the results; with `side` = (elements, dtype) a second input channel per tile carries the
-    design's side objects (parameters, residual rows). Worker (c, i) runs
-    core(x, y[, side], *extra_args(c, i))."""
+    """Row kernels on the whole array (npu_model.rows_design): per column c, shim c sends
+    `core_rows` objects of `rows_per_obj` rows to memtile c, which splits them one per compute
+    tile (c, 2..) and joins the results. With `side` = (elements, dtype) a second input channel
+    per tile carries the design's side objects: broadcast by the memtile to the column's tiles
+    (design.params["side"] == "broadcast": LayerNorm's gamma / beta) or split one per tile
+    ("split": the epilogue's residual rows). Worker (c, i) runs core(x, y[, side], *extra_args(c, i))."""
     p = design.params
-    r, cols = p["rows_per_obj"], p["cols"]
+    r, cols, rows_used = p["rows_per_obj"], p["cols"], p["core_rows"]
     x_name, y_name = row_streams(design)
     l1_in, l1_out = l1_types(design)
     in_dt, out_dt = DTYPES[design.buffers[x_name][1]], DTYPES[design.buffers[y_name][1]]
-    if (design.core_inputs == 2) != (side is not None):
-        raise ValueError(f"{design.name}: the design has {design.core_inputs} input channel(s) per tile; "
-                         "pass `side` exactly when it has 2")
+    if (p["side"] is not None) != (side is not None):
+        raise ValueError(f"{design.name}: the design's side stream is {p['side']}; pass `side` exactly when it has one")
     fifos, workers = {}, []
     for c in range(C):
-        x_l2 = ObjectFifo(vec(R * r * cols, in_dt), name=f"{x_name}_l2_{c}", depth=2)
-        y_l2 = ObjectFifo(vec(R * r * cols, out_dt), name=f"{y_name}_l2_{c}", depth=2)
+        x_l2 = ObjectFifo(vec(rows_used * r * cols, in_dt), name=f"{x_name}_l2_{c}", depth=2)
+        y_l2 = ObjectFifo(vec(rows_used * r * cols, out_dt), name=f"{y_name}_l2_{c}", depth=2)
         fifos[x_l2.name] = x_l2.prod(tile=Tile(c, 0), channel=0)
         fifos[y_l2.name] = y_l2.cons(tile=Tile(c, 0), channel=0)
-        offs = [r * cols * i for i in range(R)]
-        x_l1 = x_l2.cons().split(offs, tile=Tile(c, 1), obj_types=[l1_in] * R, names=[f"x_{c}_{i}" for i in range(R)])
-        y_l1 = y_l2.prod().join(offs, tile=Tile(c, 1), obj_types=[l1_out] * R, names=[f"y_{c}_{i}" for i in range(R)])
-        s_l1 = None
+        offs = [r * cols * i for i in range(rows_used)]
+        x_l1 = x_l2.cons().split(offs, tile=Tile(c, 1), obj_types=[l1_in] * rows_used,
+                                 names=[f"x_{c}_{i}" for i in range(rows_used)])
+        y_l1 = y_l2.prod().join(offs, tile=Tile(c, 1), obj_types=[l1_out] * rows_used,
+                                names=[f"y_{c}_{i}" for i in range(rows_used)])
+        side_args = [[] for _ in range(rows_used)]
         if side is not None:
             n, dt = side
-            s_l2 = ObjectFifo(vec(R * n, dt), name=f"side_l2_{c}", depth=2)
+            if p["side"] == "broadcast":   # one object per parameter, one stream for the column
+                s_l2 = ObjectFifo(vec(n, dt), name=f"side_l2_{c}", depth=2)
+                s_b = s_l2.cons().forward(tile=Tile(c, 1), obj_type=vec(n, dt), depth=p["side_depth"], name=f"side_{c}")
+                side_args = [[s_b.cons()] for _ in range(rows_used)]  # each .cons() adds a consumer
+            else:                          # one object per tile per round
+                s_l2 = ObjectFifo(vec(rows_used * n, dt), name=f"side_l2_{c}", depth=2)
+                s_l1 = s_l2.cons().split([n * i for i in range(rows_used)], tile=Tile(c, 1),
+                                         obj_types=[vec(n, dt)] * rows_used, depths=[p["side_depth"]] * rows_used,
+                                         names=[f"side_{c}_{i}" for i in range(rows_used)])
+                side_args = [[s_l1[i].cons()] for i in range(rows_used)]
             fifos[s_l2.name] = s_l2.prod(tile=Tile(c, 0), channel=1)
-            s_l1 = s_l2.cons().split([n * i for i in range(R)], tile=Tile(c, 1), obj_types=[vec(n, dt)] * R,
-                                     depths=[p["side_depth"]] * R, names=[f"side_{c}_{i}" for i in range(R)])
-        for i in range(R):
-            side_args = [s_l1[i].cons()] if s_l1 is not None else []
-            args = [x_l1[i].cons(), y_l1[i].prod(), *side_args, *extra_args(c, i)]
+        for i in range(rows_used):
+            args = [x_l1[i].cons(), y_l1[i].prod(), *side_args[i], *extra_args(c, i)]
             workers.append(Worker(core, args, tile=Tile(c, 2 + i), stack_size=design.stack_bytes))
     return program(design, arg_names, workers, fifos)
 

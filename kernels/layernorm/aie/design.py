@@ -1,8 +1,9 @@
 """LayerNorm over rows of BF16 on the whole npu1 array (IRON, mlir-aie v1.4.1).
 
-x rows on each tile's first input channel; gamma and beta (FP32) on its second, held for the
-whole run (npu_model.rows_design: one object each, 4 copies per column by a stride-0 outermost
-repeat). Every number (rows per object, rounds, each shim task, the stack) is the checked design's.
+x rows on each tile's first input channel (split by the memtile, one object per tile); gamma
+and beta (FP32) on its second, sent once per column and broadcast by the memtile to the column's
+4 tiles, held for the whole run (a split would take 4 more memtile channels: 9 of 6). Every
+number (rows per object, rounds, each shim task, the stack) is the checked design's.
 Kernel: layernorm.cc (numerics of ../emulated.cc). Host test: test.cpp. NOT YET RUN.
 
     python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I

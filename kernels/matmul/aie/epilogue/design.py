@@ -1,11 +1,12 @@
 """The MatMul epilogue on the whole npu1 array (IRON, mlir-aie v1.4.1): C = bf16(gelu(alpha*acc + bias) + residual).
 
 The second xclbin kernel of every MatMul (the first, ../gemm, leaves the FP32 accumulator in the
-scratch buffer `acc`). FP32 acc rows on each tile's first input channel; on its second, the FP32
-bias as two halves (two side objects of N BF16 slots, copied once into a local L1 buffer) and then
-the residual rows. Every number (one row per object, rounds, each shim task, the stack) is the
-checked design's (npu_model.rows_design, op "epilogue"). Kernel: epilogue.cc (numerics of
-../../emulated.cc). Host test: test.cpp. NOT YET RUN.
+scratch buffer `acc`). FP32 acc rows on each tile's first input channel, led by the FP32 bias row
+(each tile's first object, copied once into a local L1 buffer); the residual rows on its second
+channel. Every distinct per-tile stream takes a memtile channel (6 per memtile), so with a
+residual the design uses 2 rows of tiles. Every number (one row per object, tiles, rounds, each
+shim task, the stack) is the checked design's (npu_model.rows_design, op "epilogue"). Kernel:
+epilogue.cc (numerics of ../../emulated.cc). Host test: test.cpp. NOT YET RUN.
 
     python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I
 """
@@ -39,29 +40,29 @@ def program(kernel, design, stage, objects):
     cols = p["cols"]
     l1_in, l1_out = l1_types(design)
     n_rounds = rounds(design)
-    side_ty, bias_ty = vec(cols, bfloat16), vec(cols, np.float32)
-    keep = Kernel("phoenix_epi_keep_bias", objects[0], [side_ty, side_ty, bias_ty])
-    epi = Kernel("phoenix_epilogue", objects[0], [l1_in, bias_ty, side_ty, l1_out])
-    has_side = design.core_inputs == 2
+    row_ty = vec(cols, np.float32)           # one acc row = one bias row
+    keep = Kernel("phoenix_epi_keep_bias", objects[0], [l1_in, row_ty])
+    epi = Kernel("phoenix_epilogue", objects[0], [l1_in, row_ty, vec(cols, bfloat16), l1_out])
+    has_side = p["side"] is not None           # the residual rows
 
     def core(x, y, *rest):
         s = rest[0] if has_side else None
         bias_buf, keep_k, epi_k = rest[-3:]
         if p["bias"]:
-            b = s.acquire(2)            # the two halves of the FP32 bias, copied once and released
-            keep_k(b[0], b[1], bias_buf)
-            s.release(2)
+            b = x.acquire(1)                     # the bias row leads the acc rows: keep a copy
+            keep_k(b, bias_buf)
+            x.release(1)
         for _ in range_(n_rounds):
             xe, ye = x.acquire(1), y.acquire(1)
-            re = s.acquire(1) if p["residual"] else xe   # the kernel ignores it without a residual
+            re = s.acquire(1) if has_side else xe   # the kernel ignores it without a residual
             epi_k(xe, bias_buf, re, ye)
-            if p["residual"]:
+            if has_side:
                 s.release(1)
             x.release(1)
             y.release(1)
 
     def extra(c, i):  # the worker's own L1 copy of the bias (placed on its tile), then the kernels
-        return [Buffer(bias_ty, name=f"bias_{c}_{i}"), keep, epi]
+        return [Buffer(row_ty, name=f"bias_{c}_{i}"), keep, epi]
 
     return rows_program(design, stage.args, core, side=(cols, bfloat16) if has_side else None, extra_args=extra)
 
