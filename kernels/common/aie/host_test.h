@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -226,10 +227,19 @@ inline bool CompareBf16(const char* what, const bf16_t* got, const bf16_t* want,
   return bad == 0;
 }
 
-// Runs a test body; an exception is a failure with its message. Prints PASS! / FAIL.
-inline int Guarded(const std::function<bool()>& body) {
+// An output the kernel never writes must fail: fill it with NaN first.
+inline void FillNan(bf16_t* p, size_t n) { std::fill(p, p + n, bf16_t(0xFFC1)); }
+
+// The frame of every test.cpp: options, exit 77 without an NPU, the kernel loaded, then `body`
+// (fill the inputs, compute the reference, npu.Run(), compare); an exception is a failure with
+// its message. Prints PASS! / FAIL.
+inline int RunHostTest(int argc, char** argv, const char* kernel, std::initializer_list<Arg> args,
+                       const std::function<bool(NpuKernel&, const Options&)>& body) {
+  const Options opt = ParseArgs(argc, argv, kernel);
+  if (const int skip = SkipWithoutNpu()) return skip;
   try {
-    const bool ok = body();
+    NpuKernel npu(opt, args);
+    const bool ok = body(npu, opt);
     std::printf(ok ? "PASS!\n" : "FAIL.\n");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {

@@ -4,8 +4,7 @@ The n elements are cut into chunks (npu_model.designs_for: the largest of 2048 /
 256 that divides n) and the chunks stream as rows of a row design: one input and one output
 channel per tile. Every number (chunk, rows per object, rounds, each shim task, the stack) is the
 checked design's. Kernel: gelu.cc (numerics of ../emulated.cc). Host test: test.cpp. NOT YET RUN.
-
-    python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I
+Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ MODES = {"erf": 0, "tanh": 1}  # gelu.cc's MODE
 
 
 def core_objects(kernel, design, mlir_aie_dir):
-    """(source, object, Peano defines) of this stage's core code."""
     return [(HERE / "gelu.cc", f"gelu_{kernel.mode}.o", [f"-DMODE={MODES[kernel.mode]}"])]
 
 

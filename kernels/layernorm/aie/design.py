@@ -5,8 +5,7 @@ and beta (FP32) on its second, sent once per column and broadcast by the memtile
 4 tiles, held for the whole run (a split would take 4 more memtile channels: 9 of 6). Every
 number (rows per object, rounds, each shim task, the stack) is the checked design's.
 Kernel: layernorm.cc (numerics of ../emulated.cc). Host test: test.cpp. NOT YET RUN.
-
-    python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I
+Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ DESIGN_KIND = "layernorm"
 
 
 def core_objects(kernel, design, mlir_aie_dir):
-    """(source, object, Peano defines) of this stage's core code."""
     cols = design.params["cols"]
     return [(HERE / "layernorm.cc", f"layernorm_{cols}_b{int(kernel.beta)}_e{float(kernel.epsilon)!r}.o",
              [f"-DCOLS={cols}", f"-DEPSILON={build_xclbin.c_float(kernel.epsilon)}", f"-DHAS_BETA={int(kernel.beta)}"])]

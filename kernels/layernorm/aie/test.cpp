@@ -12,10 +12,7 @@ using namespace phoenix;
 using namespace phoenix::aie_test;
 
 int main(int argc, char** argv) {
-  const Options opt = ParseArgs(argc, argv, PHX_KERNEL_NAME);
-  if (const int skip = SkipWithoutNpu()) return skip;
-  return Guarded([&] {
-    NpuKernel npu(opt, PHX_ARGS);
+  return RunHostTest(argc, argv, PHX_KERNEL_NAME, PHX_ARGS, [](NpuKernel& npu, const Options& opt) {
     const int64_t rows = PHX_ROWS, cols = PHX_COLS;
     bf16_t* x = npu.Map<bf16_t>("x");
     float* gamma = npu.Map<float>("gamma");
@@ -24,17 +21,11 @@ int main(int argc, char** argv) {
     FillBf16(x, rows * cols, -3.0f, 3.0f, opt.seed);
     FillF32(gamma, cols, 0.5f, 1.5f, opt.seed + 1);
     if (beta) FillF32(beta, cols, -0.5f, 0.5f, opt.seed + 2);
-    std::fill(y, y + rows * cols, bf16_t(0xFFC1));  // NaN: an output the kernel never writes fails
+    FillNan(y, rows * cols);
 
     // The reference first: a kernel that wrote into its inputs cannot hide it.
     std::vector<bf16_t> want(static_cast<size_t>(rows * cols));
-    kernels::LayerNormArgs a;
-    a.rows = rows;
-    a.cols = cols;
-    a.epsilon = PHX_EPSILON;
-    a.gamma = gamma;
-    a.beta = beta;
-    kernels::portable::LayerNorm(a, x, want.data(), 1);
+    kernels::portable::LayerNorm({rows, cols, PHX_EPSILON, gamma, beta}, x, want.data(), 1);
 
     npu.Run();
     // Same steps as the emulated kernel; the sums run in 16 lanes (another order) and the rsqrt

@@ -5,8 +5,7 @@ of 32): the checked design puts ONE row in each L1 object, which the allocator a
 bytes, so every vector load of softmax.cc is aligned (npu_model.rows_design rejects two rows per
 object). Every number (rows per object, rounds, each shim task, the stack) is the checked
 design's. Kernel: softmax.cc (numerics of ../emulated.cc). Host test: test.cpp. NOT YET RUN.
-
-    python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I
+Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ DESIGN_KIND = "softmax"
 
 
 def core_objects(kernel, design, mlir_aie_dir):
-    """(source, object, Peano defines) of this stage's core code."""
     cols = design.params["cols"]
     return [(HERE / "softmax.cc", f"softmax_{cols}_s{float(kernel.scale)!r}.o",
              [f"-DCOLS={cols}", f"-DSCALE={build_xclbin.c_float(kernel.scale)}"])]

@@ -12,22 +12,15 @@ using namespace phoenix;
 using namespace phoenix::aie_test;
 
 int main(int argc, char** argv) {
-  const Options opt = ParseArgs(argc, argv, PHX_KERNEL_NAME);
-  if (const int skip = SkipWithoutNpu()) return skip;
-  return Guarded([&] {
-    NpuKernel npu(opt, PHX_ARGS);
+  return RunHostTest(argc, argv, PHX_KERNEL_NAME, PHX_ARGS, [](NpuKernel& npu, const Options& opt) {
     const int64_t rows = PHX_ROWS, cols = PHX_COLS;
     bf16_t* x = npu.Map<bf16_t>("x");
     bf16_t* y = npu.Map<bf16_t>("y");
     FillBf16(x, rows * cols, -8.0f, 8.0f, opt.seed);  // attention scores after scaling: a wide spread
-    std::fill(y, y + rows * cols, bf16_t(0xFFC1));     // NaN: an output the kernel never writes fails
+    FillNan(y, rows * cols);
 
     std::vector<bf16_t> want(static_cast<size_t>(rows * cols));
-    kernels::SoftmaxArgs a;
-    a.rows = rows;
-    a.cols = cols;
-    a.scale = PHX_SCALE;
-    kernels::portable::Softmax(a, x, want.data(), 1);
+    kernels::portable::Softmax({rows, cols, PHX_SCALE}, x, want.data(), 1);
 
     npu.Run();
     // Same steps as the emulated kernel; the row sum runs in 16 lanes and 1/sum is aie::inv (not

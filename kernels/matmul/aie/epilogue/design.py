@@ -7,8 +7,7 @@ channel. Every distinct per-tile stream takes a memtile channel (6 per memtile),
 residual the design uses 2 rows of tiles. Every number (one row per object, tiles, rounds, each
 shim task, the stack) is the checked design's (npu_model.rows_design, op "epilogue"). Kernel:
 epilogue.cc (numerics of ../../emulated.cc). Host test: test.cpp. NOT YET RUN.
-
-    python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I
+Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
 from pathlib import Path

@@ -8,8 +8,7 @@ stride-0 dimension, B columns of core column c from shim c, C tiles joined in me
 blocks' task groups in flight, stack 0xD00, --alloc-scheme=basic-sequential) and
 aie_kernels/aie2/mm.cc (matmul_bf16_f32, zero_f32). Every number (tiles, blocks, each shim task)
 is the checked design's (npu_model.gemm_design). Host test: test.cpp. NOT YET RUN.
-
-    python design.py --list | --check | --params-header F | --kernel NAME --xclbin-path X --insts-path I
+Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
 from pathlib import Path

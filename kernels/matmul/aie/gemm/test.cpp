@@ -15,10 +15,7 @@ using namespace phoenix;
 using namespace phoenix::aie_test;
 
 int main(int argc, char** argv) {
-  const Options opt = ParseArgs(argc, argv, PHX_KERNEL_NAME);
-  if (const int skip = SkipWithoutNpu()) return skip;
-  return Guarded([&] {
-    NpuKernel npu(opt, PHX_ARGS);
+  return RunHostTest(argc, argv, PHX_KERNEL_NAME, PHX_ARGS, [](NpuKernel& npu, const Options& opt) {
     const int64_t M = PHX_M, K = PHX_K, N = PHX_N;
     bf16_t* A = npu.Map<bf16_t>("A");
     bf16_t* B = npu.Map<bf16_t>("B");
