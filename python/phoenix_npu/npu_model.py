@@ -53,7 +53,11 @@ class NPU1:
     channel_bytes_per_cycle: int = 4   # 32-bit AXI4-stream per DMA channel (AM020)
     core_s2mm: int = 2                 # input DMA channels of a compute tile
     core_mm2s: int = 2                 # output DMA channels of a compute tile
-    memtile_mm2s: int = 6              # memtile DMA channels each way
+    memtile_mm2s: int = 6              # memtile DMA channels each way (AIETargetModel.cpp: DMA bundle = 6);
+    memtile_s2mm: int = 6              # each memtile -> core ObjectFifo (a split output) takes its own MM2S
+    memtile_north: int = 6             # streams from a memtile up into the compute rows (North dest = 6)
+    lock_max: int = 63                 # AIE-ML lock values (AIETargetModel getMaxLockValue = 0x3F); a memtile
+                                       # ObjectFifo replayed `repeat_count` times starts its lock at depth * repeat
     shim_bds: int = 16                 # buffer descriptors per shim tile (AIETargetModel getNumBDs)
     memtile_bds: int = 48
     dma_queue_depth: int = 4           # tasks queued per shim DMA channel; a push onto a full queue is dropped
@@ -188,7 +192,7 @@ WHISPER = {  # d_model, heads, layers (the seed's table; head dim 64, FFN 4*D)
 N_MELS = 80  # large-v3 has 128; the stem cost difference is < 0.1 % of the encoder
 
 
-# Fused attention has no NPU design (docs/npu.md, "Attention"): in today's plan it runs on the
+# Fused attention is not built for the NPU (docs/npu.md 2b: attention_design is modelled slower): it runs on the
 # host (the hybrid device's emulated kernel). MEASURED on this project's CI machine (2 Zen 5
 # cores, AVX-512 BF16, README "Benchmarks"): 84.3 ms per whisper-base run = 14.05 ms per layer
 # (8 heads x 1500 x 1500 x 64). Scaled by FLOPs for other sizes; a Phoenix laptop has 8 Zen 4
@@ -276,7 +280,7 @@ ROWS_STACK = 0x1000  # row kernels inline Exp16 / Erf16 (phoenix_aie_math.h): ro
 
 
 def matmul_l1_bytes(m: int, k: int, n: int, bias: bool = False, residual: bool = False) -> dict:
-    """L1 of one GEMM core (kernels/matmul/aie/matmul.py): double-buffered A, B and FP32 C tiles,
+    """L1 of one GEMM core (kernels/matmul/aie/gemm/design.py): double-buffered A, B and FP32 C tiles,
     and the stack. bias / residual belong to the epilogue pass and cost nothing here."""
     return {
         "A (2 x m*k bf16)": 2 * m * k * 2,
@@ -335,7 +339,7 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     M, K, N, batch = p["M"], p["K"], p["N"], p.get("batch", 1)
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
     cands = [tiles] if tiles else [(m, k, n) for m in MM_M for k in MM_K for n in MM_N]
-    modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/matmul.py) streams A and B
+    modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/gemm/design.py) streams A and B
     return _fastest(kern.name, (
         (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
                                                   residual))
@@ -384,61 +388,32 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
     return plan
 
 
-# --- Fused attention, one head per column --------------------------------------------------------
-# A column takes one head at a time: K_h and V_h (T x 64 each) sit in its memtile; the 4 cores of
-# the column split the KEYS in quarters. For each block of Bq query rows every core computes its
-# quarter of S = Q K^T into L1 in FP32 (never rounded: kernels/attention/attention.h), the 4
-# cores exchange row maxima and row sums through the
-# memtile (two small join + broadcast FIFOs), every core forms P = bf16(exp(scale*S - max) / sum)
-# for its quarter exactly as the Softmax kernel does, and multiplies by its V quarter into an
-# FP32 partial O; the partials are summed down the column's cascade and the last core writes O
-# (one BF16 rounding). Numerics: those of the emulated Attention kernel, except the order of
-# the FP32 sums (row sum and P@V are summed in 4 partials).
+# --- Fused attention per head: Q block x all keys on one tile (attention_design) ---------------
 def plan_attention(kern: Kernel, npu: NPU1, numerics: str = "contract", bq=None, bk=None) -> KernelPlan:
+    """The cost of attention_design()'s plan: per round each tile forms S = scale * Q K^T for its
+    Bq queries over all keys (K streamed), the row softmax over S in L1, then O = P V (V
+    streamed). The passes are serial on the tile; the stream overlaps only the MACs of its pass."""
     p = kern.params
-    H, T, dh = p["heads"], p["T"], p["dh"]
-    return _fastest(kern.name, (
-        (lambda q=q, b=b: _attention_one(kern, npu, numerics, H, T, dh, q, b))
-        for q in ([bq] if bq else (16, 32, 48, 64)) for b in ([bk] if bk else (16, 32, 64))), forced=bool(bq))
-
-
-def _attention_one(kern, npu, numerics, H, T, dh, bq, bk) -> KernelPlan:
-    name, R, C = kern.name, npu.rows, npu.cols
-    Tq = _ceil_to(T, R * bk)                 # keys: quarters of whole key blocks
-    tk = Tq // R                             # keys per core
-    l1 = _check(name, f"compute tile L1 (Bq={bq}, Bk={bk}, {tk} keys/core)", {
-        "Q block (2 x Bq*64 bf16)": 2 * bq * dh * 2,
-        "K blocks (2 x Bk*64)": 2 * bk * dh * 2,
-        "V blocks (2 x Bk*64)": 2 * bk * dh * 2,
-        "S quarter (Bq*T/4 fp32; P written over it in bf16)": bq * tk * 4,
-        "O partial (Bq*64 fp32)": bq * dh * 4,
-        "row stats (4 x Bq fp32)": 4 * bq * 4,
-    }, npu.l1_bytes - npu.l1_reserved)
-    l2 = _check(name, f"memtile L2 (T={T})", {
-        "K_h (Tq*64 bf16)": Tq * dh * 2,
-        "V_h (Tq*64 bf16)": Tq * dh * 2,
-        "Q blocks (2 x Bq*64)": 2 * bq * dh * 2,
-        "O out (2 x Bq*64)": 2 * bq * dh * 2,
-        "stats exchange (2 x 2 x 4*Bq fp32)": 2 * 2 * R * bq * 4,
-    }, npu.memtile_bytes)
-    qblocks = -(-T // bq)
-    # Per query block and core: QK^T and PV over its key quarter, fed by 2 channels (K, V).
-    mac_cycles = 2 * bq * tk * dh / (npu.bf16_macs * npu.mac_efficiency)
-    feed_cycles = (tk * dh * 2) / (npu.channel_bytes_per_cycle * npu.dma_efficiency)  # K and V in parallel
-    sm_cycles = bq * tk * vector_cycles_per_element(npu, "softmax", numerics)
-    sync_cycles = 2 * 400                     # ASSUMPTION: two memtile round trips for max and sum
-    block_cycles = max(mac_cycles, feed_cycles) + sm_cycles + sync_cycles
-    rounds = -(-H // C)
-    head_load_cycles = 2 * T * dh * 2 / (npu.shim_mm2s * npu.channel_bytes_per_cycle * npu.dma_efficiency)
-    cycles = rounds * (qblocks * block_cycles + (head_load_cycles if npu.head_switch_exposed else 0))
-    shim_in = 3.0 * H * T * dh * 2
-    shim_out = 1.0 * H * T * dh * 2
+    try:
+        d = attention_design(kern.name, p["heads"], p["T"], p["dh"], npu, bq=bq, bk=bk)
+    except DesignError as e:
+        raise PlanError(kern.name, str(e)) from None
+    q = d.params
+    bq_, tk, dh, rounds = q["bq"], q["tk_pad"], q["dh"], q["rounds_per_head"] * max(q["heads_per_column"])
+    feed = tk * dh * 2 / (npu.channel_bytes_per_cycle * npu.dma_efficiency)   # K (or V) of one head, one channel
+    mac = bq_ * tk * dh / (npu.bf16_macs * npu.mac_efficiency)                 # QK^T (or PV) of one block
+    sm = bq_ * tk * vector_cycles_per_element(npu, "softmax", numerics)
+    round_cycles = max(feed, mac) + sm + max(feed, mac)
+    head_load = 2 * p["T"] * dh * 2 / (npu.channel_bytes_per_cycle * npu.dma_efficiency)  # KV into the memtile
+    cycles = rounds * round_cycles + max(q["heads_per_column"]) * (head_load if npu.head_switch_exposed else 0)
+    shim_in = sum(t.bytes for t in d.transfers if t.direction == "mm2s")
+    shim_out = sum(t.bytes for t in d.transfers if t.direction == "s2mm")
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
-    plan = KernelPlan(kern, f"head/column, keys/4 per core, Bq={bq} Bk={bk} rounds={rounds}",
-                      l1, l2, shim_in, shim_out, cycles / npu.hz, dma_s, npu.launch_overhead_us * 1e-6)
-    plan.bound = "vector" if sm_cycles > max(mac_cycles, feed_cycles) else "compute"
-    if H % C:
-        plan.notes.append(f"{H} heads on {C} columns: last round uses {H % C} column(s)")
+    plan = KernelPlan(kern, f"Q block x all keys per tile, Bq={bq_} Bk={q['bk']}, {rounds} rounds/column",
+                      sum(d.l1.values()), sum(d.l2.values()), shim_in, shim_out, cycles / npu.hz, dma_s,
+                      npu.launch_overhead_us * 1e-6 + len(d.transfers) * npu.dma_task_us * 1e-6)
+    plan.bound = "vector" if sm > 2 * max(feed, mac) else "dma" if feed > mac else "compute"
+    plan.notes.append(f"per round: K/V stream {2 * feed:.0f}, MACs {2 * mac:.0f}, softmax {sm:.0f} cycles")
     return plan
 
 
@@ -458,12 +433,12 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
         cyc_el += 1 / 16  # FP32 -> BF16 conversion
     else:
         cyc_el = vector_cycles_per_element(npu, fn, numerics)
-    r = d.params["rows_per_obj"]
-    cyc = _ceil_to(p["rows"], npu.cores * r) / npu.cores * p["cols"] * cyc_el
+    r, tiles = d.params["rows_per_obj"], d.params["core_rows"] * npu.cols
+    cyc = _ceil_to(p["rows"], tiles * r) / tiles * p["cols"] * cyc_el
     shim_in = sum(t.bytes for t in d.transfers if t.direction == "mm2s")
     shim_out = sum(t.bytes for t in d.transfers if t.direction == "s2mm")
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
-    plan = KernelPlan(kern, f"rows over 16 tiles, {r} row(s)/object", sum(d.l1.values()), sum(d.l2.values()),
+    plan = KernelPlan(kern, f"rows over {tiles} tiles, {r} row(s)/object", sum(d.l1.values()), sum(d.l2.values()),
                       shim_in, shim_out, cyc / npu.hz, dma_s,
                       npu.launch_overhead_us * 1e-6 + len(d.transfers) * npu.dma_task_us * 1e-6)
     plan.bound = "dma" if dma_s > plan.compute_s else "vector"
@@ -494,7 +469,7 @@ def plan_kernel(kern: Kernel, npu: NPU1, numerics: str = "contract") -> KernelPl
         return plan_rows(kern, npu, numerics)
     if kern.op == "host_attention":
         t = kern.flops / 1e9 * HOST_ATTENTION_S_PER_GFLOP
-        plan = KernelPlan(kern, "host CPU (hybrid device): no NPU design", 0, 0, 0.0, 0.0, t, 0.0,
+        plan = KernelPlan(kern, "host CPU (hybrid device): not built for the NPU", 0, 0, 0.0, 0.0, t, 0.0,
                           npu.launch_overhead_us * 1e-6, "host")
         plan.notes.append("measured emulated-kernel time on the CI machine, not an NPU figure")
         return plan
@@ -599,6 +574,13 @@ class Design:
     transfers: list
     open_groups: int = 2      # task groups in flight at once (ping-pong)
     vector_rows: list = field(default_factory=list)  # (what, row bytes, rows per L1 object)
+    # Per memtile: DMA channels each way and streams up into the compute rows. Every memtile ->
+    # core ObjectFifo (each output of a split, each broadcast) takes one MM2S channel and one
+    # stream; mlir-aie's ObjectFifo lowering stops with "number of output DMA channel exceeded!".
+    memtile_mm2s: int = 0
+    memtile_s2mm: int = 0
+    memtile_north: int = 0
+    memtile_lock: int = 0     # largest memtile lock start value (depth * repeat_count of a replayed object)
 
 
 def check_design(d: Design, npu: NPU1 | None = None) -> list[str]:
@@ -612,6 +594,13 @@ def check_design(d: Design, npu: NPU1 | None = None) -> list[str]:
     if d.core_inputs > npu.core_s2mm or d.core_outputs > npu.core_mm2s:
         bad.append(f"a compute tile has {npu.core_s2mm} input + {npu.core_mm2s} output DMA channels; "
                    f"the design needs {d.core_inputs} + {d.core_outputs}")
+    if d.memtile_mm2s > npu.memtile_mm2s or d.memtile_s2mm > npu.memtile_s2mm:
+        bad.append(f"a memtile has {npu.memtile_mm2s} MM2S + {npu.memtile_s2mm} S2MM DMA channels; the design needs "
+                   f"{d.memtile_mm2s} + {d.memtile_s2mm} (one per memtile -> core ObjectFifo)")
+    if d.memtile_north > npu.memtile_north:
+        bad.append(f"{d.memtile_north} streams from a memtile into the compute rows > {npu.memtile_north}")
+    if d.memtile_lock > npu.lock_max:
+        bad.append(f"a memtile object replayed {d.memtile_lock} times needs a lock value > {npu.lock_max}")
     for what, row_bytes, rows in d.vector_rows:
         if rows > 1 and row_bytes % npu.vector_align:
             bad.append(f"{what}: {rows} rows of {row_bytes} B per L1 object put row starts off the "
@@ -668,11 +657,13 @@ def _split_inner(total: int, npu: NPU1, elem_bytes: int) -> tuple[int, int]:
 def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = None, bias: bool = False,
                 residual: bool = False, beta: bool = True, rows_per_obj: int | None = None) -> Design:
     """Row kernels on the whole array (LayerNorm, Softmax, GELU chunks, a MatMul's epilogue):
-    each round, shim c sends 4*r rows to memtile c, which splits them r rows per compute tile and
-    joins the results back; a second input channel per tile carries per-column parameters
-    (LayerNorm gamma/beta, epilogue bias) and, for the epilogue, the residual rows. Rows that do
-    not fill a last round are covered by a round that overlaps the previous one (identical
-    values written twice; outputs must not alias inputs)."""
+    each round, shim c sends R*r rows to memtile c, which splits them r rows per compute tile and
+    joins the results back. LayerNorm's gamma / beta reach the tiles on their second input
+    channel, broadcast by the memtile and held for the run; the epilogue's FP32 bias row is each
+    tile's first x object and its residual rows come on the second channel (split, so that
+    epilogue uses R = 2 rows of tiles: see _rows_design_r). Rows that do not fill a last round
+    are covered by a round that overlaps the previous one (identical values written twice;
+    outputs must not alias inputs)."""
     npu = npu or NPU1()
     # An epilogue's side objects are one row (a bias half is N BF16-sized slots): one row per object.
     cands = [rows_per_obj] if rows_per_obj else ([1] if op == "epilogue" else [16, 8, 4, 2, 1])
@@ -700,7 +691,12 @@ def _first_checked(name, what, npu, forced, builds) -> Design:
 
 
 def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design:
-    R, C = npu.rows, npu.cols
+    C = npu.cols
+    # Every distinct per-tile row stream leaves the memtile on its own MM2S channel and stream
+    # (6 each): x and a residual split to 4 tiles would need 8, so an epilogue with a residual
+    # runs on 2 rows of tiles (it is DMA-bound: the cost is small). Parameters that every tile
+    # needs whole (gamma / beta) are broadcast: one channel for the column.
+    R = 2 if op == "epilogue" and residual else npu.rows
     group = R * C * r
     if rows < group:
         raise DesignError(f"{rows} rows is fewer than one round of {group}")
@@ -709,30 +705,31 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
     main, tail = rows // group, rows % group
     per_col = R * r * cols                  # contiguous elements per column per round
     a, b = _split_inner(per_col, npu, 2)
-    side_params = []                        # (buffer, elements per tile, elem bytes)
-    if op == "layernorm":
-        side_params = [("gamma", cols, 4)] + ([("beta", cols, 4)] if beta else [])
-    if op == "epilogue" and bias:
-        side_params = [("bias", cols // 2, 4), ("bias", cols // 2, 4)]  # two halves = two N-element BF16 objects
-        if cols % 2:
-            raise DesignError("the epilogue sends the FP32 bias as two halves: N must be even")
-    has_side = bool(side_params) or (op == "epilogue" and residual)
-    # LayerNorm holds gamma/beta for the whole run; the epilogue copies the bias to a local L1
-    # buffer and releases it (an ObjectFifo releases oldest-first), then streams residual rows.
-    side_depth = len(side_params) if op != "epilogue" else 2
-    side_obj = cols * 2 if op == "epilogue" else cols * 4                   # bytes per tile object
+    pa, pb = _split_inner(cols, npu, 4)     # one FP32 parameter row
+    # side: "broadcast" (LayerNorm gamma, beta: one object each, held for the run), "split"
+    # (the epilogue's residual rows, one per tile per round) or None.
+    side = "broadcast" if op == "layernorm" else "split" if op == "epilogue" and residual else None
+    params = (["gamma"] + (["beta"] if beta else [])) if op == "layernorm" else []
+    side_depth = len(params) if side == "broadcast" else 2
+    side_obj = cols * 4 if side == "broadcast" else cols * 2                  # bytes per tile object
     stack = ROWS_STACK
     l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * cols * 2, "stack": stack}
-    if has_side:
-        l1["side (params, residual)"] = side_depth * side_obj
+    if side:
+        l1["side (params held / residual rows)"] = side_depth * side_obj
     if op == "epilogue" and bias:
         l1["bias copy (fp32)"] = cols * 4
-    l2 = {"x split (2 x 4 objects)": 2 * R * r * cols * in_bytes, "y join (2 x 4 objects)": 2 * R * r * cols * 2}
-    if has_side:
-        l2["side split"] = 2 * R * side_obj
+    l2 = {"x split (2 x R objects)": 2 * R * r * cols * in_bytes, "y join (2 x R objects)": 2 * R * r * cols * 2}
+    if side == "broadcast":
+        l2["side broadcast (2 objects)"] = 2 * side_obj
+    elif side == "split":
+        l2["side split (2 x R objects)"] = 2 * R * side_obj
     transfers = []
     # Inputs on MM2S 0, side on MM2S 1, output on S2MM 0; all tasks of a column in one group.
     for c in range(C):
+        if op == "epilogue" and bias:
+            # The FP32 bias row is each tile's first x object (one row per object): R copies by a
+            # stride-0 outermost repeat, ahead of the acc rows on the same channel.
+            transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", "bias", 0, [R, 1, pa, pb], [0, 0, pb, 1], 4, 0))
         starts = [("main", c * R * r * cols, main)] + ([("tail", (rows - group + c * R * r) * cols, 1)] if tail else [])
         for _, off, n_rounds in starts:
             if n_rounds == 0:
@@ -740,28 +737,86 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
             sizes, strides = [1, n_rounds, a, b], [0, group * cols, b, 1]
             transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", x, off, sizes, strides, in_bytes, 0))
             transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, 2, 0))
-            if op == "epilogue" and residual:
+            if side == "split":
                 transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", "residual", off, sizes, strides, 2, 0))
-        for i, (buf, n_el, eb) in enumerate(side_params):
-            off = (i % 2) * n_el if buf == "bias" else 0
-            pa, pb = _split_inner(n_el, npu, eb)
-            # R copies, one per compute tile of the column: stride 0 in the outermost dimension only.
-            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, off, [R, 1, pa, pb], [0, 0, pb, 1], eb, 0))
-    # Parameters must precede residual rows on the side channel: order them first per column.
-    transfers.sort(key=lambda t: (t.column, t.direction, t.channel, t.buffer == "residual"))
+        for buf in params:  # once per column: the memtile broadcasts it to the column's tiles
+            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, 0, [1, 1, pa, pb], [0, 0, pb, 1], 4, 0))
+    # Parameters precede rows on a shared channel: order them first per column (the sort is stable).
+    transfers.sort(key=lambda t: (t.column, t.direction, t.channel, t.buffer not in ("gamma", "beta", "bias")))
     buffers = {x: (rows * cols, in_bytes), y: (rows * cols, 2)}
     if op == "layernorm":
         buffers.update(gamma=(cols, 4), beta=(cols, 4))
     if op == "epilogue":
         buffers.update(bias=(cols, 4), residual=(rows * cols, 2))
+    side_streams = {"broadcast": 1, "split": R, None: 0}[side]
     return Design(name, "rows", dict(op=op, rows=rows, cols=cols, rows_per_obj=r, round_rows=group, tail=bool(tail),
-                                     side_depth=side_depth, bias=bias, residual=residual, beta=beta),
-                  stack, l1, l2, 1 + int(has_side), 1, buffers, transfers, open_groups=1,
-                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * 2, r)])
+                                     side_depth=side_depth, bias=bias, residual=residual, beta=beta, core_rows=R,
+                                     side=side),
+                  stack, l1, l2, 1 + int(bool(side)), 1, buffers, transfers, open_groups=1,
+                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * 2, r)],
+                  memtile_mm2s=R + side_streams + 1, memtile_s2mm=1 + int(bool(side)) + R,
+                  memtile_north=R + side_streams)
+
+
+def attention_design(name: str, heads: int, T: int, dh: int, npu: NPU1 | None = None, bq=None, bk=None) -> Design:
+    """Fused attention O = softmax(scale * Q K^T) V per head on npu1 with the numerics of
+    kernels/attention/README.md: S stays FP32 and is never rounded, the row max and sum are exact
+    before P = bf16(KernelExp(S - max) / sum) is formed, O accumulates in FP32 and is rounded
+    once. A tile takes a block of Bq queries against ALL keys and keeps its S block [Bq][Tk] in
+    L1 (P written over it), so the max and sum are final before P is rounded: an online
+    (rescaling) softmax would round P before normalising, and recomputing the exponentials would
+    double the dominant cost. Column c runs heads c, c+4, ...; per head its memtile holds K_h and
+    V_h (one object, replayed once per round: repeat_count) and broadcasts them in chunks of Bk
+    keys to the column's 4 tiles on their first channel; the 4 tiles' Q blocks come split on the
+    second. Keys are padded to a whole chunk by the memtile's zero padding; the kernel masks the
+    padded scores to -inf. The runtime arguments are the fused projection [T, 3*heads*dh] (Q, K,
+    V of head h at columns h*dh, D + h*dh, 2D + h*dh) and O [T, heads*dh]."""
+    npu = npu or NPU1()
+    cands = [(bq, bk)] if bq else [(q, k) for q in (16, 8, 4) for k in (64, 32, 16, 8)]
+    return _first_checked(name, "query block / key chunk", npu, forced=bool(bq), builds=(
+        (f"Bq={q} Bk={k}", lambda q=q, k=k: _attention_design(name, heads, T, dh, npu, q, k)) for q, k in cands))
+
+
+def _attention_design(name, H, T, dh, npu, bq, bk) -> Design:
+    R, C = npu.rows, npu.cols
+    D = H * dh
+    tk = _ceil_to(T, bk)
+    group = R * bq                         # query rows per round per column
+    if T < group:
+        raise DesignError(f"{T} queries is fewer than one round of {group}")
+    rounds, tail = -(-T // group), T % group != 0
+    heads_per_column = [len(range(c, H, C)) for c in range(C)]
+    l1 = {"S block (Bq x Tk fp32; P over it)": bq * tk * 4, "Q block (2 x Bq*dh)": 2 * bq * dh * 2,
+          "K/V chunk (2 x Bk*dh)": 2 * bk * dh * 2, "O accumulator (Bq*dh fp32)": bq * dh * 4,
+          "O out (2 x Bq*dh)": 2 * bq * dh * 2, "row max, 1/sum (fp32)": 2 * bq * 4, "stack": ROWS_STACK}
+    l2 = {"K_h, V_h (one object, replayed)": 2 * T * dh * 2, "Q split (2 x 4 blocks)": 2 * group * dh * 2,
+          "O join (2 x 4 blocks)": 2 * group * dh * 2}
+    transfers = []
+    for c in range(C):
+        for g, h in enumerate(range(c, H, C)):          # one task group per head
+            for part in (1, 2):                          # K_h then V_h into the memtile object
+                transfers.append(Transfer(c, "mm2s", 0, f"kv_l2_{c}", "qkv", part * D + h * dh, [1, T, 1, dh],
+                                          [0, 3 * D, 0, 1], 2, g))
+            starts = [(0, (rounds - int(tail)) * group)] + ([(T - group, group)] if tail else [])
+            for row0, n_rows in starts:
+                if n_rows == 0:
+                    continue
+                transfers.append(Transfer(c, "mm2s", 1, f"q_l2_{c}", "qkv", row0 * 3 * D + h * dh, [1, n_rows, 1, dh],
+                                          [0, 3 * D, 0, 1], 2, g))
+                transfers.append(Transfer(c, "s2mm", 0, f"o_l2_{c}", "O", row0 * D + h * dh, [1, n_rows, 1, dh],
+                                          [0, D, 0, 1], 2, g))
+    transfers.sort(key=lambda t: (t.column, t.group, t.direction, t.channel))
+    return Design(name, "attention", dict(op="attention", heads=H, T=T, dh=dh, bq=bq, bk=bk, tk_pad=tk,
+                                          rounds_per_head=rounds, heads_per_column=heads_per_column, core_rows=R),
+                  ROWS_STACK, l1, l2, 2, 1, {"qkv": (T * 3 * D, 2), "O": (T * D, 2)}, transfers, open_groups=1,
+                  vector_rows=[("S rows (fp32)", tk * 4, bq), ("Q rows", dh * 2, bq), ("K/V chunk rows", dh * 2, bk),
+                               ("O rows", dh * 2, bq)],
+                  # KV broadcast + 4 Q splits + O out; KV in + Q in + 4-tile O join
+                  memtile_mm2s=1 + R + 1, memtile_s2mm=2 + R, memtile_north=1 + R, memtile_lock=rounds)
 
 
 def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tiles=None) -> Design:
-    """The whole-array BF16 GEMM with FP32 output (kernels/matmul/aie/matmul.py), upstream
+    """The whole-array BF16 GEMM with FP32 output (kernels/matmul/aie/gemm/design.py), upstream
     whole_array's data movement: core (i, c) computes m x n tiles of C; A rows of core row i come
     from shim i (repeated once per column block: stride 0, outermost); B columns of core column c
     from shim c; C tiles join in memtile c and drain through shim c. M and N need not be
@@ -807,7 +862,9 @@ def _gemm_design_tiles(name, M, K, N, m, k, n, npu) -> Design:
     return Design(name, "gemm", dict(M=M, K=K, N=N, m=m, k=k, n=n, row_starts=rows, col_starts=cols,
                                      tiles_per_core=len(rows) * len(cols)),
                   GEMM_STACK, l1, l2, 2, 1, {"A": (M * K, 2), "B": (K * N, 2), "acc": (M * N, 4)}, transfers,
-                  open_groups=2, vector_rows=[("A tile rows", k * 2, m), ("C tile rows", n * 4, m)])
+                  open_groups=2, vector_rows=[("A tile rows", k * 2, m), ("C tile rows", n * 4, m)],
+                  # A broadcast along row i, B down column c, C out; in: A, B and the 4-tile C join
+                  memtile_mm2s=3, memtile_s2mm=2 + R, memtile_north=2)
 
 
 def designs_for(kernel, npu: NPU1 | None = None) -> list:

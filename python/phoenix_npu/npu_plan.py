@@ -16,8 +16,9 @@ def add_arguments(parser) -> None:
                         help="transcendental cost: 'contract' = the FP32 steps of kernels/common/bf16.h "
                              "(what our AIE kernels implement); 'lut' = BF16 LUT exp/tanh (not our contract)")
     parser.add_argument("--attention", default="host", choices=["host", "fused", "unfused"],
-                        help="host (default: today's plan, no NPU design), fused (a hypothetical per-head "
-                             "design, not built) or unfused (QK^T / Softmax / PV through DDR)")
+                        help="host (default: today's plan; attention runs on the CPU), fused "
+                             "(npu_model.attention_design: checked against npu1, not built; docs/npu.md 2b) "
+                             "or unfused (QK^T / Softmax / PV through DDR)")
     parser.add_argument("--check", action="store_true",
                         help="check every kernel of the manifest against npu1's limits (exit 1 on a violation)")
     parser.add_argument("--manifest", default=None, help="manifest for --check (default: the provider's)")
@@ -95,7 +96,7 @@ def run(args) -> int:
           f"(physical limit {e.physical_limit_s * 1e3:.1f} ms; modelled/limit = {1 / e.utilisation:.2f}x)")
     host = sum(p.total_s for p in e.plans if p.bound == "host")
     if host:
-        print(f"of which on the host CPU (no NPU design): {host * 1e3:.1f} ms "
+        print(f"of which on the host CPU (not built for the NPU): {host * 1e3:.1f} ms "
               f"({host / e.time_s * 100:.0f}%, measured emulated-kernel time, not modelled NPU time)")
     print(f"modelled limiting kernel: {lim.kernel.name} ({lim.total_s * 1e3:.1f} ms, "
           f"{lim.total_s / e.time_s * 100:.0f}% of the encoder, {lim.bound}-bound)")

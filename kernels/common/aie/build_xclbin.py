@@ -1,14 +1,27 @@
-"""Build every kernel of a manifest into ONE xclbin with the pinned toolchain (see aie.mk).
+"""Build NPU kernels with the pinned toolchain (toolchain.json, aie.mk): one xclbin for them all.
 
-Per manifest stage: the design npu_model plans (and check_design accepts, else we stop), its
-MLIR from phoenix_iron.py, its core objects compiled by Peano, then aiecc. The first stage
-creates the xclbin; each later one extends it (aiecc --xclbin-input, a distinct
---xclbin-kernel-name / --xclbin-kernel-id / --xclbin-instance-name): one xclbin, one hardware
-context. Caveat at mlir-aie v1.4.1: its own multi-kernel xclbin tests (test/npu-xrt/add_one_two*)
-are marked npu2-only since mlir-aie #2695 ("frequently failing on npu1 runners"): this path is
-the first thing to try on a Phoenix machine (docs/npu.md). NOT YET RUN.
+Shared by every kernels/*/aie/design.py. A design.py holds one kind of xclbin kernel (GEMM,
+MatMul epilogue, LayerNorm, Softmax, GELU): its core objects (`core_objects`), its IRON program
+(`program`) and the values its host test needs (`test_params`). Its parameters are never written
+by hand: for a manifest stage (kernels/manifest.json) npu_model.designs_for() plans the design
+and check_design() must accept it, else the build stops.
+
+    python build_xclbin.py --manifest kernels/manifest.json --out build      # ONE xclbin, every kernel
+    python design.py --kernel NAME --xclbin-path build/NAME/final.xclbin --insts-path build/NAME/insts.bin
+    python design.py --kernel NAME --params-header build/NAME/params.h       # no toolchain needed
+    python design.py --list | --check                                         # no toolchain needed
+
+The one-xclbin build compiles each stage's objects with Peano and chains aiecc: the first stage
+creates the xclbin, each later one extends it (--xclbin-input, a distinct --xclbin-kernel-name /
+--xclbin-kernel-id / --xclbin-instance-name): one xclbin, one hardware context. Caveat at
+mlir-aie v1.4.1: its own multi-kernel xclbin tests (test/npu-xrt/add_one_two*) are marked
+npu2-only since mlir-aie #2695 ("frequently failing on npu1 runners"): this path is the first
+thing to try on a Phoenix machine (docs/npu.md). NOT YET RUN: no Peano or mlir-aie here.
+Needs Python with phoenix_npu installed (scripts/setup.sh's .venv: the manifest is read by the
+provider's own parser) and, to build, mlir_aie + llvm-aie at the pinned versions.
 """
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,13 +29,55 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE.parent.parent
-sys.path.insert(0, str(HERE))
+MANIFEST = KERNELS / "manifest.json"
+
+# Design kind (npu_model: "gemm", or a row design's params["op"]) -> the folder holding its design.py.
+DESIGN_FOLDERS = {
+    "gemm": "matmul/aie/gemm",
+    "epilogue": "matmul/aie/epilogue",
+    "layernorm": "layernorm/aie",
+    "softmax": "softmax/aie",
+    "gelu": "gelu/aie",
+}
 
 PEANO_FLAGS = ["-O2", "-std=c++20", "--target=aie2-none-unknown-elf", "-DNDEBUG", "-D__AIE_API_AIE_ADF_HPP__",
                "-Wno-parentheses", "-Wno-attributes", "-Wno-macro-redefined"]
 # Our kernels keep Peano's default FP32 emulation ("safe", 13 MAC-slot instructions per 16-lane
 # multiply): the FAST / LOW macros (llvm-aie aiev2_core.h) trade accuracy we have not measured.
 FP32_ACCURACY = []  # e.g. ["-DAIE2_FP32_EMULATION_ACCURACY_FAST"]
+FIRST_KERNEL_ID = 0x901
+
+
+def c_float(x) -> str:
+    """A C float literal of x (the manifest parser may hand over 1 as an int: "1f" is not C)."""
+    return f"{float(x)!r}f"
+
+
+def design_kind(design) -> str:
+    return "gemm" if design.op == "gemm" else design.params["op"]
+
+
+def load_design(kind: str):
+    """The design module (kernels/<folder>/design.py) for one design kind."""
+    path = KERNELS / DESIGN_FOLDERS[kind] / "design.py"
+    spec = importlib.util.spec_from_file_location(f"phoenix_design_{kind}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def manifest_stages(manifest_path=MANIFEST):
+    """[(manifest kernel, checked design, stage)] for every xclbin kernel of the manifest."""
+    from phoenix_npu.manifest import load_manifest
+    from phoenix_npu.npu_model import check_design, designs_for
+    out = []
+    for k in load_manifest(manifest_path, check_artifacts=False).kernels:
+        for design, stage in zip(designs_for(k), k.stages, strict=True):
+            problems = check_design(design)
+            if problems:
+                sys.exit(f"{design.name}: violates npu1's limits: {problems}")
+            out.append((k, design, stage))
+    return out
 
 
 def run(cmd, cwd):
@@ -30,74 +85,107 @@ def run(cmd, cwd):
     subprocess.run(cmd, cwd=cwd, check=True)
 
 
-def compile_obj(src, obj, defines, out):
+def compile_objects(module, kernel, design, out: Path) -> list:
+    """Compile the stage's core objects with Peano into `out`; their file names."""
     peano, mlir_aie = os.environ["PEANO_INSTALL_DIR"], os.environ["MLIR_AIE_DIR"]
-    run([f"{peano}/bin/clang++", *PEANO_FLAGS, *FP32_ACCURACY, "-I", f"{mlir_aie}/include", "-I", str(HERE),
-         *defines, "-c", str(src), "-o", obj], out)
+    names = []
+    for src, obj, defines in module.core_objects(kernel, design, Path(mlir_aie)):
+        run([f"{peano}/bin/clang++", *PEANO_FLAGS, *FP32_ACCURACY, "-I", f"{mlir_aie}/include", "-I", str(HERE),
+             *defines, "-c", str(src), "-o", obj], out)
+        names.append(obj)
+    return names
 
 
-def stage_mlir(kernel, index, design, stage, out):
-    """Compile the stage's core objects and return its MLIR text."""
-    import phoenix_iron as iron_designs
-    p = design.params
-    if design.op == "gemm":
-        obj = f"mm_{p['m']}x{p['k']}x{p['n']}.o"
-        mm_cc = Path(os.environ["MLIR_AIE_DIR"]) / "include" / "aie_kernels" / "aie2" / "mm.cc"  # upstream, not copied
-        compile_obj(mm_cc, obj, [f"-DDIM_M={p['m']}", f"-DDIM_K={p['k']}", f"-DDIM_N={p['n']}", "-Dbf16_f32_ONLY"], out)
-        return str(iron_designs.gemm_program(design, obj))
-    op = p["op"]
-    src = {"epilogue": KERNELS / "matmul" / "aie" / "epilogue.cc", "layernorm": KERNELS / "layernorm" / "aie" / "layernorm.cc",
-           "softmax": KERNELS / "softmax" / "aie" / "softmax.cc", "gelu": KERNELS / "gelu" / "aie" / "gelu.cc"}[op]
-    defines = [f"-DCOLS={p['cols']}"]
-    if op == "layernorm":
-        defines += [f"-DEPSILON={kernel.epsilon!r}f", f"-DHAS_BETA={int(kernel.beta)}"]
-    if op == "softmax":
-        defines += [f"-DSCALE={kernel.scale!r}f"]
-    if op == "gelu":
-        defines += [f"-DMODE={0 if kernel.mode == 'erf' else 1}"]
-    if op == "epilogue":
-        gelu = {"none": -1, "gelu_erf": 0, "gelu_tanh": 1}[kernel.epilogue]
-        defines += [f"-DALPHA={kernel.scale!r}f", f"-DGELU_MODE={gelu}", f"-DHAS_BIAS={int(kernel.bias)}",
-                    f"-DHAS_RESIDUAL={int(kernel.residual)}"]
-    obj = f"{stage.kernel_name}.o"
-    compile_obj(src, obj, defines, out)
-    fn = {"epilogue": "phoenix_epilogue", "layernorm": "phoenix_layernorm_bf16", "softmax": "phoenix_softmax_bf16",
-          "gelu": "phoenix_gelu_bf16"}[op]
-    return str(iron_designs.rows_program(design, stage.args, fn, obj))
+def build_stage(module, kernel, design, stage, xclbin: Path, insts: Path, kernel_id: int, xclbin_input=None):
+    """Objects, MLIR and aiecc for one stage; writes `xclbin` (extending `xclbin_input`) and `insts`."""
+    out = xclbin.parent
+    out.mkdir(parents=True, exist_ok=True)
+    objects = compile_objects(module, kernel, design, out)
+    mlir = out / f"{stage.kernel_name}.mlir"
+    mlir.write_text(str(module.program(kernel, design, stage, objects)))
+    cmd = [os.environ.get("AIECC", "aiecc"), "--alloc-scheme=basic-sequential",
+           f"--peano={os.environ['PEANO_INSTALL_DIR']}",
+           "--get-xclbin", "--get-npu-insts", f"--xclbin-name={xclbin.name}",
+           f"--npu-insts-name={os.path.relpath(insts, out)}", f"--xclbin-kernel-name={stage.kernel_name}",
+           f"--xclbin-kernel-id={kernel_id:#x}", f"--xclbin-instance-name={stage.kernel_name}_INST",
+           f"--tmpdir={stage.kernel_name}.prj"]
+    if xclbin_input:
+        cmd.append(f"--xclbin-input={os.path.relpath(xclbin_input, out)}")
+    run(cmd + [mlir.name], out)
+
+
+def params_header(module, kernel, design, stage) -> str:
+    """The test.cpp parameters of one stage (C macros), from the manifest and the checked design."""
+    lines = [f"// Generated by {Path(module.__file__).relative_to(KERNELS)} for manifest stage {stage.kernel_name}",
+             f"// ({kernel.describe()}). Do not edit: `make` regenerates it from kernels/manifest.json.",
+             "#pragma once",
+             f'#define PHX_KERNEL_NAME "{stage.kernel_name}"',
+             "// runtime arguments in kernel order (group_id 3, 4, ...): name, elements, bytes per element",
+             "#define PHX_ARGS {" + ", ".join(f'{{"{a}", {design.buffers[a][0]}, {design.buffers[a][1]}}}'
+                                              for a in stage.args) + "}"]
+    for key, value in module.test_params(kernel, design).items():
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, float):
+            value = c_float(value)
+        lines.append(f"#define PHX_{key} {value}")
+    return "\n".join(lines) + "\n"
+
+
+def design_main(module):
+    """Command line of a design.py (see the module docstring)."""
+    kind = module.DESIGN_KIND
+    ap = argparse.ArgumentParser(description=(module.__doc__ or kind).splitlines()[0])
+    ap.add_argument("--manifest", default=str(MANIFEST))
+    ap.add_argument("--kernel", help="manifest stage (kernel_name); default: the first of this design's kind")
+    ap.add_argument("--list", action="store_true", help="print the manifest stages of this design's kind")
+    ap.add_argument("--check", action="store_true", help="print the checked design (npu1 limits)")
+    ap.add_argument("--params-header", help="write the host test's parameters to this file")
+    ap.add_argument("--xclbin-path", help="build this stage alone into this xclbin (needs the toolchain)")
+    ap.add_argument("--insts-path", help="its instruction file")
+    a = ap.parse_args()
+    mine = [s for s in manifest_stages(a.manifest) if design_kind(s[1]) == kind]
+    if a.list:
+        print(" ".join(s[2].kernel_name for s in mine))
+        return
+    chosen = [s for s in mine if a.kernel in (None, s[2].kernel_name)][:1]
+    if not chosen:
+        sys.exit(f"{a.manifest} has no {kind} stage named {a.kernel!r}; it has: "
+                 + (", ".join(s[2].kernel_name for s in mine) or "none"))
+    kernel, design, stage = chosen[0]
+    if a.check:
+        print(f"{stage.kernel_name}: {design.name}: within npu1's limits; L1 {sum(design.l1.values())} B, "
+              f"memtile {sum(design.l2.values())} B, {len(design.transfers)} shim DMA tasks, params {design.params}")
+    if a.params_header:
+        Path(a.params_header).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.params_header).write_text(params_header(module, kernel, design, stage))
+    if a.xclbin_path:
+        if not a.insts_path:
+            sys.exit("--xclbin-path needs --insts-path")
+        build_stage(module, kernel, design, stage, Path(a.xclbin_path).resolve(), Path(a.insts_path).resolve(),
+                    FIRST_KERNEL_ID)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--manifest", default=str(MANIFEST))
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     from phoenix_npu.manifest import load_manifest
-    from phoenix_npu.npu_model import check_design, designs_for
     m = load_manifest(a.manifest, check_artifacts=False)
     out = Path(a.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     xclbin = out / Path(m.xclbin).name
-    previous, kernel_id = None, 0x901
-    for k in m.kernels:
-        designs = designs_for(k)
-        for index, (design, stage) in enumerate(zip(designs, k.stages)):
-            problems = check_design(design)
-            if problems:
-                sys.exit(f"{design.name}: violates npu1's limits: {problems}")
-            mlir = out / f"{stage.kernel_name}.mlir"
-            mlir.write_text(stage_mlir(k, index, design, stage, out))
-            partial = f"{xclbin.stem}.{kernel_id - 0x901}.xclbin"  # never read and write one file
-            cmd = [os.environ.get("AIECC", "aiecc"), "--alloc-scheme=basic-sequential", f"--peano={os.environ['PEANO_INSTALL_DIR']}",
-                   "--get-xclbin", "--get-npu-insts", f"--xclbin-name={partial}",
-                   f"--npu-insts-name={Path(stage.insts_path).name}", f"--xclbin-kernel-name={stage.kernel_name}",
-                   f"--xclbin-kernel-id={kernel_id:#x}", f"--xclbin-instance-name={stage.kernel_name}_INST",
-                   f"--tmpdir={stage.kernel_name}.prj"]
-            if previous:
-                cmd.append(f"--xclbin-input={previous}")
-            run(cmd + [mlir.name], out)
-            previous, kernel_id = partial, kernel_id + 1
-    os.replace(out / previous, xclbin)
-    print(f"built {xclbin} with {kernel_id - 0x901} kernels")
+    previous, kernel_id, modules = None, FIRST_KERNEL_ID, {}
+    for kernel, design, stage in manifest_stages(a.manifest):
+        kind = design_kind(design)
+        if kind not in modules:
+            modules[kind] = load_design(kind)
+        module = modules[kind]
+        partial = out / f"{xclbin.stem}.{kernel_id - FIRST_KERNEL_ID}.xclbin"  # never read and write one file
+        build_stage(module, kernel, design, stage, partial, out / Path(stage.insts_path).name, kernel_id, previous)
+        previous, kernel_id = partial, kernel_id + 1
+    os.replace(previous, xclbin)
+    print(f"built {xclbin} with {kernel_id - FIRST_KERNEL_ID} kernels")
 
 
 if __name__ == "__main__":

@@ -22,20 +22,15 @@
 #ifndef HAS_RESIDUAL
 #define HAS_RESIDUAL 0
 #endif
-static_assert(COLS % 32 == 0, "COLS must be a multiple of 32 (the bias arrives in two halves of whole vectors)");
+static_assert(COLS % 16 == 0, "COLS must be a multiple of 16 (whole FP32 vectors)");
 
 using namespace phoenix_aie;
 
 extern "C" {
 
-// The FP32 bias arrives as two side objects of COLS BF16 slots each (COLS/2 floats): keep it.
-void phoenix_epi_keep_bias(const bfloat16* __restrict lo, const bfloat16* __restrict hi, float* __restrict bias) {
-  const float* a = reinterpret_cast<const float*>(lo);
-  const float* b = reinterpret_cast<const float*>(hi);
-  for (int i = 0; i < COLS / 2; i += 16) {
-    aie::store_v(bias + i, aie::load_v<16>(a + i));
-    aie::store_v(bias + COLS / 2 + i, aie::load_v<16>(b + i));
-  }
+// The FP32 bias row arrives as the tile's first acc object (one row of COLS): keep a copy.
+void phoenix_epi_keep_bias(const float* __restrict row, float* __restrict bias) {
+  for (int i = 0; i < COLS; i += 16) aie::store_v(bias + i, aie::load_v<16>(row + i));
 }
 
 // One row: acc (COLS FP32), bias (COLS FP32, read when HAS_BIAS), residual (COLS BF16, read when

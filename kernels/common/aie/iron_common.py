@@ -1,0 +1,130 @@
+# IRON (mlir-aie v1.4.1, kernels/common/aie/toolchain.json) helpers that every design in
+# kernels/*/aie/design.py uses: the runtime sequence from a checked Design's shim DMA tasks, the
+# Program around the workers, and the whole-array row scaffolding that LayerNorm, Softmax, GELU
+# and the MatMul epilogue share. Each design.py only adds its core body. The numbers come from the
+# Design that python/phoenix_npu/npu_model.py plans and check_design() accepts, verbatim.
+# NOT YET RUN: no mlir-aie here; written against the v1.4.1 sources (python/iron/runtime/runtime.py,
+# runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py).
+import numpy as np
+from ml_dtypes import bfloat16
+
+from aie.helpers.taplib import TensorAccessPattern
+from aie.iron import ObjectFifo, Program, Runtime, TaskGroup, Worker
+from aie.iron.controlflow import range_
+from aie.iron.device import NPU1, Tile
+
+R = C = 4  # npu1: 4 compute rows x 4 columns (NPU1() is the whole 4-column device in v1.4.1)
+
+DTYPES = {2: bfloat16, 4: np.float32}  # element bytes of a Design buffer -> numpy type
+
+
+def vec(n, dtype):
+    return np.ndarray[(n,), np.dtype[dtype]]
+
+
+def sequence_from(design, arg_names, fifos):
+    """The runtime sequence: every shim DMA task of the design, in its task groups (drains wait)."""
+    def seq(*args):
+        bufs = dict(zip(arg_names, args))
+        groups = {}
+        for t in design.transfers:
+            tg = groups.setdefault(t.group, TaskGroup())
+            tap = TensorAccessPattern([design.buffers[t.buffer][0]], t.offset, t.sizes, t.strides)
+            if t.direction == "mm2s":
+                fifos[t.fifo].fill(bufs[t.buffer], tap=tap, group=tg)
+            else:
+                fifos[t.fifo].drain(bufs[t.buffer], tap=tap, wait=True, group=tg)
+            # Close the group that falls out of the in-flight window (ping-pong of open_groups).
+            for g in [g for g in groups if g <= t.group - design.open_groups]:
+                groups.pop(g).finish()
+        for g in sorted(groups):
+            groups[g].finish()
+    return seq
+
+
+def runtime_args(design, arg_names):
+    return [vec(design.buffers[a][0], DTYPES[design.buffers[a][1]]) for a in arg_names]
+
+
+def program(design, arg_names, workers, fifo_handles):
+    """Program(NPU1(), Runtime(...)) with the fifo endpoints the sequence drives; returns MLIR."""
+    handles = list(fifo_handles.values())
+    rt = Runtime(lambda *a: sequence_from(design, arg_names, fifo_handles)(*a[:len(arg_names)]),
+                 [*runtime_args(design, arg_names), handles])
+    return Program(NPU1(), rt, workers=workers).resolve_program()
+
+
+def row_streams(design):
+    """(input buffer, output buffer) of a row design: its channel-0 input and its output stream."""
+    x = next(t.buffer for t in design.transfers if t.direction == "mm2s" and t.channel == 0)
+    y = next(t.buffer for t in design.transfers if t.direction == "s2mm")
+    return x, y
+
+
+def rounds(design):
+    """Rounds of a row design: each sends core_rows objects per column (the last may overlap its predecessor)."""
+    return -(-design.params["rows"] // design.params["round_rows"])
+
+
+def l1_types(design):
+    """(input object, output object) types of a row design's compute-tile buffers."""
+    x, y = row_streams(design)
+    n = design.params["rows_per_obj"] * design.params["cols"]
+    return vec(n, DTYPES[design.buffers[x][1]]), vec(n, DTYPES[design.buffers[y][1]])
+
+
+def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ()):
+    """Row kernels on the whole array (npu_model.rows_design): per column c, shim c sends
+    `core_rows` objects of `rows_per_obj` rows to memtile c, which splits them one per compute
+    tile (c, 2..) and joins the results. With `side` = (elements, dtype) a second input channel
+    per tile carries the design's side objects: broadcast by the memtile to the column's tiles
+    (design.params["side"] == "broadcast": LayerNorm's gamma / beta) or split one per tile
+    ("split": the epilogue's residual rows). Worker (c, i) runs core(x, y[, side], *extra_args(c, i))."""
+    p = design.params
+    r, cols, rows_used = p["rows_per_obj"], p["cols"], p["core_rows"]
+    x_name, y_name = row_streams(design)
+    l1_in, l1_out = l1_types(design)
+    in_dt, out_dt = DTYPES[design.buffers[x_name][1]], DTYPES[design.buffers[y_name][1]]
+    if (p["side"] is not None) != (side is not None):
+        raise ValueError(f"{design.name}: the design's side stream is {p['side']}; pass `side` exactly when it has one")
+    fifos, workers = {}, []
+    for c in range(C):
+        x_l2 = ObjectFifo(vec(rows_used * r * cols, in_dt), name=f"{x_name}_l2_{c}", depth=2)
+        y_l2 = ObjectFifo(vec(rows_used * r * cols, out_dt), name=f"{y_name}_l2_{c}", depth=2)
+        fifos[x_l2.name] = x_l2.prod(tile=Tile(c, 0), channel=0)
+        fifos[y_l2.name] = y_l2.cons(tile=Tile(c, 0), channel=0)
+        offs = [r * cols * i for i in range(rows_used)]
+        x_l1 = x_l2.cons().split(offs, tile=Tile(c, 1), obj_types=[l1_in] * rows_used,
+                                 names=[f"x_{c}_{i}" for i in range(rows_used)])
+        y_l1 = y_l2.prod().join(offs, tile=Tile(c, 1), obj_types=[l1_out] * rows_used,
+                                names=[f"y_{c}_{i}" for i in range(rows_used)])
+        side_args = [[] for _ in range(rows_used)]
+        if side is not None:
+            n, dt = side
+            if p["side"] == "broadcast":   # one object per parameter, one stream for the column
+                s_l2 = ObjectFifo(vec(n, dt), name=f"side_l2_{c}", depth=2)
+                s_b = s_l2.cons().forward(tile=Tile(c, 1), obj_type=vec(n, dt), depth=p["side_depth"], name=f"side_{c}")
+                side_args = [[s_b.cons()] for _ in range(rows_used)]  # each .cons() adds a consumer
+            else:                          # one object per tile per round
+                s_l2 = ObjectFifo(vec(rows_used * n, dt), name=f"side_l2_{c}", depth=2)
+                s_l1 = s_l2.cons().split([n * i for i in range(rows_used)], tile=Tile(c, 1),
+                                         obj_types=[vec(n, dt)] * rows_used, depths=[p["side_depth"]] * rows_used,
+                                         names=[f"side_{c}_{i}" for i in range(rows_used)])
+                side_args = [[s_l1[i].cons()] for i in range(rows_used)]
+            fifos[s_l2.name] = s_l2.prod(tile=Tile(c, 0), channel=1)
+        for i in range(rows_used):
+            args = [x_l1[i].cons(), y_l1[i].prod(), *side_args[i], *extra_args(c, i)]
+            workers.append(Worker(core, args, tile=Tile(c, 2 + i), stack_size=design.stack_bytes))
+    return program(design, arg_names, workers, fifos)
+
+
+def streaming_core(rounds, count):
+    """The core of a one-input row kernel (Softmax, GELU): per round, kernel(x, y, count) on one
+    object (count = rows or elements, as the kernel takes it)."""
+    def core(x, y, kernel):
+        for _ in range_(rounds):
+            xe, ye = x.acquire(1), y.acquire(1)
+            kernel(xe, ye, count)
+            x.release(1)
+            y.release(1)
+    return core

@@ -1,0 +1,88 @@
+"""Whole-array BF16 GEMM with FP32 output on npu1 (IRON, mlir-aie v1.4.1): acc = A @ B.
+
+The first xclbin kernel of every MatMul (../epilogue then applies alpha, bias, GELU, residual and
+the one BF16 rounding). Upstream's structure and microkernel, used from the pinned installation,
+not copied: programming_examples/basic/matrix_multiplication/whole_array (core (i, c) computes
+m x n tiles of C, A rows of core row i from shim i repeated per column block as the outermost
+stride-0 dimension, B columns of core column c from shim c, C tiles joined in memtile c, two row
+blocks' task groups in flight, stack 0xD00, --alloc-scheme=basic-sequential) and
+aie_kernels/aie2/mm.cc (matmul_bf16_f32, zero_f32). Every number (tiles, blocks, each shim task)
+is the checked design's (npu_model.gemm_design). Host test: test.cpp. NOT YET RUN.
+Command line: common/aie/build_xclbin.py (design_main).
+"""
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2] / "common" / "aie"))
+import build_xclbin  # noqa: E402
+
+DESIGN_KIND = "gemm"
+MMUL_R, MMUL_S, MMUL_T = 4, 8, 4  # mm.cc's bf16 -> f32 MMUL shape on aie2 (aie.iron.kernels.linalg _MM_MAC_DIMS)
+
+
+def core_objects(kernel, design, mlir_aie_dir):
+    """Upstream mm.cc from the pinned installation, for this design's m x k x n tile."""
+    p = design.params
+    mm_cc = Path(mlir_aie_dir) / "include" / "aie_kernels" / "aie2" / "mm.cc"
+    return [(mm_cc, f"mm_{p['m']}x{p['k']}x{p['n']}.o",
+             [f"-DDIM_M={p['m']}", f"-DDIM_K={p['k']}", f"-DDIM_N={p['n']}", "-Dbf16_f32_ONLY"])]
+
+
+def program(kernel, design, stage, objects):
+    import numpy as np
+    from ml_dtypes import bfloat16
+    from aie.iron import Kernel, ObjectFifo, Worker
+    from aie.iron.controlflow import range_
+    from aie.iron.device import Tile
+    from iron_common import C, R, program as iron_program, vec
+
+    p = design.params
+    m, k, n, K = p["m"], p["k"], p["n"], p["K"]
+    r_, s_, t_ = MMUL_R, MMUL_S, MMUL_T
+    c_ty = vec(m * n, np.float32)
+    matmul = Kernel("matmul_bf16_f32", objects[0], [vec(m * k, bfloat16), vec(k * n, bfloat16), c_ty])
+    zero = Kernel("zero_f32", objects[0], [c_ty])
+    fifos, a_l1, b_l1, c_l1 = {}, [], [], [[None] * C for _ in range(R)]
+    for i in range(R):
+        a = ObjectFifo(vec(m * k, bfloat16), name=f"A_L3L2_{i}", depth=2)
+        fifos[a.name] = a.prod(tile=Tile(i, 0), channel=0)
+        a_l1.append(a.cons().forward(tile=Tile(i, 1), obj_type=np.ndarray[(m, k), np.dtype[bfloat16]], name=f"A_L2L1_{i}",
+                                     dims_to_stream=[(m // r_, r_ * k), (k // s_, s_), (r_, k), (s_, 1)]))
+    for c in range(C):
+        b = ObjectFifo(vec(k * n, bfloat16), name=f"B_L3L2_{c}", depth=2)
+        fifos[b.name] = b.prod(tile=Tile(c, 0), channel=1)
+        b_l1.append(b.cons().forward(tile=Tile(c, 1), obj_type=np.ndarray[(k, n), np.dtype[bfloat16]], name=f"B_L2L1_{c}",
+                                     dims_to_stream=[(k // s_, s_ * n), (n // t_, t_), (s_, n), (t_, 1)]))
+        cc = ObjectFifo(vec(R * m * n, np.float32), name=f"C_L2L3_{c}", depth=2,
+                        dims_to_stream=[(m // r_, r_ * n), (r_, t_), (n // t_, r_ * t_), (t_, 1)])
+        fifos[cc.name] = cc.cons(tile=Tile(c, 0), channel=0)
+        joined = cc.prod().join([m * n * i for i in range(R)], tile=Tile(c, 1),
+                                obj_types=[np.ndarray[(m, n), np.dtype[np.float32]]] * R,
+                                names=[f"C_L1L2_{c}_{i}" for i in range(R)], depths=[2] * R)
+        for i in range(R):
+            c_l1[i][c] = joined[i]
+    tiles_per_core = p["tiles_per_core"]
+
+    def core(in_a, in_b, out_c, zero_k, mm_k):
+        for _ in range_(tiles_per_core) if tiles_per_core > 1 else range(1):
+            ce = out_c.acquire(1)
+            zero_k(ce)
+            for _ in range_(K // k):
+                ae, be = in_a.acquire(1), in_b.acquire(1)
+                mm_k(ae, be, ce)
+                in_a.release(1)
+                in_b.release(1)
+            out_c.release(1)
+
+    workers = [Worker(core, [a_l1[i].cons(), b_l1[c].cons(), c_l1[i][c].prod(), zero, matmul],
+                      tile=Tile(c, 2 + i), stack_size=design.stack_bytes) for i in range(R) for c in range(C)]
+    return iron_program(design, stage.args, workers, fifos)
+
+
+def test_params(kernel, design):
+    return {"M": kernel.M, "K": kernel.K, "N": kernel.N}
+
+
+if __name__ == "__main__":
+    build_xclbin.design_main(sys.modules[__name__])
