@@ -199,8 +199,8 @@ def ray_executor(spec: ClusterSpec, factory: Factory, jobs: Iterable[Job], worke
             try:
                 out = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:  # not raised by Worker; e.g. a result Ray cannot return
-                yield Outcome(job, error=f"the worker failed on it: {exc.cause!r}", worker=slot.name)
                 feed(slot)
+                yield Outcome(job, error=f"the worker failed on it: {exc.cause!r}", worker=slot.name)
                 continue
             except ray.exceptions.RayError as exc:  # the worker process or its node is gone
                 slots.remove(slot)
@@ -234,11 +234,11 @@ def ray_executor(spec: ClusterSpec, factory: Factory, jobs: Iterable[Job], worke
                 for s in slots:
                     feed(s)
                 continue
+            feed(slot)  # its next file first, then the result to the consumer
             if "error" in out:
                 yield Outcome(job, error=out["error"], seconds=out.get("seconds", 0.0), worker=slot.name)
             else:
                 yield Outcome(job, result=out["result"], seconds=out.get("seconds", 0.0), worker=slot.name)
-            feed(slot)
     finally:
         for s in slots:
             try:
