@@ -25,6 +25,7 @@ package's Optimum pipeline.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import json
@@ -382,6 +383,11 @@ class BatchRun:
         todo = [j for j in todo if id(j) not in failed_early]
         self.status = "running"
         bar = self._bar(todo + [o.job for o in bad])
+        quiet_bar = contextlib.ExitStack()
+        if bar is not None:  # log lines above the bar, not through it
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            quiet_bar.enter_context(logging_redirect_tqdm([logging.getLogger("phoenix_npu")]))
         try:
             for out in bad:
                 yield self._finish_one(out, bar)
@@ -392,12 +398,17 @@ class BatchRun:
         except KeyboardInterrupt:
             self.status = "interrupted"
             raise
+        except GeneratorExit:  # the consumer stopped (it may have said why in self.status)
+            if self.status == "running":
+                self.status = "stopped by the caller"
+            raise
         except BaseException as exc:
             self.status = f"stopped: {failure_reason(exc)}"
             raise
         finally:
             if bar is not None:
                 bar.close()
+            quiet_bar.close()
             self.finish()
 
     def _finish_one(self, out: Outcome, bar) -> dict:
@@ -646,6 +657,7 @@ def run_cli(args) -> int:
     collected: list[dict] = []
     ok = True
     runs: list[BatchRun] = []
+    results = None
     try:
         results = transcribe_batch(
             args.audio, args.model, output=out_dir, format=fmt,
@@ -658,6 +670,12 @@ def run_cli(args) -> int:
                 ok = False
             elif out_dir is None:
                 collected.append(r)
+    except KeyboardInterrupt:  # raised here, not inside the run: the summary says so all the same
+        if runs:
+            runs[0].status = "interrupted"
+        if results is not None:
+            results.close()
+        raise
     except ClusterError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2 if exc.usage else 1
