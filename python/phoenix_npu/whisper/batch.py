@@ -32,7 +32,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -331,6 +333,7 @@ class BatchRun:
     progress: bool = False
     meta: dict = field(default_factory=dict)
     precheck: bool = True
+    stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the current file
     records: dict[str, dict] = field(default_factory=dict, init=False)
     status: str = field(default="not started", init=False)
     write_failures: int = field(default=0, init=False)
@@ -393,7 +396,11 @@ class BatchRun:
                 yield self._finish_one(out, bar)
             if todo:
                 for out in self.executor(todo):
+                    if self.stop.is_set() and out.error is not None:
+                        raise KeyboardInterrupt  # a failure the interrupt itself likely caused: not recorded
                     yield self._finish_one(out, bar)
+                    if self.stop.is_set():  # an interrupt a library swallowed: stop at this file boundary
+                        raise KeyboardInterrupt
             self.status = "complete"
         except KeyboardInterrupt:
             self.status = "interrupted"
@@ -518,7 +525,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
                      precision: str = "bf16", bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
                      return_timestamps: bool | None = None, language: str | None = None, num_beams: int = 1,
                      progress: bool | None = None, factory: Factory | None = None,
-                     run: list | None = None, _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
+                     run: list | None = None, stop: threading.Event | None = None,
+                     _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
     """Transcribe files, folders and @lists; yield each result (a dict as from
     transcribe.transcribe, or {"path", "error"} for a file that failed) as it finishes.
 
@@ -530,7 +538,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     worker (default for local:N: this machine's cores divided among the workers).
     factory: a picklable callable returning a "transcribe one file" callable (default: this
     package's pipeline with the options above). run: pass a list to receive the BatchRun
-    (its summary()) when the generator starts."""
+    (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
+    interrupted) when the current file is done."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     fmt = format
@@ -546,7 +555,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
                       threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams)
     executor, meta = make_executor(options, cluster, workers, factory)
     batch = BatchRun(jobs, executor, out_dir, fmt, overwrite, _progress(progress), meta=meta,
-                     precheck=factory is None)  # another pipeline may read what soundfile does not
+                     precheck=factory is None,  # another pipeline may read what soundfile does not
+                     stop=stop or threading.Event())
     if run is not None:
         run.append(batch)
     yield from batch
@@ -618,8 +628,7 @@ def run_cli(args) -> int:
     failed (or could not be written), 2 a usage error found before any work."""
     import phoenix_npu
 
-    from .registry import ModelNotFoundError
-    from .transcribe_cli import OutputError, _deliver, _provider_unavailable, plan_output
+    from .transcribe_cli import OutputError, _provider_unavailable, plan_output
 
     prog = "phoenix-npu transcribe"
     fmt = args.format
@@ -652,7 +661,36 @@ def run_cli(args) -> int:
             phoenix_npu.register()
         except phoenix_npu.ProviderError as exc:
             return _provider_unavailable(args.device, exc)
+    stop = threading.Event()
+    with _sigint_sets(stop):
+        return _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop)
+
+
+@contextlib.contextmanager
+def _sigint_sets(stop: threading.Event):
+    """Ctrl-C raises KeyboardInterrupt as usual and also sets `stop`, so that an interrupt
+    swallowed inside a library (a callback, a destructor) still ends the run at the next file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
+    import phoenix_npu
+
     from .cluster import ClusterError
+    from .registry import ModelNotFoundError
+    from .transcribe_cli import _deliver, _provider_unavailable
 
     collected: list[dict] = []
     ok = True
@@ -664,7 +702,7 @@ def run_cli(args) -> int:
             overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
             precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
             threads=args.threads, language=args.language, num_beams=args.beam_size,
-            progress=False if args.no_progress else None, run=runs, _inputs=inputs)
+            progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
         for r in results:
             if r.get("error"):
                 ok = False
