@@ -437,8 +437,8 @@ class BatchRun:
             else:
                 self._record(job, "done", **extra)
         if bar is not None:
-            bar.update(1)
             bar.set_postfix_str(self._rate(), refresh=False)
+            bar.update(1)
         return result
 
     def _write(self, target: Path, result: dict) -> bool:
@@ -466,7 +466,9 @@ class BatchRun:
         wall = time.monotonic() - self._t0
         rtf = f"{wall / self._audio_done:.3f}" if self._audio_done else "-"
         total = getattr(self, "_audio_total", 0.0)
-        return f"audio {self._audio_done / 3600:.3f}/{total / 3600:.3f} h, RTF {rtf}"
+        if total >= 3600:
+            return f"audio {self._audio_done / 3600:.2f}/{total / 3600:.2f} h, RTF {rtf}"
+        return f"audio {self._audio_done / 60:.1f}/{total / 60:.1f} min, RTF {rtf}"
 
     # -- the summary
     def counts(self) -> dict[str, int]:
