@@ -111,24 +111,23 @@ class Worker:
         if self.fn is None:
             return {"worker": self.name, "setup_error": self.error}
         start = time.monotonic()
-        try:
-            result = self.fn(path) if data is None else self._from_bytes(path, data)
-        except Exception as exc:  # noqa: BLE001 - a bad file: reported, the worker goes on
-            return {"worker": self.name, "error": failure_reason(exc), "seconds": time.monotonic() - start}
-        return {"worker": self.name, "result": result, "seconds": time.monotonic() - start}
-
-    def _from_bytes(self, path: str, data: bytes) -> dict:
-        """A file sent by the driver: written under its own name into a private temporary
-        folder, transcribed, and reported under the driver's path."""
+        if data is None:
+            return self._run(path, path, start)
+        # a file sent by the driver: written under its own name into a private temporary
+        # folder, transcribed, and reported under the driver's path
         with tempfile.TemporaryDirectory(prefix="phoenix-npu-") as d:
             local = Path(d) / Path(path).name
             local.write_bytes(data)
-            try:
-                result = self.fn(str(local))
-            except Exception as exc:
-                raise type(exc)(str(exc).replace(str(local), path)) from None
+            return self._run(str(local), path, start)
+
+    def _run(self, local: str, path: str, start: float) -> dict:
+        try:
+            result = self.fn(local)
+        except Exception as exc:  # noqa: BLE001 - a bad file: reported, the worker goes on
+            reason = failure_reason(exc).replace(local, path)
+            return {"worker": self.name, "error": reason, "seconds": time.monotonic() - start}
         result["path"] = path
-        return result
+        return {"worker": self.name, "result": result, "seconds": time.monotonic() - start}
 
 
 @dataclass
