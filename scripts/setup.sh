@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-step setup: a virtual environment at .venv with phoenix-npu built and installed in it,
-# plus the Whisper and test extras. Safe to run again: it only redoes what is missing or stale.
+# plus the Whisper, model, cluster (Ray) and test extras. Safe to run again: it only redoes what is missing or stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,7 +41,7 @@ stamp=.venv/.phoenix_npu_installed
 newest=$(find CMakeLists.txt pyproject.toml provider kernels python cmake tools -type f -newer "$stamp" 2>/dev/null | head -1 || true)
 if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
   say "building and installing phoenix-npu (compiles the provider)"
-  "$VPY" -m pip install -q ".[whisper,models,test]"
+  "$VPY" -m pip install -q ".[whisper,models,cluster,test]"
   touch "$stamp"
 fi
 say "ready: $("$VPY" -c 'import phoenix_npu, onnxruntime; print("phoenix_npu", phoenix_npu.__version__, "| onnxruntime", onnxruntime.__version__, "|", phoenix_npu.get_library_path())')"

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import batch
 from .formats import EXTENSIONS, FORMATS, format_results
 from .transcribe import DEFAULT_MODEL, DEVICES, PRECISIONS, iter_transcribe
 
@@ -53,7 +54,8 @@ def _int(text: str) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg; mp3 where libsndfile reads it)")
+    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg; mp3 where libsndfile reads it), folders "
+                                                 "(searched recursively) and @LIST files (one path per line)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="tiny.en (default), base, or a Hugging Face / CTranslate2 Whisper directory, or an ONNX "
                              "export directory (this project's or Optimum's default export)")
@@ -75,6 +77,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=nonnegative_int, default=0,
                         help="threads per session (default 0: ORT's default, all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_arguments(parser)  # --overwrite, --cluster, --workers: batch runs (batch.py, cluster.py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,6 +211,8 @@ def run(args) -> int:
 
     from .registry import ModelNotFoundError
 
+    if batch.wanted(args):  # folders, @lists, --output DIR/ or --cluster: resumable batch run
+        return batch.run_cli(args)
     fmt = args.format
     try:
         plan = plan_output(args.output, list(args.audio), fmt)

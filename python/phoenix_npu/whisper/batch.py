@@ -1,0 +1,736 @@
+"""Batch transcription of archives: folders and file lists in, one result per input out,
+resumable.
+
+    from phoenix_npu.whisper.batch import transcribe_batch
+    for r in transcribe_batch(["archive/"], model="tiny.en", output="out/", format="json",
+                              cluster="local:2"):
+        print(r["path"], r.get("error") or r["text"])
+
+Inputs are audio files, folders (searched recursively for AUDIO_EXTENSIONS, hidden files and
+folders left out, in sorted order) and `@list.txt` files (one path per line, `#` comments;
+relative paths are relative to the list's folder). With an output folder every result is
+written as it finishes, through a temporary file renamed into place, under a name that
+depends only on the input (a file found in a folder keeps its path relative to that folder),
+so a rerun finds what is done: an input whose result exists and is complete is skipped
+(`overwrite=True` redoes it). A bad file is reported and the run goes on; a run summary
+(done, skipped, failed with the reason, not started) is written beside the results, also when
+the run is interrupted. Temporary files a killed run left behind are removed.
+
+The work itself is done by an *executor* that takes a factory (called once per worker, where
+the worker runs: it loads the model and returns a "transcribe one file" callable, path ->
+result dict, raising for a file that fails) and the files; it yields each file's outcome as
+it finishes. `local_executor` runs in this process; `phoenix_npu.whisper.cluster` fans the
+files out over Ray actors. Any factory works: the default one (`LocalTranscriber`) uses this
+package's Optimum pipeline.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .formats import EXTENSIONS, format_results
+from .transcribe import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+
+# what a folder is searched for (what libsndfile reads; mp3 where its libsndfile does)
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
+SUMMARY_NAME = "phoenix-npu-summary.json"
+_TMP_SUFFIX = re.compile(r"\.[a-z0-9_]{8}$")  # tempfile.mkstemp's 8 random characters
+
+Factory = Callable[[], Callable[[str], dict]]
+
+
+class InputError(ValueError):
+    """An input (folder, list) cannot be used; the message says why."""
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+@dataclass
+class Job:
+    """One input file: its path, the output name it maps to (relative, no extension), its
+    target file (with an output folder) and its duration from the header (0 if unknown)."""
+    path: str
+    name: str
+    target: Path | None = None
+    duration: float = 0.0
+
+
+def is_batch_input(item: str) -> bool:
+    """Whether a command-line input is a folder or an @list (rather than one file)."""
+    return Path(item).is_dir() or _list_path(item) is not None
+
+
+def _list_path(item: str) -> Path | None:
+    if item.startswith("@") and not Path(item).exists() and Path(item[1:]).is_file():
+        return Path(item[1:])
+    return None
+
+
+def expand_inputs(items: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
+    """[(path, name)]: files as given (name: the stem), folders searched recursively (name:
+    the path inside the folder), @lists read line by line. A file reached twice (a folder and
+    a list naming it) is kept once. Raises InputError for an unreadable list."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def add(path: str, name: str) -> None:
+        key = os.path.realpath(path)
+        if key in seen:
+            log.debug("%s given twice; transcribed once", path)
+            return
+        seen.add(key)
+        out.append((path, name))
+
+    for item in map(str, items):
+        listed = _list_path(item)
+        if listed is not None:
+            for path, name in _read_list(listed):
+                add(path, name)
+        elif Path(item).is_dir():
+            found = _walk(Path(item))
+            if not found:
+                log.warning("%s: no audio files (%s) in this folder", item, ", ".join(sorted(AUDIO_EXTENSIONS)))
+            for path, name in found:
+                add(path, name)
+        else:
+            add(item, Path(item).stem)  # a missing or bad file is reported when it is read
+    return out
+
+
+def _walk(folder: Path) -> list[tuple[str, str]]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS:
+                p = Path(root) / f
+                found.append((str(p), p.relative_to(folder).with_suffix("").as_posix()))
+    return found
+
+
+def _read_list(listed: Path) -> list[tuple[str, str]]:
+    try:
+        lines = listed.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"@{listed}: cannot read the file list ({getattr(exc, 'strerror', None) or exc})") from None
+    base = listed.parent
+    out = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line).expanduser()
+        if not p.is_absolute():
+            p = base / p
+        if p.is_dir():
+            out += _walk(p)
+            continue
+        try:
+            name = p.relative_to(base).with_suffix("").as_posix()
+        except ValueError:
+            name = p.stem
+        out.append((str(p), name))
+    return out
+
+
+def plan_jobs(inputs: Sequence[tuple[str, str]], out_dir: Path | None, fmt: str) -> list[Job]:
+    """Jobs with their targets in `out_dir` (name + the format's extension; a name another
+    input took, an input itself or the run summary gets -2, -3, ...)."""
+    jobs = [Job(path, name) for path, name in inputs]
+    if out_dir is None:
+        return jobs
+    ext = EXTENSIONS[fmt]
+    taken = {_key(p) for p, _ in inputs} | {_key(out_dir / SUMMARY_NAME)}
+    for job in jobs:
+        target, n = out_dir / f"{job.name}.{ext}", 1
+        while _key(target) in taken:
+            n += 1
+            target = out_dir / f"{job.name}-{n}.{ext}"
+        taken.add(_key(target))
+        job.target = target
+    return jobs
+
+
+def _key(path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def is_complete(target: Path, fmt: str) -> bool:
+    """Whether `target` holds a finished result. Results are only ever renamed into place
+    whole, so a regular file is one; a JSON result must also parse and carry its text."""
+    if not target.is_file():
+        return False
+    if fmt != "json":
+        return True
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and "text" in data
+
+
+def remove_stale_temporaries(jobs: Iterable[Job]) -> int:
+    """Delete the temporary files (`.NAME.xxxxxxxx`) a killed run left beside our targets."""
+    by_dir: dict[Path, set[str]] = {}
+    for job in jobs:
+        if job.target is not None:
+            by_dir.setdefault(job.target.parent, set()).add(job.target.name)
+    removed = 0
+    for d, names in by_dir.items():
+        if not d.is_dir():
+            continue
+        for entry in d.iterdir():
+            n = entry.name
+            if n.startswith(".") and _TMP_SUFFIX.search(n) and n[1:-9] in names and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("removed %d unfinished temporary file(s) left by an interrupted run", removed)
+    return removed
+
+
+def header_duration(path: str) -> float:
+    """Seconds of audio per the file's header (0.0 when it cannot be read: the file then
+    fails, with the reason, when it is transcribed)."""
+    try:
+        return _probe(path)
+    except Exception:  # noqa: BLE001 - any unreadable header: unknown duration
+        return 0.0
+
+
+def _probe(path: str) -> float:
+    import soundfile
+
+    from .audio import check_audio_path
+
+    info = soundfile.info(str(check_audio_path(path)))
+    return float(info.frames) / info.samplerate if info.samplerate else 0.0
+
+
+def precheck(path: str) -> tuple[float, str | None]:
+    """(duration, None) for a file whose header this package's reader accepts, else (0, the
+    reason it would fail), found without decoding it or loading a model."""
+    from .audio import AudioError, load_audio
+
+    try:
+        return _probe(path), None
+    except Exception:  # noqa: BLE001 - the reader says why, as it would during the run
+        try:
+            load_audio(path)  # fails at the header, before decoding anything
+        except AudioError as exc:
+            return 0.0, str(exc)
+        except Exception as exc:  # noqa: BLE001
+            return 0.0, failure_reason(exc)
+        return 0.0, None
+
+
+# ----------------------------------------------------------------------------------------------
+# the work: a model per worker, one file at a time
+
+@dataclass(frozen=True)
+class Options:
+    """How to load the model and decode (the arguments of transcribe.load_model /
+    iter_transcribe); picklable, so it can be sent to Ray workers."""
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    precision: str = "bf16"
+    bf16: bool = False
+    decoder_device: str = "cpu"
+    threads: int = 0
+    return_timestamps: bool = False
+    language: str | None = None
+    num_beams: int = 1
+
+
+class LocalTranscriber:
+    """The default "transcribe one file" callable: loads the model once (this package's
+    Optimum pipeline, encoder on PhoenixNPU), then `self(path)` -> the result dict of
+    transcribe.transcribe, raising AudioError for a file that cannot be read."""
+
+    def __init__(self, options: Options):
+        from .transcribe import load_model
+
+        self.options = options
+        self.transcriber = load_model(options.model, device=options.device, bf16=options.bf16,
+                                      decoder_device=options.decoder_device, threads=options.threads,
+                                      precision=options.precision)
+
+    def __call__(self, path: str) -> dict:
+        from .transcribe import transcribe
+
+        o = self.options
+        [result] = transcribe([path], transcriber=self.transcriber, return_timestamps=o.return_timestamps,
+                              language=o.language, num_beams=o.num_beams, progress=False, errors="raise")
+        return result
+
+
+def default_factory(options: Options) -> Factory:
+    return functools.partial(LocalTranscriber, options)
+
+
+def failure_reason(exc: BaseException) -> str:
+    from .audio import AudioError
+
+    return str(exc) if isinstance(exc, AudioError) else f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Outcome:
+    """What an executor yields per file: the result dict, or the reason it failed."""
+    job: Job
+    result: dict | None = None
+    error: str | None = None
+    seconds: float = 0.0          # time spent on it by the worker
+    worker: str = ""              # which worker (host:pid)
+
+
+def local_executor(factory: Factory, jobs: Iterable[Job]) -> Iterator[Outcome]:
+    """Transcribe in this process, one file after another. The model is loaded when the first
+    file needs it; an error loading it is raised (it would fail every file)."""
+    fn = None
+    me = f"{os.uname().nodename}:{os.getpid()}"
+    for job in jobs:
+        if fn is None:
+            fn = factory()
+        start = time.monotonic()
+        try:
+            result = fn(job.path)
+        except Exception as exc:  # noqa: BLE001 - a bad file is reported and the run goes on
+            yield Outcome(job, error=failure_reason(exc), seconds=time.monotonic() - start, worker=me)
+            continue
+        yield Outcome(job, result=result, seconds=time.monotonic() - start, worker=me)
+
+
+# ----------------------------------------------------------------------------------------------
+# a run: plan, skip what is done, execute, write, summarise
+
+@dataclass
+class BatchRun:
+    """One batch run over `jobs`. Iterate it for the results (dicts, failed ones with an
+    "error") as they finish; `summary()` says what happened. With `out_dir`, each result is
+    written to its job's target as it arrives and the summary to out_dir/SUMMARY_NAME."""
+    jobs: list[Job]
+    executor: Callable[[Iterable[Job]], Iterator[Outcome]]
+    out_dir: Path | None = None
+    fmt: str = "json"
+    overwrite: bool = False
+    progress: bool = False
+    meta: dict = field(default_factory=dict)
+    precheck: bool = True
+    stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the current file
+    records: dict[str, dict] = field(default_factory=dict, init=False)
+    status: str = field(default="not started", init=False)
+    write_failures: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = time.time()
+        self._t0 = time.monotonic()
+        self._audio_done = 0.0
+        self._finished = False
+        self._said_encoder = False
+
+    # -- planning
+    def pending(self) -> list[Job]:
+        """Jobs with no complete result yet (all of them without an output folder or with
+        overwrite); the others are recorded as skipped."""
+        todo = []
+        for job in self.jobs:
+            if self.out_dir is not None and not self.overwrite and is_complete(job.target, self.fmt):
+                self._record(job, "skipped")
+            else:
+                self._record(job, "not started")
+                todo.append(job)
+        return todo
+
+    def _record(self, job: Job, status: str, **extra) -> None:
+        rec = {"input": job.path, "status": status}
+        if job.target is not None:
+            rec["output"] = str(job.target)
+        rec.update(extra)
+        self.records[job.path] = rec
+
+    # -- running
+    def __iter__(self) -> Iterator[dict]:
+        if self.out_dir is not None:
+            remove_stale_temporaries(self.jobs)
+        todo = self.pending()
+        skipped = len(self.jobs) - len(todo)
+        if skipped:
+            log.info("%d of %d file(s) already transcribed in %s: skipped (--overwrite to redo them)",
+                     skipped, len(self.jobs), self.out_dir)
+        bad: list[Outcome] = []
+        for job in todo:
+            if self.precheck:  # unreadable files fail now, without a model or a worker
+                job.duration, reason = precheck(job.path)
+                if reason is not None:
+                    bad.append(Outcome(job, error=reason))
+            else:
+                job.duration = header_duration(job.path)
+        failed_early = {id(o.job) for o in bad}
+        todo = [j for j in todo if id(j) not in failed_early]
+        self.status = "running"
+        bar = self._bar(todo + [o.job for o in bad])
+        quiet_bar = contextlib.ExitStack()
+        if bar is not None:  # log lines above the bar, not through it
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            quiet_bar.enter_context(logging_redirect_tqdm([logging.getLogger("phoenix_npu")]))
+        try:
+            for out in bad:
+                yield self._finish_one(out, bar)
+            if todo:
+                for out in self.executor(todo):
+                    if self.stop.is_set() and out.error is not None:
+                        raise KeyboardInterrupt  # a failure the interrupt itself likely caused: not recorded
+                    yield self._finish_one(out, bar)
+                    if self.stop.is_set():  # an interrupt a library swallowed: stop at this file boundary
+                        raise KeyboardInterrupt
+            self.status = "complete"
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+            raise
+        except GeneratorExit:  # the consumer stopped (it may have said why in self.status)
+            if self.status == "running":
+                self.status = "stopped by the caller"
+            raise
+        except BaseException as exc:
+            self.status = f"stopped: {failure_reason(exc)}"
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            quiet_bar.close()
+            self.finish()
+
+    def _finish_one(self, out: Outcome, bar) -> dict:
+        job = out.job
+        if out.error is not None:
+            log.warning("failed: %s", out.error if out.error.startswith(job.path) else f"{job.path}: {out.error}")
+            self._record(job, "failed", reason=out.error, worker=out.worker)
+            result = {"path": job.path, "text": "", "chunks": [], "duration": job.duration, "error": out.error}
+        else:
+            result = out.result
+            if not self._said_encoder and self.meta.get("cluster", "none") != "none" and result.get("encoder"):
+                self._said_encoder = True  # the workers' own log lines stay on the workers
+                log.info("encoder (on the workers): %s", result["encoder"])
+            duration = float(result.get("duration") or job.duration)
+            self._audio_done += duration
+            extra = {"duration": round(duration, 3), "seconds": round(out.seconds, 3), "worker": out.worker}
+            if job.target is not None and not self._write(job.target, result):
+                self._record(job, "failed", reason="could not write the result", **extra)
+            else:
+                self._record(job, "done", **extra)
+        if bar is not None:
+            bar.set_postfix_str(self._rate(), refresh=False)
+            bar.update(1)
+        return result
+
+    def _write(self, target: Path, result: dict) -> bool:
+        from .transcribe_cli import write_output
+
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_output(target, format_results([result], self.fmt))
+        except OSError as exc:
+            self.write_failures += 1
+            log.error("could not write %s: %s", target, exc.strerror or exc)
+            return False
+        log.debug("wrote %s", target)
+        return True
+
+    def _bar(self, todo: list[Job]):
+        if not self.progress or not todo:
+            return None
+        from tqdm import tqdm
+
+        self._audio_total = sum(j.duration for j in todo)
+        return tqdm(total=len(todo), unit="file", desc="transcribing", file=sys.stderr, dynamic_ncols=True)
+
+    def _rate(self) -> str:
+        wall = time.monotonic() - self._t0
+        rtf = f"{wall / self._audio_done:.3f}" if self._audio_done else "-"
+        total = getattr(self, "_audio_total", 0.0)
+        if total >= 3600:
+            return f"audio {self._audio_done / 3600:.2f}/{total / 3600:.2f} h, RTF {rtf}"
+        return f"audio {self._audio_done / 60:.1f}/{total / 60:.1f} min, RTF {rtf}"
+
+    # -- the summary
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "skipped": 0, "failed": 0, "not started": 0}
+        for rec in self.records.values():
+            out[rec["status"]] = out.get(rec["status"], 0) + 1
+        return out
+
+    def summary(self) -> dict:
+        wall = time.monotonic() - self._t0
+        return {
+            "status": self.status,
+            "started": _iso(self._started),
+            "finished": _iso(time.time()),
+            **self.meta,
+            "counts": self.counts(),
+            "audio_seconds_done": round(self._audio_done, 3),
+            "wall_seconds": round(wall, 3),
+            "rtf": round(wall / self._audio_done, 4) if self._audio_done else None,
+            "files": list(self.records.values()),
+        }
+
+    def finish(self) -> dict:
+        """Write the summary (once) and log the totals."""
+        s = self.summary()
+        if self._finished:
+            return s
+        self._finished = True
+        c = s["counts"]
+        log.info("%s: %d done, %d skipped, %d failed%s; %.2f min of audio in %.1f s (real-time factor %s)",
+                 s["status"], c["done"], c["skipped"], c["failed"],
+                 f", {c['not started']} not started" if c["not started"] else "",
+                 s["audio_seconds_done"] / 60, s["wall_seconds"], s["rtf"] if s["rtf"] is not None else "-")
+        if self.out_dir is not None:
+            from .transcribe_cli import write_output
+
+            path = self.out_dir / SUMMARY_NAME
+            try:
+                write_output(path, json.dumps(s, indent=2, ensure_ascii=False) + "\n")
+                log.info("run summary: %s", path)
+            except OSError as exc:
+                log.error("could not write the run summary %s: %s", path, exc.strerror or exc)
+        return s
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------------------------------
+# Python API
+
+def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], model: str | os.PathLike = DEFAULT_MODEL,
+                     *, output: str | os.PathLike | None = None, format: str = "json", overwrite: bool = False,
+                     cluster: str | None = None, workers: int | None = None, device: str = "auto",
+                     precision: str = "bf16", bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
+                     return_timestamps: bool | None = None, language: str | None = None, num_beams: int = 1,
+                     progress: bool | None = None, factory: Factory | None = None,
+                     run: list | None = None, stop: threading.Event | None = None,
+                     _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
+    """Transcribe files, folders and @lists; yield each result (a dict as from
+    transcribe.transcribe, or {"path", "error"} for a file that failed) as it finishes.
+
+    output: a folder: results are written there as they finish (one file per input in
+    `format`), inputs already done are skipped (not yielded) unless `overwrite`, and a run
+    summary is written. cluster: None (this process), "local:N" (N Ray worker processes on
+    this machine) or "ray://HOST:PORT" (an existing Ray cluster; needs phoenix-npu[cluster]).
+    workers: Ray actors (default: N for local:N, one per node for a cluster). threads: per
+    worker (default for local:N: this machine's cores divided among the workers).
+    factory: a picklable callable returning a "transcribe one file" callable (default: this
+    package's pipeline with the options above). run: pass a list to receive the BatchRun
+    (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
+    interrupted) when the current file is done."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    fmt = format
+    if fmt not in EXTENSIONS:
+        raise ValueError(f"format must be one of {', '.join(EXTENSIONS)}, not {fmt!r}")
+    if return_timestamps is None:
+        return_timestamps = fmt in ("srt", "vtt", "json")
+    out_dir = Path(output) if output is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = plan_jobs(_inputs if _inputs is not None else expand_inputs(paths), out_dir, fmt)
+    options = Options(model=str(model), device=device, precision=precision, bf16=bf16, decoder_device=decoder_device,
+                      threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams)
+    executor, meta = make_executor(options, cluster, workers, factory)
+    batch = BatchRun(jobs, executor, out_dir, fmt, overwrite, _progress(progress), meta=meta,
+                     precheck=factory is None,  # another pipeline may read what soundfile does not
+                     stop=stop or threading.Event())
+    if run is not None:
+        run.append(batch)
+    yield from batch
+
+
+def _progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+def make_executor(options: Options, cluster: str | None, workers: int | None,
+                  factory: Factory | None) -> tuple[Callable[[Iterable[Job]], Iterator[Outcome]], dict]:
+    """The executor for `cluster` and what the summary says about the run. Checks the
+    cluster spec (and that Ray is installed) now; starts nothing until there is work."""
+    meta: dict[str, Any] = {"model": options.model, "device": options.device, "cluster": cluster or "none"}
+    if cluster is None:
+        f = factory or default_factory(options)
+        return functools.partial(local_executor, f), meta
+    from .cluster import ClusterSpec, ray_executor
+
+    spec = ClusterSpec.parse(cluster)
+    spec.require_ray()
+
+    def executor(jobs: Iterable[Job]) -> Iterator[Outcome]:
+        opts = options
+        if factory is None and spec.local:
+            # export the model once here, not in every worker at the same time
+            from .export import ensure_exported
+
+            opts = replace(opts, model=str(ensure_exported(opts.model, bf16=opts.bf16)))
+        n, threads = spec.sizing(workers, opts.threads)
+        opts = replace(opts, threads=threads)
+        meta.update(workers=n, threads_per_worker=threads)
+        yield from ray_executor(spec, factory or default_factory(opts), jobs, workers=n, stats=meta)
+
+    return executor, meta
+
+
+# ----------------------------------------------------------------------------------------------
+# the command line (called by transcribe_cli)
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --output DIR: transcribe again inputs whose result already exists "
+                             "(default: skip them, so an interrupted run resumes)")
+    parser.add_argument("--cluster", default=None, metavar="local:N|ray://HOST:PORT",
+                        help="fan the files out over Ray: local:N (N worker processes here) or ray://HOST:PORT "
+                             "(an existing cluster); one model per worker. Needs pip install 'phoenix-npu[cluster]'")
+    parser.add_argument("--workers", type=_positive, default=None,
+                        help="with --cluster ray://: how many workers (default one per node)")
+
+
+def _positive(text: str) -> int:
+    from .transcribe_cli import positive_int
+
+    return positive_int(text)
+
+
+def wanted(args) -> bool:
+    """Whether the command is a batch run: a folder or @list among the inputs, --cluster, or
+    --output naming a folder (one result per input, resumable)."""
+    if args.cluster or any(is_batch_input(a) for a in args.audio):
+        return True
+    out = args.output
+    return out is not None and (Path(out).is_dir() or out.endswith(("/", os.sep)))
+
+
+def run_cli(args) -> int:
+    """`phoenix-npu transcribe` for batch runs. Exit status: 0 all done or skipped, 1 a file
+    failed (or could not be written), 2 a usage error found before any work."""
+    import phoenix_npu
+
+    from .transcribe_cli import OutputError, _provider_unavailable, plan_output
+
+    prog = "phoenix-npu transcribe"
+    fmt = args.format
+    try:
+        inputs = expand_inputs(args.audio)
+    except InputError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if not inputs:
+        print(f"{prog}: no audio files to transcribe in {' '.join(args.audio)}", file=sys.stderr)
+        return 2
+    out_dir = target_file = None
+    if args.output is not None:
+        output = args.output
+        if any(is_batch_input(a) for a in args.audio) and not output.endswith(("/", os.sep)):
+            output += "/"  # a folder or list in: a folder out
+        try:
+            plan = plan_output(output, [p for p, _ in inputs], fmt)
+        except OutputError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
+        out_dir = plan.path if plan.per_input else None
+        if not plan.per_input:
+            target_file = plan.path
+    elif len(inputs) > 1 and fmt in ("srt", "vtt"):
+        print(f"{prog}: --format {fmt} with several inputs needs --output DIR/ (one file per input)", file=sys.stderr)
+        return 2
+    if args.device != "cpu":
+        try:
+            phoenix_npu.register()
+        except phoenix_npu.ProviderError as exc:
+            return _provider_unavailable(args.device, exc)
+    stop = threading.Event()
+    with _sigint_sets(stop):
+        return _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop)
+
+
+@contextlib.contextmanager
+def _sigint_sets(stop: threading.Event):
+    """Ctrl-C raises KeyboardInterrupt as usual and also sets `stop`, so that an interrupt
+    swallowed inside a library (a callback, a destructor) still ends the run at the next file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
+    import phoenix_npu
+
+    from .cluster import ClusterError
+    from .registry import ModelNotFoundError
+    from .transcribe_cli import _deliver, _provider_unavailable
+
+    collected: list[dict] = []
+    ok = True
+    runs: list[BatchRun] = []
+    results = None
+    try:
+        results = transcribe_batch(
+            args.audio, args.model, output=out_dir, format=fmt,
+            overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
+            precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
+            threads=args.threads, language=args.language, num_beams=args.beam_size,
+            progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
+        for r in results:
+            if r.get("error"):
+                ok = False
+            elif out_dir is None:
+                collected.append(r)
+    except KeyboardInterrupt:  # raised here, not inside the run: the summary says so all the same
+        if runs:
+            runs[0].status = "interrupted"
+        if results is not None:
+            results.close()
+        raise
+    except ClusterError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
+    except phoenix_npu.ProviderError as exc:
+        return _provider_unavailable(args.device, exc)
+    except ModelNotFoundError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    finally:  # also on an interrupt: what is finished is written
+        if collected:
+            ok &= _deliver(target_file, format_results(collected, fmt))
+    if runs and runs[0].write_failures:
+        ok = False
+    return 0 if ok else 1
+
+
+__all__ = ["AUDIO_EXTENSIONS", "BatchRun", "Job", "LocalTranscriber", "Options", "Outcome", "SUMMARY_NAME",
+           "expand_inputs", "is_complete", "local_executor", "plan_jobs", "transcribe_batch"]
