@@ -208,6 +208,41 @@ def test_batched_inference_pipeline_batches_on_the_provider():
 
 
 # ----------------------------------------------------------------------------------------------
+# phoenix-npu transcribe on this path
+
+@needs_tiny_en
+def test_cli_faster_whisper_engine_with_word_timestamps_and_vad(tmp_path, capsys):
+    import json
+
+    from phoenix_npu.cli import main
+
+    model()  # cached export
+    out = tmp_path / "jfk.json"
+    assert main(["transcribe", str(speech_dir() / "jfk.wav"), "--model", "tiny.en", "--device", "emulator",
+                 "--threads", "2", "--format", "json", "--word-timestamps", "--vad", "--no-progress",
+                 "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["engine"] == "faster-whisper" and data["device"] == "emulator" and data["language"] == "en"
+    assert "PhoenixNPUExecutionProvider" in data["encoder"]
+    words = [w for c in data["chunks"] for w in c["words"]]
+    assert len(words) >= 20 and all(w["start"] <= w["end"] for w in words)
+    assert wer([JFK_TEXT], [data["text"]]) < 0.1
+    assert "encoder: PhoenixNPUExecutionProvider" in capsys.readouterr().err
+    srt = tmp_path / "jfk.srt"
+    assert main(["transcribe", str(speech_dir() / "jfk.wav"), "--model", "tiny.en", "--device", "emulator",
+                 "--threads", "2", "--format", "srt", "--no-progress", "-o", str(srt)]) == 0
+    assert srt.read_text().startswith("1\n00:00:00,000 --> ")
+
+
+def test_cli_flags_that_need_faster_whisper_are_refused_on_optimum(capsys):
+    from phoenix_npu.cli import main
+
+    assert main(["transcribe", "x.wav", "--engine", "optimum", "--word-timestamps", "--vad"]) == 2
+    err = capsys.readouterr().err
+    assert "--word-timestamps, --vad need(s) the faster-whisper engine" in err
+
+
+# ----------------------------------------------------------------------------------------------
 # API
 
 @needs_tiny_en

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import ctranslate2
@@ -62,6 +63,13 @@ class ProviderEncoder:
         self._sessions: dict[int, object] = {}
         self._model_bytes: dict[int, bytes] = {}
         self.session(1)  # fail here, at construction, when the provider cannot run it
+        self.ran_on = self.device
+        if self.device != "cpu":  # the device that runs it ("auto" resolved by the provider)
+            import phoenix_npu
+
+            regions = phoenix_npu.counters().get("regions") or []
+            if regions and regions[-1].get("device"):
+                self.ran_on = regions[-1]["device"]
 
     def session(self, batch: int):
         sess = self._sessions.get(batch)
@@ -171,6 +179,7 @@ class WhisperModel(faster_whisper.WhisperModel):
         self.encoder: ProviderEncoder | None = None
         if encoder_device == "ctranslate2":
             self.encoder_info = f"CTranslate2 ({self.model.device}, {self.model.compute_type})"
+            self.device_ran = f"ctranslate2-{self.model.device}"
         else:
             if encoder_model is None:
                 if onnx_dir is None:
@@ -182,7 +191,9 @@ class WhisperModel(faster_whisper.WhisperModel):
             self.encoder = ProviderEncoder(encoder_model, device=encoder_device, threads=cpu_threads,
                                            precision=precision)
             self.encoder_info = self.encoder.describe()
-        log.info("faster-whisper %s with the encoder on %s", ct2_dir or model_size_or_path, self.encoder_info)
+            self.device_ran = self.encoder.ran_on
+        log.info("encoder: %s (faster-whisper %s: decoder, language detection and alignment on CTranslate2)",
+                 self.encoder_info, ct2_dir or model_size_or_path)
 
     def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
         """Encoder states for one window [n_mels, 3000] or a batch [batch, n_mels, 3000]."""
@@ -200,3 +211,70 @@ def cosine_per_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, np.float64).reshape(-1, a.shape[-1])
     b = np.asarray(b, np.float64).reshape(-1, b.shape[-1])
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
+
+
+def result_dict(path: str, samples: np.ndarray, segments, info, model: WhisperModel) -> dict:
+    """One file's result in the shape of phoenix_npu.whisper.transcribe's results (text,
+    chunks with (start, end)), plus the language, its probability and words when asked."""
+    chunks = []
+    for seg in segments:
+        chunk = {"text": seg.text, "timestamp": (round(seg.start, 2), round(seg.end, 2))}
+        if seg.words:
+            chunk["words"] = [{"word": w.word, "start": round(w.start, 2), "end": round(w.end, 2),
+                               "probability": round(w.probability, 3)} for w in seg.words]
+        chunks.append(chunk)
+    return {"path": path, "text": "".join(c["text"] for c in chunks).strip(), "chunks": chunks,
+            "duration": round(samples.size / 16000, 3), "language": info.language,
+            "language_probability": round(info.language_probability, 4), "device": model.device_ran,
+            "encoder": model.encoder_info, "engine": "faster-whisper"}
+
+
+def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", precision: str = "bf16",
+                    threads: int = 0, language: str | None = None, task: str = "transcribe", beam_size: int = 1,
+                    word_timestamps: bool = False, vad_filter: bool = False, progress: bool = False,
+                    errors: str = "raise", whisper_model: WhisperModel | None = None):
+    """Transcribe files with WhisperModel, yielding each file's result dict when it is done.
+    Every file is read (and checked) by the project's load_audio before the model is loaded.
+    Progress (seconds of audio done) is a tqdm bar on stderr when `progress`."""
+    from .audio import AudioError, load_audio
+
+    if isinstance(audio_paths, (str, os.PathLike)):
+        audio_paths = [audio_paths]
+    loaded = []
+    for p in audio_paths:
+        try:
+            loaded.append((str(p), load_audio(p), None))
+        except AudioError as exc:
+            if errors == "raise":
+                raise
+            loaded.append((str(p), None, str(exc)))
+    m = whisper_model
+    if m is None and any(error is None for _, _, error in loaded):
+        m = WhisperModel(model, encoder_device=device, precision=precision, cpu_threads=threads)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(a.size for _, a, _ in loaded if a is not None) / 16000
+        bar = tqdm(total=round(total, 1), unit="s", desc="transcribing", file=sys.stderr)
+    try:
+        for path, samples, error in loaded:
+            if error is not None:
+                yield {"path": path, "text": "", "chunks": [], "duration": 0.0, "error": error}
+                continue
+            segments, info = m.transcribe(samples, language=language, task=task, beam_size=beam_size,
+                                          word_timestamps=word_timestamps, vad_filter=vad_filter)
+            done, kept = 0.0, []
+            for seg in segments:
+                kept.append(seg)
+                if bar is not None:
+                    bar.update(round(max(seg.end - done, 0.0), 1))
+                    done = max(done, seg.end)
+            if bar is not None:
+                bar.update(round(max(info.duration - done, 0.0), 1))
+            log.info("%s: %.1f s of audio, language %s (p=%.2f)", path, info.duration, info.language,
+                     info.language_probability)
+            yield result_dict(path, samples, kept, info, m)
+    finally:
+        if bar is not None:
+            bar.close()
