@@ -271,3 +271,12 @@ def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "python"), env.get("PYTHONPATH")]))
     return env
+
+
+def test_unknown_model_says_what_works_offline(monkeypatch):
+    from phoenix_npu.whisper import WhisperModel
+    from phoenix_npu.whisper.registry import ModelNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="tiny.en"):
+        WhisperModel("no-such-size-xyz", local_files_only=True)

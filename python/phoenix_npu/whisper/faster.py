@@ -163,9 +163,17 @@ class WhisperModel(faster_whisper.WhisperModel):
                 raise ModelNotFoundError(f"{model_size_or_path} is not a CTranslate2 Whisper directory "
                                          "(model.bin + tokenizer.json)")
             # a faster-whisper size or a Hub id: faster-whisper downloads the CTranslate2 model
-            ct2_dir = Path(faster_whisper.download_model(str(model_size_or_path), local_files_only=local_files_only,
-                                                         cache_dir=download_root, revision=revision,
-                                                         use_auth_token=use_auth_token))
+            try:
+                ct2_dir = Path(faster_whisper.download_model(
+                    str(model_size_or_path), local_files_only=local_files_only, cache_dir=download_root,
+                    revision=revision, use_auth_token=use_auth_token))
+            except Exception as exc:  # noqa: BLE001 - say what works offline
+                from .registry import ModelNotFoundError, known_models
+
+                raise ModelNotFoundError(
+                    f"could not get {model_size_or_path!r} through faster-whisper's Hugging Face Hub download "
+                    f"({type(exc).__name__}: {str(exc)[:200]}). Offline, use one of {', '.join(known_models())} "
+                    "or a CTranslate2 Whisper directory") from exc
             if encoder_device != "ctranslate2" and encoder_model is None:
                 from .export import ensure_exported
 
