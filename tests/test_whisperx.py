@@ -47,7 +47,7 @@ from phoenix_npu.whisper.whisperx_support import load_model
 paths = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {paths!r}
 gap = np.zeros(16000, np.float32)
 audio = np.concatenate([x for p in paths for x in (sf.read(p, dtype="float32")[0], gap)])
-pipe = load_model("tiny.en", encoder_device="emulator", threads=2)
+pipe = load_model({ct2!r}, encoder_model={encoder!r}, encoder_device="emulator", threads=2, language="en")
 result = pipe.transcribe(audio, batch_size=4)
 enc = pipe.model.encoder
 print(json.dumps({{"segments": result["segments"], "language": result["language"],
@@ -62,8 +62,15 @@ print(json.dumps({{"segments": result["segments"], "language": result["language"
 def test_whisperx_pipeline_vad_and_batched_transcription_on_the_provider():
     from phoenix_npu.whisper.wer import word_error_rate
 
+    from _whisper import tiny_en_onnx
+
+    from phoenix_npu.whisper.registry import ct2_model_dir
+
     cs = clips(CLIPS)
-    r = run_in_whisperx(PIPELINE.format(paths=[c["path"] for c in cs]))
+    # the CTranslate2 weights and the exported encoder by path: the WhisperX environment needs
+    # neither the weights package nor the exporter (optimum)
+    r = run_in_whisperx(PIPELINE.format(paths=[c["path"] for c in cs], ct2=str(ct2_model_dir("tiny.en")),
+                                        encoder=str(tiny_en_onnx() / "encoder_model.onnx")))
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["cls"][1:] == ["phoenix_npu.whisper.faster.WhisperModel", "whisperx.asr.WhisperModel"]

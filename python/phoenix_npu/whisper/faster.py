@@ -125,19 +125,22 @@ class ProviderEncoder:
         return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})[0]
 
 
-def resolve_paths(model_size_or_path: str | os.PathLike) -> tuple[Path | None, Path | None]:
-    """(CTranslate2 directory, exported ONNX directory) for a project model name or a
-    CTranslate2 directory; (None, None) for anything else (a faster-whisper size or Hub id)."""
+def resolve_paths(model_size_or_path: str | os.PathLike, export: bool = True) -> tuple[Path | None, Path | None]:
+    """(CTranslate2 directory, exported ONNX directory or None when not `export`) for a project
+    model name or a CTranslate2 directory; (None, None) for anything else (a faster-whisper
+    size or Hub id)."""
     from .export import ensure_exported
     from .registry import ct2_model_dir, is_ct2_dir, recipes
 
     key = str(model_size_or_path)
-    if key in recipes():
-        return ct2_model_dir(key), ensure_exported(key)
     path = Path(key).expanduser()
-    if path.is_dir() and is_ct2_dir(path):
-        return path, ensure_exported(path)
-    return None, None
+    if key in recipes():
+        ct2_dir = ct2_model_dir(key)
+    elif path.is_dir() and is_ct2_dir(path):
+        ct2_dir = key = path
+    else:
+        return None, None
+    return ct2_dir, ensure_exported(key) if export else None
 
 
 class WhisperModel(faster_whisper.WhisperModel):
@@ -155,7 +158,8 @@ class WhisperModel(faster_whisper.WhisperModel):
             raise ValueError(f"encoder_device must be one of {', '.join(ENCODER_DEVICES)}, not {encoder_device!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        ct2_dir, onnx_dir = (None, None) if files else resolve_paths(model_size_or_path)
+        need_onnx = encoder_device != "ctranslate2" and encoder_model is None
+        ct2_dir, onnx_dir = (None, None) if files else resolve_paths(model_size_or_path, export=need_onnx)
         if ct2_dir is None and not files:
             if Path(str(model_size_or_path)).expanduser().is_dir():
                 from .registry import ModelNotFoundError
@@ -174,7 +178,7 @@ class WhisperModel(faster_whisper.WhisperModel):
                     f"could not get {model_size_or_path!r} through faster-whisper's Hugging Face Hub download "
                     f"({type(exc).__name__}: {str(exc)[:200]}). Offline, use one of {', '.join(known_models())} "
                     "or a CTranslate2 Whisper directory") from exc
-            if encoder_device != "ctranslate2" and encoder_model is None:
+            if need_onnx:
                 from .export import ensure_exported
 
                 onnx_dir = ensure_exported(ct2_dir)
