@@ -8,7 +8,7 @@
 #     .venv-whisperx/bin/python -c 'from phoenix_npu.whisper.whisperx_support import load_model; ...'
 #
 # tests/test_whisperx.py runs in it when it exists (or PHOENIX_NPU_WHISPERX_PYTHON names another).
-# Downloads about 3 GB (torch 2.8 from PyPI is the CUDA build with its NVIDIA libraries; a CPU
+# Downloads about 3 GB, 7.6 GB installed (torch 2.8 from PyPI is the CUDA build with its NVIDIA libraries; a CPU
 # build of 2.8 is not on PyPI). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -253,6 +253,8 @@ def test_arguments_and_imports():
         WhisperModel("tiny.en", encoder_device="gpu")
     with pytest.raises(ValueError, match="precision must be one of"):
         WhisperModel("tiny.en", precision="fp8")
+    stock = WhisperModel("tiny.en", encoder_device="ctranslate2", cpu_threads=1)  # stock faster-whisper
+    assert stock.encoder is None and stock.encoder_info.startswith("CTranslate2 (cpu")
     model()  # exported and cached before the child process below
     code = ("import sys, logging; root = logging.getLogger().handlers[:]\n"
             "from phoenix_npu.whisper import WhisperModel\n"
