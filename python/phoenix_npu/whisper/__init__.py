@@ -11,6 +11,7 @@
     transcribe_cli  `phoenix-npu transcribe`
     faster       WhisperModel: faster-whisper with the encoder on PhoenixNPU (a drop-in for
                  faster_whisper.WhisperModel); BatchedInferencePipeline, Segment, Word, ...
+    whisperx_support  WhisperX's pipeline with that model (WhisperX's own environment)
     bench, wer   developer tools: `phoenix-npu bench`, `tools/wer.py`
 
 Importing this package or any module above loads neither torch nor transformers: they are
