@@ -9,8 +9,22 @@
     transcribe   Transcriber / transcribe(): Optimum + transformers with the encoder on PhoenixNPU
     formats      results as text, SRT, VTT, JSON
     transcribe_cli  `phoenix-npu transcribe`
+    faster       WhisperModel: faster-whisper with the encoder on PhoenixNPU (a drop-in for
+                 faster_whisper.WhisperModel); BatchedInferencePipeline, Segment, Word, ...
+    whisperx_support  WhisperX's pipeline with that model (WhisperX's own environment)
     bench, wer   developer tools: `phoenix-npu bench`, `tools/wer.py`
 
 Importing this package or any module above loads neither torch nor transformers: they are
 imported inside the functions that use them (loading a model, exporting, importing weights).
 """
+
+_FASTER = ("WhisperModel", "BatchedInferencePipeline", "Segment", "Word", "TranscriptionInfo")
+
+
+def __getattr__(name):
+    # imported on first use: `import phoenix_npu.whisper` does not need faster-whisper
+    if name in _FASTER:
+        from . import faster
+
+        return getattr(faster, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -256,26 +256,42 @@ class Options:
     return_timestamps: bool = False
     language: str | None = None
     num_beams: int = 1
+    engine: str = "optimum"       # or "faster-whisper" (phoenix_npu.whisper.faster)
+    task: str = "transcribe"      # the faster-whisper engine's options
+    word_timestamps: bool = False
+    vad_filter: bool = False
 
 
 class LocalTranscriber:
-    """The default "transcribe one file" callable: loads the model once (this package's
-    Optimum pipeline, encoder on PhoenixNPU), then `self(path)` -> the result dict of
-    transcribe.transcribe, raising AudioError for a file that cannot be read."""
+    """The default "transcribe one file" callable: loads the model once (the engine's: this
+    package's Optimum pipeline or faster-whisper, encoder on PhoenixNPU either way), then
+    `self(path)` -> the file's result dict, raising AudioError for a file that cannot be read."""
 
     def __init__(self, options: Options):
-        from .transcribe import load_model
-
         self.options = options
-        self.transcriber = load_model(options.model, device=options.device, bf16=options.bf16,
-                                      decoder_device=options.decoder_device, threads=options.threads,
-                                      precision=options.precision)
+        if options.engine == "faster-whisper":
+            from .faster import WhisperModel
+
+            self.model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
+                                      cpu_threads=options.threads)
+        else:
+            from .transcribe import load_model
+
+            self.model = load_model(options.model, device=options.device, bf16=options.bf16,
+                                    decoder_device=options.decoder_device, threads=options.threads,
+                                    precision=options.precision)
 
     def __call__(self, path: str) -> dict:
+        o = self.options
+        if o.engine == "faster-whisper":
+            from .faster import iter_transcribe as fw_iter_transcribe
+
+            return next(fw_iter_transcribe([path], language=o.language, task=o.task, beam_size=o.num_beams,
+                                           word_timestamps=o.word_timestamps, vad_filter=o.vad_filter,
+                                           errors="raise", whisper_model=self.model))
         from .transcribe import transcribe
 
-        o = self.options
-        [result] = transcribe([path], transcriber=self.transcriber, return_timestamps=o.return_timestamps,
+        [result] = transcribe([path], transcriber=self.model, return_timestamps=o.return_timestamps,
                               language=o.language, num_beams=o.num_beams, progress=False, errors="raise")
         return result
 
@@ -526,7 +542,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
                      cluster: str | None = None, workers: int | None = None, device: str = "auto",
                      precision: str = "bf16", bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
                      return_timestamps: bool | None = None, language: str | None = None, num_beams: int = 1,
-                     progress: bool | None = None, factory: Factory | None = None,
+                     engine: str = "optimum", task: str = "transcribe", word_timestamps: bool = False,
+                     vad_filter: bool = False, progress: bool | None = None, factory: Factory | None = None,
                      run: list | None = None, stop: threading.Event | None = None,
                      _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
     """Transcribe files, folders and @lists; yield each result (a dict as from
@@ -539,7 +556,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     workers: Ray actors (default: N for local:N, one per node for a cluster). threads: per
     worker (default for local:N: this machine's cores divided among the workers).
     factory: a picklable callable returning a "transcribe one file" callable (default: this
-    package's pipeline with the options above). run: pass a list to receive the BatchRun
+    package's pipeline with the options above; engine "faster-whisper" takes task,
+    word_timestamps and vad_filter too). run: pass a list to receive the BatchRun
     (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
     interrupted) when the current file is done."""
     if isinstance(paths, (str, os.PathLike)):
@@ -554,7 +572,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
         out_dir.mkdir(parents=True, exist_ok=True)
     jobs = plan_jobs(_inputs if _inputs is not None else expand_inputs(paths), out_dir, fmt)
     options = Options(model=str(model), device=device, precision=precision, bf16=bf16, decoder_device=decoder_device,
-                      threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams)
+                      threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams,
+                      engine=engine, task=task, word_timestamps=word_timestamps, vad_filter=vad_filter)
     executor, meta = make_executor(options, cluster, workers, factory)
     batch = BatchRun(jobs, executor, out_dir, fmt, overwrite, _progress(progress), meta=meta,
                      precheck=factory is None,  # another pipeline may read what soundfile does not
@@ -572,7 +591,8 @@ def make_executor(options: Options, cluster: str | None, workers: int | None,
                   factory: Factory | None) -> tuple[Callable[[Iterable[Job]], Iterator[Outcome]], dict]:
     """The executor for `cluster` and what the summary says about the run. Checks the
     cluster spec (and that Ray is installed) now; starts nothing until there is work."""
-    meta: dict[str, Any] = {"model": options.model, "device": options.device, "cluster": cluster or "none"}
+    meta: dict[str, Any] = {"model": options.model, "device": options.device, "engine": options.engine,
+                            "cluster": cluster or "none"}
     if cluster is None:
         f = factory or default_factory(options)
         return functools.partial(local_executor, f), meta
@@ -587,7 +607,12 @@ def make_executor(options: Options, cluster: str | None, workers: int | None,
             # export the model once here, not in every worker at the same time
             from .export import ensure_exported
 
-            opts = replace(opts, model=str(ensure_exported(opts.model, bf16=opts.bf16)))
+            if opts.engine == "faster-whisper":
+                from .faster import resolve_paths
+
+                resolve_paths(opts.model)  # imports and exports into the cache; workers find it there
+            else:
+                opts = replace(opts, model=str(ensure_exported(opts.model, bf16=opts.bf16)))
         n, threads = spec.sizing(workers, opts.threads)
         opts = replace(opts, threads=threads)
         meta.update(workers=n, threads_per_worker=threads)
@@ -692,8 +717,13 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
 
     from .cluster import ClusterError
     from .registry import ModelNotFoundError
-    from .transcribe_cli import _deliver, _provider_unavailable
+    from .transcribe_cli import _deliver, _provider_unavailable, choose_engine
 
+    try:
+        engine = choose_engine(args)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
     collected: list[dict] = []
     ok = True
     runs: list[BatchRun] = []
@@ -703,7 +733,8 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
             args.audio, args.model, output=out_dir, format=fmt,
             overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
             precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
-            threads=args.threads, language=args.language, num_beams=args.beam_size,
+            threads=args.threads, language=args.language, num_beams=args.beam_size, engine=engine, task=args.task,
+            word_timestamps=args.word_timestamps, vad_filter=args.vad,
             progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
         for r in results:
             if r.get("error"):

@@ -25,6 +25,11 @@ def add_arguments(p) -> None:
     p.add_argument("--clips", type=int, default=0, help="use only the first N clips (default all)")
     p.add_argument("--skip-transcription", action="store_true", help="encoder latency only")
     p.add_argument("--out", default="bench-results", help="folder for results.json and results.png")
+    p.add_argument("--beam-size", type=int, default=5, help="beam size of the faster-whisper comparison (default 5)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="timed rounds of the faster-whisper comparison (configurations interleaved clip by clip)")
+    p.add_argument("--faster-whisper-only", action="store_true",
+                   help="only the faster-whisper comparison (PhoenixNPU encoder vs stock float32 and int8)")
 
 
 def _median_time(fn, repeats: int, warmup: int = 1) -> float:
@@ -183,6 +188,72 @@ def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) 
     return {"real_time_factor": rtf, "clips": len(wavs), "audio_seconds": total_audio}
 
 
+FW_ROWS = ("faster-whisper + PhoenixNPU encoder", "faster-whisper float32", "faster-whisper int8")
+
+
+def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int, beam_size: int = 5,
+                         rounds: int = 2) -> dict:
+    """faster-whisper with the encoder on PhoenixNPU (emulated) against stock faster-whisper
+    in float32 and int8: same CTranslate2 weights, clips, beam size and threads. The
+    configurations are interleaved clip by clip in every round, so load on the machine hits
+    them alike; per configuration the summed wall time of each round (the best round is
+    reported as RTF) and the WER of its transcripts."""
+    import faster_whisper
+    from faster_whisper import decode_audio
+
+    from .faster import WhisperModel
+    from .registry import ct2_model_dir
+    from .wer import read_manifest, word_error_rate
+
+    rows = read_manifest(speech_dir)
+    if clips:
+        rows = rows[:clips]
+    audio = [decode_audio(r["path"]) for r in rows]
+    total_audio = sum(len(a) for a in audio) / 16000
+    ct2_dir = str(ct2_model_dir(model))
+    models = {
+        FW_ROWS[0]: WhisperModel(model, encoder_device="emulator", cpu_threads=threads),
+        FW_ROWS[1]: faster_whisper.WhisperModel(ct2_dir, device="cpu", compute_type="float32", cpu_threads=threads),
+        FW_ROWS[2]: faster_whisper.WhisperModel(ct2_dir, device="cpu", compute_type="int8", cpu_threads=threads),
+    }
+    opts = dict(beam_size=beam_size, language="en" if models[FW_ROWS[1]].model.is_multilingual else None)
+
+    def run(m, a):
+        return " ".join(s.text for s in m.transcribe(a, **opts)[0]).strip()
+
+    for m in models.values():  # warm-up
+        run(m, audio[0])
+    seconds = {k: [] for k in models}
+    texts: dict[str, list[str]] = {}
+    for _ in range(max(rounds, 1)):
+        spent = dict.fromkeys(models, 0.0)
+        texts = {k: [] for k in models}
+        for a in audio:
+            for k, m in models.items():
+                t0 = time.perf_counter()
+                texts[k].append(run(m, a))
+                spent[k] += time.perf_counter() - t0
+        for k in models:
+            seconds[k].append(spent[k])
+    refs = [r["reference"] for r in rows]
+    out = {k: {"seconds": seconds[k], "rtf": min(seconds[k]) / total_audio,
+               "wer": word_error_rate(refs, texts[k])} for k in models}
+    base = min(seconds[FW_ROWS[1]])
+    for k in models:
+        out[k]["vs_float32"] = min(seconds[k]) / base
+    return {"rows": out, "clips": len(rows), "audio_seconds": total_audio, "beam_size": beam_size,
+            "rounds": rounds, "encoder": models[FW_ROWS[0]].encoder_info}
+
+
+def print_faster_whisper(fw: dict) -> None:
+    print(f"\nfaster-whisper, {fw['clips']} clips ({fw['audio_seconds']:.1f} s), beam {fw['beam_size']}, "
+          f"{fw['rounds']} interleaved round(s); encoder: {fw['encoder']}")
+    print(f"  {'configuration':36s} {'wall s (per round)':>24s} {'RTF':>7s} {'vs f32':>7s} {'WER %':>6s}")
+    for k, r in fw["rows"].items():
+        rounds = "/".join(f"{s:.1f}" for s in r["seconds"])
+        print(f"  {k:36s} {rounds:>24s} {r['rtf']:7.3f} {r['vs_float32']:6.2f}x {r['wer'] * 100:6.2f}")
+
+
 def _chart(results: dict, path: Path) -> None:
     try:
         import matplotlib
@@ -225,11 +296,26 @@ def run(args) -> int:
     print(f"phoenix-npu bench: whisper-{args.model}, {args.seconds:g} s window, {threads} threads for every engine")
     print(f"  machine: {machine['cpu']} ({machine['cores']} cores; {machine['flags']}), {machine['date']}, "
           f"onnxruntime {ort.__version__}")
+    out = Path(args.out)
+    if args.faster_whisper_only:
+        try:
+            fw = bench_faster_whisper(args.model, threads, speech_dir, args.clips, args.beam_size, args.rounds)
+        except ModelNotFoundError as exc:
+            print(f"phoenix-npu bench: {exc}")
+            return 2
+        print_faster_whisper(fw)
+        out.mkdir(parents=True, exist_ok=True)
+        data = {"model": args.model, "threads": threads, "machine": machine, "faster_whisper": fw}
+        (out / "results-faster-whisper.json").write_text(json.dumps(data, indent=2))
+        print(f"\nwrote {out / 'results-faster-whisper.json'}")
+        return 0
     try:
         results = {"model": args.model, "threads": threads, "machine": machine,
                    "encoder": bench_encoder(args.model, min(args.seconds, 30.0), args.repeats, threads, speech_dir)}
         if not args.skip_transcription:
             results["transcription"] = bench_transcription(args.model, threads, speech_dir, args.clips)
+            results["faster_whisper"] = bench_faster_whisper(args.model, threads, speech_dir, args.clips,
+                                                             args.beam_size, args.rounds)
     except ModelNotFoundError as exc:
         print(f"phoenix-npu bench: {exc}")
         return 2
@@ -266,7 +352,8 @@ def run(args) -> int:
         rb = results["transcription"]["real_time_factor"]["CPU EP + Optimum"]
         for k, v in results["transcription"]["real_time_factor"].items():
             print(f"  transcr. {k:32s} {v / rb:6.2f}x")
-    out = Path(args.out)
+    if "faster_whisper" in results:
+        print_faster_whisper(results["faster_whisper"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     _chart(results, out / "results.png")

@@ -7,8 +7,8 @@ automatic-speech-recognition pipeline, with the encoder on PhoenixNPU.
 
 The encoder session gets PhoenixNPU first and the CPU EP for what it does not take, with its
 symbolic batch and frame dims pinned; the decoder sessions run on ORT's CPU EP unless
-`decoder_device="same"`: the decoder's sequence length changes every step, which is not what
-the NPU path is built for. `device="cpu"` is the FP32 reference: the CPU EP for everything.
+`decoder_device="same"` (then they get the provider with claim_decoders=1: per-token steps were
+measured slower there, README "The decoder"). `device="cpu"` is the FP32 reference: the CPU EP for everything.
 Sessions never fall back to the CPU EP quietly (phoenix_npu.make_session). What is loaded
 and where the encoder runs go to the "phoenix_npu" logger at INFO.
 """
@@ -176,8 +176,9 @@ def _decoder_sessions(onnx_dir: Path, device: str, threads: int = 0) -> dict:
     from .export import DECODER, DECODER_MERGED, DECODER_WITH_PAST
 
     def session(name):
+        extra = {} if device == "cpu" else {"claim_decoders": "1"}  # asked for: the provider declines them by default
         return phoenix_npu.make_session(str(onnx_dir / name), device=device, threads=threads,
-                                        sess_options=_threads_options(threads))
+                                        sess_options=_threads_options(threads), **extra)
 
     if (onnx_dir / DECODER_MERGED).is_file():
         return {"decoder_session": session(DECODER_MERGED)}

