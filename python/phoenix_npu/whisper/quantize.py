@@ -50,6 +50,8 @@ METADATA_KEY = "phoenix_npu.int8"
 CALIBRATION_RULE = "shared speech clips in file-name order, clip i calibrates when i % 3 == 1; the rest evaluate"
 METHODS = ("minmax", "percentile", "entropy")
 DEFAULT_METHOD = "minmax"
+QUANTIZERS = ("ort", "quark")  # ONNX Runtime's quantize_static (default), AMD Quark (optional extra)
+DEFAULT_QUANTIZER = "ort"
 
 
 class QuantizationError(RuntimeError):
@@ -119,7 +121,8 @@ def _sha256(path: Path) -> str:
 
 
 def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLike, calibration_audio,
-                     feature_extractor, method: str = DEFAULT_METHOD, calibration_note: str = "") -> dict:
+                     feature_extractor, method: str = DEFAULT_METHOD, calibration_note: str = "",
+                     quantizer: str = DEFAULT_QUANTIZER) -> dict:
     """Quantize a Whisper encoder (FP32 ONNX, static input_features) to a QDQ model at
     `out_path`, calibrated on `calibration_audio` (audio file paths). Returns what was done
     (also written into the model's metadata_props under "phoenix_npu.int8")."""
@@ -127,6 +130,8 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
+    if quantizer not in QUANTIZERS:
+        raise QuantizationError(f"quantizer must be one of {', '.join(QUANTIZERS)}, not {quantizer!r}")
     if method not in METHODS:
         raise QuantizationError(f"calibration method must be one of {', '.join(METHODS)}, not {method!r}")
     fp32_encoder, out_path = Path(fp32_encoder), Path(out_path)
@@ -160,16 +165,27 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
     out_path.parent.mkdir(parents=True, exist_ok=True)
     named = out_path.with_name(out_path.name + ".named.onnx")
     onnx.save(model, str(named))  # the FP32 model with every linear layer named
+    others = [n.name or f"{n.op_type}_{k}" for k, n in enumerate(model.graph.node)
+              if n.op_type in ("MatMul", "Gemm") and n.name not in layers]
+    calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+             "entropy": CalibrationMethod.Entropy}[method]
     try:
-        log.info("quantizing %d linear layers of %s (%s calibration on %d windows from %d clips)",
-                 len(layers), fp32_encoder, method, len(windows), len(paths))
-        quantize_static(str(named), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=layers,
-                        calibrate_method={"minmax": CalibrationMethod.MinMax,
-                                          "percentile": CalibrationMethod.Percentile,
-                                          "entropy": CalibrationMethod.Entropy}[method],
-                        extra_options=extra)
+        log.info("quantizing %d linear layers of %s with %s (%s calibration on %d windows from %d clips)",
+                 len(layers), fp32_encoder, quantizer, method, len(windows), len(paths))
+        if quantizer == "quark":
+            qs = _quark_quantize_static()
+            # Quark writes MatMul + bias Add as a Gemm with an INT32 bias; told which nodes to
+            # take (nodes_to_quantize) it keeps only the bias-free k_proj layers, so it is told
+            # which to leave (the attention products) instead.
+            qs(str(named), str(out_path), Reader(), quant_format=QuantFormat.QDQ, calibrate_method=calib,
+               activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+               op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=others, optimize_model=False,
+               include_cle=False, print_summary=False, extra_options=extra)
+        else:
+            quantize_static(str(named), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=layers,
+                            calibrate_method=calib, extra_options=extra)
     finally:
         named.unlink(missing_ok=True)
         for junk in out_path.parent.glob("augmented_model*.onnx"):
@@ -178,7 +194,8 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
 
     info = {
         "int8_version": INT8_VERSION,
-        "quantizer": f"onnxruntime.quantization.quantize_static {metadata.version('onnxruntime')}",
+        "quantizer": (f"amd-quark {metadata.version('amd-quark')} quark.onnx.quantize_static" if quantizer == "quark"
+                      else f"onnxruntime {metadata.version('onnxruntime')} onnxruntime.quantization.quantize_static"),
         "format": "QDQ", "weights": "int8, per output channel, symmetric",
         "activations": "uint8, per tensor, asymmetric", "calibration_method": method,
         "linear_layers": len(layers), "source_encoder": str(fp32_encoder),
@@ -193,6 +210,19 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
     onnx.save(q, str(out_path))
     log.info("wrote %s (%d linear layers in INT8, %.1f s)", out_path, len(layers), info["seconds"])
     return info
+
+
+def _quark_quantize_static():
+    """AMD Quark's quantize_static, or a QuantizationError saying why it is not usable here."""
+    try:
+        from quark.onnx import quantize_static as qs
+    except ImportError as exc:
+        raise QuantizationError(
+            f"AMD Quark is not usable in this environment ({exc}). amd-quark 0.13 needs onnx<=1.22 and "
+            "torch (imported, not declared), and its datasets/evaluate dependencies want huggingface_hub "
+            "releases that transformers 4.x refuses: install it into a separate environment "
+            "(pip install 'phoenix-npu[quark]'), or use the default --quantizer ort") from exc
+    return qs
 
 
 def check_qdq_encoder(path: str | os.PathLike) -> dict:
@@ -250,7 +280,7 @@ def _int8_dir(onnx_dir: Path, model: str) -> Path:
 
 
 def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAULT_METHOD,
-                      speech_dir: str | os.PathLike | None = None) -> Path:
+                      speech_dir: str | os.PathLike | None = None, quantizer: str = DEFAULT_QUANTIZER) -> Path:
     """The path of `model`'s INT8 (QDQ) encoder, for any caller that builds its own encoder
     session (the faster-whisper-compatible API, the batch runner): quantized once from the FP32
     export, calibrated on calibration_clips(), and cached in cache_root()/<model>/onnx-int8
@@ -275,7 +305,7 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
         check_qdq_encoder(src)
         return src
     out_dir = _int8_dir(onnx_dir, str(model))
-    stamp = {"int8_version": INT8_VERSION, "method": method, "source": str(src),
+    stamp = {"int8_version": INT8_VERSION, "method": method, "quantizer": quantizer, "source": str(src),
              "source_size": src.stat().st_size, "source_mtime_ns": src.stat().st_mtime_ns}
     try:
         marker = json.loads((out_dir / INT8_MARKER).read_text())
@@ -288,13 +318,13 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
     fe = WhisperFeatureExtractor.from_pretrained(onnx_dir)
     with atomic_dir(out_dir) as tmp:
         info = quantize_encoder(src, tmp / ENCODER, [c["path"] for c in clips], fe, method=method,
-                                calibration_note=CALIBRATION_RULE)
+                                calibration_note=CALIBRATION_RULE, quantizer=quantizer)
         (tmp / INT8_MARKER).write_text(json.dumps({"stamp": stamp, **info}, indent=2))
     return out_dir / ENCODER
 
 
 def quantize_export_dir(onnx_dir: str | os.PathLike, method: str = DEFAULT_METHOD, calibration_audio=None,
-                        speech_dir: str | os.PathLike | None = None) -> dict:
+                        speech_dir: str | os.PathLike | None = None, quantizer: str = DEFAULT_QUANTIZER) -> dict:
     """`phoenix-npu export --int8`: replace onnx_dir/encoder_model.onnx by its INT8 QDQ version
     (the FP32 one is kept as encoder_model.fp32.onnx); the directory stays an Optimum export
     that `phoenix-npu transcribe --model DIR` and ORTModelForSpeechSeq2Seq load."""
@@ -304,18 +334,19 @@ def quantize_export_dir(onnx_dir: str | os.PathLike, method: str = DEFAULT_METHO
 
     onnx_dir = Path(onnx_dir)
     if calibration_audio:
-        paths, note = _audio_files(calibration_audio), "audio given with --calibration"
+        paths, note = audio_files(calibration_audio), "audio given with --calibration"
     else:
         paths, note = [c["path"] for c in calibration_clips(speech_dir)], CALIBRATION_RULE
     fp32 = onnx_dir / "encoder_model.fp32.onnx"
     (onnx_dir / ENCODER).rename(fp32)
     fe = WhisperFeatureExtractor.from_pretrained(onnx_dir)
-    info = quantize_encoder(fp32, onnx_dir / ENCODER, paths, fe, method=method, calibration_note=note)
+    info = quantize_encoder(fp32, onnx_dir / ENCODER, paths, fe, method=method, calibration_note=note,
+                            quantizer=quantizer)
     info["source_encoder"] = fp32.name
     return info
 
 
-def _audio_files(items) -> list[str]:
+def audio_files(items) -> list[str]:
     """Files and folders (their .wav / .flac / .mp3 / .ogg files) -> audio paths."""
     out = []
     for item in items:
@@ -337,9 +368,10 @@ def main(argv=None) -> int:  # python -m phoenix_npu.whisper.quantize MODEL: pri
     p = argparse.ArgumentParser(description="quantize (once) and print the INT8 encoder of a model")
     p.add_argument("model", nargs="?", default="tiny.en")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    p.add_argument("--quantizer", default=DEFAULT_QUANTIZER, choices=QUANTIZERS)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[phoenix-npu] %(message)s")
-    print(int8_encoder_path(args.model, method=args.method))
+    print(int8_encoder_path(args.model, method=args.method, quantizer=args.quantizer))
     return 0
 
 
