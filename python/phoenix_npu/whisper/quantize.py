@@ -169,6 +169,8 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
               if n.op_type in ("MatMul", "Gemm") and n.name not in layers]
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
+    quiet = _QuietPreprocessHint()
+    logging.getLogger().addFilter(quiet)
     try:
         log.info("quantizing %d linear layers of %s with %s (%s calibration on %d windows from %d clips)",
                  len(layers), fp32_encoder, quantizer, method, len(windows), len(paths))
@@ -187,6 +189,7 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
                             op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=layers,
                             calibrate_method=calib, extra_options=extra)
     finally:
+        logging.getLogger().removeFilter(quiet)
         named.unlink(missing_ok=True)
         for junk in out_path.parent.glob("augmented_model*.onnx"):
             junk.unlink(missing_ok=True)
@@ -210,6 +213,14 @@ def quantize_encoder(fp32_encoder: str | os.PathLike, out_path: str | os.PathLik
     onnx.save(q, str(out_path))
     log.info("wrote %s (%d linear layers in INT8, %.1f s)", out_path, len(layers), info["seconds"])
     return info
+
+
+class _QuietPreprocessHint(logging.Filter):
+    """ORT's quantizer advises shape-inference pre-processing on the root logger at WARNING;
+    the encoder has static shapes already (export.fix_encoder_dims), so the advice is noise."""
+
+    def filter(self, record):
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 def _quark_quantize_static():
