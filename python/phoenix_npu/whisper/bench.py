@@ -325,12 +325,14 @@ def run(args) -> int:
         print(f"phoenix-npu bench: no speech clips at {speech_dir} (use --speech-dir)")
         return 2
     machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "flags": _cpu_flags(),
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "loadavg_1min_at_start": round(os.getloadavg()[0], 2)}
     import onnxruntime as ort
 
     print(f"phoenix-npu bench: whisper-{args.model}, {args.seconds:g} s window, {threads} threads for every engine")
     print(f"  machine: {machine['cpu']} ({machine['cores']} cores; {machine['flags']}), {machine['date']}, "
-          f"onnxruntime {ort.__version__}")
+          f"onnxruntime {ort.__version__}; load average {machine['loadavg_1min_at_start']} at start "
+          f"(other processes share these cores: compare the interleaved ratios)")
     try:
         results = {"model": args.model, "threads": threads, "machine": machine,
                    "encoder": bench_encoder(args.model, min(args.seconds, 30.0), args.repeats, threads, speech_dir,
