@@ -15,13 +15,15 @@ BF16, so attention stays one fused kernel.
 Calibration audio is never the evaluation set. Without `calibration_audio` the clips of the
 shared speech set (manifest.tsv) are split by a fixed rule, CALIBRATION_RULE: in file-name order,
 clip i calibrates when i % 3 == 1 (4 of the 13 clips: LibriVox, LJSpeech and two LibriSpeech
-recordings, 23.9 s); the other 9 are the evaluation set (`evaluation_clips()`), which the WER
+recordings, 16.7 s); the other 9 are the evaluation set (`evaluation_clips()`), which the WER
 figures use. Each calibration clip is one padded 30 s window, and all of them concatenated are
 one more (a window full of speech). Which clips calibrated a model is written into the model
 (metadata_props "phoenix_npu.int8") and beside the cached copy.
 
-Quantizer: AMD Quark (pip `amd-quark`) was tried first, as the issue asks; see the README
-("INT8") for why this module uses ONNX Runtime's quantize_static instead.
+Quantizer: ONNX Runtime's quantize_static by default; AMD Quark (`quantizer="quark"`, the
+`quark` extra) when it is importable. amd-quark 0.13 runs beside onnxruntime 1.32 but not in this
+project's environment (it needs onnx<=1.22 and torch, and pulls a huggingface_hub transformers 4.x
+refuses): see the README ("INT8") for the details and a separate environment that works.
 
 A QDQ encoder made elsewhere (Quark, ORT, Olive...) is accepted as it is: `check_qdq_encoder()`
 says what it holds (and refuses a model with no QuantizeLinear / DequantizeLinear or without the
