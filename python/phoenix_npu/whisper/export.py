@@ -323,14 +323,16 @@ def run(args) -> int:
     if problem:
         print(f"phoenix-npu export: {problem}", file=sys.stderr)
         return 2
-    from .quantize import QuantizationError, audio_files
+    from .quantize import QuantizationError, _quark_quantize_static, audio_files
     from .registry import ModelNotFoundError
 
     if not args.int8 and (args.calibration or args.quantizer != "ort" or args.calibration_method != "minmax"):
         print("phoenix-npu export: --calibration, --calibration-method and --quantizer go with --int8", file=sys.stderr)
         return 2
-    try:  # bad calibration paths are found before the minute of export, not after
+    try:  # bad calibration paths or a missing Quark are found before the minute of export, not after
         calibration = audio_files(args.calibration) if args.calibration else None
+        if args.int8 and args.quantizer == "quark":
+            _quark_quantize_static()
     except QuantizationError as exc:
         print(f"phoenix-npu export: {exc}", file=sys.stderr)
         return 2
