@@ -16,6 +16,17 @@ from _whisper import clips, needs_speech, needs_tiny_en, needs_whisper, session_
 
 pytestmark = [pytest.mark.whisper, needs_whisper, needs_tiny_en, needs_speech()]
 
+
+@pytest.fixture(autouse=True)
+def _release_sessions():
+    """Free this module's sessions (Transcribers hold reference cycles) before the next test:
+    with them alive, test_package.py's counters/trace churn test hung in the provider when run
+    later in the same process (seen 2026-11-30; a provider-side issue, not investigated)."""
+    yield
+    import gc
+
+    gc.collect()
+
 TINY_LINEAR_LAYERS = 24   # 4 layers x (q, k, v, out, fc1, fc2)
 # The provider against the CPU EP running the QDQ encoder as ONNX defines it (graph optimisation
 # off, FP32 between the quantized products), on a real speech window: INT8 products are exact, so
