@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 
 from ._library import EP_NAME, ProviderError, get_ep_name, get_ep_names, get_library_path, register, unregister
-from .counters import chrome_trace, counters, reset_counters
+from .counters import chrome_trace, counters, measure_peak, reset_counters
 from .session import (assignment, assignment_summary, capability_reports, describe_assignment, make_session,
                       option_table, option_table_markdown, provider_options, providers, session_options)
 
@@ -41,8 +41,9 @@ __version__ = _version()
 __all__ = [
     "EP_NAME", "ProviderError", "get_ep_name", "get_ep_names", "get_library_path", "register", "unregister",
     "__version__", "assignment", "assignment_summary", "capability_reports", "describe_assignment", "chrome_trace",
-    "counters",
-    "make_session", "option_table", "option_table_markdown", "provider_options", "providers", "reset_counters", "session_options",
+    "counters", "measure_peak",
+    "make_session", "option_table", "option_table_markdown", "provider_options", "providers", "reset_counters",
+    "session_options",
 ]
 
 try:

@@ -24,6 +24,11 @@ def add_arguments(p) -> None:
     p.add_argument("--speech-dir", default=None, help="clips for the benchmarks (default: shared/speech beside the repo)")
     p.add_argument("--clips", type=int, default=0, help="use only the first N clips (default all)")
     p.add_argument("--skip-transcription", action="store_true", help="encoder latency only")
+    p.add_argument("--no-int8", action="store_true", help="leave out the INT8 (QDQ) encoder rows")
+    p.add_argument("--bf16x3", action="store_true",
+                   help="add the precision=bf16x3 row (minutes per run on CPUs without AVX-512 BF16)")
+    p.add_argument("--int8-encoder", default=None, metavar="QDQ.onnx",
+                   help="benchmark this QDQ encoder as the INT8 rows (default: the model's, quantized once and cached)")
     p.add_argument("--out", default="bench-results", help="folder for results.json and results.png")
     p.add_argument("--beam-size", type=int, default=5, help="beam size of the faster-whisper comparison (default 5)")
     p.add_argument("--rounds", type=int, default=2,
@@ -79,7 +84,62 @@ def _mel_window(hf_dir: Path, seconds: float, speech_dir: Path):
     return fe(audio, sampling_rate=16000, return_tensors="np").input_features.astype(np.float32)
 
 
-def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech_dir: Path) -> dict:
+def encoder_flops(config: dict, positions: int = 1500) -> dict:
+    """Operations (a multiply-add = 2) of one encoder run on a 30 s window, per part: "conv"
+    (the two stem convolutions), "linear" (q, k, v, out, fc1, fc2 of every layer) and
+    "attention" (Q K^T and P V). From the model's config.json."""
+    d, ffn, layers = config["d_model"], config["encoder_ffn_dim"], config["encoder_layers"]
+    mels, frames = config["num_mel_bins"], 2 * positions
+    return {"conv": 2 * 3 * (frames * d * mels + positions * d * d),
+            "linear": layers * 2 * positions * (4 * d * d + 2 * d * ffn),
+            "attention": layers * 4 * positions * positions * d}
+
+
+# Kernel kinds (counters) -> the encoder part they compute, and the peak their instruction has
+# on this CPU (measure_peak()'s "bf16_kernels" / "int8_kernels"). Other kinds (LayerNorm, Im2Col,
+# Binary, FakeQuant) move bytes more than they multiply: time only.
+def kernel_families(kernels: dict, flops: dict) -> dict:
+    """{kind: flops} for the kinds that do the encoder's multiply-adds: MatMul is the stem
+    (and the linear layers when they run in BF16), MatMulInt8 the linear layers in INT8."""
+    out = {}
+    if "Attention" in kernels:
+        out["Attention"] = flops["attention"]
+    if "MatMulInt8" in kernels:
+        out["MatMulInt8"] = flops["linear"]
+        if "MatMul" in kernels:
+            out["MatMul"] = flops["conv"]
+    elif "MatMul" in kernels:
+        out["MatMul"] = flops["conv"] + flops["linear"]
+    return out
+
+
+def share_of_peak(kernel_ms: dict, flops: dict, peak: dict, threads: int) -> dict:
+    """Per kernel family: {"ms", "gops" (achieved), "peak_gops" (threads x per-core peak of the
+    instruction it runs on), "share"}."""
+    per_core = peak.get("per_core", {})
+    out = {}
+    for kind, ops in kernel_families(kernel_ms, flops).items():
+        ms = kernel_ms[kind]
+        entry = peak.get("int8_kernels" if kind == "MatMulInt8" else "bf16_kernels")
+        peak_gops = per_core.get(entry, 0.0) * threads if entry else 0.0
+        gops = ops / (ms / 1e3) / 1e9 if ms > 0 else 0.0
+        out[kind] = {"ms": ms, "gops": gops, "peak_gops": peak_gops, "instruction": entry,
+                     "share": gops / peak_gops if peak_gops else None}
+    return out
+
+
+def _cosines(got, want):
+    import numpy as np
+
+    a, b = got.reshape(-1, got.shape[-1]), want.reshape(-1, want.shape[-1])
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
+
+
+def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech_dir: Path,
+                  int8: bool = True, int8_encoder: str | None = None, bf16x3: bool = False) -> dict:
+    """Every engine's encoder on the same window, the configurations INTERLEAVED (round r runs
+    each once, in turn), so that load from other processes falls on all of them alike; then, per
+    PhoenixNPU configuration, two more runs with the counters reset for its kernel times."""
     import numpy as np
     import onnxruntime as ort
 
@@ -92,53 +152,40 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
     onnx_dir = ensure_exported(model)
     encoder = str(Path(onnx_dir) / "encoder_model.onnx")
     feats = _mel_window(hf_dir, seconds, speech_dir)
-    results = {}
+    config = json.loads((Path(onnx_dir) / "config.json").read_text())
+    flops = encoder_flops(config)
 
-    so = encoder_session_options()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    cpu = ort.InferenceSession(encoder, so, providers=["CPUExecutionProvider"])
-    feeds = {cpu.get_inputs()[0].name: feats}
-    cpu_out = cpu.run(None, feeds)[0]
-
-    per_run = {}
-    for precision, label in (("bf16", "PhoenixNPU emulated (BF16)"), ("bf16x3", "PhoenixNPU emulated (BF16x3)")):
+    def cpu_session(path):
         so = encoder_session_options()
         so.intra_op_num_threads = threads
-        npu = phoenix_npu.make_session(encoder, device="emulator", threads=threads, sess_options=so,
-                                       precision=precision)
-        summary = phoenix_npu.assignment_summary(npu)
-        npu_out = npu.run(None, feeds)[0]
-        phoenix_npu.reset_counters()
-        results[label] = _median_time(lambda: npu.run(None, feeds), repeats)
-        region = max(phoenix_npu.counters()["regions"], key=lambda r: r["onnx_nodes"])
-        runs = max(region["runs"], 1)
-        a, b = npu_out.reshape(-1, npu_out.shape[-1]), cpu_out.reshape(-1, cpu_out.shape[-1])
-        cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
-        stats = {
-            "min_cosine_vs_cpu": float(cos.min()),
-            "positions_below_0.999": float((cos < 0.999).mean()),
-            "host_overhead_ms": region["last_host_overhead_ns"] / 1e6,
-            "peak_device_mb": (region["arena_bytes"] + region["weight_bytes"]) / 2**20,
-            "kernel_ms_per_run": {k: v["ns"] / 1e6 / runs for k, v in region["kernels"].items()},
-        }
-        if precision != "bf16":
-            per_run[precision] = stats
-            continue
-        per_run.update({
-            "regions": summary.get(phoenix_npu.EP_NAME, {}).get("subgraphs", 0),
-            "nodes_on_npu": summary.get(phoenix_npu.EP_NAME, {}).get("nodes", 0),
-            "nodes_on_cpu": summary.get("CPUExecutionProvider", {}).get("nodes", 0),
-            "transfers_in_per_run": region["transfers_in"] / runs,
-            "transfers_out_per_run": region["transfers_out"] / runs,
-            "weight_bytes_per_run": region["weight_bytes_uploaded"] / runs,
-            "allocations_per_run": region["device_allocations"] / runs,
-            "launches_per_run": region["launches"] / runs,
-            **stats,
-        })
-        del npu
-    results["ORT CPU EP (FP32)"] = _median_time(lambda: cpu.run(None, feeds), repeats)
+        so.inter_op_num_threads = 1
+        return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
+    def npu_session(path, precision):
+        so = encoder_session_options()
+        so.intra_op_num_threads = threads
+        return phoenix_npu.make_session(path, device="emulator", threads=threads, sess_options=so, precision=precision)
+
+    cpu = cpu_session(encoder)
+    feeds = {cpu.get_inputs()[0].name: feats}
+    cpu_out = cpu.run(None, feeds)[0]
+    engines: dict = {}       # label -> callable
+    npu: dict = {}           # label -> (session, precision)
+    for precision, label in (("bf16", "PhoenixNPU emulated (BF16)"), ("bf16x3", "PhoenixNPU emulated (BF16x3)")):
+        if precision == "bf16" or bf16x3:
+            npu[label] = (npu_session(encoder, precision), precision)
+    qdq_path = None
+    if int8 or int8_encoder:
+        from .quantize import check_qdq_encoder, int8_encoder_path
+
+        qdq_path = str(int8_encoder_path(int8_encoder or model))
+        npu["PhoenixNPU emulated (INT8)"] = (npu_session(qdq_path, "bf16"), "bf16")
+    for label, (sess, _) in npu.items():
+        engines[label] = (lambda s: lambda: s.run(None, feeds))(sess)
+    engines["ORT CPU EP (FP32)"] = lambda: cpu.run(None, feeds)
+    if qdq_path:
+        cpu_q = cpu_session(qdq_path)
+        engines["ORT CPU EP (INT8 QDQ)"] = lambda: cpu_q.run(None, feeds)
     try:
         import ctranslate2
 
@@ -146,11 +193,77 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
         sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats))
         for compute_type in ("float32", "int8"):
             w = ctranslate2.models.Whisper(ct2_dir, device="cpu", compute_type=compute_type, intra_threads=threads)
-            results[f"CTranslate2 encode ({compute_type})"] = _median_time(lambda: w.encode(sv), repeats)
-            del w
+            engines[f"CTranslate2 encode ({compute_type})"] = (lambda w: lambda: w.encode(sv))(w)
     except Exception as exc:  # noqa: BLE001 - report and continue with the rest
         print(f"  (CTranslate2 skipped: {exc})")
-    return {"latency_s": results, "provider": per_run}
+
+    for label, fn in engines.items():  # warm-up
+        t0 = time.perf_counter()
+        fn()
+        print(f"  warm-up {label}: {(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
+    times: dict = {k: [] for k in engines}
+    phoenix_npu.reset_counters()  # the kernel times below come from these interleaved runs too
+    for _ in range(repeats):
+        for label, fn in engines.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - t0)
+    results = {k: statistics.median(v) for k, v in times.items()}
+    interleaved_regions = phoenix_npu.counters()["regions"]
+
+    peak = phoenix_npu.measure_peak()
+    per_run: dict = {"peak": peak, "flops": flops}
+    for label, (sess, precision) in npu.items():
+        summary = phoenix_npu.assignment_summary(sess)
+        out = sess.run(None, feeds)[0]
+        nodes = summary.get(phoenix_npu.EP_NAME, {}).get("nodes", 0)
+        mine = [r for r in interleaved_regions if r["onnx_nodes"] == nodes and r["runs"] == repeats]
+        if len(mine) == 1:  # its kernel times over the interleaved repeats
+            region = mine[0]
+        else:  # two sessions with the same node count (BF16 and BF16x3): two runs of its own
+            phoenix_npu.reset_counters()
+            for _ in range(2):
+                sess.run(None, feeds)
+            region = max(phoenix_npu.counters()["regions"], key=lambda r: (r["runs"], r["onnx_nodes"]))
+        runs = max(region["runs"], 1)
+        cos = _cosines(out, cpu_out)
+        kernel_ms = {k: v["ns"] / 1e6 / runs for k, v in region["kernels"].items()}
+        stats = {
+            "min_cosine_vs_cpu": float(cos.min()),
+            "positions_below_0.999": float((cos < 0.999).mean()),
+            "host_overhead_ms": region["last_host_overhead_ns"] / 1e6,
+            "peak_device_mb": (region["arena_bytes"] + region["weight_bytes"]) / 2**20,
+            "kernel_ms_per_run": kernel_ms,
+            "kernel_launches_per_run": {k: v["launches"] / runs for k, v in region["kernels"].items()},
+            "share_of_peak": share_of_peak(kernel_ms, flops, peak, threads),
+            "regions": summary.get(phoenix_npu.EP_NAME, {}).get("subgraphs", 0),
+            "nodes_on_npu": summary.get(phoenix_npu.EP_NAME, {}).get("nodes", 0),
+            "nodes_on_cpu": summary.get("CPUExecutionProvider", {}).get("nodes", 0),
+        }
+        if label.endswith("(INT8)"):
+            ref = cpu_q.run(None, feeds)[0]
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            so.intra_op_num_threads = threads
+            defined = ort.InferenceSession(qdq_path, so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            stats["rel_l2_vs_cpu_ep_qdq_definition"] = float(np.linalg.norm(out - defined) / np.linalg.norm(defined))
+            stats["rel_l2_cpu_ep_optimised_vs_definition"] = float(np.linalg.norm(ref - defined) / np.linalg.norm(defined))
+            stats["qdq"] = check_qdq_encoder(qdq_path)
+            stats["encoder"] = qdq_path
+            per_run["int8"] = stats
+            continue
+        if precision != "bf16":
+            per_run[precision] = stats
+            continue
+        per_run.update({
+            "transfers_in_per_run": region["transfers_in"] / runs,
+            "transfers_out_per_run": region["transfers_out"] / runs,
+            "weight_bytes_per_run": region["weight_bytes_uploaded"] / runs,
+            "allocations_per_run": region["device_allocations"] / runs,
+            "launches_per_run": region["launches"] / runs,
+            **stats,
+        })
+    return {"latency_s": results, "provider": per_run, "repeats": repeats, "interleaved": True}
 
 
 def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) -> dict:
@@ -290,12 +403,14 @@ def run(args) -> int:
         print(f"phoenix-npu bench: no speech clips at {speech_dir} (use --speech-dir)")
         return 2
     machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "flags": _cpu_flags(),
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "loadavg_1min_at_start": round(os.getloadavg()[0], 2)}
     import onnxruntime as ort
 
     print(f"phoenix-npu bench: whisper-{args.model}, {args.seconds:g} s window, {threads} threads for every engine")
     print(f"  machine: {machine['cpu']} ({machine['cores']} cores; {machine['flags']}), {machine['date']}, "
-          f"onnxruntime {ort.__version__}")
+          f"onnxruntime {ort.__version__}; load average {machine['loadavg_1min_at_start']} at start "
+          f"(other processes share these cores: compare the interleaved ratios)")
     out = Path(args.out)
     if args.faster_whisper_only:
         try:
@@ -311,7 +426,9 @@ def run(args) -> int:
         return 0
     try:
         results = {"model": args.model, "threads": threads, "machine": machine,
-                   "encoder": bench_encoder(args.model, min(args.seconds, 30.0), args.repeats, threads, speech_dir)}
+                   "encoder": bench_encoder(args.model, min(args.seconds, 30.0), args.repeats, threads, speech_dir,
+                                            int8=not args.no_int8, int8_encoder=args.int8_encoder,
+                                            bf16x3=args.bf16x3)}
         if not args.skip_transcription:
             results["transcription"] = bench_transcription(args.model, threads, speech_dir, args.clips)
             results["faster_whisper"] = bench_faster_whisper(args.model, threads, speech_dir, args.clips,
@@ -322,7 +439,7 @@ def run(args) -> int:
 
     lat = results["encoder"]["latency_s"]
     prov = results["encoder"]["provider"]
-    print("\nencoder latency (median of %d):" % args.repeats)
+    print("\nencoder latency (median of %d, configurations interleaved):" % args.repeats)
     for k, v in lat.items():
         print(f"  {k:32s} {v * 1000:9.1f} ms")
     print(f"\nprovider per run: {prov['regions']} region(s), {prov['nodes_on_npu']} nodes on PhoenixNPU, "
@@ -339,6 +456,34 @@ def run(args) -> int:
                   f"{prov['positions_below_0.999'] * 100:.1f}%), peak device memory {x['peak_device_mb']:.1f} MiB, "
                   f"host overhead {x['host_overhead_ms']:.2f} ms")
             print("    kernel time per run: " + ", ".join(f"{k} {v:.1f} ms" for k, v in x["kernel_ms_per_run"].items()))
+    q = prov.get("int8")
+    if q:
+        print(f"  INT8 (QDQ, {q['qdq']['quantized_linear_layers']} of {q['qdq']['linear_layers']} linear layers "
+              f"quantized): {q['nodes_on_npu']} nodes on PhoenixNPU, {q['nodes_on_cpu']} on CPU, "
+              f"{q['kernel_launches_per_run'].get('MatMulInt8', 0):.0f} MatMulInt8 calls per run; rel. L2 vs the CPU EP "
+              f"running the QDQ definition {q['rel_l2_vs_cpu_ep_qdq_definition']:.4f} (CPU EP optimised: "
+              f"{q['rel_l2_cpu_ep_optimised_vs_definition']:.4f}); min cosine vs FP32 CPU {q['min_cosine_vs_cpu']:.5f}")
+        print("    kernel time per run: " + ", ".join(f"{k} {v:.1f} ms" for k, v in q["kernel_ms_per_run"].items()))
+        bf16_lin = prov["kernel_ms_per_run"].get("MatMul", 0) - q["kernel_ms_per_run"].get("MatMul", 0)
+        int8_lin = q["kernel_ms_per_run"].get("MatMulInt8", 0)
+        if bf16_lin > 0 and int8_lin > 0:
+            print(f"    linear layers: INT8 {int8_lin:.1f} ms vs BF16 {bf16_lin:.1f} ms = {int8_lin / bf16_lin:.2f}x; "
+                  f"whole encoder INT8 / BF16 = {lat['PhoenixNPU emulated (INT8)'] / lat['PhoenixNPU emulated (BF16)']:.2f}x")
+    peak = prov["peak"]
+    pc = peak["per_core"]
+    print(f"\nthis CPU's dot-product peak per core (kernels: {peak['kernel_isa']}): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in pc.items() if v) + " GOP/s; "
+          f"{threads} threads: BF16 kernels ({peak['bf16_kernels']}) {pc.get(peak['bf16_kernels'] or '', 0) * threads:.0f}, "
+          f"INT8 kernels ({peak['int8_kernels']}) {pc.get(peak['int8_kernels'] or '', 0) * threads:.0f} GOP/s")
+    fl = prov["flops"]
+    print(f"  encoder work per 30 s window: linear {fl['linear'] / 1e9:.1f}, attention {fl['attention'] / 1e9:.1f}, "
+          f"conv stem {fl['conv'] / 1e9:.1f} GOP")
+    for name, x in (("BF16", prov), ("BF16x3", prov.get("bf16x3")), ("INT8", prov.get("int8"))):
+        if not x:
+            continue
+        parts = [f"{k} {v['gops']:.0f} GOP/s = {100 * v['share']:.0f}% of {v['peak_gops']:.0f}"
+                 for k, v in x["share_of_peak"].items() if v["share"] is not None]
+        print(f"  share of peak, {name}: " + "; ".join(parts))
     if "transcription" in results:
         t = results["transcription"]
         print(f"\ntranscription of {t['clips']} clips ({t['audio_seconds']:.1f} s of audio), real-time factor:")

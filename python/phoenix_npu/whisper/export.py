@@ -177,9 +177,15 @@ def encoder_session_options(batch: int = 1, base=None, optimized_model_path: str
 # export
 
 def export_model(model: str | os.PathLike, outdir: str | os.PathLike, opset: int = DEFAULT_OPSET,
-                 bf16: bool = False, fix_batch: bool = True) -> Path:
+                 bf16: bool = False, fix_batch: bool = True, int8: bool = False, int8_options: dict | None = None) -> Path:
     """Export `model` (a name resolve_model knows, or a Hugging Face / CTranslate2 Whisper
-    directory) to `outdir` with Optimum. Written atomically; returns `outdir`."""
+    directory) to `outdir` with Optimum. Written atomically; returns `outdir`. int8: the
+    encoder is then quantized (quantize.quantize_export_dir, with `int8_options`: method,
+    calibration_audio, quantizer); the FP32 one stays as encoder_model.fp32.onnx."""
+    if int8 and bf16:
+        raise ValueError("--int8 and --bf16 exclude each other (the INT8 encoder is quantized from the FP32 one)")
+    if int8 and not fix_batch:
+        raise ValueError("--int8 needs the static encoder (drop --dynamic-batch): calibration runs it on one window")
     if opset < 17:
         raise ValueError(f"opset {opset} has no LayerNormalization op; use --opset 17 or higher")
     from .importer import IMPORTER_VERSION
@@ -191,13 +197,18 @@ def export_model(model: str | os.PathLike, outdir: str | os.PathLike, opset: int
         log.info("exporting %s to ONNX (opset %d, %s); this takes a minute", hf_dir, opset, TASK)
         _optimum_export(hf_dir, tmp, opset)
         info = postprocess_encoder(tmp / ENCODER, fix_batch=fix_batch, bf16=bf16)
+        int8_info = None
+        if int8:
+            from .quantize import quantize_export_dir
+
+            int8_info = quantize_export_dir(tmp, **(int8_options or {}))
         missing = [f for f in (ENCODER, DECODER, DECODER_WITH_PAST, DECODER_MERGED) if not (tmp / f).is_file()]
         if missing:
             raise RuntimeError(f"Optimum's export wrote no {', '.join(missing)}")
         (tmp / MARKER).write_text(json.dumps({
             "export_version": EXPORT_VERSION, "importer_version": IMPORTER_VERSION, "source": str(model),
             "hf_dir": str(hf_dir), "opset": opset, "bf16": bf16, "encoder_static_batch": fix_batch,
-            "encoder": info, "versions": _versions()}, indent=2))
+            "encoder": info, "int8": int8_info, "versions": _versions()}, indent=2))
     bf16_note = f", {info['bf16_initializers']} BF16 initializers" if bf16 else ""
     log.info("exported to %s (encoder: %d nodes, inputs %s%s)", outdir, info["nodes"], info["inputs"], bf16_note)
     return outdir
@@ -293,6 +304,16 @@ def add_arguments(parser) -> None:
                         help="store the encoder's large weights as BF16 (+ Cast to float; the CPU EP still loads it)")
     parser.add_argument("--dynamic-batch", action="store_true",
                         help="keep the encoder's batch dim symbolic (then pin it with encoder_session_options())")
+    parser.add_argument("--int8", action="store_true",
+                        help="quantize the encoder's linear layers to INT8 (QDQ), calibrated on audio that is not the "
+                             "WER evaluation set (default: the shared clips' calibration split; see --calibration)")
+    parser.add_argument("--calibration", nargs="+", metavar="AUDIO", default=None,
+                        help="with --int8: audio files or folders to calibrate on instead of the calibration split")
+    parser.add_argument("--calibration-method", default="minmax", choices=("minmax", "percentile", "entropy"),
+                        help="with --int8: how activation ranges are calibrated (default minmax)")
+    parser.add_argument("--quantizer", default="ort", choices=("ort", "quark"),
+                        help="with --int8: ONNX Runtime's static quantizer (default) or AMD Quark (the quark extra, "
+                             "in its own environment: see README)")
     parser.add_argument("--force", action="store_true", help="overwrite OUTDIR if it exists")
 
 
@@ -302,11 +323,25 @@ def run(args) -> int:
     if problem:
         print(f"phoenix-npu export: {problem}", file=sys.stderr)
         return 2
+    from .quantize import QuantizationError, _quark_quantize_static, audio_files
     from .registry import ModelNotFoundError
 
+    if not args.int8 and (args.calibration or args.quantizer != "ort" or args.calibration_method != "minmax"):
+        print("phoenix-npu export: --calibration, --calibration-method and --quantizer go with --int8", file=sys.stderr)
+        return 2
+    try:  # bad calibration paths or a missing Quark are found before the minute of export, not after
+        calibration = audio_files(args.calibration) if args.calibration else None
+        if args.int8 and args.quantizer == "quark":
+            _quark_quantize_static()
+    except QuantizationError as exc:
+        print(f"phoenix-npu export: {exc}", file=sys.stderr)
+        return 2
+    int8_options = {"method": args.calibration_method, "calibration_audio": calibration,
+                    "quantizer": args.quantizer}
     try:
-        export_model(args.model, out, opset=args.opset, bf16=args.bf16, fix_batch=not args.dynamic_batch)
-    except (ModelNotFoundError, ValueError) as exc:
+        export_model(args.model, out, opset=args.opset, bf16=args.bf16, fix_batch=not args.dynamic_batch,
+                     int8=args.int8, int8_options=int8_options)
+    except (ModelNotFoundError, ValueError, QuantizationError) as exc:
         print(f"phoenix-npu export: {exc}", file=sys.stderr)
         return 1
     print(out)

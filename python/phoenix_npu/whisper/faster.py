@@ -244,7 +244,8 @@ def result_dict(path: str, samples: np.ndarray, segments, info, model: WhisperMo
 def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", precision: str = "bf16",
                     threads: int = 0, language: str | None = None, task: str = "transcribe", beam_size: int = 1,
                     word_timestamps: bool = False, vad_filter: bool = False, progress: bool = False,
-                    errors: str = "raise", whisper_model: WhisperModel | None = None):
+                    errors: str = "raise", whisper_model: WhisperModel | None = None,
+                    encoder_model: str | os.PathLike | None = None):
     """Transcribe files with WhisperModel, yielding each file's result dict when it is done.
     Every file is read (and checked) by the project's load_audio before the model is loaded.
     Progress (seconds of audio done) is a tqdm bar on stderr when `progress`."""
@@ -262,7 +263,8 @@ def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", p
             loaded.append((str(p), None, str(exc)))
     m = whisper_model
     if m is None and any(error is None for _, _, error in loaded):
-        m = WhisperModel(model, encoder_device=device, precision=precision, cpu_threads=threads)
+        m = WhisperModel(model, encoder_device=device, precision=precision, cpu_threads=threads,
+                         encoder_model=encoder_model)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -47,10 +47,12 @@ class Transcriber:
     and cached as needed). decoder_device: "cpu" (default) or "same" (the decoder sessions
     get the same providers as the encoder). precision: "bf16" (default, the NPU's kernels) or
     "bf16x3" (every tensor a BF16 pair: FP32-grade encoder output at about 2.9x the emulated
-    encoder time; emulated device only)."""
+    encoder time; emulated device only). int8: True for the model's INT8 (QDQ) encoder
+    (quantize.int8_encoder_path), or the path of a QDQ encoder .onnx the user made."""
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
-                 decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16"):
+                 decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16",
+                 int8: bool | str | os.PathLike = False):
         from optimum.onnxruntime import ORTModelForSpeechSeq2Seq
         from optimum.onnxruntime.modeling_seq2seq import ORTModelForWhisper
         from transformers import AutoConfig, GenerationConfig, WhisperProcessor, pipeline
@@ -70,7 +72,12 @@ class Transcriber:
             log.warning("the --bf16 export rounds the encoder weights to BF16; precision=bf16x3 cannot "
                         "restore those bits (use the FP32 export for FP32-grade encoder output)")
         self.onnx_dir = ensure_exported(model, bf16=bf16)
-        encoder, self.encoder_info = _encoder_session(self.onnx_dir, device, threads, precision)
+        encoder_path = None
+        if int8:  # True: the model's cached INT8 encoder; a path: a QDQ encoder the user made
+            from .quantize import int8_encoder_path
+
+            encoder_path = int8_encoder_path(model if int8 is True else int8)
+        encoder, self.encoder_info = _encoder_session(self.onnx_dir, device, threads, precision, encoder_path)
         decoders = _decoder_sessions(self.onnx_dir, device if decoder_device == "same" else "cpu", threads)
 
         config = AutoConfig.from_pretrained(self.onnx_dir)
@@ -151,21 +158,22 @@ class Transcriber:
         return transcribe(audio_paths, transcriber=self, **kwargs)
 
 
-def _encoder_session(onnx_dir: Path, device: str, threads: int = 0, precision: str = "bf16"):
+def _encoder_session(onnx_dir: Path, device: str, threads: int = 0, precision: str = "bf16", encoder_path=None):
     """The encoder session and the line saying where it runs. Symbolic batch / frame dims are
     pinned (1, 3000): transcription feeds one 30 s window at a time."""
     import phoenix_npu
 
     from .export import ENCODER, encoder_free_dims
 
-    path = onnx_dir / ENCODER
+    path = Path(encoder_path) if encoder_path else onnx_dir / ENCODER
     opts = {} if device == "cpu" else {"precision": precision}
     sess = phoenix_npu.make_session(str(path), device=device, threads=threads, free_dims=encoder_free_dims(path),
                                     sess_options=_threads_options(threads), **opts)
+    int8 = " INT8 QDQ" if encoder_path else ""
     if device == "cpu":
-        return sess, "CPUExecutionProvider (FP32)"
+        return sess, f"CPUExecutionProvider ({'INT8 QDQ' if encoder_path else 'FP32'})"
     where = phoenix_npu.describe_assignment(sess).replace(" nodes", " encoder nodes", 1)
-    return sess, f"{phoenix_npu.EP_NAME} (device={device}, precision={precision}): {where}"
+    return sess, f"{phoenix_npu.EP_NAME} (device={device}, precision={precision}{int8}): {where}"
 
 
 def _decoder_sessions(onnx_dir: Path, device: str, threads: int = 0) -> dict:
@@ -198,10 +206,11 @@ def _threads_options(threads: int):
 
 
 def load_model(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
-               decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16") -> Transcriber:
+               decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16",
+               int8: bool | str | os.PathLike = False) -> Transcriber:
     """Load Whisper for transcription (the same as Transcriber(...))."""
     return Transcriber(model, device=device, bf16=bf16, decoder_device=decoder_device, threads=threads,
-                       precision=precision)
+                       precision=precision, int8=int8)
 
 
 def _count_windows(t: Transcriber) -> None:
@@ -233,7 +242,7 @@ def transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike], mod
                device: str = "auto", return_timestamps: bool = False, language: str | None = None,
                num_beams: int = 1, bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
                progress: bool | None = None, errors: str = "raise", transcriber: Transcriber | None = None,
-               precision: str = "bf16") -> list[dict]:
+               precision: str = "bf16", int8: bool | str | os.PathLike = False) -> list[dict]:
     """Transcribe audio files. Returns one dict per file: {"path", "text", "chunks",
     "duration", "device", "encoder"}; chunks carry (start, end) seconds when return_timestamps.
     errors="raise" raises AudioError on an unreadable file; errors="keep" records it in the
@@ -243,14 +252,15 @@ def transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     return list(iter_transcribe(audio_paths, model=model, device=device, return_timestamps=return_timestamps,
                                 language=language, num_beams=num_beams, bf16=bf16, decoder_device=decoder_device,
                                 threads=threads, progress=progress, errors=errors, transcriber=transcriber,
-                                precision=precision))
+                                precision=precision, int8=int8))
 
 
 def iter_transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike],
                     model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", return_timestamps: bool = False,
                     language: str | None = None, num_beams: int = 1, bf16: bool = False, decoder_device: str = "cpu",
                     threads: int = 0, progress: bool | None = None, errors: str = "raise",
-                    transcriber: Transcriber | None = None, precision: str = "bf16"):
+                    transcriber: Transcriber | None = None, precision: str = "bf16",
+                    int8: bool | str | os.PathLike = False):
     """transcribe(), yielding each file's result as soon as it is finished. Every file is read
     (and checked) before the model is loaded; when none is readable the model is not loaded."""
     from .audio import AudioError, load_audio
@@ -272,7 +282,7 @@ def iter_transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike]
     t = transcriber
     if t is None and any(error is None for _, _, error in loaded):
         t = load_model(model, device=device, bf16=bf16, decoder_device=decoder_device, threads=threads,
-                       precision=precision)
+                       precision=precision, int8=int8)
     total = sum(_windows(a.size / SAMPLE_RATE) for _, a, _ in loaded if a is not None and a.size)
     bar = None
     if progress and total > 1:

@@ -74,6 +74,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--language", default=None, help="language code for multilingual models (default: detect)")
     parser.add_argument("--beam-size", type=positive_int, default=1, help="beam search width (default 1, greedy)")
     parser.add_argument("--bf16", action="store_true", help="use the BF16-weight export of the encoder")
+    parser.add_argument("--int8", action="store_true",
+                        help="the model's INT8 (QDQ) encoder: quantized and cached on first use")
+    parser.add_argument("--int8-encoder", default=None, metavar="QDQ.onnx",
+                        help="a QDQ-quantized encoder you made (AMD Quark, ORT...) instead of the model's encoder")
     parser.add_argument("--decoder-on-device", action="store_true",
                         help="give the decoder sessions the same providers as the encoder (default: CPU EP)")
     parser.add_argument("--threads", type=nonnegative_int, default=0,
@@ -249,6 +253,7 @@ def choose_engine(args) -> str:
 def run(args) -> int:
     import phoenix_npu
 
+    from .quantize import QuantizationError
     from .registry import ModelNotFoundError
 
     if batch.wanted(args):  # folders, @lists, --output DIR/ or --cluster: resumable batch run
@@ -272,21 +277,27 @@ def run(args) -> int:
     ok = True
     collected: list[dict] = []
     try:
+        int8 = args.int8_encoder or args.int8
         if engine == "faster-whisper":
             from .faster import iter_transcribe as fw_iter_transcribe
 
+            encoder_model = None
+            if int8:
+                from .quantize import int8_encoder_path
+
+                encoder_model = int8_encoder_path(args.model if int8 is True else int8)
             results = fw_iter_transcribe(args.audio, model=args.model, device=args.device, precision=args.precision,
                                          threads=args.threads, language=args.language, task=args.task,
                                          beam_size=args.beam_size, word_timestamps=args.word_timestamps,
                                          vad_filter=args.vad, progress=not args.no_progress and sys.stderr.isatty(),
-                                         errors="keep")
+                                         errors="keep", encoder_model=encoder_model)
         else:
             results = iter_transcribe(args.audio, model=args.model, device=args.device,
                                       return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
                                       num_beams=args.beam_size, bf16=args.bf16,
                                       decoder_device="same" if args.decoder_on_device else "cpu",
                                       threads=args.threads, progress=False if args.no_progress else None,
-                                      errors="keep", precision=args.precision)
+                                      errors="keep", precision=args.precision, int8=int8)
         for index, r in enumerate(results):
             if r.get("error"):
                 print(f"phoenix-npu transcribe: {r['error']}", file=sys.stderr)
@@ -297,7 +308,7 @@ def run(args) -> int:
                 collected.append(r)
     except phoenix_npu.ProviderError as exc:
         return _provider_unavailable(args.device, exc)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, QuantizationError) as exc:
         print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
         return 1
     finally:  # also on an interrupt: what is finished gets written

@@ -81,11 +81,12 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
 
 
 def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16: bool = False, precision: str = "bf16",
-             language: str | None = "en") -> dict:
-    """Transcribe `clips` with the encoder on `device`; returns WER, timings and texts."""
+             language: str | None = "en", int8=False) -> dict:
+    """Transcribe `clips` with the encoder on `device`; returns WER, timings and texts.
+    int8: True for the model's INT8 (QDQ) encoder, or a QDQ encoder path."""
     from .transcribe import load_model, transcribe
 
-    t = load_model(model, device=device, bf16=bf16, precision=precision)
+    t = load_model(model, device=device, bf16=bf16, precision=precision, int8=int8)
     start = time.perf_counter()
     results = transcribe([c["path"] for c in clips], transcriber=t, num_beams=num_beams,
                          language=language if t.multilingual else None, progress=False)
@@ -107,6 +108,34 @@ def compare(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16
     return {"model": model, "cpu": ref, device: got, "delta_points": round(100 * (got["wer"] - ref["wer"]), 2)}
 
 
+def int8_report(model: str, device: str, clips: list[dict], num_beams: int = 1) -> dict:
+    """WER on `clips` of: the FP32 CPU EP, `device` at BF16, `device` with the INT8 encoder, and
+    the CPU EP running the same INT8 QDQ encoder; printed as one line per configuration."""
+    from .quantize import int8_encoder_path
+
+    qdq = str(int8_encoder_path(model))
+    runs = {"cpu fp32": evaluate(model, "cpu", clips, num_beams=num_beams)}
+    if device != "cpu":
+        runs[f"{device} bf16"] = evaluate(model, device, clips, num_beams=num_beams)
+        runs[f"{device} int8"] = evaluate(model, device, clips, num_beams=num_beams, int8=qdq)
+    runs["cpu int8 qdq"] = evaluate(model, "cpu", clips, num_beams=num_beams, int8=qdq)
+    base = runs["cpu fp32"]["wer"]
+    names = ", ".join(Path(c["path"]).name for c in clips)
+    print(f"{model}: {len(clips)} evaluation clips (none calibrated the INT8 encoder): {names}", flush=True)
+    for k, r in runs.items():
+        print(f"  {k:14s} WER {100 * r['wer']:5.2f}%  delta {100 * (r['wer'] - base):+.2f} points  "
+              f"({r['seconds']:.1f} s; {r['encoder']})", flush=True)
+    for k, r in runs.items():
+        if k != "cpu fp32":
+            for c, a, b in zip(clips, runs["cpu fp32"]["hypotheses"],
+                               r["hypotheses"]):
+                if normalize(a) != normalize(b):
+                    print(f"    {k} differs on {Path(c['path']).name}: {b!r} (fp32: {a!r})")
+    return {"model": model, "clips": [Path(c["path"]).name for c in clips], "encoder_int8": qdq,
+            **{k: {"wer": r["wer"], "seconds": r["seconds"], "encoder": r["encoder"], "hypotheses": r["hypotheses"]}
+               for k, r in runs.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="phoenix-npu-wer", description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="models (default tiny.en)")
@@ -118,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="bf16", choices=("bf16", "bf16x3"),
                    help="PhoenixNPU precision for the device run (default bf16)")
     p.add_argument("--limit", type=int, default=0, help="only the first N clips")
+    p.add_argument("--int8", action="store_true",
+                   help="score the INT8 (QDQ) encoder too (on --device, and on the CPU EP), on the clips that did not "
+                        "calibrate it (quantize.evaluation_clips), next to FP32 and BF16")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--verbose", "-v", action="store_true", help="print every clip whose transcripts differ")
     args = p.parse_args(argv)
@@ -128,9 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     clips = read_manifest(args.speech_dir or default_speech_dir())
+    if args.int8:
+        from .quantize import evaluation_clips
+
+        clips = evaluation_clips(args.speech_dir)
     if args.limit:
         clips = clips[:args.limit]
     report = []
+    if args.int8:
+        try:
+            for model in args.models:
+                report.append(int8_report(model, args.device, clips, args.beam_size))
+        except ProviderError as exc:
+            print(f"phoenix-npu wer: the PhoenixNPU provider is not available: {exc}", file=sys.stderr)
+            return 1
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2))
+        return 0
     try:
         for model in args.models:
             r = compare(model, args.device, clips, num_beams=args.beam_size, bf16=args.bf16, precision=args.precision)

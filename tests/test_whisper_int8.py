@@ -1,0 +1,201 @@
+"""INT8 Whisper encoders (issue 15.2): the real tiny.en encoder quantized by
+phoenix_npu.whisper.quantize (ONNX Runtime's static QDQ quantizer, calibrated on the calibration
+split of the shared clips) runs on PhoenixNPU with every linear layer as an INT8 MatMul, matches
+the CPU EP running the same QDQ model as ONNX defines it, and transcribes; `export --int8`,
+`transcribe --int8` / `--int8-encoder` and a QDQ encoder made by the user work; bad inputs are
+refused with a clear message. Also the benchmark's share-of-peak arithmetic on real counters."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _whisper import clips, needs_speech, needs_tiny_en, needs_whisper, session_tmp, speech_dir, tiny_en_onnx
+
+pytestmark = [pytest.mark.whisper, needs_whisper, needs_tiny_en, needs_speech()]
+
+
+@pytest.fixture(autouse=True)
+def _release_sessions():
+    """Free this module's sessions (Transcribers hold reference cycles) before the next test:
+    with them alive, test_package.py's counters/trace churn test hung in the provider when run
+    later in the same process (seen 2026-11-30; a provider-side issue, not investigated)."""
+    yield
+    import gc
+
+    gc.collect()
+
+TINY_LINEAR_LAYERS = 24   # 4 layers x (q, k, v, out, fc1, fc2)
+# The provider against the CPU EP running the QDQ encoder as ONNX defines it (graph optimisation
+# off, FP32 between the quantized products), on a real speech window: INT8 products are exact, so
+# what differs is the BF16 of everything else (conv stem, attention, LayerNorm, the tensors
+# between kernels), which moves activations into neighbouring quanta (test_qdq.py) at every one
+# of the 24 quantized inputs. Measured on jfk.wav: 0.077; ORT's own optimised INT8 path
+# (QLinearMatMul etc.) on the same model differs from the definition by a similar amount (the
+# test prints both). Bound: 0.10 absolute, and at most 1.5x ORT's optimised path.
+ENCODER_TOLERANCE = 0.10
+
+
+def _features(path):
+    from transformers import WhisperFeatureExtractor
+
+    from phoenix_npu.whisper.audio import load_audio
+
+    fe = WhisperFeatureExtractor.from_pretrained(tiny_en_onnx())
+    return fe(load_audio(path), sampling_rate=16000, return_tensors="np").input_features.astype(np.float32)
+
+
+def _defined(path, feeds):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+def _rel_l2(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def test_calibration_and_evaluation_clips_are_disjoint_and_fixed():
+    from phoenix_npu.whisper.quantize import calibration_clips, evaluation_clips
+    from phoenix_npu.whisper.wer import read_manifest
+
+    cal = [Path(c["path"]).name for c in calibration_clips()]
+    ev = [Path(c["path"]).name for c in evaluation_clips()]
+    assert cal == ["librivox_sense_and_sensibility_01-0870.wav", "ljspeech_LJ002-0020.wav",
+                   "ls_test-clean_1089-134686-0001.wav", "ls_test-clean_1221-135766-0002.wav"]
+    assert not set(cal) & set(ev)
+    assert sorted(cal + ev) == sorted(Path(c["path"]).name for c in read_manifest(speech_dir()))
+
+
+def test_int8_encoder_runs_every_linear_layer_in_int8():
+    import phoenix_npu
+    from phoenix_npu.whisper.bench import encoder_flops, share_of_peak
+    from phoenix_npu.whisper.quantize import check_qdq_encoder, evaluation_clips, int8_encoder_path
+
+    path = int8_encoder_path("tiny.en")
+    info = check_qdq_encoder(path)
+    assert info["linear_layers"] == info["quantized_linear_layers"] == TINY_LINEAR_LAYERS, info
+    meta = info["metadata"]
+    assert meta["calibration_audio"] and not set(meta["calibration_audio"]) & {
+        Path(c["path"]).name for c in evaluation_clips()}
+
+    sess = phoenix_npu.make_session(str(path), device="emulator")
+    assign = phoenix_npu.assignment(sess)
+    assert not assign.get("CPUExecutionProvider"), assign.get("CPUExecutionProvider")
+    report = phoenix_npu.capability_reports()[-1]
+    assert report["claimed"] == report["nodes"] and report["regions"] == 1, report
+    feeds = {"input_features": _features(speech_dir() / "jfk.wav")}
+    got = sess.run(None, feeds)[0]  # (jfk.wav is an evaluation clip)
+    phoenix_npu.reset_counters()
+    sess.run(None, feeds)
+    region = max(phoenix_npu.counters()["regions"], key=lambda r: r["runs"])
+    kinds = region["kernels"]
+    assert kinds["MatMulInt8"]["launches"] == TINY_LINEAR_LAYERS, kinds
+    assert kinds["MatMul"]["launches"] == 2, kinds          # the conv stem only
+    assert kinds["Attention"]["launches"] == 4, kinds       # attention stays fused (BF16)
+    assert "Gelu" not in kinds and kinds.get("Binary", {}).get("launches", 0) <= 1, kinds  # epilogues fused
+    import onnxruntime as ort
+
+    defined = _defined(path, feeds)
+    ort_int8 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    ours, theirs = _rel_l2(got, defined), _rel_l2(ort_int8, defined)
+    print(f"\nINT8 tiny.en encoder, jfk.wav, rel. L2 vs the QDQ definition: PhoenixNPU {ours:.4f}, "
+          f"CPU EP optimised {theirs:.4f}")
+    assert ours < ENCODER_TOLERANCE and ours < 1.5 * theirs
+
+    # the benchmark's share of peak on these counters: every multiply-add family is a share in (0, 1]
+    import json
+
+    config = json.loads((tiny_en_onnx() / "config.json").read_text())
+    ms = {k: v["ns"] / 1e6 for k, v in kinds.items()}
+    shares = share_of_peak(ms, encoder_flops(config), phoenix_npu.measure_peak(), threads=len(__import__("os").sched_getaffinity(0)))
+    assert set(shares) == {"MatMulInt8", "MatMul", "Attention"}
+    for kind, s in shares.items():
+        assert s["share"] is None or 0 < s["share"] <= 1.0, (kind, s)
+
+
+def test_transcribe_int8_and_a_users_qdq_encoder():
+    """The CLI's --int8 (the cached INT8 encoder) and --int8-encoder with a QDQ model made here
+    with other settings (per-tensor weights, signed symmetric activations) both transcribe the
+    clips right; an FP32 model given as a QDQ encoder is refused."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from phoenix_npu.whisper.quantize import QuantizationError, check_qdq_encoder, linear_layers
+    from phoenix_npu.whisper.transcribe import load_model, transcribe
+    from phoenix_npu.whisper.wer import word_error_rate
+
+    import onnx
+
+    user = session_tmp() / "user_qdq.onnx"
+    if not user.is_file():
+        fp32 = onnx.load(str(tiny_en_onnx() / "encoder_model.onnx"))
+        layers = linear_layers(fp32)
+        named = session_tmp() / "named.onnx"
+        onnx.save(fp32, str(named))
+        windows = iter([_features(speech_dir() / "librivox_sense_and_sensibility_01-0870.wav")])
+
+        class Reader(CalibrationDataReader):
+            def get_next(self):
+                w = next(windows, None)
+                return None if w is None else {"input_features": w}
+
+        quantize_static(str(named), str(user), Reader(), quant_format=QuantFormat.QDQ, per_channel=False,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_quantize=layers,
+                        op_types_to_quantize=["MatMul"],
+                        extra_options={"ActivationSymmetric": True, "OpTypesToExcludeOutputQuantization": ["MatMul"]})
+    assert check_qdq_encoder(user)["quantized_linear_layers"] == TINY_LINEAR_LAYERS
+    cs = clips()
+    refs = [c["reference"] for c in cs]
+    for int8 in (True, str(user)):
+        t = load_model("tiny.en", device="emulator", int8=int8)
+        assert "INT8 QDQ" in t.encoder_info and "279 of 279" in t.encoder_info or int8 is not True, t.encoder_info
+        hyps = [r["text"] for r in transcribe([c["path"] for c in cs], transcriber=t, progress=False)]
+        assert word_error_rate(refs, hyps) <= 0.1, hyps
+        del t
+    with pytest.raises(QuantizationError, match="not a QDQ model"):
+        check_qdq_encoder(tiny_en_onnx() / "encoder_model.onnx")
+    from phoenix_npu.cli import main
+
+    assert main(["transcribe", "--int8-encoder", str(tiny_en_onnx() / "encoder_model.onnx"),
+                 str(speech_dir() / "jfk.wav")]) == 1
+
+
+def test_export_int8_directory(tmp_path, capsys):
+    """`export --int8`'s step on an export directory (the Optimum export itself is tested in
+    test_whisper_export.py): the encoder is replaced by its QDQ version calibrated on the audio
+    given, the FP32 one kept, and the directory transcribes through --model DIR --int8. Argument
+    mistakes are refused before any export starts."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.quantize import check_qdq_encoder, quantize_export_dir
+    from phoenix_npu.whisper.transcribe import load_model
+
+    d = tmp_path / "onnx"
+    shutil.copytree(tiny_en_onnx(), d)
+    cal = speech_dir() / "ljspeech_LJ002-0020.wav"
+    info = quantize_export_dir(d, calibration_audio=[str(cal)])
+    assert info["calibration_audio"] == [cal.name] and info["linear_layers"] == TINY_LINEAR_LAYERS
+    assert (d / "encoder_model.fp32.onnx").is_file()
+    assert check_qdq_encoder(d / "encoder_model.onnx")["quantized_linear_layers"] == TINY_LINEAR_LAYERS
+    t = load_model(d, device="emulator")
+    assert "279 of 279" in t.encoder_info, t.encoder_info
+    text = t.transcribe_array(__import__("phoenix_npu.whisper.audio", fromlist=["load_audio"]).load_audio(
+        speech_dir() / "jfk.wav"))["text"].lower()
+    assert "ask not what your country can do for you" in text, text
+
+    assert main(["export", "tiny.en", str(tmp_path / "a"), "--calibration", str(cal)]) == 2
+    assert "go with --int8" in capsys.readouterr().err
+    assert main(["export", "tiny.en", str(tmp_path / "b"), "--int8", "--calibration", str(tmp_path / "nope.wav")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["export", "tiny.en", str(tmp_path / "c"), "--int8", "--bf16"]) == 1
+    assert "exclude each other" in capsys.readouterr().err
+    import importlib.util
+
+    if importlib.util.find_spec("quark") is None:  # the project's environment (see README, "INT8")
+        assert main(["export", "tiny.en", str(tmp_path / "d"), "--int8", "--quantizer", "quark"]) == 2
+        assert "AMD Quark is not usable" in capsys.readouterr().err
+    assert not any((tmp_path / x).exists() for x in "abcd")
