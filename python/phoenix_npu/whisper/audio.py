@@ -124,6 +124,22 @@ def load_audio(path: str | os.PathLike, sampling_rate: int = SAMPLE_RATE, max_du
         raise AudioError(_explain(path, str(exc))) from exc
 
 
+def load_all(paths, errors: str = "raise") -> list[tuple[str, np.ndarray | None, str | None]]:
+    """Every file read (and checked) up front, before a model is loaded: [(path, samples, None)],
+    or with errors="keep" (path, None, reason) for a file that cannot be read."""
+    if errors not in ("raise", "keep"):
+        raise ValueError("errors must be 'raise' or 'keep'")
+    loaded = []
+    for p in paths:
+        try:
+            loaded.append((str(p), load_audio(p), None))
+        except AudioError as exc:
+            if errors == "raise":
+                raise
+            loaded.append((str(p), None, str(exc)))
+    return loaded
+
+
 def _decode(path: Path, f, rate_out: int, max_duration: float) -> np.ndarray:
     """Decode block by block, downmixing and resampling as it goes: memory holds the output
     and one block, never the file's channels at its own rate (nor more than the header said)."""

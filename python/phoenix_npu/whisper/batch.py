@@ -653,9 +653,7 @@ def wanted(args) -> bool:
 def run_cli(args) -> int:
     """`phoenix-npu transcribe` for batch runs. Exit status: 0 all done or skipped, 1 a file
     failed (or could not be written), 2 a usage error found before any work."""
-    import phoenix_npu
-
-    from .transcribe_cli import OutputError, _provider_unavailable, plan_output
+    from .transcribe_cli import OutputError, plan_output, register_provider
 
     prog = "phoenix-npu transcribe"
     fmt = args.format
@@ -683,11 +681,8 @@ def run_cli(args) -> int:
     elif len(inputs) > 1 and fmt in ("srt", "vtt"):
         print(f"{prog}: --format {fmt} with several inputs needs --output DIR/ (one file per input)", file=sys.stderr)
         return 2
-    if args.device != "cpu":
-        try:
-            phoenix_npu.register()
-        except phoenix_npu.ProviderError as exc:
-            return _provider_unavailable(args.device, exc)
+    if (status := register_provider(args.device)) is not None:
+        return status
     stop = threading.Event()
     with _sigint_sets(stop):
         return _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop)

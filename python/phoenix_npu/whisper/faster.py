@@ -249,18 +249,11 @@ def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", p
     """Transcribe files with WhisperModel, yielding each file's result dict when it is done.
     Every file is read (and checked) by the project's load_audio before the model is loaded.
     Progress (seconds of audio done) is a tqdm bar on stderr when `progress`."""
-    from .audio import AudioError, load_audio
+    from .audio import load_all
 
     if isinstance(audio_paths, (str, os.PathLike)):
         audio_paths = [audio_paths]
-    loaded = []
-    for p in audio_paths:
-        try:
-            loaded.append((str(p), load_audio(p), None))
-        except AudioError as exc:
-            if errors == "raise":
-                raise
-            loaded.append((str(p), None, str(exc)))
+    loaded = load_all(audio_paths, errors)
     m = whisper_model
     if m is None and any(error is None for _, _, error in loaded):
         m = WhisperModel(model, encoder_device=device, precision=precision, cpu_threads=threads,

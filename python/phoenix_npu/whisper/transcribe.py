@@ -263,22 +263,13 @@ def iter_transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike]
                     int8: bool | str | os.PathLike = False):
     """transcribe(), yielding each file's result as soon as it is finished. Every file is read
     (and checked) before the model is loaded; when none is readable the model is not loaded."""
-    from .audio import AudioError, load_audio
+    from .audio import load_all
 
     if isinstance(audio_paths, (str, os.PathLike)):
         audio_paths = [audio_paths]
-    if errors not in ("raise", "keep"):
-        raise ValueError("errors must be 'raise' or 'keep'")
     if progress is None:
         progress = sys.stderr.isatty()
-    loaded: list[tuple[str, Any, str | None]] = []
-    for p in audio_paths:
-        try:
-            loaded.append((str(p), load_audio(p), None))
-        except AudioError as exc:
-            if errors == "raise":
-                raise
-            loaded.append((str(p), None, str(exc)))
+    loaded = load_all(audio_paths, errors)
     t = transcriber
     if t is None and any(error is None for _, _, error in loaded):
         t = load_model(model, device=device, bf16=bf16, decoder_device=decoder_device, threads=threads,

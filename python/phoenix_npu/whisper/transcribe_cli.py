@@ -264,11 +264,8 @@ def run(args) -> int:
     except OutputError as exc:
         print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
         return 2
-    if args.device != "cpu":
-        try:
-            phoenix_npu.register()
-        except phoenix_npu.ProviderError as exc:
-            return _provider_unavailable(args.device, exc)
+    if (status := register_provider(args.device)) is not None:
+        return status
     try:
         engine = choose_engine(args)
     except ValueError as exc:
@@ -315,6 +312,20 @@ def run(args) -> int:
         if collected:
             ok &= _deliver(plan.path, format_results(collected, fmt))
     return 0 if ok else 1
+
+
+def register_provider(device: str) -> int | None:
+    """Registers the provider unless --device cpu: None when it is ready (or not needed), else
+    the exit status after saying why."""
+    import phoenix_npu
+
+    if device == "cpu":
+        return None
+    try:
+        phoenix_npu.register()
+    except phoenix_npu.ProviderError as exc:
+        return _provider_unavailable(device, exc)
+    return None
 
 
 def _provider_unavailable(device: str, exc: Exception) -> int:
