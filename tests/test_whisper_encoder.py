@@ -17,8 +17,10 @@ import onnxruntime as ort  # noqa: E402
 
 import phoenix_npu  # noqa: E402
 
-pytestmark = pytest.mark.whisper
-SPEECH = Path(__file__).resolve().parents[1] / ".." / "shared" / "speech"
+from _whisper import needs_speech, speech_dir  # noqa: E402
+
+pytestmark = [pytest.mark.whisper, needs_speech()]
+SPEECH = speech_dir()
 
 
 @pytest.fixture(scope="module", params=["tiny.en", "base"])
