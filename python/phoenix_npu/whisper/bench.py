@@ -29,6 +29,9 @@ def add_arguments(p) -> None:
                    help="add the precision=bf16x3 row (minutes per run on CPUs without AVX-512 BF16)")
     p.add_argument("--int8-encoder", default=None, metavar="QDQ.onnx",
                    help="benchmark this QDQ encoder as the INT8 rows (default: the model's, quantized once and cached)")
+    p.add_argument("--batch", default="", metavar="N,N,...",
+                   help="also time the encoder with a symbolic batch dim at these batch sizes (e.g. 1,4,8): per-item "
+                        "time on PhoenixNPU and on the CPU EP at the same batch, and batch 1 against the fixed-dims export")
     p.add_argument("--out", default="bench-results", help="folder for results.json and results.png")
     p.add_argument("--beam-size", type=int, default=5, help="beam size of the faster-whisper comparison (default 5)")
     p.add_argument("--rounds", type=int, default=2,
@@ -133,6 +136,61 @@ def _cosines(got, want):
 
     a, b = got.reshape(-1, got.shape[-1]), want.reshape(-1, want.shape[-1])
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
+
+
+def symbolic_batch(encoder: str | os.PathLike) -> bytes:
+    """The project's encoder with its batch dim symbolic ("batch", as Optimum's default export
+    writes it): its shapes come from Shape ops, so only the declared input and output change."""
+    import onnx
+
+    model = onnx.load(str(encoder))
+    for vi in list(model.graph.input) + list(model.graph.output):
+        dim = vi.type.tensor_type.shape.dim[0]
+        dim.Clear()
+        dim.dim_param = "batch"
+    del model.graph.value_info[:]
+    return model.SerializeToString()
+
+
+def bench_batches(model: str, batches: list[int], repeats: int, threads: int, speech_dir: Path) -> dict:
+    """Per-item encoder time at each batch size, PhoenixNPU and the CPU EP on the same
+    symbolic-batch encoder (one session each: the provider builds a plan per batch size), plus
+    the fixed-dims export at batch 1; configurations interleaved round by round."""
+    import numpy as np
+    import onnxruntime as ort
+
+    import phoenix_npu
+
+    from .export import encoder_session_options, ensure_exported
+    from .registry import resolve_model
+
+    fixed = Path(ensure_exported(model)) / "encoder_model.onnx"
+    window = _mel_window(resolve_model(model), 30.0, speech_dir)
+
+    def options(pinned: bool):
+        so = encoder_session_options() if pinned else ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        return so
+
+    dynamic = symbolic_batch(fixed)
+    npu = phoenix_npu.make_session(dynamic, device="emulator", threads=threads, sess_options=options(False))
+    cpu = ort.InferenceSession(dynamic, options(False), providers=["CPUExecutionProvider"])
+    npu_fixed = phoenix_npu.make_session(str(fixed), device="emulator", threads=threads, sess_options=options(True))
+    name = npu.get_inputs()[0].name
+    configs = [("PhoenixNPU, fixed-dims export", npu_fixed, 1)]
+    configs += [(f"{label}, batch {b}", sess, b) for b in batches for label, sess in (("PhoenixNPU", npu), ("CPU EP", cpu))]
+    feeds = {b: {name: np.repeat(window, b, axis=0)} for b in set(batches) | {1}}
+    for _, sess, b in configs:
+        sess.run(None, feeds[b])  # warm-up: the provider builds this batch size's plan
+    times: dict[str, list[float]] = {label: [] for label, _, _ in configs}
+    for _ in range(repeats):
+        for label, sess, b in configs:
+            t0 = time.perf_counter()
+            sess.run(None, feeds[b])
+            times[label].append(time.perf_counter() - t0)
+    per_item = {label: statistics.median(times[label]) / b for label, _, b in configs}
+    return {"per_item_s": per_item, "batches": batches}
 
 
 def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech_dir: Path,
@@ -396,6 +454,13 @@ def run(args) -> int:
     from .registry import ModelNotFoundError
 
     threads = args.threads or len(os.sched_getaffinity(0))
+    try:
+        batches = [int(b) for b in args.batch.split(",") if b.strip()] if args.batch else []
+        if any(b < 1 or b > 64 for b in batches):
+            raise ValueError
+    except ValueError:
+        print(f"phoenix-npu bench: --batch wants batch sizes from 1 to 64 separated by commas, not {args.batch!r}")
+        return 2
     from .wer import default_speech_dir
 
     speech_dir = Path(args.speech_dir) if args.speech_dir else default_speech_dir()
@@ -429,6 +494,8 @@ def run(args) -> int:
                    "encoder": bench_encoder(args.model, min(args.seconds, 30.0), args.repeats, threads, speech_dir,
                                             int8=not args.no_int8, int8_encoder=args.int8_encoder,
                                             bf16x3=args.bf16x3)}
+        if args.batch:
+            results["batches"] = bench_batches(args.model, batches, args.repeats, threads, speech_dir)
         if not args.skip_transcription:
             results["transcription"] = bench_transcription(args.model, threads, speech_dir, args.clips)
             results["faster_whisper"] = bench_faster_whisper(args.model, threads, speech_dir, args.clips,
@@ -439,6 +506,15 @@ def run(args) -> int:
 
     lat = results["encoder"]["latency_s"]
     prov = results["encoder"]["provider"]
+    if "batches" in results:
+        per_item = results["batches"]["per_item_s"]
+        fixed = per_item["PhoenixNPU, fixed-dims export"]
+        print("\nencoder with a symbolic batch dim, time per item (median of %d, interleaved):" % args.repeats)
+        for b in batches:
+            npu, cpu = per_item[f"PhoenixNPU, batch {b}"], per_item[f"CPU EP, batch {b}"]
+            print(f"  batch {b:3d}: PhoenixNPU {npu * 1000:9.1f} ms  CPU EP {cpu * 1000:9.1f} ms  ({npu / cpu:.2f}x)")
+        print(f"  symbolic-batch export at batch 1 vs the fixed-dims export: "
+              f"{per_item['PhoenixNPU, batch 1'] / fixed:.3f}x" if 1 in batches else "")
     print("\nencoder latency (median of %d, configurations interleaved):" % args.repeats)
     for k, v in lat.items():
         print(f"  {k:32s} {v * 1000:9.1f} ms")
