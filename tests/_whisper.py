@@ -138,6 +138,19 @@ def optimum_default_export(model: str) -> Path:
     return out
 
 
+def run_and_find_region(sess, feeds) -> tuple[list, dict]:
+    """Runs `sess` once; (its outputs, the counters of the region that ran). Other sessions'
+    regions may still be alive (a failed test's traceback keeps its sessions), so the region is
+    the one whose run count moved, not the largest or the newest."""
+    import phoenix_npu
+
+    before = {r["id"]: r["runs"] for r in phoenix_npu.counters()["regions"]}
+    out = sess.run(None, feeds)
+    moved = [r for r in phoenix_npu.counters()["regions"] if r["runs"] > before.get(r["id"], 0)]
+    assert len(moved) == 1, f"expected one region to run, got {len(moved)}"
+    return out, moved[0]
+
+
 def provider_available() -> bool:
     import phoenix_npu
 

@@ -17,7 +17,7 @@ import onnxruntime as ort  # noqa: E402
 
 import phoenix_npu  # noqa: E402
 
-from _whisper import needs_speech, speech_dir  # noqa: E402
+from _whisper import needs_speech, run_and_find_region, speech_dir  # noqa: E402
 
 pytestmark = [pytest.mark.whisper, needs_speech()]
 SPEECH = speech_dir()
@@ -54,8 +54,7 @@ def test_whole_encoder_is_one_region_with_one_copy_each_way(encoder):
 
     feats = _features(name)
     feeds = {sess.get_inputs()[0].name: feats}
-    sess.run(None, feeds)  # first run
-    region = max(phoenix_npu.counters()["regions"], key=lambda r: r["onnx_nodes"])
+    _, region = run_and_find_region(sess, feeds)  # first run
     before = dict(region)
     sess.run(None, feeds)
     sess.run(None, feeds)
@@ -94,8 +93,8 @@ def _cosines(name, path, precision="bf16", clip="jfk"):
                                    precision=precision)
     cpu = ort.InferenceSession(str(path), encoder_session_options(), providers=["CPUExecutionProvider"])
     feeds = {cpu.get_inputs()[0].name: feats}
-    got, want = npu.run(None, feeds)[0][0], cpu.run(None, feeds)[0][0]
-    region = max(phoenix_npu.counters()["regions"], key=lambda r: r["id"])  # this session's (the newest)
+    (got,), region = run_and_find_region(npu, feeds)
+    got, want = got[0], cpu.run(None, feeds)[0][0]
     cos = (got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1))
     print(f"\n{name} {clip} precision={precision}: cosine per position min {cos.min():.6f} mean {cos.mean():.6f}, "
           f"{(cos < 0.999).mean() * 100:.1f}% of positions below 0.999")
