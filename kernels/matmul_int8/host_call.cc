@@ -3,7 +3,7 @@
 // INT8 zero points; kMatMulInt8Activations: A and B BF16, both quantized while packing. Bias,
 // residual and the output fake-quant as MatMul. BF16 only: the provider keeps precision=bf16x3
 // on the dequantized path.
-#include "common/host_call.h"
+#include "matmul/host_call.h"
 #include "matmul_int8/matmul_int8.h"
 
 namespace phoenix {
@@ -11,23 +11,8 @@ namespace {
 
 Status Run(const KernelCall& c, const MatMulInt8Params& p, const HostBuffers& buffers, int num_threads, bool weights) {
   if (c.precision != Precision::kBF16) return Status::Error("host kernel: " + c.label + ": INT8 MatMul runs at BF16 only");
-  const TensorView& o = c.out.view;
-  const int r = o.rank;
   kernels::MatMulArgs a;
-  a.M = o.shape[r - 2];
-  a.N = o.shape[r - 1];
-  a.K = c.in[0].view.shape[r - 1];
-  a.batch_rank = r - 2;
-  if (a.batch_rank > kernels::kMaxBatchRank) return Status::Error("host kernel: too many batch dims in " + c.label);
-  for (int d = 0; d < r - 2; ++d) a.batch_shape[d] = o.shape[d];
-  MatrixStrides(c.in[0], r, a.a_batch_strides, &a.a_rs, &a.a_cs);
-  MatrixStrides(c.in[1], r, a.b_batch_strides, &a.b_rs, &a.b_cs);
-  MatrixStrides(c.out, r, a.c_batch_strides, &a.c_rs, &a.c_cs);
-  MatrixStrides(c.in[3], r, a.r_batch_strides, &a.r_rs, &a.r_cs);
-  a.alpha = p.matmul.alpha;
-  a.bias = OperandData<const float>(buffers, c.in[2]);
-  a.epilogue = p.matmul.epilogue;
-  a.b_is_constant = p.matmul.b_is_constant;
+  PHX_RETURN_IF_ERROR(MatMulArgsFromCall(c, p.matmul, buffers, &a));
   a.residual = OperandData<bf16_t>(buffers, c.in[3]);
   kernels::Int8MatMulArgs q;
   q.a = p.a;
