@@ -8,6 +8,7 @@
 
 #include "attention/attention.h"
 #include "common/bf16.h"
+#include "common/kernel_isa.h"
 
 namespace phoenix::kernels {
 
@@ -70,8 +71,9 @@ void AttentionUnits(const AttentionPlan& p, const AttentionScratch& s, int64_t u
 // The AVX2 body (CPUs without AVX512_BF16), BF16 only: bit-identical to portable::Attention.
 namespace avx2 {
 
-// Packed per head (FP32, by the dispatcher): K as key panels [N/6][D][6] (PackKeyPanels),
-// Q^T and V as avx2::PackB panels of 16 columns (Q^T: [M/16][D][16], V: [Dv/16][N][16]).
+// Packed per head (FP32, by the dispatcher): K as key panels [N/6][D][6] and V^T as value-dim
+// panels [Dv/6][N][6] (PackKeyPanels, V with its strides swapped), Q^T as avx2::PackB panels of
+// 16 queries [M/16][D][16].
 constexpr int kKeyPanel = 6;
 inline int64_t KeyPanelFloats(int64_t N, int64_t D) { return (N + kKeyPanel - 1) / kKeyPanel * kKeyPanel * D; }
 void PackKeyPanels(const bf16_t* K, int64_t N, int64_t D, int64_t rs, int64_t cs, float* dst);
@@ -85,10 +87,19 @@ struct AttentionPlan {
   const float* const* packed_q = nullptr;
   const float* const* packed_k = nullptr;
   const float* const* packed_v = nullptr;
+  const OperandRange* q_range = nullptr;  // per batch: the ranges of packed Q, K and V, for the
+  const OperandRange* k_range = nullptr;  // choice of the FMA tile (ProductsExact, kernel_isa.h)
+  const OperandRange* v_range = nullptr;
   int64_t blocks = 0, units = 0;       // blocks per head, all units
 };
-// Per-thread scratch of a unit: S^T / P [N rounded up to 6][kBlockRows] + a tile.
-inline int64_t AttentionScratchFloats(int64_t N) { return (N + kKeyPanel) * kBlockRows + 6 * 16; }
+// O^T = V^T P^T runs over blocks of kValueKeys keys (16 queries' P lines of a block: 16 KiB, stay
+// in L1 while the value dims' tiles pass them), the tiles' accumulators parked between blocks.
+constexpr int kValueKeys = 256;
+inline int64_t AttentionParkFloats(int64_t Dv) { return (Dv + kKeyPanel - 1) / kKeyPanel * 6 * 16; }
+// Per-thread scratch of a unit: a tile, the parked accumulators, S^T / P [N rounded up to 6][kBlockRows].
+inline int64_t AttentionScratchFloats(int64_t N, int64_t Dv) {
+  return 6 * 16 + AttentionParkFloats(Dv) + (N + kKeyPanel) * kBlockRows;
+}
 void AttentionUnits(const AttentionPlan& p, float* scratch, int64_t u0, int64_t u1);
 
 }  // namespace avx2

@@ -298,6 +298,7 @@ void CheckScratchSizes(const AttentionArgs& a, const T* Q) {
   const int64_t v = CheckedMul(n2, CheckedAdd(a.Dv, 16, "Attention Dv"), "Attention V");
   CheckedMul(CheckedMul(CheckedAdd(CheckedAdd(q, k, "Attention"), v, "Attention"), 2, "Attention"), batches, "Attention");
   CheckedMul(CheckedAdd(a.N, 2, "Attention N"), 64 * sizeof(float), "Attention scores");
+  CheckedMul(CheckedAdd(a.Dv, 16, "Attention Dv"), 16 * sizeof(float), "Attention accumulators");
 }
 
 // The AVX2 path (BF16): Q^T, K and V of every head packed to FP32 once per call, then units of
@@ -308,33 +309,51 @@ void AttentionAvx2(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, con
     std::vector<int64_t> q_off, k_off, v_off, o_off;
     std::vector<float> packed;
     std::vector<const float*> q_ptrs, k_ptrs, v_ptrs;
+    std::vector<avx2::OperandRange> ranges, q_range, k_range, v_range;  // ranges: per packed operand
   };
   thread_local Scratch ps;
   const int64_t batches = a.BatchCount();
   const int threads = std::max(1, num_threads);
   for (auto* v : {&ps.q_ptrs, &ps.k_ptrs, &ps.v_ptrs}) Grow(*v, batches);
+  for (auto* v : {&ps.q_range, &ps.k_range, &ps.v_range}) Grow(*v, batches);
   bool k_batched = false, v_batched = false;
   HeadOffsets(a, ps.q_off, ps.k_off, ps.v_off, ps.o_off, &k_batched, &v_batched);
   const int64_t nq = batches, nk = k_batched ? batches : 1, nv = v_batched ? batches : 1;
   const int64_t q_elems = avx2::PackedBFloats(a.D, a.M), k_elems = avx2::KeyPanelFloats(a.N, a.D),
-                v_elems = avx2::PackedBFloats(a.N, a.Dv);
+                v_elems = avx2::KeyPanelFloats(a.Dv, a.N);
   Grow(ps.packed, static_cast<size_t>(nq * q_elems + nk * k_elems + nv * v_elems));
   float* pq = ps.packed.data();
   float* pk = pq + nq * q_elems;
   float* pv = pk + nk * k_elems;
   const int64_t *qoff = ps.q_off.data(), *koff = ps.k_off.data(), *voff = ps.v_off.data();
-  const int64_t q_panels = (a.M + 15) / 16, v_panels = (a.Dv + 15) / 16;
+  const int64_t q_panels = (a.M + 15) / 16;
+  Grow(ps.ranges, static_cast<size_t>(nq + nk + nv));
+  avx2::OperandRange* ranges = ps.ranges.data();
   ParallelFor(nq + nk + nv, threads, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
-      if (j < nq) avx2::PackB(Q + qoff[j], a.D, a.M, a.q_cs, a.q_rs, pq + j * q_elems, 0, q_panels);
-      else if (j < nq + nk) avx2::PackKeyPanels(K + koff[j - nq], a.N, a.D, a.k_rs, a.k_cs, pk + (j - nq) * k_elems);
-      else avx2::PackB(V + voff[j - nq - nk], a.N, a.Dv, a.v_rs, a.v_cs, pv + (j - nq - nk) * v_elems, 0, v_panels);
+      float* dst;
+      int64_t n;
+      if (j < nq) {
+        dst = pq + j * q_elems, n = q_elems;
+        avx2::PackB(Q + qoff[j], a.D, a.M, a.q_cs, a.q_rs, dst, 0, q_panels);
+      } else if (j < nq + nk) {
+        dst = pk + (j - nq) * k_elems, n = k_elems;
+        avx2::PackKeyPanels(K + koff[j - nq], a.N, a.D, a.k_rs, a.k_cs, dst);
+      } else {
+        dst = pv + (j - nq - nk) * v_elems, n = v_elems;
+        avx2::PackKeyPanels(V + voff[j - nq - nk], a.Dv, a.N, a.v_cs, a.v_rs, dst);  // V^T
+      }
+      ranges[j] = avx2::RangeOf(dst, n);
     }
   });
   for (int64_t bi = 0; bi < batches; ++bi) {
+    const int64_t kj = k_batched ? bi : 0, vj = v_batched ? bi : 0;
     ps.q_ptrs[bi] = pq + bi * q_elems;
-    ps.k_ptrs[bi] = pk + (k_batched ? bi : 0) * k_elems;
-    ps.v_ptrs[bi] = pv + (v_batched ? bi : 0) * v_elems;
+    ps.k_ptrs[bi] = pk + kj * k_elems;
+    ps.v_ptrs[bi] = pv + vj * v_elems;
+    ps.q_range[bi] = ranges[bi];
+    ps.k_range[bi] = ranges[nq + kj];
+    ps.v_range[bi] = ranges[nq + nk + vj];
   }
   avx2::AttentionPlan p;
   p.args = &a;
@@ -343,11 +362,14 @@ void AttentionAvx2(const AttentionArgs& a, const bf16_t* Q, const bf16_t* K, con
   p.packed_q = ps.q_ptrs.data();
   p.packed_k = ps.k_ptrs.data();
   p.packed_v = ps.v_ptrs.data();
+  p.q_range = ps.q_range.data();
+  p.k_range = ps.k_range.data();
+  p.v_range = ps.v_range.data();
   p.blocks = (a.M + avx2::kBlockRows - 1) / avx2::kBlockRows;
   p.units = batches * p.blocks;
   const double flops = 2.0 * batches * a.M * (a.N * double(a.D) + a.N * double(a.Dv));
   const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, flops / 2e6)));
-  const size_t nf = static_cast<size_t>(avx2::AttentionScratchFloats(a.N));
+  const size_t nf = static_cast<size_t>(avx2::AttentionScratchFloats(a.N, a.Dv));
   ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) {
     thread_local std::vector<float> scratch;
     Grow(scratch, nf);

@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
     else if (s == "--only" && i + 1 < argc) g_only = argv[++i];
   }
   const PeakPerCore peak = MeasurePeakPerCore(0.1);
-  g_peak_core = UseAvx512Bf16() ? peak.bf16_dot : UseAvx2Fma() ? peak.fp32_muladd : 0.0;
+  g_peak_core = UseAvx512Bf16() ? peak.bf16_dot : UseAvx2Fma() ? peak.fp32_fma : 0.0;
   g_peak_int8_core = UseAvx2Fma() ? peak.int16_madd : 0.0;
   std::printf("kernel path: %s, threads: %d; peak per core (CPU time): fp32 mul+add %.1f, fma %.1f, vdpbf16ps %.1f GFLOP/s, "
               "vpmaddwd %.1f, vpdpbusd %.1f GOP/s\n", KernelIsaName(), threads, peak.fp32_muladd, peak.fp32_fma,

@@ -119,7 +119,7 @@ std::string PeakJson() {
   std::call_once(once, [] {
     const PeakPerCore p = MeasurePeakPerCore(0.05);
     const bool avx512 = UseAvx512Bf16(), avx2 = UseAvx2Fma();
-    const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_muladd\"" : "null";
+    const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_fma\"" : "null";  // AVX2: the FMA tile (multiply-then-add only where a product is inexact)
     const char* int8 = avx2 ? "\"int16_madd\"" : "null";
     char text[512];
     std::snprintf(text, sizeof text,

@@ -264,6 +264,7 @@ void MatMulAvx2(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threa
   const PreparedA pa = PrepareA(a, A, s, threads, false);
   const int64_t panels = (N + avx2::kPanelCols - 1) / avx2::kPanelCols;
   const int64_t packed_floats = avx2::PackedBFloats(Kp, N);
+  const int64_t packed_with_range = packed_floats + avx2::kRangeSlotFloats;
   const int64_t distinct = pa.b_batched ? batches : 1;
   // B (or B' for BF16x3, expanded first) into FP32 panels [p0, p1) of dst.
   auto pack = [&](const T* bsrc, float* dst, int64_t p0, int64_t p1, std::vector<bf16_t>* expanded) {
@@ -280,22 +281,27 @@ void MatMulAvx2(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threa
   if (a.b_is_constant) {
     for (int64_t bi = 0; bi < distinct; ++bi) {
       const T* bsrc = B + s.b_offsets[bi];
-      auto data = CachedPack<float>(bsrc, nullptr, Kp, N, a.b_rs, a.b_cs, packed_floats, [&](float* dst) {
+      auto data = CachedPack<float>(bsrc, nullptr, Kp, N, a.b_rs, a.b_cs, packed_with_range, [&](float* dst) {
         if (kSplit) pack(bsrc, dst, 0, panels, &s.expanded_b);
         else ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { pack(bsrc, dst, p0, p1, nullptr); });
+        avx2::StoreRange(dst + packed_floats, avx2::RangeOf(dst, packed_floats));
       });
       s.b_ptrs_f32[bi] = data->data();
       s.held_f32.push_back(std::move(data));
     }
   } else {
-    Grow(s.packed_b_f32, static_cast<size_t>(distinct * packed_floats));
+    Grow(s.packed_b_f32, static_cast<size_t>(distinct * packed_with_range));
     float* pb = s.packed_b_f32.data();
     const int64_t* boff = s.b_offsets.data();
     ParallelFor(distinct, threads, [&](int64_t b0, int64_t b1) {
       thread_local std::vector<bf16_t> expanded;
-      for (int64_t bi = b0; bi < b1; ++bi) pack(B + boff[bi], pb + bi * packed_floats, 0, panels, &expanded);
+      for (int64_t bi = b0; bi < b1; ++bi) {
+        float* dst = pb + bi * packed_with_range;
+        pack(B + boff[bi], dst, 0, panels, &expanded);
+        avx2::StoreRange(dst + packed_floats, avx2::RangeOf(dst, packed_floats));
+      }
     });
-    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs_f32[bi] = pb + bi * packed_floats;
+    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs_f32[bi] = pb + bi * packed_with_range;
   }
   if (!pa.b_batched)
     for (int64_t bi = 1; bi < batches; ++bi) s.b_ptrs_f32[bi] = s.b_ptrs_f32[0];
@@ -309,6 +315,7 @@ void MatMulAvx2(const MatMulArgs& a, const T* A, const T* B, T* C, int num_threa
   p.C = C;
   p.split = kSplit;
   p.packed_b = s.b_ptrs_f32.data();
+  p.packed_b_floats = packed_floats;
   p.m_blocks = (M + avx2::kMatMulMC - 1) / avx2::kMatMulMC;
   p.n_chunk_cols = NChunkCols(batches * p.m_blocks, N, avx2::kPanelCols, threads, &p.n_chunks);
   p.units = batches * p.m_blocks * p.n_chunks;

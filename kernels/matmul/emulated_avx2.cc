@@ -2,12 +2,15 @@
 // to the reference (portable::MatMul).
 //
 // Why bit-identical: a product of two BF16 values has at most 16 significant bits, so the FP32
-// multiply a * b of each step is the reference's product; the step adds it to one FP32
-// accumulator per output with a separate vaddps (never fused: #pragma below), in the
-// reference's order k = 0, 1, ..., K-1. K is cut into blocks of kMatMulKC, and the accumulators
-// are parked in FP32 between blocks (exact). The epilogue (alpha, bias, GELU, residual) is the
-// reference's FP32 sequence in 8 lanes (common/avx2_math.h) and the store rounds once (BF16, or
-// hi + lo for BF16x3, whose A' and B' the dispatcher hands over with K' = 3K).
+// multiply a * b of each step is the reference's product unless it overflows or leaves FP32's
+// normal range; each step adds it to one FP32 accumulator per output in the reference's order
+// k = 0, 1, ..., K-1. Per unit and K block the tile is the FMA form when the block's A range and
+// B's range make every product exact (ProductsExact, common/kernel_isa.h: then acc + a * b
+// rounds once either way), else a separate vmulps and vaddps (the #pragma below keeps the
+// compiler from fusing them). K is cut into blocks of kMatMulKC, and the accumulators are parked
+// in FP32 between blocks (exact). The epilogue (alpha, bias, GELU, residual) is the reference's
+// FP32 sequence in 8 lanes (common/avx2_math.h) and the store rounds once (BF16, or hi + lo for
+// BF16x3, whose A' and B' the dispatcher hands over with K' = 3K).
 //
 // Blocking (Zen 3: 32 KiB L1, 512 KiB L2): a unit is kMatMulMC rows x one N chunk of one batch.
 // Per K block the unit packs its A block to FP32 micro-panels [row panel][k][6] (96 KiB, L2);
@@ -63,6 +66,21 @@ void PackA(const bf16_t* A, int64_t lda, int64_t rows_valid, int64_t k0, int64_t
 
 }  // namespace
 
+OperandRange RangeOf(const float* x, int64_t n) {
+  RangeAcc acc;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc.Add(_mm256_loadu_ps(x + i));
+  OperandRange r = acc.Finish();
+  for (; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bits &= 0x7FFFFFFFu;
+    if (bits > r.max) r.max = bits;
+    if (bits != 0 && bits < r.min_nonzero) r.min_nonzero = bits;
+  }
+  return r;
+}
+
 void PackB(const bf16_t* B, int64_t K, int64_t N, int64_t rs, int64_t cs, float* dst, int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; ++p) {
     float* out = dst + p * K * NR;
@@ -107,6 +125,7 @@ void MatMulUnits(const MatMulPlan& p, float* scratch, int64_t u0, int64_t u1) {
     const int64_t co = off[0], ro = off[1];
     const bf16_t* Ab = p.A + p.a_batch_offsets[bidx];
     const float* Bp = p.packed_b[bidx];
+    const OperandRange b_range = LoadRange(Bp + p.packed_b_floats);
     const int64_t n_begin = nc * p.n_chunk_cols, n_end = Min64(a.N, n_begin + p.n_chunk_cols);
     const int64_t m_begin = mb * kMatMulMC, rows = Min64(kMatMulMC, a.M - m_begin);
     const int64_t row_panels = (rows + MR - 1) / MR;
@@ -114,11 +133,12 @@ void MatMulUnits(const MatMulPlan& p, float* scratch, int64_t u0, int64_t u1) {
       const int64_t kc = Min64(kMatMulKC, p.K - k0);
       const bool first = k0 == 0, last = k0 + kc >= p.K;
       PackA(Ab + m_begin * p.a_rs, p.a_rs, rows, k0, kc, apack);
+      const bool fused = ProductsExact(RangeOf(apack, row_panels * kc * MR), b_range);
       for (int64_t n = n_begin; n < n_end; n += NR) {
         const float* bpanel = Bp + (n / NR) * p.K * NR + k0 * NR;
         for (int64_t i = 0; i < row_panels; ++i) {
           float* tile_park = park + ((n - n_begin) / NR * row_panels + i) * MR * NR;
-          TileAccumulate(apack + i * kc * MR, MR, bpanel, kc, first, tile_park);
+          TileAccumulate(fused, apack + i * kc * MR, MR, bpanel, NR, kc, first, tile_park);
           if (!last) continue;
           const int64_t m = m_begin + i * MR;
           e.rows = static_cast<int>(Min64(MR, m_begin + rows - m));

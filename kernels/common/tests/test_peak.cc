@@ -28,7 +28,7 @@ PHX_TEST(peak_json) {
   Note("%s", json.c_str());
   PHX_CHECK(json.find("\"per_core\": {\"fp32_fma\": ") != std::string::npos && json.back() == '}') << json;
   PHX_CHECK(json.find(std::string("\"kernel_isa\": \"") + KernelIsaName() + "\"") != std::string::npos) << json;
-  const char* bf16 = UseAvx512Bf16() ? "\"bf16_kernels\": \"bf16_dot\"" : UseAvx2Fma() ? "\"bf16_kernels\": \"fp32_muladd\""
+  const char* bf16 = UseAvx512Bf16() ? "\"bf16_kernels\": \"bf16_dot\"" : UseAvx2Fma() ? "\"bf16_kernels\": \"fp32_fma\""
                                                                                      : "\"bf16_kernels\": null";
   PHX_CHECK(json.find(bf16) != std::string::npos) << json;
   PHX_CHECK(PeakJson() == json) << "measured twice";

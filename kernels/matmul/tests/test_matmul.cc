@@ -3,8 +3,8 @@
 // B, C and the residual, batched and broadcast B, cached constant B, every epilogue, NaN / Inf.
 //
 // What "agrees" means depends on the fast path the dispatcher picked on this CPU:
-//   * avx2 (FMA over BF16 products, which are exact in FP32, in the reference's order): the
-//     outputs must be bit-identical to portable::MatMul;
+//   * avx2 (FMA over BF16 products where they are exact in FP32, multiply-then-add where not,
+//     in the reference's order): the outputs must be bit-identical to portable::MatMul;
 //   * avx512_bf16 (vdpbf16ps adds pairs of products): |fast - ref| <= 2 BF16 ulps of the larger
 //     + the FP32 summation bound 2 K 2^-24 |alpha| sum_k |a_k b_k| (x1.2 for the GELU slope);
 //   NaN positions must match exactly in both.
@@ -236,6 +236,41 @@ PHX_TEST(matmul_one_thread_equals_two) {  // the split of the work over threads 
     MatMul(a, A.data(), Bm.data(), c2.data(), 2);
     PHX_CHECK(c1 == c2) << c.name;
     ReleasePackedWeights(Bm.data(), Bm.size() * 2);
+  }
+}
+
+// The AVX2 tile takes the FMA form only when every product is exact in FP32 (kernel_isa.h
+// ProductsExact). Two cases where an FMA would round differently from the reference's
+// multiply-then-add, so the dispatched path must see them and take the multiply-then-add form:
+//   underflow: a0 b0 = 2^-149 and a1 b1 = 2^-150 (below FP32's range: the multiply rounds it to
+//     0, ties to even), so acc = 2^-149, where an FMA would give 2^-148; alpha = 2^100 lifts the
+//     difference into BF16's range (2^-49 against 2^-48);
+//   overflow: a0 b0 = -1.9921875 x 2^127, then a1 b1 = 2^128 overflows the multiply to +Inf, where
+//     an FMA would give the finite 2^120.
+PHX_TEST(matmul_products_outside_fp32_range_match_the_reference) {
+  struct Case {
+    const char* name;
+    float a0, a1, b0, b1, alpha, expect;
+  };
+  const Case cases[] = {
+      {"underflow", 0x1p-74f, 0x1p-75f, 0x1p-75f, 0x1p-75f, 0x1p100f, 0x1p-49f},
+      {"overflow", -1.9921875f * 0x1p64f, 0x1p64f, 0x1p63f, 0x1p64f, 1.0f, INFINITY},
+  };
+  for (const Case& c : cases) {
+    const int64_t M = 12, N = 32, K = 2;
+    MatMulArgs a;
+    a.M = M; a.N = N; a.K = K;
+    a.a_rs = K; a.b_rs = N; a.c_rs = N;
+    a.alpha = c.alpha;
+    std::vector<bf16_t> A(M * K), B(K * N), ref(M * N), fast(M * N);
+    for (int64_t m = 0; m < M; ++m) A[m * K] = F32ToBf16(c.a0), A[m * K + 1] = F32ToBf16(c.a1);
+    for (int64_t n = 0; n < N; ++n) B[n] = F32ToBf16(c.b0), B[N + n] = F32ToBf16(c.b1);
+    portable::MatMul(a, A.data(), B.data(), ref.data(), kThreads);
+    MatMul(a, A.data(), B.data(), fast.data(), kThreads);
+    bool ok = true;
+    for (int64_t i = 0; i < M * N; ++i) ok &= AsF32(ref[i]) == c.expect && (!FastIsExact() || fast[i] == ref[i]);
+    PHX_CHECK(ok) << c.name << ": reference " << AsF32(ref[0]) << " (expected " << c.expect << "), " << KernelIsaName()
+                  << " path " << AsF32(fast[0]);
   }
 }
 
