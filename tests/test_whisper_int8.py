@@ -74,7 +74,7 @@ def test_calibration_and_evaluation_clips_are_disjoint_and_fixed():
 
 def test_int8_encoder_runs_every_linear_layer_in_int8():
     import phoenix_npu
-    from phoenix_npu.whisper.bench import encoder_flops, share_of_peak
+    from phoenix_npu.whisper.bench import encoder_floor_ms, encoder_flops, share_of_peak
     from phoenix_npu.whisper.quantize import check_qdq_encoder, evaluation_clips, int8_encoder_path
 
     path = int8_encoder_path("tiny.en")
@@ -113,10 +113,21 @@ def test_int8_encoder_runs_every_linear_layer_in_int8():
 
     config = json.loads((tiny_en_onnx() / "config.json").read_text())
     ms = {k: v["ns"] / 1e6 for k, v in kinds.items()}
-    shares = share_of_peak(ms, encoder_flops(config), phoenix_npu.measure_peak(), threads=len(__import__("os").sched_getaffinity(0)))
+    peak, threads = phoenix_npu.measure_peak(), len(__import__("os").sched_getaffinity(0))
+    shares = share_of_peak(ms, encoder_flops(config), peak, threads=threads)
     assert set(shares) == {"MatMulInt8", "MatMul", "Attention"}
     for kind, s in shares.items():
         assert s["share"] is None or 0 < s["share"] <= 1.0, (kind, s)
+    # the bench's floor (all the work at the BF16 kernels' peak) is below the BF16 run's kernel time
+    bf16_peak = peak["per_core"].get(peak["bf16_kernels"] or "", 0) * threads
+    if bf16_peak:
+        bf16 = phoenix_npu.make_session(str(tiny_en_onnx() / "encoder_model.onnx"), device="emulator")
+        bf16.run(None, feeds)
+        phoenix_npu.reset_counters()
+        bf16.run(None, feeds)
+        kernels = max(phoenix_npu.counters()["regions"], key=lambda r: r["runs"])["kernels"]
+        floor = encoder_floor_ms(encoder_flops(config), bf16_peak)
+        assert 0 < floor < sum(v["ns"] for v in kernels.values()) / 1e6, (floor, kernels)
 
 
 def test_transcribe_int8_and_a_users_qdq_encoder():

@@ -40,7 +40,7 @@ def test_short_clips_are_transcribed_correctly():
 @needs_tiny_en
 @needs_speech()
 def test_timestamps_and_formats():
-    from phoenix_npu.whisper.formats import format_results
+    from phoenix_npu.whisper.formats import format_result, format_results
     from phoenix_npu.whisper.transcribe import transcribe
 
     [r] = transcribe(speech_dir() / "jfk.wav", transcriber=tiny_en_cpu(), return_timestamps=True, progress=False)
@@ -52,8 +52,11 @@ def test_timestamps_and_formats():
     assert re.match(r"1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n\S", srt)
     vtt = format_results([r], "vtt")
     assert vtt.startswith("WEBVTT\n\n") and re.search(r"\d\d:\d\d:\d\d\.\d{3} --> ", vtt)
-    data = json.loads(format_results([r], "json"))
+    data = json.loads(format_result(r, "json"))  # an output directory's file for this input: one object
     assert data["text"] == r["text"] and data["chunks"]
+    doc = json.loads(format_results([r], "json"))  # stdout or one --output file: an array, even of one
+    assert isinstance(doc, list) and len(doc) == 1 and doc[0]["text"] == r["text"]
+    assert [d["text"] for d in json.loads(format_results([r, r], "json"))] == [r["text"], r["text"]]
 
 
 @needs_tiny_en
@@ -117,7 +120,7 @@ def test_cli_reports_missing_provider_and_runs_on_cpu(capsys, tmp_path):
     assert "encoder:" not in r.stderr  # it stopped before loading the model
     out = tmp_path / "out.json"
     assert main(["transcribe", clip, "--model", model, "--device", "cpu", "--format", "json", "-o", str(out)]) == 0
-    data = json.loads(out.read_text())
+    [data] = json.loads(out.read_text())  # one --output file: an array of one
     assert "wait no longer" in data["text"].lower()
     assert "encoder: CPUExecutionProvider" in capsys.readouterr().err  # says which device ran the encoder
 
@@ -133,9 +136,12 @@ def test_emulator_transcripts_match_cpu():
     cs = clips()
     refs = [c["reference"] for c in cs]
     cpu = [r["text"] for r in transcribe([c["path"] for c in cs], transcriber=tiny_en_cpu(), progress=False)]
-    t = load_model(tiny_en_onnx(), device="emulator")
-    assert "PhoenixNPUExecutionProvider" in t.encoder_info
-    npu = [r["text"] for r in transcribe([c["path"] for c in cs], transcriber=t, progress=False)]
+    t = load_model(tiny_en_onnx(), device="auto")
+    # results and the encoder line name the device that ran ("auto" resolved), not the one asked for
+    assert t.device_ran in ("emulator", "npu") and f"(device=auto -> {t.device_ran}," in t.encoder_info
+    results = transcribe([c["path"] for c in cs], transcriber=t, progress=False)
+    assert {r["device"] for r in results} == {t.device_ran}
+    npu = [r["text"] for r in results]
     assert word_error_rate(refs, npu) <= word_error_rate(refs, cpu) + 0.005, list(zip(cpu, npu))
 
 

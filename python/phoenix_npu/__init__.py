@@ -24,7 +24,7 @@ import logging
 
 from ._library import EP_NAME, ProviderError, get_ep_name, get_ep_names, get_library_path, register, unregister
 from .counters import chrome_trace, counters, measure_peak, reset_counters
-from .session import (assignment, assignment_summary, capability_reports, describe_assignment, make_session,
+from .session import (assignment, assignment_summary, capability_reports, describe_assignment, device_ran, make_session,
                       option_table, option_table_markdown, provider_options, providers, session_options)
 
 
@@ -40,7 +40,7 @@ def _version() -> str:
 __version__ = _version()
 __all__ = [
     "EP_NAME", "ProviderError", "get_ep_name", "get_ep_names", "get_library_path", "register", "unregister",
-    "__version__", "assignment", "assignment_summary", "capability_reports", "describe_assignment", "chrome_trace",
+    "__version__", "assignment", "assignment_summary", "capability_reports", "describe_assignment", "device_ran", "chrome_trace",
     "counters", "measure_peak",
     "make_session", "option_table", "option_table_markdown", "provider_options", "providers", "reset_counters",
     "session_options",

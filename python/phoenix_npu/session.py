@@ -124,6 +124,19 @@ def describe_assignment(session) -> str:
     return f"{npu['nodes']} of {total} nodes in {npu['subgraphs']} region(s)"
 
 
+def device_ran(session, requested: str) -> str:
+    """The device that runs the session's PhoenixNPU nodes: "npu" or "emulator" (what "auto"
+    resolved to), or "cpu" when the session was made for the CPU EP or PhoenixNPU took none of
+    its nodes. Results and logs name this, not the requested device."""
+    if requested == "cpu" or not assignment_summary(session).get(EP_NAME, {}).get("nodes"):
+        return "cpu"
+    from .counters import counters
+
+    # every region of a process runs on the device its provider chose (the auto decision is per process)
+    regions = counters().get("regions") or []
+    return next((r["device"] for r in reversed(regions) if r.get("device")), requested)
+
+
 def _assignment_info(session):
     try:
         return session.get_provider_graph_assignment_info()

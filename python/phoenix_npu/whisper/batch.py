@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .formats import EXTENSIONS, format_results
+from .formats import EXTENSIONS, format_result, format_results
 from .transcribe import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -462,7 +462,7 @@ class BatchRun:
 
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_output(target, format_results([result], self.fmt))
+            write_output(target, format_result(result, self.fmt))
         except OSError as exc:
             self.write_failures += 1
             log.error("could not write %s: %s", target, exc.strerror or exc)

@@ -116,6 +116,12 @@ def kernel_families(kernels: dict, flops: dict) -> dict:
     return out
 
 
+def encoder_floor_ms(flops: dict, peak_gops: float) -> float:
+    """The encoder's time if all its multiply-adds ran at `peak_gops` and nothing else took time:
+    a floor for any kernel built on that instruction (0 when the peak is unknown)."""
+    return sum(flops.values()) / (peak_gops * 1e9) * 1e3 if peak_gops > 0 else 0.0
+
+
 def share_of_peak(kernel_ms: dict, flops: dict, peak: dict, threads: int) -> dict:
     """Per kernel family: {"ms", "gops" (achieved), "peak_gops" (threads x per-core peak of the
     instruction it runs on), "share"}."""
@@ -554,6 +560,10 @@ def run(args) -> int:
     fl = prov["flops"]
     print(f"  encoder work per 30 s window: linear {fl['linear'] / 1e9:.1f}, attention {fl['attention'] / 1e9:.1f}, "
           f"conv stem {fl['conv'] / 1e9:.1f} GOP")
+    floor = encoder_floor_ms(fl, pc.get(peak["bf16_kernels"] or "", 0) * threads)
+    if floor:  # no kernel of the emulated device can beat it: every product goes through that instruction
+        print(f"  BF16 floor (all of that work at the BF16 kernels' peak, nothing else): {floor:.0f} ms = "
+              f"{floor / lat['ORT CPU EP (FP32)']:.2f}x the ORT CPU EP's time in this run")
     for name, x in (("BF16", prov), ("BF16x3", prov.get("bf16x3")), ("INT8", prov.get("int8"))):
         if not x:
             continue

@@ -62,14 +62,10 @@ class ProviderEncoder:
         self.device, self.threads, self.precision = device, int(threads), precision
         self._sessions: dict[int, object] = {}
         self._model_bytes: dict[int, bytes] = {}
-        self.session(1)  # fail here, at construction, when the provider cannot run it
-        self.ran_on = self.device
-        if self.device != "cpu":  # the device that runs it ("auto" resolved by the provider)
-            import phoenix_npu
+        import phoenix_npu
 
-            regions = phoenix_npu.counters().get("regions") or []
-            if regions and regions[-1].get("device"):
-                self.ran_on = regions[-1]["device"]
+        # fail here, at construction, when the provider cannot run it; then the device that runs it
+        self.ran_on = phoenix_npu.device_ran(self.session(1), self.device)
 
     def session(self, batch: int):
         sess = self._sessions.get(batch)
@@ -108,8 +104,11 @@ class ProviderEncoder:
 
         if self.device == "cpu":
             return "CPUExecutionProvider (FP32)"
-        where = phoenix_npu.describe_assignment(sess or self._sessions[1]).replace(" nodes", " encoder nodes", 1)
-        return f"{phoenix_npu.EP_NAME} (device={self.device}, precision={self.precision}): {where}"
+        sess = sess or self._sessions[1]
+        where = phoenix_npu.describe_assignment(sess).replace(" nodes", " encoder nodes", 1)
+        ran = phoenix_npu.device_ran(sess, self.device)
+        shown = self.device if ran == self.device else f"{self.device} -> {ran}"
+        return f"{phoenix_npu.EP_NAME} (device={shown}, precision={self.precision}): {where}"
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """[n_mels, frames] or [batch, n_mels, frames] log-mel -> [batch, 1500, d_model] float32."""

@@ -43,9 +43,18 @@ def _cues(result: dict) -> Iterable[tuple[float, float, str]]:
             yield float(start), float(max(end, start)), text
 
 
-def format_results(results: list[dict], fmt: str) -> str:
+def format_result(result: dict, fmt: str) -> str:
+    """One input's own output file (an output directory holds one per input): JSON is one object."""
     if fmt == "json":
-        return json.dumps(results if len(results) != 1 else results[0], indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    return format_results([result], fmt)
+
+
+def format_results(results: list[dict], fmt: str) -> str:
+    """The one document that goes to stdout or to a single --output file: JSON is always an array
+    (one object per input, however many inputs), so a reader never has to guess its shape."""
+    if fmt == "json":
+        return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
     if fmt == "text":
         if len(results) == 1:
             return results[0]["text"] + "\n"

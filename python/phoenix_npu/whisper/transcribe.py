@@ -78,6 +78,9 @@ class Transcriber:
 
             encoder_path = int8_encoder_path(model if int8 is True else int8)
         encoder, self.encoder_info = _encoder_session(self.onnx_dir, device, threads, precision, encoder_path)
+        import phoenix_npu
+
+        self.device_ran = phoenix_npu.device_ran(encoder, device)  # "auto" resolved: what results report
         decoders = _decoder_sessions(self.onnx_dir, device if decoder_device == "same" else "cpu", threads)
 
         config = AutoConfig.from_pretrained(self.onnx_dir)
@@ -173,7 +176,9 @@ def _encoder_session(onnx_dir: Path, device: str, threads: int = 0, precision: s
     if device == "cpu":
         return sess, f"CPUExecutionProvider ({'INT8 QDQ' if encoder_path else 'FP32'})"
     where = phoenix_npu.describe_assignment(sess).replace(" nodes", " encoder nodes", 1)
-    return sess, f"{phoenix_npu.EP_NAME} (device={device}, precision={precision}{int8}): {where}"
+    ran = phoenix_npu.device_ran(sess, device)
+    shown = device if ran == device else f"{device} -> {ran}"
+    return sess, f"{phoenix_npu.EP_NAME} (device={shown}, precision={precision}{int8}): {where}"
 
 
 def _decoder_sessions(onnx_dir: Path, device: str, threads: int = 0) -> dict:
@@ -284,7 +289,7 @@ def iter_transcribe(audio_paths: str | os.PathLike | Sequence[str | os.PathLike]
         t._bar = bar
     try:
         for path, samples, error in loaded:
-            base = {"path": path, "device": t.device if t else device, "encoder": t.encoder_info if t else ""}
+            base = {"path": path, "device": t.device_ran if t else device, "encoder": t.encoder_info if t else ""}
             if error is not None:
                 yield {**base, "text": "", "chunks": [], "duration": 0.0, "error": error}
                 continue

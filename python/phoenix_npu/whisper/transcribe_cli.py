@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import batch
-from .formats import EXTENSIONS, FORMATS, format_results
+from .formats import EXTENSIONS, FORMATS, format_result, format_results
 from .transcribe import DEFAULT_MODEL, DEVICES, PRECISIONS, iter_transcribe
 
 ENGINES = ("auto", "faster-whisper", "optimum")
@@ -300,7 +300,7 @@ def run(args) -> int:
                 print(f"phoenix-npu transcribe: {r['error']}", file=sys.stderr)
                 ok = False
             elif plan.per_input:
-                ok &= _deliver(plan.targets[index], format_results([r], fmt))
+                ok &= _deliver(plan.targets[index], format_result(r, fmt))
             else:
                 collected.append(r)
     except phoenix_npu.ProviderError as exc:
