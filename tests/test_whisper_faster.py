@@ -216,6 +216,20 @@ def test_batched_inference_pipeline_batches_on_the_provider():
 # phoenix-npu transcribe on this path
 
 @needs_tiny_en
+def test_plain_text_decodes_without_timestamp_tokens():
+    """timestamps=False (the CLI's text output): no timestamp tokens, so one segment per 30 s
+    window, as the Optimum path; with timestamps the segments follow the speech."""
+    from phoenix_npu.whisper.faster import iter_transcribe
+
+    path = str(speech_dir() / "jfk.wav")
+    [plain] = iter_transcribe([path], whisper_model=model(), language="en", timestamps=False)
+    [timed] = iter_transcribe([path], whisper_model=model(), language="en", timestamps=True)
+    assert [c["timestamp"] for c in plain["chunks"]] == [(0.0, round(plain["duration"], 2))], plain["chunks"]
+    assert len(timed["chunks"]) >= 2 and timed["chunks"][0]["timestamp"][1] < timed["duration"] - 1, timed["chunks"]
+    assert wer([JFK_TEXT], [plain["text"]]) < 0.1 and wer([JFK_TEXT], [timed["text"]]) < 0.1
+
+
+@needs_tiny_en
 def test_cli_faster_whisper_engine_with_word_timestamps_and_vad(tmp_path, capsys):
     import json
 

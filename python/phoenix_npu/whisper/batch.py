@@ -288,7 +288,8 @@ class LocalTranscriber:
 
             return next(fw_iter_transcribe([path], language=o.language, task=o.task, beam_size=o.num_beams,
                                            word_timestamps=o.word_timestamps, vad_filter=o.vad_filter,
-                                           errors="raise", whisper_model=self.model))
+                                           errors="raise", whisper_model=self.model,
+                                           timestamps=o.return_timestamps))
         from .transcribe import transcribe
 
         [result] = transcribe([path], transcriber=self.model, return_timestamps=o.return_timestamps,

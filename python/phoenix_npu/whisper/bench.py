@@ -563,7 +563,7 @@ def run(args) -> int:
     floor = encoder_floor_ms(fl, pc.get(peak["bf16_kernels"] or "", 0) * threads)
     if floor:  # no kernel of the emulated device can beat it: every product goes through that instruction
         print(f"  BF16 floor (all of that work at the BF16 kernels' peak, nothing else): {floor:.0f} ms = "
-              f"{floor / lat['ORT CPU EP (FP32)']:.2f}x the ORT CPU EP's time in this run")
+              f"{floor / (lat['ORT CPU EP (FP32)'] * 1e3):.2f}x the ORT CPU EP's time in this run")
     for name, x in (("BF16", prov), ("BF16x3", prov.get("bf16x3")), ("INT8", prov.get("int8"))):
         if not x:
             continue

@@ -244,10 +244,13 @@ def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", p
                     threads: int = 0, language: str | None = None, task: str = "transcribe", beam_size: int = 1,
                     word_timestamps: bool = False, vad_filter: bool = False, progress: bool = False,
                     errors: str = "raise", whisper_model: WhisperModel | None = None,
-                    encoder_model: str | os.PathLike | None = None):
+                    encoder_model: str | os.PathLike | None = None, timestamps: bool = True):
     """Transcribe files with WhisperModel, yielding each file's result dict when it is done.
     Every file is read (and checked) by the project's load_audio before the model is loaded.
-    Progress (seconds of audio done) is a tqdm bar on stderr when `progress`."""
+    Progress (seconds of audio done) is a tqdm bar on stderr when `progress`.
+    timestamps=False (plain text wanted, no word timestamps) decodes without timestamp tokens,
+    as the Optimum path does then: on base, greedy, the 13 shared clips, stock faster-whisper
+    measured WER 1.94 % that way against 3.23 % with its default timestamp tokens."""
     from .audio import load_all
 
     if isinstance(audio_paths, (str, os.PathLike)):
@@ -269,7 +272,8 @@ def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", p
                 yield {"path": path, "text": "", "chunks": [], "duration": 0.0, "error": error}
                 continue
             segments, info = m.transcribe(samples, language=language, task=task, beam_size=beam_size,
-                                          word_timestamps=word_timestamps, vad_filter=vad_filter)
+                                          word_timestamps=word_timestamps, vad_filter=vad_filter,
+                                          without_timestamps=not (timestamps or word_timestamps))
             done, kept = 0.0, []
             for seg in segments:
                 kept.append(seg)

@@ -287,7 +287,8 @@ def run(args) -> int:
                                          threads=args.threads, language=args.language, task=args.task,
                                          beam_size=args.beam_size, word_timestamps=args.word_timestamps,
                                          vad_filter=args.vad, progress=not args.no_progress and sys.stderr.isatty(),
-                                         errors="keep", encoder_model=encoder_model)
+                                         errors="keep", encoder_model=encoder_model,
+                                         timestamps=fmt in ("srt", "vtt", "json"))
         else:
             results = iter_transcribe(args.audio, model=args.model, device=args.device,
                                       return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
