@@ -25,6 +25,9 @@ def whisperx_python() -> str | None:
     return cand if os.access(cand, os.X_OK) else None
 
 
+if os.environ.get("PHOENIX_NPU_WHISPERX_REQUIRED") == "1" and whisperx_python() is None:  # CI: never skip quietly
+    raise RuntimeError("PHOENIX_NPU_WHISPERX_REQUIRED=1 but no WhisperX environment: bash scripts/setup_whisperx.sh")
+
 needs_whisperx = pytest.mark.skipif(
     whisperx_python() is None,
     reason="WhisperX environment missing: bash scripts/setup_whisperx.sh (WhisperX 3.8 pins torch~=2.8, so it "
