@@ -4,8 +4,8 @@
 // call by the dispatcher:
 //   1. S^T [N][R] = scale * K Q^T: 6-key x 16-query register tiles (matmul/tile_avx2.h) over D,
 //      each score the reference's sequential FP32 sum over d, times scale; per query the
-//      running max (vmaxps(s, max) is the reference's `s > max ? s : max`,
-//      NaN skipped) and the NaN flag;
+//      running max (vmaxps(s, max) is the reference's `s > max ? s : max`, NaN skipped) and the
+//      NaN flag;
 //   2. down each column (one query per lane, 8 at a time): e = KernelExp(s - max)
 //      (common/avx2_math.h ExpV); the FP32 sum in key order; P = BF16(e * (1 / sum)), or NaN for a
 //      row with a NaN score, kept as FP32 values [N][R] for step 3;

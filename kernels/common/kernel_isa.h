@@ -108,10 +108,6 @@ namespace avx2 {
 struct OperandRange {
   uint32_t min_nonzero = 0xFFFFFFFFu;  // smallest nonzero |x| as FP32 bits (0xFFFFFFFF: none)
   uint32_t max = 0;                     // largest |x| as FP32 bits (>= 0x7F800000: an Inf or NaN)
-  void Merge(const OperandRange& o) {
-    if (o.min_nonzero < min_nonzero) min_nonzero = o.min_nonzero;
-    if (o.max > max) max = o.max;
-  }
 };
 inline float RangeBitsToFloat(uint32_t bits) {
   float f;

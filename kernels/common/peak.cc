@@ -119,7 +119,8 @@ std::string PeakJson() {
   std::call_once(once, [] {
     const PeakPerCore p = MeasurePeakPerCore(0.05);
     const bool avx512 = UseAvx512Bf16(), avx2 = UseAvx2Fma();
-    const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_fma\"" : "null";  // AVX2: the FMA tile (multiply-then-add only where a product is inexact)
+    // AVX2: the FMA tile (its multiply-then-add form runs only where a product is inexact)
+    const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_fma\"" : "null";
     const char* int8 = avx2 ? "\"int16_madd\"" : "null";
     char text[512];
     std::snprintf(text, sizeof text,

@@ -24,8 +24,9 @@ import logging
 
 from ._library import EP_NAME, ProviderError, get_ep_name, get_ep_names, get_library_path, register, unregister
 from .counters import chrome_trace, counters, measure_peak, reset_counters
-from .session import (assignment, assignment_summary, capability_reports, describe_assignment, device_ran, make_session,
-                      option_table, option_table_markdown, provider_options, providers, session_options)
+from .session import (assignment, assignment_summary, capability_reports, describe_assignment, device_label,
+                      device_ran, make_session, option_table, option_table_markdown, provider_options, providers,
+                      session_options)
 
 
 def _version() -> str:
@@ -40,8 +41,8 @@ def _version() -> str:
 __version__ = _version()
 __all__ = [
     "EP_NAME", "ProviderError", "get_ep_name", "get_ep_names", "get_library_path", "register", "unregister",
-    "__version__", "assignment", "assignment_summary", "capability_reports", "describe_assignment", "device_ran", "chrome_trace",
-    "counters", "measure_peak",
+    "__version__", "assignment", "assignment_summary", "capability_reports", "describe_assignment", "device_label",
+    "device_ran", "chrome_trace", "counters", "measure_peak",
     "make_session", "option_table", "option_table_markdown", "provider_options", "providers", "reset_counters",
     "session_options",
 ]

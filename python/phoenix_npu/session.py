@@ -137,6 +137,12 @@ def device_ran(session, requested: str) -> str:
     return next((r["device"] for r in reversed(regions) if r.get("device")), requested)
 
 
+def device_label(requested: str, ran: str) -> str:
+    """How a log line names the device: the requested one, or "auto -> emulator" when the
+    provider resolved it to another."""
+    return requested if ran == requested else f"{requested} -> {ran}"
+
+
 def _assignment_info(session):
     try:
         return session.get_provider_graph_assignment_info()

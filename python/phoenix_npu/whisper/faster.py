@@ -106,8 +106,7 @@ class ProviderEncoder:
             return "CPUExecutionProvider (FP32)"
         sess = sess or self._sessions[1]
         where = phoenix_npu.describe_assignment(sess).replace(" nodes", " encoder nodes", 1)
-        ran = phoenix_npu.device_ran(sess, self.device)
-        shown = self.device if ran == self.device else f"{self.device} -> {ran}"
+        shown = phoenix_npu.device_label(self.device, phoenix_npu.device_ran(sess, self.device))
         return f"{phoenix_npu.EP_NAME} (device={shown}, precision={self.precision}): {where}"
 
     def __call__(self, features: np.ndarray) -> np.ndarray:

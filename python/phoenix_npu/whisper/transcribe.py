@@ -77,10 +77,9 @@ class Transcriber:
             from .quantize import int8_encoder_path
 
             encoder_path = int8_encoder_path(model if int8 is True else int8)
-        encoder, self.encoder_info = _encoder_session(self.onnx_dir, device, threads, precision, encoder_path)
-        import phoenix_npu
-
-        self.device_ran = phoenix_npu.device_ran(encoder, device)  # "auto" resolved: what results report
+        # device_ran: "auto" resolved, what results report
+        encoder, self.encoder_info, self.device_ran = _encoder_session(self.onnx_dir, device, threads, precision,
+                                                                       encoder_path)
         decoders = _decoder_sessions(self.onnx_dir, device if decoder_device == "same" else "cpu", threads)
 
         config = AutoConfig.from_pretrained(self.onnx_dir)
@@ -162,8 +161,9 @@ class Transcriber:
 
 
 def _encoder_session(onnx_dir: Path, device: str, threads: int = 0, precision: str = "bf16", encoder_path=None):
-    """The encoder session and the line saying where it runs. Symbolic batch / frame dims are
-    pinned (1, 3000): transcription feeds one 30 s window at a time."""
+    """The encoder session, the line saying where it runs and the device that runs it
+    (phoenix_npu.device_ran). Symbolic batch / frame dims are pinned (1, 3000): transcription
+    feeds one 30 s window at a time."""
     import phoenix_npu
 
     from .export import ENCODER, encoder_free_dims
@@ -174,11 +174,11 @@ def _encoder_session(onnx_dir: Path, device: str, threads: int = 0, precision: s
                                     sess_options=_threads_options(threads), **opts)
     int8 = " INT8 QDQ" if encoder_path else ""
     if device == "cpu":
-        return sess, f"CPUExecutionProvider ({'INT8 QDQ' if encoder_path else 'FP32'})"
+        return sess, f"CPUExecutionProvider ({'INT8 QDQ' if encoder_path else 'FP32'})", "cpu"
     where = phoenix_npu.describe_assignment(sess).replace(" nodes", " encoder nodes", 1)
     ran = phoenix_npu.device_ran(sess, device)
-    shown = device if ran == device else f"{device} -> {ran}"
-    return sess, f"{phoenix_npu.EP_NAME} (device={shown}, precision={precision}{int8}): {where}"
+    shown = phoenix_npu.device_label(device, ran)
+    return sess, f"{phoenix_npu.EP_NAME} (device={shown}, precision={precision}{int8}): {where}", ran
 
 
 def _decoder_sessions(onnx_dir: Path, device: str, threads: int = 0) -> dict:
