@@ -64,7 +64,7 @@ const std::vector<OptionSpec> kOptions = {
      }},
     {"claim_decoders", "0", "0, 1",
      "0: a token decoder graph (one that looks token ids up in an embedding table) is left to the CPU EP, where its "
-     "per-token steps were measured faster (README, The decoder); 1: claim its MatMuls and glue like any graph",
+     "per-token steps were measured faster (docs/benchmarks.md, The decoder); 1: claim its MatMuls and glue like any graph",
      [](const std::string& v, ProviderOptions* o) {
        if (v != "0" && v != "1") return Invalid("claim_decoders", v, "1 or 0");
        o->claim_decoders = v == "1";

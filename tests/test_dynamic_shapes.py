@@ -294,7 +294,7 @@ def _token_decoder_model(rng):
 
 
 def test_token_decoder_graphs_are_left_to_the_cpu_ep_unless_asked(rng):
-    """Per-token decoder steps were measured slower on the provider (README, "The decoder"): a
+    """Per-token decoder steps were measured slower on the provider (docs/benchmarks.md, "The decoder"): a
     graph that looks token ids up is declined with its reason; claim_decoders=1 takes it."""
     m = _token_decoder_model(rng)
     ids = rng.integers(0, 50, (2, 3)).astype(np.int64)

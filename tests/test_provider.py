@@ -267,6 +267,6 @@ def test_calls_without_a_device_kernel_take_the_host_path(kind, missing, precisi
 
 def test_readme_option_table_is_the_generated_one():
     """One option table: the README's copy is what `phoenix-npu info --options` prints."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
     block = readme.split("<!-- options:begin -->\n", 1)[1].split("<!-- options:end -->", 1)[0]
     assert block == phoenix_npu.option_table_markdown(), "regenerate: phoenix-npu info --options"

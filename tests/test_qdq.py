@@ -5,9 +5,9 @@ MatMuls (kernels/matmul_int8); at bf16x3 they run dequantized, FP32-grade.
 
 The reference is the CPU EP with graph optimisation off, which computes the QDQ model as ONNX
 defines it. With its optimisations on, ORT's CPU EP replaces the Q/DQ pairs by its own quantized
-kernels (QLinearMatMul and friends), whose results differ from that definition: in these blocks
-by about 4 % relative L2, as much as the whole quantization error (measured in
-test_cpu_ep_optimised_qdq_differs_from_the_definition). Tolerance: a BF16 activation sits in the
+kernels (QLinearMatMul and friends), whose results may differ from that definition, by an
+amount that depends on the CPU (about 4 % relative L2 in these blocks on an AVX2-only Zen 3,
+0 on a Zen 4): an implementation detail of ORT, so no test here asserts it. Tolerance: a BF16 activation sits in the
 neighbouring quantum of the FP32 one with probability about |x| 2^-9 / quantum, so each
 quantization step turns BF16 rounding into whole quanta; 2e-2 relative L2 over a block of two
 quantized layers (measured 1.0-1.2e-2)."""
@@ -176,14 +176,3 @@ def test_quantized_value_read_outside_stays_on_cpu(rng):
     got, want = sess.run(None, {"x": x}), _reference(data, {"x": x})
     np.testing.assert_array_equal(got[1], want[1])
     assert rel_l2(got[0], want[0]) < QDQ_TOLERANCE
-
-
-def test_cpu_ep_optimised_qdq_differs_from_the_definition(tmp_path, rng):
-    """Why the reference runs unoptimised: recorded, and asserted so a change in ORT shows."""
-    model, shape = _quantize(tmp_path, rng)
-    feeds = _feeds(shape, rng)
-    optimised, defined = cpu_run(model, feeds)[0], _reference(model, feeds)[0]
-    provider = npu_session(model).run(None, feeds)[0]
-    print(f"\nQDQ block: CPU EP optimised vs definition {rel_l2(optimised, defined):.4f}, "
-          f"PhoenixNPU vs definition {rel_l2(provider, defined):.4f}")
-    assert rel_l2(provider, defined) < rel_l2(optimised, defined)

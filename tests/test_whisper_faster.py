@@ -69,7 +69,7 @@ def test_encoder_matches_ctranslate2_encoder_tiny_en(precision):
     assert ours.shape == ref.shape == (1, 1500, 384)
     cos = cosine_per_position(ours, ref)
     if precision == "bf16":
-        # BF16 tensors lose the few positions with Whisper's massive activations (README, Numerics)
+        # BF16 tensors lose the few positions with Whisper's massive activations (docs/architecture.md, Numerics)
         assert cos.mean() > 0.999 and (cos >= 0.999).mean() > 0.95, (cos.min(), cos.mean())
     else:  # the same ONNX encoder on ORT's CPU EP (FP32): the export itself is faithful
         assert cos.min() >= 0.999, cos.min()

@@ -1,7 +1,7 @@
 // Emulated Softmax: FP32 row max, KernelExp of (scale*x - max), FP32 sum, multiply by the
 // FP32 reciprocal, one rounding (BF16, or hi + lo for BF16x3). Same steps as aie/softmax.cc.
-// portable::Softmax is the reference form (sequential sums); on CPUs with AVX512_BF16 the rows
-// run in emulated_avx512.cc (same steps, sums in 16 lanes: within 1 ulp of the stored type).
+// portable::Softmax is the reference form; on CPUs with AVX512_BF16 the rows run in
+// emulated_avx512.cc (the same steps and the same sum order: bit-identical).
 // Both are written once over the element type.
 #include <algorithm>
 #include <cmath>
@@ -14,6 +14,16 @@
 
 namespace phoenix::kernels {
 namespace {
+
+// The row sum's order is part of the numerics (as on the AIE, which sums in 16 lanes): lane j
+// sums the elements i = j (mod 16) in order, then the lanes are added as a fixed tree
+// (j + 8, then + 4, + 2, + 1). The AVX-512 rows do the same adds, so the paths are bit-identical.
+constexpr int kSumLanes = 16;
+float ReduceLanes(float* l) {
+  for (int half = kSumLanes / 2; half >= 1; half /= 2)
+    for (int j = 0; j < half; ++j) l[j] = l[j] + l[j + half];
+  return l[0];
+}
 
 template <typename T>
 void PortableSoftmax(const SoftmaxArgs& a, const T* x, T* y, int num_threads) {
@@ -29,12 +39,12 @@ void PortableSoftmax(const SoftmaxArgs& a, const T* x, T* y, int num_threads) {
         has_nan |= std::isnan(v);
         mx = v > mx ? v : mx;
       }
-      float sum = 0.0f;
+      float lanes[kSumLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         e[i] = KernelExp(a.scale * ToF32(xr[i]) - mx);
-        sum += e[i];
+        lanes[i % kSumLanes] += e[i];
       }
-      const float inv = 1.0f / sum;
+      const float inv = 1.0f / ReduceLanes(lanes);
       T* yr = y + r * n;
       for (int64_t i = 0; i < n; ++i) yr[i] = FromF32<T>(has_nan ? NAN : e[i] * inv);
     }

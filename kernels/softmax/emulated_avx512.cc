@@ -1,9 +1,8 @@
 // Softmax rows on AVX-512: the same steps as the reference (emulated.cc) in 16 FP32 lanes, for
 // BF16 and BF16x3 elements (one template). Row max of scale*x (exact, order-free),
-// e_i = KernelExp(scale*x_i - max) bit-identical (ExpNonPositive), FP32 sum reassociated into 16
-// lane sums reduced as a tree (the AIE kernel also sums in 16 lanes), y_i = e_i * (1 / sum)
-// rounded once at the store. Result: within 1 ulp of the stored type of the sequential reference
-// (bit-identical whenever the two FP32 sums round alike). A NaN anywhere in the row makes the
+// e_i = KernelExp(scale*x_i - max) bit-identical (ExpNonPositive), FP32 sum in 16 lanes reduced
+// as the reference's fixed tree (lane j + j+8, then +4, +2, +1), y_i = e_i * (1 / sum) rounded
+// once at the store. Result: bit-identical to the reference. A NaN anywhere in the row makes the
 // row NaN, -Inf entries give 0, as in the reference.
 #pragma GCC optimize("fp-contract=off")  // before any include: see common/avx512_math.h
 // GCC 12 warns falsely about _mm512_undefined_* inside intrinsics under an optimize pragma.
@@ -59,7 +58,12 @@ void Rows(const SoftmaxArgs& a, const T* x, T* y, int64_t r0, int64_t r1) {
       sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
       if (keep) _mm512_mask_storeu_ps(buf + i, m, e);
     }
-    const float total = _mm512_reduce_add_ps(sum);
+    // The reference's tree, spelled out (the intrinsic _mm512_reduce_add_ps leaves its order to
+    // the compiler's headers).
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(sum), _mm512_extractf32x8_ps(sum, 1));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    const float total = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
     if (std::isnan(total)) {  // rare: a NaN input makes the whole row NaN (reference: FromF32(NAN))
       __mmask16 nan_lanes = 0;
       for (i = 0; i < n; i += 16) {

@@ -194,7 +194,7 @@ N_MELS = 80  # large-v3 has 128; the stem cost difference is < 0.1 % of the enco
 
 # Fused attention is not built for the NPU (docs/npu.md 2b: attention_design is modelled slower): it runs on the
 # host (the hybrid device's emulated kernel). MEASURED on this project's CI machine (2 Zen 5
-# cores, AVX-512 BF16, README "Benchmarks"): 84.3 ms per whisper-base run = 14.05 ms per layer
+# cores, AVX-512 BF16, docs/benchmarks.md): 84.3 ms per whisper-base run = 14.05 ms per layer
 # (8 heads x 1500 x 1500 x 64). Scaled by FLOPs for other sizes; a Phoenix laptop has 8 Zen 4
 # cores (ASSUMPTION: about 3x faster), so this is an upper bound.
 HOST_ATTENTION_S_PER_GFLOP = 14.05e-3 / (4.0 * 8 * 1500 * 1500 * 64 / 1e9)

@@ -69,6 +69,17 @@ def _cpu_flags() -> str:
         return ""
 
 
+def _cpu_class() -> str:
+    """The CPU classes the kernels are written for (kernels/README.md): what decides which ISA
+    path runs, so every figure is reported with it."""
+    flags = _cpu_flags()
+    if "avx512_bf16" in flags:
+        return "AVX-512 BF16" + (" + VNNI" if "avx512_vnni" in flags else "")
+    if "avx512f" in flags:
+        return "AVX-512 without BF16"
+    return "AVX2-only" if "avx2" in flags else "pre-AVX2"
+
+
 def _mel_window(hf_dir: Path, seconds: float, speech_dir: Path):
     """Log-mel features [1, 80|128, 3000] of real speech: clips concatenated up to `seconds`
     (Whisper pads every window to 30 s)."""
@@ -473,13 +484,20 @@ def run(args) -> int:
     if not speech_dir.is_dir():
         print(f"phoenix-npu bench: no speech clips at {speech_dir} (use --speech-dir)")
         return 2
-    machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "flags": _cpu_flags(),
+    import phoenix_npu
+
+    peak = phoenix_npu.measure_peak()
+    machine = {"cpu": _cpu_name(), "cpu_class": _cpu_class(), "cores": os.cpu_count(), "flags": _cpu_flags(),
+               "kernel_isa": peak["kernel_isa"], "bf16_kernels": peak["bf16_kernels"],
+               "int8_kernels": peak["int8_kernels"],
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "loadavg_1min_at_start": round(os.getloadavg()[0], 2)}
     import onnxruntime as ort
 
     print(f"phoenix-npu bench: whisper-{args.model}, {args.seconds:g} s window, {threads} threads for every engine")
-    print(f"  machine: {machine['cpu']} ({machine['cores']} cores; {machine['flags']}), {machine['date']}, "
+    print(f"  machine: {machine['cpu']}, {machine['cpu_class']} ({machine['cores']} cores; {machine['flags']}), "
+          f"kernel path {machine['kernel_isa']} (BF16 on {machine['bf16_kernels']}, INT8 on "
+          f"{machine['int8_kernels']}), {machine['date']}, "
           f"onnxruntime {ort.__version__}; load average {machine['loadavg_1min_at_start']} at start "
           f"(other processes share these cores: compare the interleaved ratios)")
     out = Path(args.out)
