@@ -83,6 +83,12 @@ def test_limits_agree_with_the_planner():
         (npu.d0_d1_wrap_max, npu.repeat_max, npu.dma_granule, npu.default_stack)
 
 
+def test_peano_flags_let_aiecc_measure_stacks():
+    """aiecc's post-link stack check needs each kernel's frame recorded (review M3)."""
+    for flag in ("-ffunction-sections", "-fdata-sections", "-fstack-size-section"):
+        assert flag in build_xclbin.PEANO_FLAGS
+
+
 def test_gemm_moves_the_right_data():
     rng = np.random.default_rng(1)
     k, d, st, ins = gemm_case(rng, M=300, K=128, N=160)   # overlapping tail row and column blocks

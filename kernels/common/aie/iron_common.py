@@ -3,8 +3,11 @@
 # Program around the workers, and the whole-array row scaffolding that LayerNorm, Softmax, GELU
 # and the MatMul epilogue share. Each design.py only adds its core body. The numbers come from the
 # Design that python/phoenix_npu/npu_model.py plans and check_design() accepts, verbatim.
-# NOT YET RUN: no mlir-aie here; written against the v1.4.1 sources (python/iron/runtime/runtime.py,
-# runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py).
+# Never run on mlir-aie (none here); written against the v1.4.1 sources (python/iron/runtime/runtime.py,
+# runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py). Task groups
+# follow upstream taskgroup.py's own example (construct one TaskGroup, fill / drain with group=tg,
+# tg.finish()), once per group id. EXECUTED on the IRON stand-in (iron_standin/, `phoenix-npu plan
+# --simulate`, tests/test_iron_standin.py): IRON's rules checked and the data moved, no MLIR.
 import numpy as np
 from ml_dtypes import bfloat16
 

@@ -6,7 +6,9 @@ scratch buffer `acc`). FP32 acc rows on each tile's first input channel, led by 
 channel. Every distinct per-tile stream takes a memtile channel (6 per memtile), so with a
 residual the design uses 2 rows of tiles. Every number (one row per object, tiles, rounds, each
 shim task, the stack) is the checked design's (npu_model.rows_design, op "epilogue"). Kernel:
-epilogue.cc (numerics of ../../emulated.cc). Host test: test.cpp. NOT YET RUN.
+epilogue.cc (numerics of ../../emulated.cc); as upstream whole_array_iron.py does for its kernels, each
+Kernel is declared with exactly the types of the objects it is called with (no residual: the 3-argument
+form). Host test: test.cpp. Executed on the IRON stand-in only (docs/npu.md), never on mlir-aie.
 Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys

@@ -7,7 +7,8 @@ m x n tiles of C, A rows of core row i from shim i repeated per column block as 
 stride-0 dimension, B columns of core column c from shim c, C tiles joined in memtile c, two row
 blocks' task groups in flight, stack 0xD00, --alloc-scheme=basic-sequential) and
 aie_kernels/aie2/mm.cc (matmul_bf16_f32, zero_f32). Every number (tiles, blocks, each shim task)
-is the checked design's (npu_model.gemm_design). Host test: test.cpp. NOT YET RUN.
+is the checked design's (npu_model.gemm_design); the kernels are declared with the L1 object types, as
+whole_array_iron.py declares them. Host test: test.cpp. Executed on the IRON stand-in only (docs/npu.md).
 Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
