@@ -21,7 +21,14 @@ def add_arguments(parser) -> None:
                              "or unfused (QK^T / Softmax / PV through DDR)")
     parser.add_argument("--check", action="store_true",
                         help="check every kernel of the manifest against npu1's limits (exit 1 on a violation)")
-    parser.add_argument("--manifest", default=None, help="manifest for --check (default: the provider's)")
+    parser.add_argument("--manifest", default=None, help="manifest for --check / --simulate (default: the provider's)")
+    parser.add_argument("--simulate", action="store_true",
+                        help="execute every manifest stage's IRON program (the real mlir_aie + aiecc where installed, "
+                             "else the IRON stand-in kernels/common/aie/iron_standin) on random inputs and compare "
+                             "each output with the emulated device (exit 1 on a failure); docs/npu.md")
+    parser.add_argument("--kernels", default=None, help="the source tree's kernels/ folder for --simulate "
+                                                        "(default: found from the current directory)")
+    parser.add_argument("--seed", type=int, default=0, help="random inputs of --simulate")
 
 
 def _summary_line(e) -> str:
@@ -61,6 +68,9 @@ def run(args) -> int:
     from .npu_model import WHISPER, PlanError, plan_encoder
     if getattr(args, "check", False):
         return check(args.manifest)
+    if getattr(args, "simulate", False):
+        from .npu_simulate import run as simulate
+        return simulate(args)
 
     try:
         if args.all:

@@ -40,7 +40,12 @@ DESIGN_FOLDERS = {
     "gelu": "gelu/aie",
 }
 
+# -ffunction-sections -fdata-sections -fstack-size-section: each function in its own section with its
+# frame size recorded (.stack_sizes), so aiecc's post-link stack check can measure every core's stack
+# (without them a kernel's frame is invisible to it and an overflow silently corrupts the buffers
+# above the stack). The Workers' explicit stack_size values stay.
 PEANO_FLAGS = ["-O2", "-std=c++20", "--target=aie2-none-unknown-elf", "-DNDEBUG", "-D__AIE_API_AIE_ADF_HPP__",
+               "-ffunction-sections", "-fdata-sections", "-fstack-size-section",
                "-Wno-parentheses", "-Wno-attributes", "-Wno-macro-redefined"]
 # Our kernels keep Peano's default FP32 emulation ("safe", 13 MAC-slot instructions per 16-lane
 # multiply): the FAST / LOW macros (llvm-aie aiev2_core.h) trade accuracy we have not measured.

@@ -3,8 +3,11 @@
 # Program around the workers, and the whole-array row scaffolding that LayerNorm, Softmax, GELU
 # and the MatMul epilogue share. Each design.py only adds its core body. The numbers come from the
 # Design that python/phoenix_npu/npu_model.py plans and check_design() accepts, verbatim.
-# NOT YET RUN: no mlir-aie here; written against the v1.4.1 sources (python/iron/runtime/runtime.py,
-# runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py).
+# Never run on mlir-aie (none here); written against the v1.4.1 sources (python/iron/runtime/runtime.py,
+# runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py). Task groups
+# follow upstream taskgroup.py's own example (construct one TaskGroup, fill / drain with group=tg,
+# tg.finish()), once per group id. EXECUTED on the IRON stand-in (iron_standin/, `phoenix-npu plan
+# --simulate`, tests/test_iron_standin.py): IRON's rules checked and the data moved, no MLIR.
 import numpy as np
 from ml_dtypes import bfloat16
 
@@ -28,7 +31,12 @@ def sequence_from(design, arg_names, fifos):
         bufs = dict(zip(arg_names, args))
         groups = {}
         for t in design.transfers:
-            tg = groups.setdefault(t.group, TaskGroup())
+            # One TaskGroup per group id, constructed when the id first appears: TaskGroup() registers
+            # itself with the sequence, which rejects any left unfinished at its end (B1: a
+            # setdefault(..., TaskGroup()) built a new, never-finished group for every transfer).
+            if t.group not in groups:
+                groups[t.group] = TaskGroup()
+            tg = groups[t.group]
             tap = TensorAccessPattern([design.buffers[t.buffer][0]], t.offset, t.sizes, t.strides)
             if t.direction == "mm2s":
                 fifos[t.fifo].fill(bufs[t.buffer], tap=tap, group=tg)
@@ -54,10 +62,17 @@ def program(design, arg_names, workers, fifo_handles):
     return Program(NPU1(), rt, workers=workers).resolve_program()
 
 
+def stream_of(transfer):
+    """The stream (and runtime buffer) a shim transfer feeds: its FIFO's name without `_l2_{column}`."""
+    return transfer.fifo.rsplit("_l2_", 1)[0]
+
+
 def row_streams(design):
-    """(input buffer, output buffer) of a row design: its channel-0 input and its output stream."""
-    x = next(t.buffer for t in design.transfers if t.direction == "mm2s" and t.channel == 0)
-    y = next(t.buffer for t in design.transfers if t.direction == "s2mm")
+    """(input stream, output stream) of a row design: the streams of its channel-0 input and of its
+    output, named after the FIFO (not after the first transfer's buffer: the epilogue's bias row
+    leads its acc stream, and a stream named `bias` would not be the FIFO the sequence fills (B3))."""
+    x = next(stream_of(t) for t in design.transfers if t.direction == "mm2s" and t.channel == 0)
+    y = next(stream_of(t) for t in design.transfers if t.direction == "s2mm")
     return x, y
 
 

@@ -39,9 +39,11 @@ def program(kernel, design, stage, objects):
 
     def core(x, y, s, ln_k):
         prm = s.acquire(n_params)                     # gamma (and beta), held for the whole run
+        # acquire(1) is the object itself, acquire(2) a list of two (indexing one object would be an element)
+        gamma, beta = (prm[0], prm[1]) if n_params == 2 else (prm, prm)  # beta unused when the kernel has none
         for _ in range_(n_rounds):
             xe, ye = x.acquire(1), y.acquire(1)
-            ln_k(xe, prm[0], prm[n_params - 1], ye, r)  # beta unused when the kernel has none
+            ln_k(xe, gamma, beta, ye, r)
             x.release(1)
             y.release(1)
         s.release(n_params)

@@ -6,7 +6,9 @@ scratch buffer `acc`). FP32 acc rows on each tile's first input channel, led by 
 channel. Every distinct per-tile stream takes a memtile channel (6 per memtile), so with a
 residual the design uses 2 rows of tiles. Every number (one row per object, tiles, rounds, each
 shim task, the stack) is the checked design's (npu_model.rows_design, op "epilogue"). Kernel:
-epilogue.cc (numerics of ../../emulated.cc). Host test: test.cpp. NOT YET RUN.
+epilogue.cc (numerics of ../../emulated.cc); as upstream whole_array_iron.py does for its kernels, each
+Kernel is declared with exactly the types of the objects it is called with (no residual: the 3-argument
+form). Host test: test.cpp. Executed on the IRON stand-in only (docs/npu.md), never on mlir-aie.
 Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
@@ -40,9 +42,12 @@ def program(kernel, design, stage, objects):
     l1_in, l1_out = l1_types(design)
     n_rounds = rounds(design)
     row_ty = vec(cols, np.float32)           # one acc row = one bias row
-    keep = Kernel("phoenix_epi_keep_bias", objects[0], [l1_in, row_ty])
-    epi = Kernel("phoenix_epilogue", objects[0], [l1_in, row_ty, vec(cols, bfloat16), l1_out])
     has_side = p["side"] is not None           # the residual rows
+    keep = Kernel("phoenix_epi_keep_bias", objects[0], [l1_in, row_ty])
+    # epilogue.cc takes the BF16 residual row only when HAS_RESIDUAL: without one the kernel has 3
+    # arguments (passing the FP32 acc object as a BF16 row is an operand-type mismatch, B4).
+    epi = Kernel("phoenix_epilogue", objects[0],
+                 [l1_in, row_ty, vec(cols, bfloat16), l1_out] if has_side else [l1_in, row_ty, l1_out])
 
     def core(x, y, *rest):
         s = rest[0] if has_side else None
@@ -53,10 +58,11 @@ def program(kernel, design, stage, objects):
             x.release(1)
         for _ in range_(n_rounds):
             xe, ye = x.acquire(1), y.acquire(1)
-            re = s.acquire(1) if has_side else xe   # the kernel ignores it without a residual
-            epi_k(xe, bias_buf, re, ye)
             if has_side:
+                epi_k(xe, bias_buf, s.acquire(1), ye)
                 s.release(1)
+            else:
+                epi_k(xe, bias_buf, ye)
             x.release(1)
             y.release(1)
 

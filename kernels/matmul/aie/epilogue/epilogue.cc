@@ -33,10 +33,15 @@ void phoenix_epi_keep_bias(const float* __restrict row, float* __restrict bias) 
   for (int i = 0; i < COLS; i += 16) aie::store_v(bias + i, aie::load_v<16>(row + i));
 }
 
-// One row: acc (COLS FP32), bias (COLS FP32, read when HAS_BIAS), residual (COLS BF16, read when
-// HAS_RESIDUAL), y (COLS BF16).
+// One row: acc (COLS FP32), bias (COLS FP32, read when HAS_BIAS), residual (COLS BF16: an argument
+// only when HAS_RESIDUAL; design.py declares the same signature, so no object of another type is
+// passed in its place), y (COLS BF16).
+#if HAS_RESIDUAL
 void phoenix_epilogue(const float* __restrict acc, const float* __restrict bias, const bfloat16* __restrict residual,
                       bfloat16* __restrict y) {
+#else
+void phoenix_epilogue(const float* __restrict acc, const float* __restrict bias, bfloat16* __restrict y) {
+#endif
   aie::set_rounding(aie::rounding_mode::conv_even);
   for (int i = 0; i < COLS; i += 16) {
     v16f v = MulS(aie::load_v<16>(acc + i), ALPHA);
@@ -44,7 +49,9 @@ void phoenix_epilogue(const float* __restrict acc, const float* __restrict bias,
 #if GELU_MODE >= 0
     v = Gelu16(v, GELU_MODE);
 #endif
-    if (HAS_RESIDUAL) v = Add(v, Load16(residual + i));
+#if HAS_RESIDUAL
+    v = Add(v, Load16(residual + i));
+#endif
     aie::store_v(y + i, ToBf16(v));
   }
 }

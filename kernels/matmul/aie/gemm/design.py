@@ -7,7 +7,8 @@ m x n tiles of C, A rows of core row i from shim i repeated per column block as 
 stride-0 dimension, B columns of core column c from shim c, C tiles joined in memtile c, two row
 blocks' task groups in flight, stack 0xD00, --alloc-scheme=basic-sequential) and
 aie_kernels/aie2/mm.cc (matmul_bf16_f32, zero_f32). Every number (tiles, blocks, each shim task)
-is the checked design's (npu_model.gemm_design). Host test: test.cpp. NOT YET RUN.
+is the checked design's (npu_model.gemm_design); the kernels are declared with the L1 object types, as
+whole_array_iron.py declares them. Host test: test.cpp. Executed on the IRON stand-in only (docs/npu.md).
 Command line: common/aie/build_xclbin.py (design_main).
 """
 import sys
@@ -40,25 +41,29 @@ def program(kernel, design, stage, objects):
     p = design.params
     m, k, n, K = p["m"], p["k"], p["n"], p["K"]
     r_, s_, t_ = MMUL_R, MMUL_S, MMUL_T
-    c_ty = vec(m * n, np.float32)
-    matmul = Kernel("matmul_bf16_f32", objects[0], [vec(m * k, bfloat16), vec(k * n, bfloat16), c_ty])
+    # The L1 object types, used for the FIFOs AND the kernels (as upstream whole_array_iron.py's A_l1_ty,
+    # B_l1_ty, C_l1_ty): func.call rejects an operand whose type differs from the declaration (B2).
+    a_ty = np.ndarray[(m, k), np.dtype[bfloat16]]
+    b_ty = np.ndarray[(k, n), np.dtype[bfloat16]]
+    c_ty = np.ndarray[(m, n), np.dtype[np.float32]]
+    matmul = Kernel("matmul_bf16_f32", objects[0], [a_ty, b_ty, c_ty])
     zero = Kernel("zero_f32", objects[0], [c_ty])
     fifos, a_l1, b_l1, c_l1 = {}, [], [], [[None] * C for _ in range(R)]
     for i in range(R):
         a = ObjectFifo(vec(m * k, bfloat16), name=f"A_L3L2_{i}", depth=2)
         fifos[a.name] = a.prod(tile=Tile(i, 0), channel=0)
-        a_l1.append(a.cons().forward(tile=Tile(i, 1), obj_type=np.ndarray[(m, k), np.dtype[bfloat16]], name=f"A_L2L1_{i}",
+        a_l1.append(a.cons().forward(tile=Tile(i, 1), obj_type=a_ty, name=f"A_L2L1_{i}",
                                      dims_to_stream=[(m // r_, r_ * k), (k // s_, s_), (r_, k), (s_, 1)]))
     for c in range(C):
         b = ObjectFifo(vec(k * n, bfloat16), name=f"B_L3L2_{c}", depth=2)
         fifos[b.name] = b.prod(tile=Tile(c, 0), channel=1)
-        b_l1.append(b.cons().forward(tile=Tile(c, 1), obj_type=np.ndarray[(k, n), np.dtype[bfloat16]], name=f"B_L2L1_{c}",
+        b_l1.append(b.cons().forward(tile=Tile(c, 1), obj_type=b_ty, name=f"B_L2L1_{c}",
                                      dims_to_stream=[(k // s_, s_ * n), (n // t_, t_), (s_, n), (t_, 1)]))
         cc = ObjectFifo(vec(R * m * n, np.float32), name=f"C_L2L3_{c}", depth=2,
                         dims_to_stream=[(m // r_, r_ * n), (r_, t_), (n // t_, r_ * t_), (t_, 1)])
         fifos[cc.name] = cc.cons(tile=Tile(c, 0), channel=0)
         joined = cc.prod().join([m * n * i for i in range(R)], tile=Tile(c, 1),
-                                obj_types=[np.ndarray[(m, n), np.dtype[np.float32]]] * R,
+                                obj_types=[c_ty] * R,
                                 names=[f"C_L1L2_{c}_{i}" for i in range(R)], depths=[2] * R)
         for i in range(R):
             c_l1[i][c] = joined[i]

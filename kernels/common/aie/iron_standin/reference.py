@@ -1,0 +1,143 @@
+"""What each AIE kernel computes on one call, in numpy: the stand-in runs these in place of the
+Peano-compiled objects. They follow each kernel's numerics contract (kernels/<op>/README.md,
+kernels/common/bf16.h): FP32 inputs, the maths in float64 (NOT the bf16.h polynomial steps:
+KernelExp / KernelErf / KernelRsqrt are approximated here by numpy's exp / math.erf / sqrt), ONE
+rounding to BF16 (nearest even) at the end. So a design's output may differ from the emulated
+device by a BF16 rounding flip where the contract's FP32 steps and float64 disagree; any data
+movement error (a wrong row, a wrong tile layout) shows up as an O(1) error.
+
+Each function takes the kernel's `-D` defines (from the design's core_objects) and returns the
+body, called with the numpy arrays of its arguments in declaration order (objects are written in
+place, as the kernel writes its L1 buffers).
+"""
+import math
+
+import numpy as np
+from ml_dtypes import bfloat16
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def parse_defines(flags):
+    """{"COLS": 512, "ALPHA": 1.0, "bf16_f32_ONLY": 1, ...} from ["-DCOLS=512", "-DALPHA=1.0f", ...]."""
+    out = {}
+    for f in flags:
+        if not f.startswith("-D"):
+            continue
+        name, _, value = f[2:].partition("=")
+        if not value:
+            out[name] = 1
+            continue
+        v = value[:-1] if value.endswith("f") and not value.startswith("0x") else value
+        try:
+            out[name] = int(v)
+        except ValueError:
+            out[name] = float(v)
+    return out
+
+
+def _bf16(x):
+    return np.asarray(x, np.float32).astype(bfloat16)
+
+
+def _gelu(v, mode):
+    if mode == 0:    # erf form
+        return 0.5 * v * (1.0 + _erf(v / math.sqrt(2.0)).astype(np.float64))
+    return 0.5 * v * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (v + 0.044715 * v ** 3)))
+
+
+# --- upstream aie_kernels/aie2/mm.cc, -Dbf16_f32_ONLY: mmul<4, 8, 4> bf16 x bf16 -> f32 -----------
+# mm.cc reads A as (m/r, k/s) blocks of r x s, B as (k/s, n/t) blocks of s x t, and keeps C as
+# (m/r, n/t) blocks of r x t, each block row-major and contiguous (the layouts the design's
+# dims_to_stream produce and undo). r, s, t = 4, 8, 4 for bf16 on aie2.
+MM_R, MM_S, MM_T = 4, 8, 4
+
+
+def _unblock(a, rows, cols, br, bc):
+    return a.reshape(rows // br, cols // bc, br, bc).transpose(0, 2, 1, 3).reshape(rows, cols)
+
+
+def _block(a, br, bc):
+    rows, cols = a.shape
+    return a.reshape(rows // br, br, cols // bc, bc).transpose(0, 2, 1, 3).reshape(rows, cols)
+
+
+def matmul_bf16_f32(d):
+    m, k, n = d["DIM_M"], d["DIM_K"], d["DIM_N"]
+
+    def body(a, b, c):
+        A = _unblock(a.astype(np.float32), m, k, MM_R, MM_S)
+        B = _unblock(b.astype(np.float32), k, n, MM_S, MM_T)
+        C = _unblock(c, m, n, MM_R, MM_T)
+        c[...] = _block((C.astype(np.float64) + A.astype(np.float64) @ B.astype(np.float64)).astype(np.float32),
+                        MM_R, MM_T)
+    return body
+
+
+def zero_f32(d):
+    def body(c):
+        c[...] = 0
+    return body
+
+
+# --- kernels/matmul/aie/epilogue/epilogue.cc ------------------------------------------------------
+def phoenix_epi_keep_bias(d):
+    def body(row, bias):
+        bias[...] = row
+    return body
+
+
+def phoenix_epilogue(d):
+    alpha, gelu, has_bias, has_res = d["ALPHA"], d["GELU_MODE"], d["HAS_BIAS"], d["HAS_RESIDUAL"]
+
+    def body(acc, bias, *rest):
+        res, y = rest if has_res else (None, rest[0])
+        v = np.float32(alpha) * acc.astype(np.float32)
+        if has_bias:
+            v = v + bias
+        v = v.astype(np.float64)
+        if gelu >= 0:
+            v = _gelu(v, gelu)
+        if has_res:
+            v = v + res.astype(np.float64)
+        y[...] = _bf16(v)
+    return body
+
+
+# --- kernels/layernorm/aie/layernorm.cc: rows of COLS, FP32 gamma (beta) ---------------------------
+def phoenix_layernorm_bf16(d):
+    cols, eps, has_beta = d["COLS"], d["EPSILON"], d["HAS_BETA"]
+
+    def body(x, gamma, beta, y, rows):
+        v = x.astype(np.float64).reshape(rows, cols)
+        mean = v.mean(axis=1, keepdims=True)
+        var = ((v - mean) ** 2).mean(axis=1, keepdims=True)
+        out = (v - mean) / np.sqrt(var + eps) * gamma
+        if has_beta:
+            out = out + beta
+        y[...] = _bf16(out).reshape(y.shape)
+    return body
+
+
+# --- kernels/softmax/aie/softmax.cc: rows of COLS, y = softmax(SCALE * x) ---------------------------
+def phoenix_softmax_bf16(d):
+    cols, scale = d["COLS"], d["SCALE"]
+
+    def body(x, y, rows):
+        v = np.float64(np.float32(scale)) * x.astype(np.float64).reshape(rows, cols)
+        e = np.exp(v - v.max(axis=1, keepdims=True))
+        y[...] = _bf16(e / e.sum(axis=1, keepdims=True)).reshape(y.shape)
+    return body
+
+
+# --- kernels/gelu/aie/gelu.cc: n elements ------------------------------------------------------------
+def phoenix_gelu_bf16(d):
+    mode = d["MODE"]
+
+    def body(x, y, n):
+        y[:n] = _bf16(_gelu(x[:n].astype(np.float64), mode))
+    return body
+
+
+KERNELS = {f.__name__: f for f in (matmul_bf16_f32, zero_f32, phoenix_epi_keep_bias, phoenix_epilogue,
+                                   phoenix_layernorm_bf16, phoenix_softmax_bf16, phoenix_gelu_bf16)}
