@@ -19,6 +19,7 @@
 #include "devices/xrt/manifest.h"
 #include "common/kernel_kinds.h"
 #include "devices/xrt/npu_probe.h"
+#include "devices/xrt/run_state.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
 #include "xrt/xrt_kernel.h"
@@ -31,6 +32,13 @@ namespace {
 
 using xrt_device::Manifest;
 using xrt_device::ManifestKernel;
+
+// run_state.h restates ert_cmd_state so its policy is tested without XRT: keep the two equal.
+static_assert(xrt_device::kErtCompleted == static_cast<int>(ERT_CMD_STATE_COMPLETED) && xrt_device::kErtError == static_cast<int>(ERT_CMD_STATE_ERROR) &&
+                  xrt_device::kErtAbort == static_cast<int>(ERT_CMD_STATE_ABORT) && xrt_device::kErtTimeout == static_cast<int>(ERT_CMD_STATE_TIMEOUT) &&
+                  xrt_device::kErtNoResponse == static_cast<int>(ERT_CMD_STATE_NORESPONSE) &&
+                  xrt_device::kErtSkCrashed == static_cast<int>(ERT_CMD_STATE_SKCRASHED) && xrt_device::kErtRunning == static_cast<int>(ERT_CMD_STATE_RUNNING),
+              "run_state.h's ert_cmd_state values differ from this XRT's");
 
 constexpr const char* kAccel = "/dev/accel/accel0";
 constexpr unsigned kOpcode = 3;  // mlir-aie NPU designs: "run the instruction stream in the BO"
@@ -130,7 +138,10 @@ class XrtDevice final : public Device {
         }
         st.run.start();
       } catch (const std::exception& e) {
-        return XrtError("starting " + entry->Describe() + " (" + st.stage->kernel_name + ")", e);
+        // Earlier stages of this call may be running: the session's results are no longer trustworthy.
+        broken_ = XrtError("starting " + entry->Describe() + " (" + st.stage->kernel_name + ")", e).message() +
+                  "; this session's NPU path is stopped: create a new session, or use device=emulator";
+        return Status::Error(broken_);
       }
       st.in_flight = true;
       in_flight_.push_back(&st);
@@ -140,35 +151,38 @@ class XrtDevice final : public Device {
 
   Status Wait() override {
     if (!broken_.empty() && in_flight_.empty()) return Status::Error(broken_);
-    Status result;
+    // Every run is waited for (none is left in flight); any state but COMPLETED, or an exception from
+    // wait, stops the session's NPU path (run_state.h: review M4).
     for (Stage* st : in_flight_) {
+      const std::string what = st->entry->Describe() + " (" + st->stage->kernel_name + ")";
+      int state = 0;
+      std::string exception;
       try {
-        const auto state = st->run.wait(kRunTimeout);
-        if (state == ERT_CMD_STATE_TIMEOUT) {
-          // XRT leaves a timed-out run to the caller: abort it, and refuse every later run of
-          // this session, whose buffers may be half written (XRT 2.21 xrt_kernel.h, run::wait).
-          try {
+        state = static_cast<int>(st->run.wait(kRunTimeout));
+      } catch (const xrt::run::command_error& e) {  // aie_error derives from it: the state travels with it
+        exception = e.what();
+        state = static_cast<int>(e.get_command_state());
+      } catch (const std::exception& e) {
+        exception = e.what();
+        try {
+          state = static_cast<int>(st->run.state());
+        } catch (const std::exception&) {
+        }
+      }
+      const std::string failure = xrt_device::RunFailure(what, state, exception);
+      if (!failure.empty()) {
+        if (exception.empty() ? xrt_device::ErtNeedsAbort(state) : state != xrt_device::kErtCompleted) {
+          try {  // XRT leaves a run that did not finish to the caller (xrt_kernel.h, run::wait)
             st->run.abort();
           } catch (const std::exception&) {
           }
-          broken_ = "NPU: " + st->entry->Describe() + " (" + st->stage->kernel_name + ") timed out after " +
-                    std::to_string(kRunTimeout.count() / 1000) + " s and was aborted; this session's NPU results "
-                    "are invalid: create a new session (or use device=emulator). A kernel that hangs usually means "
-                    "its design exceeded an npu1 limit: run `phoenix-npu plan --check`.";
-          if (result.ok()) result = Status::Error(broken_);
-        } else if (state != ERT_CMD_STATE_COMPLETED && result.ok()) {
-          result = Status::Error("NPU: " + st->entry->Describe() + " (" + st->stage->kernel_name +
-                                 ") did not complete (state " + std::to_string(state) +
-                                 "); the xclbin/insts may not match this kernel's shape, or the NPU firmware is too old (" +
-                                 kInstallHint + ")");
         }
-      } catch (const std::exception& e) {
-        if (result.ok()) result = XrtError("waiting for " + st->entry->Describe(), e);
+        if (broken_.empty()) broken_ = failure;  // the first failure names the cause
       }
       st->in_flight = false;
     }
     in_flight_.clear();  // keeps its capacity: no allocation per run after warm-up
-    return result;
+    return broken_.empty() ? Status::OK() : Status::Error(broken_);
   }
 
   Status Open(const std::string& manifest_path) {
@@ -316,7 +330,7 @@ class XrtDevice final : public Device {
   std::vector<Buffer> buffers_;
   std::map<std::tuple<BufferId, size_t, size_t>, xrt::bo> sub_;
   std::vector<Stage*> in_flight_;
-  std::string broken_;      // set after a timed-out run: the session's NPU results are invalid
+  std::string broken_;      // set by any run that did not complete: the session's NPU path is stopped
   std::string description_;
 };
 }  // namespace
