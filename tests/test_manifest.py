@@ -122,6 +122,34 @@ def test_missing_artifacts(tmp_path):
     assert load_manifest(p, check_artifacts=False).kernels[0].artifacts_present() is False
 
 
+def test_per_stage_xclbins_are_enough(tmp_path, monkeypatch):
+    """Per-stage mode (docs/npu.md 5): every stage's own xclbin present, the one xclbin absent: loads;
+    the doctor's NPU-mode check then picks per-stage (npu_mode.h)."""
+    k = _kernel()
+    for st in k["stages"]:
+        st["xclbin"] = f"{st['kernel_name']}.xclbin"
+    p = _write(tmp_path, _doc(k))
+    (tmp_path / "k.xclbin").unlink()
+    with pytest.raises(ManifestError, match="xclbin not found"):   # neither mode built
+        load_manifest(p)
+    for st in k["stages"]:
+        (tmp_path / st["xclbin"]).write_bytes(b"x")
+    m = load_manifest(p)
+    assert [s.xclbin_path.name for s in m.kernels[0].stages] == ["MM.xclbin", "EPI.xclbin"]
+    from phoenix_npu.manifest import call_json, npu_status
+    d = call_json("PhoenixNPU_LoadManifestJson", str(p).encode(), 1)["manifest"]
+    assert d["per_stage_built"] is True and d["one_xclbin_built"] is False
+    man = next(c for c in npu_status(manifest=str(p))["checks"] if c["name"] == "kernel manifest")
+    assert man["ok"] and "every stage's own xclbin" in man["found"]
+    (tmp_path / "npu_bringup.txt").write_text("per-stage pass\n")
+    monkeypatch.delenv("PHOENIX_NPU_MODE", raising=False)
+    checks = {c["name"]: c for c in npu_status(manifest=str(p))["checks"]}
+    assert "NPU mode" in checks and checks["NPU mode"]["ok"] and checks["NPU mode"]["found"].startswith("per-stage")
+    (tmp_path / "npu_bringup.txt").write_text("per-stage broken\n")
+    checks = {c["name"]: c for c in npu_status(manifest=str(p))["checks"]}
+    assert not checks["NPU mode"]["ok"] and "npu_bringup.txt: line 1" in checks["NPU mode"]["found"]
+
+
 # --- issue 11, item 7: files from anywhere --------------------------------------------------------
 def _quick_error(path, msg):
     t = time.monotonic()

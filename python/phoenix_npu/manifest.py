@@ -65,6 +65,8 @@ class ManifestStage:
     insts: str
     insts_path: Path
     args: list
+    xclbin: str = ""                    # per-stage mode: this stage's own xclbin (docs/npu.md 5)
+    xclbin_path: Path | None = None
 
 
 @dataclass
@@ -126,7 +128,8 @@ def _same(a, b) -> bool:
 def _from_json(d: dict) -> Manifest:
     kernels = []
     for k in d["kernels"]:
-        stages = [ManifestStage(s["kernel_name"], s["insts"], Path(s["insts_path"]), list(s["args"]))
+        stages = [ManifestStage(s["kernel_name"], s["insts"], Path(s["insts_path"]), list(s["args"]),
+                                s.get("xclbin", ""), Path(s["xclbin_path"]) if s.get("xclbin_path") else None)
                   for s in k.pop("stages")]
         k["describe_text"] = k.pop("describe")
         kernels.append(ManifestKernel(stages=stages, **k))

@@ -76,14 +76,27 @@ class NPU1:
     fp32_mul_cycles: float = 13.0
     fp32_add_cycles: float = 1.0       # native FP32 add on the accumulator registers
     fp32_misc_cycles: float = 1.0      # compare/select/convert/integer op per 16 lanes
-    launch_overhead_us: float = 50.0   # one XRT run, empty kernel 45 us, small kernel 60 us (mlir-aie #2381)
+    launch_overhead_us: float = 92.0   # one XRT run on npu1: the driver's no-op validate.xclbin, 92 us/iter
+                                       # (xdna-driver #796); 45-60 us (mlir-aie #2381) was not measured on npu1
     dma_task_us: float = 0.2           # ASSUMPTION: writing one shim BD + queue push from the instruction stream
-    context_switch_us: float = 500.0   # ASSUMPTION: a run on another hw_context reloads the array (PDI); 0 used here
+    # Every launch of a different xclbin kernel than the one loaded reloads the array's PDI (the firmware
+    # elides only a reload of the PDI already loaded: mlir-aie PR #3056 review, hrx-system #807). Published
+    # costs: 80-190 us with optimised control-packet reconfiguration (iree-amd-aie #1187, Strix) up to
+    # 570 us for a full reload of an 8-worker design (hrx-system #807, Strix). None measured on npu1.
+    pdi_reload_us: float = 100.0       # low end of the published range (the modelled time)
+    pdi_reload_high_us: float = 570.0  # high end (the modelled upper bound)
+    # Per-stage mode only: creating an xrt::hw_context for an evicted stage (xclbin registration, firmware
+    # context setup). ASSUMPTION: no published npu1 figure; calibrate on hardware (docs/npu.md 5a).
+    context_create_us: float = 2000.0
     head_switch_exposed: bool = True   # attention: next head's K/V load is not overlapped
 
     @property
     def cores(self) -> int:
         return self.cols * self.rows
+
+    def sources(self) -> list:
+        """[(name, value, unit, source)] of every constant the encoder time depends on (`plan` prints them)."""
+        return [(k, getattr(self, k), unit, src) for k, unit, src in CONSTANT_SOURCES]
 
     @property
     def hz(self) -> float:
@@ -97,6 +110,26 @@ class NPU1:
 
     def shim_out_bytes_per_s(self) -> float:
         return self.shim_tiles * self.shim_s2mm * self.channel_bytes_per_cycle * self.hz * self.dma_efficiency
+
+
+# Where each constant of the time model comes from (printed by `phoenix-npu plan`; docs/npu.md section 1).
+CONSTANT_SOURCES = [
+    ("clock_ghz", "GHz", "--clock; 1.0 is pessimistic: the driver requests max DPM, H-clock up to 1.6 GHz "
+                         "(xdna-driver aie2_ctx.c aie2_calc_ctx_dpm, npu1_regs.c)"),
+    ("bf16_macs", "MAC/cycle/tile", "AM020 (AIE-ML): 128 BF16 MACs, FP32 accumulation"),
+    ("mac_efficiency", "", "mlir-aie #2735: whole_array BF16 GEMM on XDNA1 at most ~50 % of peak"),
+    ("fp32_mul_cycles", "cycles/16 lanes", "llvm-aie aiev2_core.h mul_elem_16_accuracy_safe (Peano default)"),
+    ("channel_bytes_per_cycle", "B/cycle", "AM020: 32-bit DMA stream per channel"),
+    ("dma_efficiency", "", "ASSUMPTION (BD / reconfiguration gaps); not measured"),
+    ("dma_task_us", "us", "ASSUMPTION: one shim BD write + queue push"),
+    ("launch_overhead_us", "us", "xdna-driver #796: npu1 no-op validate.xclbin 92 us/iter (mlir-aie #2944: "
+                                 "107-148 us per small run)"),
+    ("pdi_reload_us", "us", "per change of xclbin kernel; low end: iree-amd-aie #1187 (80-190 us, ctrl-packet "
+                            "reconfiguration, Strix)"),
+    ("pdi_reload_high_us", "us", "high end: hrx-system #807 (570 us full PDI reload, Strix); none measured on npu1"),
+    ("context_create_us", "us", "ASSUMPTION (per-stage mode, a context-cache miss): no published npu1 figure"),
+    ("hw_contexts", "", "xdna-driver npu1_regs.c hwctx_limit = 6, shared by all processes"),
+]
 
 
 # --- Numerics cost: cycles per element on ONE tile's vector unit -------------------------------
@@ -152,7 +185,7 @@ class Kernel:
     @property
     def flops(self) -> float:
         p = self.params
-        if self.op == "matmul":
+        if self.op in ("matmul", "host_conv"):
             return 2.0 * p.get("batch", 1) * p["M"] * p["K"] * p["N"]
         if self.op in ("attention", "host_attention"):
             return 2.0 * 2.0 * p["heads"] * p["T"] * p["T"] * p["dh"]
@@ -198,6 +231,12 @@ N_MELS = 80  # large-v3 has 128; the stem cost difference is < 0.1 % of the enco
 # (8 heads x 1500 x 1500 x 64). Scaled by FLOPs for other sizes; a Phoenix laptop has 8 Zen 4
 # cores (ASSUMPTION: about 3x faster), so this is an upper bound.
 HOST_ATTENTION_S_PER_GFLOP = 14.05e-3 / (4.0 * 8 * 1500 * 1500 * 64 / 1e9)
+# The conv stem has no NPU design (conv1's K = 240 fits no GEMM tile, and neither conv is in the kernel
+# manifest): the hybrid device runs it on the host as Im2Col + MatMul. MEASURED in the same run
+# (docs/benchmarks.md, whisper-base): MatMul 162.7 ms for 59.7 GFLOP (the 6 layers' 56.6 + the stem's 3.1),
+# Im2Col 1.6 ms. Scaled by FLOPs for other sizes.
+HOST_MATMUL_S_PER_GFLOP = 162.7e-3 / 59.7
+HOST_IM2COL_S_PER_GFLOP = 1.6e-3 / 3.1
 
 
 def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host") -> list[Kernel]:
@@ -213,15 +252,16 @@ def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str =
 
     def mm(name, repeat=1, **p):
         gemm = Kernel(name, "matmul", dict(p, weight=True), repeat)
-        epi = Kernel(name + " epi", "epilogue", dict(rows=p["M"], cols=p["N"], bias=p.get("bias", False),
+        epi = Kernel(name + " epi", "epilogue", dict(rows=p["M"], cols=p["N"], K=p["K"], bias=p.get("bias", False),
                                                       gelu=p.get("gelu", False), residual=p.get("residual", False)),
                      repeat)
         return [gemm, epi]
 
     ks = [
-        # conv1 (k=3, pad 1) and conv2 (k=3, stride 2) as im2col MatMuls (+ GELU; + positions).
-        *mm("conv1+gelu", M=frames, K=3 * N_MELS, N=D, bias=True, gelu=True),
-        *mm("conv2+gelu+pos", M=T, K=3 * D, N=D, bias=True, gelu=True, residual=True),
+        # conv1 (k=3, pad 1) and conv2 (k=3, stride 2) as im2col MatMuls (+ GELU; + positions): host work
+        # (no NPU design; see HOST_MATMUL_S_PER_GFLOP).
+        Kernel("conv1+gelu (host)", "host_conv", dict(M=frames, K=3 * N_MELS, N=D)),
+        Kernel("conv2+gelu+pos (host)", "host_conv", dict(M=T, K=3 * D, N=D)),
         Kernel("ln1", "layernorm", dict(rows=T, cols=D), L),
         *mm("qkv", L, M=T, K=D, N=3 * D, bias=True),
     ]
@@ -338,12 +378,24 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     p = kern.params
     M, K, N, batch = p["M"], p["K"], p["N"], p.get("batch", 1)
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
-    cands = [tiles] if tiles else [(m, k, n) for m in MM_M for k in MM_K for n in MM_N]
+    built = None
+    if not tiles and batch == 1:   # price the tile that is built (gemm_design), not the best modelled one
+        try:
+            d = gemm_design(kern.name, M, K, N, npu)
+            built = (d.params["m"], d.params["k"], d.params["n"])
+        except DesignError:
+            built = None
+    cands = [tiles or built] if (tiles or built) else [(m, k, n) for m in MM_M for k in MM_K for n in MM_N]
     modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/gemm/design.py) streams A and B
-    return _fastest(kern.name, (
+    plan = _fastest(kern.name, (
         (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
                                                   residual))
-        for (m, k, n) in cands for md in modes), forced=bool(tiles))
+        for (m, k, n) in cands for md in modes), forced=bool(tiles or built))
+    if built:
+        plan.tiling += " (built: gemm_design)"
+    elif not tiles:
+        plan.notes.append("no built design: best modelled tile")
+    return plan
 
 
 def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, residual) -> KernelPlan:
@@ -470,12 +522,90 @@ def plan_kernel(kern: Kernel, npu: NPU1, numerics: str = "contract") -> KernelPl
     if kern.op == "host_attention":
         t = kern.flops / 1e9 * HOST_ATTENTION_S_PER_GFLOP
         plan = KernelPlan(kern, "host CPU (hybrid device): not built for the NPU", 0, 0, 0.0, 0.0, t, 0.0,
-                          npu.launch_overhead_us * 1e-6, "host")
+                          0.0, "host")
+        plan.notes.append("measured emulated-kernel time on the CI machine, not an NPU figure")
+        return plan
+    if kern.op == "host_conv":
+        g = kern.flops / 1e9
+        t = g * (HOST_MATMUL_S_PER_GFLOP + HOST_IM2COL_S_PER_GFLOP)
+        plan = KernelPlan(kern, "host CPU (hybrid device): Im2Col + MatMul, no NPU design", 0, 0, 0.0, 0.0, t, 0.0,
+                          0.0, "host")
         plan.notes.append("measured emulated-kernel time on the CI machine, not an NPU figure")
         return plan
     if kern.op == "gelu":
         return plan_gelu(kern, npu, numerics)
     raise ValueError(f"no planner for op {kern.op!r}")
+
+
+# --- Launch order, PDI reloads and hardware contexts ----------------------------------------------
+MODES = ("one-xclbin", "per-stage")   # docs/npu.md 5: how the XRT device holds the stages
+
+
+def stage_key(kern: Kernel):
+    """The xclbin kernel a planned kernel launches (None: runs on the host). Kernels with equal keys
+    are one xclbin kernel (ln1, ln2 and ln_post are one PHX_LN_<rows>x<cols>)."""
+    p = kern.params
+    if kern.op in ("host_attention", "host_conv"):
+        return None
+    if kern.op == "matmul":
+        return ("gemm", p.get("batch", 1), p["M"], p["K"], p["N"])
+    if kern.op == "epilogue":
+        # the manifest names an epilogue by its MatMul (PHX_EPI_<M>x<K>x<N>_...): one xclbin kernel per MatMul
+        return ("epilogue", p["rows"], p.get("K"), p["cols"], bool(p.get("bias")), bool(p.get("gelu")),
+                bool(p.get("residual")))
+    if kern.op == "gelu":
+        return ("gelu", p["n"])
+    if kern.op == "attention":
+        return ("attention", p["heads"], p["T"], p["dh"])
+    return (kern.op, p["rows"], p["cols"])
+
+
+def launch_sequence(kernels: list) -> list:
+    """The NPU stage keys of one encoder run in execution order: the stem, then the layer body once per
+    layer (the kernels with repeat > 1, in order), then the tail. Host kernels are left out."""
+    first = next((i for i, k in enumerate(kernels) if k.repeat > 1), len(kernels))
+    last = max((i for i, k in enumerate(kernels) if k.repeat > 1), default=first - 1)
+    layers = max((k.repeat for k in kernels), default=1)
+    order = kernels[:first] + kernels[first:last + 1] * layers + kernels[last + 1:]
+    return [key for key in map(stage_key, order) if key is not None]
+
+
+def pdi_reloads(seq: list) -> int:
+    """Launches that load a PDI: the first, and every one whose xclbin kernel differs from the previous
+    launch's (the firmware elides only a reload of the PDI already loaded)."""
+    return sum(1 for i, key in enumerate(seq) if i == 0 or seq[i - 1] != key)
+
+
+def context_misses(seq: list, capacity: int, policy: str = "belady", runs: int = 3) -> dict:
+    """Per-stage mode: one hw_context per stage, at most `capacity` open. Replays `seq` `runs` times
+    (a session runs the same plan every time) and counts the contexts created in the LAST run (the steady
+    state). policy "belady" evicts the open context whose next use is farthest (the XRT device knows the
+    order from the previous run: context_cache.h); "lru" evicts the least recently used. Mirrors
+    provider/devices/xrt/context_cache.h (tests check both give the same counts)."""
+    if capacity < 1:
+        raise ValueError("capacity must be >= 1")
+    full = list(seq) * runs
+    open_, last_use, misses_last, n = [], {}, 0, len(seq)
+    for i, key in enumerate(full):
+        if key not in open_:
+            if len(open_) >= capacity:
+                if policy == "lru":
+                    victim = min(open_, key=lambda k: last_use[k])
+                elif policy == "belady":
+                    def next_use(k):
+                        for j in range(1, n + 1):   # cyclic: the plan repeats every run
+                            if seq[(i % n + j) % n] == k:
+                                return j
+                        return n + 1
+                    victim = max(open_, key=next_use)
+                else:
+                    raise ValueError(f"unknown policy {policy!r}")
+                open_.remove(victim)
+            open_.append(key)
+            if i >= (runs - 1) * n:
+                misses_last += 1
+        last_use[key] = i
+    return {"launches": n, "distinct": len(set(seq)), "capacity": capacity, "misses": misses_last}
 
 
 @dataclass
@@ -485,10 +615,39 @@ class EncoderPlan:
     npu: NPU1
     numerics: str
     plans: list
+    mode: str = "one-xclbin"
+    contexts: int = 6          # per-stage mode: hw_contexts this session may hold (<= npu.hw_contexts)
+    launches: list = field(default_factory=list)   # NPU stage keys of one run, in order
+
+    @property
+    def reloads(self) -> int:
+        return pdi_reloads(self.launches)
+
+    @property
+    def context_creates(self) -> int:
+        """Contexts created per run in the steady state (0 in one-xclbin mode: one context)."""
+        if self.mode == "one-xclbin":
+            return 0
+        return context_misses(self.launches, self.contexts)["misses"]
+
+    def reconfig_s(self, high: bool = False) -> float:
+        """PDI reloads (per change of xclbin kernel) and, per-stage, hw_context creations per run."""
+        pdi = self.npu.pdi_reload_high_us if high else self.npu.pdi_reload_us
+        return (self.reloads * pdi + self.context_creates * self.npu.context_create_us) * 1e-6
+
+    @property
+    def kernels_s(self) -> float:
+        return sum(p.total_s for p in self.plans)
 
     @property
     def time_s(self) -> float:
-        return sum(p.total_s for p in self.plans)
+        """Modelled encoder time with the low end of the published PDI reload cost."""
+        return self.kernels_s + self.reconfig_s()
+
+    @property
+    def time_high_s(self) -> float:
+        """The same with the high end of the published PDI reload cost."""
+        return self.kernels_s + self.reconfig_s(high=True)
 
     @property
     def flops(self) -> float:
@@ -513,10 +672,17 @@ class EncoderPlan:
 
 
 def plan_encoder(model: str = "base", clock_ghz: float = 1.0, seconds: float = 30.0,
-                 numerics: str = "contract", attention: str = "host", npu: NPU1 | None = None) -> EncoderPlan:
+                 numerics: str = "contract", attention: str = "host", npu: NPU1 | None = None,
+                 mode: str = "one-xclbin", contexts: int | None = None) -> EncoderPlan:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
     npu = replace(npu or NPU1(), clock_ghz=clock_ghz)
-    plans = [plan_kernel(k, npu, numerics) for k in encoder_kernels(model, seconds, attention)]
-    return EncoderPlan(model, seconds, npu, numerics, plans)
+    contexts = npu.hw_contexts if contexts is None else contexts
+    if not 1 <= contexts <= npu.hw_contexts:
+        raise ValueError(f"contexts must be in 1..{npu.hw_contexts} (npu1's hw_context limit)")
+    kernels = encoder_kernels(model, seconds, attention)
+    plans = [plan_kernel(k, npu, numerics) for k in kernels]
+    return EncoderPlan(model, seconds, npu, numerics, plans, mode, contexts, launch_sequence(kernels))
 
 
 def physical_limit_ms(gflop: float, clock_ghz: float = 1.0) -> float:

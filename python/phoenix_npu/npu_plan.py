@@ -19,6 +19,11 @@ def add_arguments(parser) -> None:
                         help="host (default: today's plan; attention runs on the CPU), fused "
                              "(npu_model.attention_design: checked against npu1, not built; docs/npu.md 2b) "
                              "or unfused (QK^T / Softmax / PV through DDR)")
+    parser.add_argument("--mode", default="one-xclbin", choices=["one-xclbin", "per-stage"],
+                        help="how the XRT device holds the stages (docs/npu.md 5): one-xclbin (every stage in one "
+                             "xclbin, one hw_context) or per-stage (one xclbin + hw_context per stage, a context cache)")
+    parser.add_argument("--contexts", type=int, default=None,
+                        help="per-stage mode: hw_contexts the session may hold (1..6; default 6)")
     parser.add_argument("--check", action="store_true",
                         help="check every kernel of the manifest against npu1's limits (exit 1 on a violation)")
     parser.add_argument("--manifest", default=None, help="manifest for --check / --simulate (default: the provider's)")
@@ -83,7 +88,8 @@ def run(args) -> int:
                 except PlanError as exc:  # a design that does not fit is reported, not modelled
                     print(f"{m:7s} no plan: {exc}")
             return 0
-        e = plan_encoder(args.model, args.clock, args.seconds, args.numerics, args.attention)
+        e = plan_encoder(args.model, args.clock, args.seconds, args.numerics, args.attention,
+                         mode=args.mode, contexts=args.contexts)
     except (PlanError, ValueError) as exc:
         print(f"phoenix-npu plan: {exc}")
         return 1
@@ -100,7 +106,18 @@ def run(args) -> int:
               f"{p.compute_s * 1e3:8.3f} {p.dma_s * 1e3:8.3f} {p.total_s * 1e3:9.2f}  {p.bound:8s} {p.tiling}"
               + (f"  [{'; '.join(p.notes)}]" if p.notes else ""))
     lim = e.limiting
-    print(f"\nmodelled encoder time: {e.time_s * 1e3:.1f} ms for {e.flops / 1e9:.1f} GFLOP")
+    pdi, pdi_hi = npu.pdi_reload_us, npu.pdi_reload_high_us
+    print(f"{'reconfiguration':16s} {'':3s} {'':7s} {'':7s} {'':7s} {'':7s} {'':7s} {'':8s} {'':8s} "
+          f"{e.reconfig_s() * 1e3:9.2f}  {len(e.launches)} NPU launches/run, {e.reloads} PDI reloads x "
+          f"{pdi / 1e3:.2f} ms" + (f", {e.context_creates} hw_context creations x {npu.context_create_us / 1e3:.2f} ms "
+                                   f"({e.contexts} contexts, per-stage)" if e.mode == "per-stage" else ""))
+    print(f"\nmode {e.mode}: " + ("every stage in one xclbin, one hw_context (the path upstream disabled on npu1: "
+                                   "mlir-aie #2695, xdna-driver #906)" if e.mode == "one-xclbin" else
+                                   f"one xclbin + hw_context per stage, at most {e.contexts} open (context_cache.h)"))
+    print(f"modelled encoder time: {e.time_s * 1e3:.1f} ms for {e.flops / 1e9:.1f} GFLOP "
+          f"(PDI reload {pdi / 1e3:.2f} ms; {e.time_high_s * 1e3:.1f} ms at {pdi_hi / 1e3:.2f} ms)")
+    print(f"  NPU kernels and host work {e.kernels_s * 1e3:.1f} ms + reconfiguration {e.reconfig_s() * 1e3:.1f}-"
+          f"{e.reconfig_s(high=True) * 1e3:.1f} ms")
     print(f"modelled realtime factor: {e.realtime_factor:.0f}x ({e.seconds:g} s of audio)")
     print(f"modelled utilisation of BF16 peak: {e.utilisation * 100:.0f}% "
           f"(physical limit {e.physical_limit_s * 1e3:.1f} ms; modelled/limit = {1 / e.utilisation:.2f}x)")
@@ -110,8 +127,16 @@ def run(args) -> int:
               f"({host / e.time_s * 100:.0f}%, measured emulated-kernel time, not modelled NPU time)")
     print(f"modelled limiting kernel: {lim.kernel.name} ({lim.total_s * 1e3:.1f} ms, "
           f"{lim.total_s / e.time_s * 100:.0f}% of the encoder, {lim.bound}-bound)")
+    print("\nconstants of the time model (value, source):")
+    for name, value, unit, src in npu.sources():
+        print(f"  {name:24s} {value:>9g} {unit:16s} {src}")
+    print(f"  {'host attention':24s} {'':>9s} {'':16s} measured emulated kernel, docs/benchmarks.md (84.3 ms, "
+          "whisper-base, 2 Zen 5 cores)")
+    print(f"  {'host conv stem':24s} {'':>9s} {'':16s} measured emulated MatMul 162.7 ms / 59.7 GFLOP + Im2Col 1.6 ms, "
+          "docs/benchmarks.md")
     if e.numerics == "contract":
-        alt = plan_encoder(args.model, args.clock, args.seconds, "lut", args.attention)
+        alt = plan_encoder(args.model, args.clock, args.seconds, "lut", args.attention, mode=args.mode,
+                           contexts=args.contexts)
         print(f"(with Peano's AIE2_FP32_EMULATION_ACCURACY_FAST: see docs/npu.md)")
         print(f"(with BF16 LUT transcendentals instead of the FP32 contract: modelled {alt.time_s * 1e3:.1f} ms, "
               f"{alt.realtime_factor:.0f}x realtime; see docs/npu.md)")

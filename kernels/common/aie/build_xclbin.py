@@ -7,6 +7,7 @@ by hand: for a manifest stage (kernels/manifest.json) npu_model.designs_for() pl
 and check_design() must accept it, else the build stops.
 
     python build_xclbin.py --manifest kernels/manifest.json --out build      # ONE xclbin, every kernel
+    python build_xclbin.py --manifest kernels/manifest.json --out build --per-stage  # one xclbin per stage
     python design.py --kernel NAME --xclbin-path build/NAME/final.xclbin --insts-path build/NAME/insts.bin
     python design.py --kernel NAME --params-header build/NAME/params.h       # no toolchain needed
     python design.py --list | --check                                         # no toolchain needed
@@ -16,7 +17,9 @@ creates the xclbin, each later one extends it (--xclbin-input, a distinct --xclb
 --xclbin-kernel-id / --xclbin-instance-name): one xclbin, one hardware context. Caveat at
 mlir-aie v1.4.1: its own multi-kernel xclbin tests (test/npu-xrt/add_one_two*) are marked
 npu2-only since mlir-aie #2695 ("frequently failing on npu1 runners"): this path is the first
-thing to try on a Phoenix machine (docs/npu.md). NOT YET RUN: no Peano or mlir-aie here.
+thing upstream distrusts on npu1, so `--per-stage` builds each stage alone into its own xclbin
+(the XRT device's per-stage mode, the default until the bring-up passes the chain: docs/npu.md 5a).
+NOT YET RUN: no Peano or mlir-aie here.
 Needs Python with phoenix_npu installed (scripts/setup.sh's .venv: the manifest is read by the
 provider's own parser) and, to build, mlir_aie + llvm-aie at the pinned versions.
 """
@@ -171,14 +174,35 @@ def design_main(module):
                     FIRST_KERNEL_ID)
 
 
+def build_per_stage(manifest_path, out: Path):
+    """Per-stage mode (docs/npu.md 5): every stage built ALONE into its own xclbin (the manifest stage's
+    "xclbin", else <out>/<kernel_name>.xclbin), one hw_context per stage at run time. No --xclbin-input
+    chain: the configuration upstream runs on npu1 (one design per xclbin), unlike the one-xclbin chain
+    (mlir-aie #2695, xdna-driver #906)."""
+    modules = {}
+    for kernel, design, stage in manifest_stages(manifest_path):
+        kind = design_kind(design)
+        if kind not in modules:
+            modules[kind] = load_design(kind)
+        xclbin = Path(stage.xclbin_path) if getattr(stage, "xclbin_path", None) else out / f"{stage.kernel_name}.xclbin"
+        build_stage(modules[kind], kernel, design, stage, xclbin.resolve(), out / Path(stage.insts_path).name,
+                    FIRST_KERNEL_ID)
+        print(f"built {xclbin} ({stage.kernel_name})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", default=str(MANIFEST))
     ap.add_argument("--out", required=True)
+    ap.add_argument("--per-stage", action="store_true",
+                    help="one xclbin per stage (per-stage mode) instead of the one-xclbin chain")
     a = ap.parse_args()
     from phoenix_npu.manifest import load_manifest
     m = load_manifest(a.manifest, check_artifacts=False)
     out = Path(a.out).resolve()
+    if a.per_stage:
+        build_per_stage(a.manifest, out)
+        return
     xclbin = out / Path(m.xclbin).name
     previous, kernel_id, modules = None, FIRST_KERNEL_ID, {}
     for kernel, design, stage in manifest_stages(a.manifest):

@@ -412,10 +412,12 @@ Status ParseStages(const Ctx& c, const Json& o, const std::string& dir, bool che
     const Json& so = st->arr[s];
     Ctx sc{c.file, c.where + ": stages[" + std::to_string(s) + "]"};
     if (so.type != Json::kObject) return sc.Err(so, "each stage must be an object");
-    PHX_RETURN_IF_ERROR(OnlyKnownKeys(sc, so, {"kernel_name", "insts", "args"}));
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(sc, so, {"kernel_name", "insts", "args", "xclbin"}));
     ManifestStage stage;
     PHX_RETURN_IF_ERROR(GetString(sc, so, "kernel_name", true, &stage.kernel_name));
     PHX_RETURN_IF_ERROR(GetString(sc, so, "insts", true, &stage.insts));
+    PHX_RETURN_IF_ERROR(GetString(sc, so, "xclbin", false, &stage.xclbin));
+    if (!stage.xclbin.empty()) stage.xclbin_path = Resolve(dir, stage.xclbin);
     const Json* args = so.Get("args");
     if (!args) return sc.Err(so, "missing field \"args\"");
     if (args->type != Json::kArray) return sc.Err(*args, "field \"args\" must be an array of strings");
@@ -526,7 +528,9 @@ std::string Manifest::ToJson() const {
   s.precision(17);
   auto q = [](const std::string& v) { return "\"" + EscapeJson(v) + "\""; };
   s << "{\"version\":" << version << ",\"device\":" << q(device) << ",\"path\":" << q(path)
-    << ",\"xclbin\":" << q(xclbin) << ",\"xclbin_path\":" << q(xclbin_path) << ",\"kernels\":[";
+    << ",\"xclbin\":" << q(xclbin) << ",\"xclbin_path\":" << q(xclbin_path)
+    << ",\"one_xclbin_built\":" << (one_xclbin_built ? "true" : "false")
+    << ",\"per_stage_built\":" << (per_stage_built ? "true" : "false") << ",\"kernels\":[";
   for (size_t i = 0; i < kernels.size(); ++i) {
     const ManifestKernel& k = kernels[i];
     s << (i ? "," : "") << "{\"op\":" << q(k.op) << ",\"describe\":" << q(k.Describe()) << ",\"dtype\":" << q(k.dtype)
@@ -538,7 +542,8 @@ std::string Manifest::ToJson() const {
     for (size_t j = 0; j < k.stages.size(); ++j) {
       const ManifestStage& st = k.stages[j];
       s << (j ? "," : "") << "{\"kernel_name\":" << q(st.kernel_name) << ",\"insts\":" << q(st.insts)
-        << ",\"insts_path\":" << q(st.insts_path) << ",\"args\":[";
+        << ",\"insts_path\":" << q(st.insts_path) << ",\"xclbin\":" << q(st.xclbin)
+        << ",\"xclbin_path\":" << q(st.xclbin_path) << ",\"args\":[";
       for (size_t a = 0; a < st.args.size(); ++a) s << (a ? "," : "") << q(st.args[a]);
       s << "]}";
     }
@@ -577,9 +582,7 @@ Status ParseManifest(const std::string& text, const std::string& path, Manifest*
   PHX_RETURN_IF_ERROR(GetString(c, root, "comment", false, &comment));
   PHX_RETURN_IF_ERROR(GetString(c, root, "xclbin", true, &m.xclbin));
   m.xclbin_path = Resolve(m.dir, m.xclbin);
-  if (check_artifacts && !FileExists(m.xclbin_path))
-    return c.Err(*root.Get("xclbin"), "xclbin not found: " + m.xclbin_path +
-                                         " (build it with `make` in kernels/ where mlir-aie and Peano are installed)");
+  m.one_xclbin_built = FileExists(m.xclbin_path);
   const Json* ks = root.Get("kernels");
   if (!ks) return c.Err(root, "missing field \"kernels\"");
   if (ks->type != Json::kArray) return c.Err(*ks, "\"kernels\" must be an array");
@@ -590,12 +593,26 @@ Status ParseManifest(const std::string& text, const std::string& path, Manifest*
     if (o.type == Json::kObject && o.Get("op") && o.Get("op")->type == Json::kString) op = o.Get("op")->str;
     Ctx kc{path, "kernels[" + std::to_string(i) + "]" + (op.empty() ? "" : " (" + op + ")")};
     ManifestKernel k;
-    PHX_RETURN_IF_ERROR(ParseKernel(kc, o, m.dir, check_artifacts, &k));
+    PHX_RETURN_IF_ERROR(ParseKernel(kc, o, m.dir, /*check_artifacts=*/false, &k));  // files: below
     for (const ManifestStage& st : k.stages)
       if (!names.insert(st.kernel_name).second)
         return kc.Err(o, "kernel_name \"" + st.kernel_name + "\" is used twice (each xclbin kernel has its own name)");
     m.kernels.push_back(std::move(k));
   }
+  m.per_stage_built = !m.kernels.empty();
+  for (const ManifestKernel& k : m.kernels)
+    for (const ManifestStage& st : k.stages)
+      if (st.xclbin_path.empty() || !FileExists(st.xclbin_path)) m.per_stage_built = false;
+  if (check_artifacts && !m.one_xclbin_built && !m.per_stage_built)
+    return c.Err(*root.Get("xclbin"), "xclbin not found: " + m.xclbin_path +
+                                         " (build it with `make` in kernels/ where mlir-aie and Peano are installed; "
+                                         "or every stage's own xclbin for the per-stage mode: `make per-stage`)");
+  if (check_artifacts)  // the instruction files, once an xclbin is known to exist (the same parse, with files)
+    for (size_t i = 0; i < ks->arr.size(); ++i) {
+      Ctx kc{path, "kernels[" + std::to_string(i) + "] (" + m.kernels[i].op + ")"};
+      ManifestKernel again;
+      PHX_RETURN_IF_ERROR(ParseKernel(kc, ks->arr[i], m.dir, true, &again));
+    }
   *out = std::move(m);
   return Status::OK();
 }

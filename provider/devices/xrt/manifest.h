@@ -31,6 +31,9 @@ struct ManifestStage {
   std::string kernel_name;             // the kernel's name in the xclbin (unique in the manifest)
   std::string insts, insts_path;       // instruction file: as written / resolved
   std::vector<std::string> args;       // buffer arguments in kernel order (after opcode, instr, n)
+  // Per-stage mode (docs/npu.md 5): this stage built alone into its own xclbin (one hw_context per
+  // stage). Optional: empty when only the one-xclbin build exists.
+  std::string xclbin, xclbin_path;
 };
 
 struct ManifestKernel {
@@ -63,6 +66,9 @@ struct Manifest {
   std::string path, dir;
   std::string xclbin, xclbin_path;     // the one xclbin (as written / resolved)
   std::vector<ManifestKernel> kernels;
+  // Which modes' artifacts exist (looked up at load time): the one xclbin; every stage's own xclbin.
+  bool one_xclbin_built = false;
+  bool per_stage_built = false;
 
   // The kernel that runs `call` exactly, or nullptr with the reason in *why_not.
   const ManifestKernel* Find(const KernelCall& call, std::string* why_not) const;
@@ -70,8 +76,8 @@ struct Manifest {
   std::string ToJson() const;
 };
 
-// Reads and validates the manifest. With check_artifacts, the xclbin and every insts file must
-// exist. Errors name the file, the line and column (bad JSON) or the kernel index and field.
+// Reads and validates the manifest. With check_artifacts, every insts file and the xclbin(s) of
+// at least one mode (the one xclbin, or every stage's own) must exist. Errors name the file, the line and column (bad JSON) or the kernel index and field.
 Status LoadManifest(const std::string& path, Manifest* out, bool check_artifacts = true);
 Status ParseManifest(const std::string& text, const std::string& path_for_errors, Manifest* out,
                      bool check_artifacts);

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 #include "devices/xrt/manifest.h"
 #include "devices/xrt/xrt_device.h"
@@ -88,11 +89,39 @@ NpuCheck KernelManifest(const std::string& path) {
             "kernels/common/aie/toolchain.json) and point --manifest / $PHOENIX_NPU_MANIFEST / the provider option "
             "`manifest` at the generated manifest"};
   if (m.kernels.empty()) return {"kernel manifest", false, path + " lists no kernels", "build the NPU kernels"};
-  return {"kernel manifest", true, path + ": " + std::to_string(m.kernels.size()) + " kernels in one xclbin, all "
-                                       "artifacts present", ""};
+  const std::string built = std::string(m.one_xclbin_built ? "the one xclbin" : "") +
+                            (m.one_xclbin_built && m.per_stage_built ? " and " : "") +
+                            (m.per_stage_built ? "every stage's own xclbin" : "");
+  return {"kernel manifest", true, path + ": " + std::to_string(m.kernels.size()) + " kernels; built: " + built, ""};
+}
+
+NpuCheck Mode(const std::string& path) {
+  xrt_device::Manifest m;
+  if (!xrt_device::LoadManifest(path, &m, /*check_artifacts=*/true).ok())
+    return {"NPU mode", false, "no usable kernel manifest", "see the kernel manifest check"};
+  const xrt_device::ModeChoice c = ChooseNpuModeFor(m);
+  if (!c.ok) return {"NPU mode", false, c.why, "docs/npu.md section 5a: the bring-up order"};
+  return {"NPU mode", true, std::string(xrt_device::NpuModeName(c.mode)) + ": " + c.why, ""};
 }
 
 }  // namespace
+
+xrt_device::ModeChoice ChooseNpuModeFor(const xrt_device::Manifest& m) {
+  xrt_device::ModeFacts f;
+  if (const char* env = std::getenv("PHOENIX_NPU_MODE")) f.requested = env;
+  f.one_xclbin_built = m.one_xclbin_built;
+  f.per_stage_built = m.per_stage_built;
+  std::ifstream rec(m.dir + "/npu_bringup.txt");
+  if (rec) {
+    std::string text((std::istreambuf_iterator<char>(rec)), std::istreambuf_iterator<char>()), err;
+    if (!xrt_device::ParseBringupRecord(text, &f.record, &err)) {
+      xrt_device::ModeChoice c;
+      c.why = m.dir + "/npu_bringup.txt: " + err;
+      return c;
+    }
+  }
+  return xrt_device::ChooseNpuMode(f);
+}
 
 std::string DefaultManifestPath() {
   if (const char* env = std::getenv("PHOENIX_NPU_MANIFEST"); env && *env) return env;
@@ -112,7 +141,9 @@ std::vector<NpuCheck> ProbeNpu(const NpuProbeRoots& roots) {
   checks.push_back(DeviceNode(roots.accel));
   checks.push_back(Firmware(roots.firmware));
   checks.push_back(Xrt());
-  checks.push_back(KernelManifest(roots.manifest.empty() ? DefaultManifestPath() : roots.manifest));
+  const std::string manifest = roots.manifest.empty() ? DefaultManifestPath() : roots.manifest;
+  checks.push_back(KernelManifest(manifest));
+  if (checks.back().ok) checks.push_back(Mode(manifest));
   return checks;
 }
 

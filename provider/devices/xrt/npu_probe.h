@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "devices/xrt/npu_mode.h"
+
 namespace phoenix {
 
 struct NpuCheck {
@@ -29,6 +31,13 @@ std::vector<NpuCheck> ProbeNpu(const NpuProbeRoots& roots = NpuProbeRoots());
 
 // True when every check passes; else false with the first failure (and its remedy) in *why_not.
 bool NpuUsable(const std::vector<NpuCheck>& checks, std::string* why_not);
+
+namespace xrt_device {
+struct Manifest;
+}
+// The mode `device=npu` runs the manifest in (npu_mode.h): its built artifacts, $PHOENIX_NPU_MODE and
+// the bring-up record `npu_bringup.txt` next to the manifest. The XRT device and the doctor both ask here.
+xrt_device::ModeChoice ChooseNpuModeFor(const xrt_device::Manifest& m);
 
 // $PHOENIX_NPU_MANIFEST, else <this library's folder>/../kernels/manifest.json (the wheel layout).
 std::string DefaultManifestPath();

@@ -19,6 +19,9 @@
 #include "devices/xrt/manifest.h"
 #include "common/kernel_kinds.h"
 #include "devices/xrt/npu_probe.h"
+#include "devices/xrt/run_state.h"
+#include "devices/xrt/context_cache.h"
+#include "devices/xrt/npu_mode.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
 #include "xrt/xrt_kernel.h"
@@ -32,6 +35,13 @@ namespace {
 using xrt_device::Manifest;
 using xrt_device::ManifestKernel;
 
+// run_state.h restates ert_cmd_state so its policy is tested without XRT: keep the two equal.
+static_assert(xrt_device::kErtCompleted == static_cast<int>(ERT_CMD_STATE_COMPLETED) && xrt_device::kErtError == static_cast<int>(ERT_CMD_STATE_ERROR) &&
+                  xrt_device::kErtAbort == static_cast<int>(ERT_CMD_STATE_ABORT) && xrt_device::kErtTimeout == static_cast<int>(ERT_CMD_STATE_TIMEOUT) &&
+                  xrt_device::kErtNoResponse == static_cast<int>(ERT_CMD_STATE_NORESPONSE) &&
+                  xrt_device::kErtSkCrashed == static_cast<int>(ERT_CMD_STATE_SKCRASHED) && xrt_device::kErtRunning == static_cast<int>(ERT_CMD_STATE_RUNNING),
+              "run_state.h's ert_cmd_state values differ from this XRT's");
+
 constexpr const char* kAccel = "/dev/accel/accel0";
 constexpr unsigned kOpcode = 3;  // mlir-aie NPU designs: "run the instruction stream in the BO"
 constexpr auto kRunTimeout = std::chrono::milliseconds(10000);
@@ -42,6 +52,14 @@ const char* kInstallHint =
     "XRT from AMD's xdna-driver build is installed (source /opt/xilinx/xrt/setup.sh); `phoenix-npu doctor` "
     "checks all of these";
 
+// Per-stage mode: hw_contexts this session may hold. npu1 has 6 for all processes (npu1_regs.c);
+// PHOENIX_NPU_CONTEXTS lowers it to leave room for other processes.
+size_t ContextBudget() {
+  const char* env = std::getenv("PHOENIX_NPU_CONTEXTS");
+  const long n = env ? std::strtol(env, nullptr, 10) : 6;
+  return static_cast<size_t>(n < 1 ? 1 : n > 6 ? 6 : n);
+}
+
 Status XrtError(const std::string& what, const std::exception& e) {
   return Status::Error("XRT: " + what + " failed: " + e.what() + " (" + kInstallHint + ")");
 }
@@ -49,6 +67,10 @@ Status XrtError(const std::string& what, const std::exception& e) {
 struct Stage {            // one xclbin kernel of a manifest kernel, ready to run
   const ManifestKernel* entry = nullptr;
   const xrt_device::ManifestStage* stage = nullptr;
+  xrt::xclbin xclbin;           // per-stage mode: this stage's own xclbin (registered once)
+  xrt::hw_context ctx;          // per-stage mode: open while the stage is in the context cache
+  std::vector<uint32_t> words;  // the instruction stream, kept to rebuild the BO after an eviction
+  bool resident = false;
   xrt::kernel kernel;
   xrt::bo instr;
   uint32_t n_instr = 0;
@@ -106,7 +128,13 @@ class XrtDevice final : public Device {
   }
 
   Status SyncToDevice(BufferId id, size_t offset, size_t bytes) override { return Sync(id, offset, bytes, true); }
-  Status SyncFromDevice(BufferId id, size_t offset, size_t bytes) override { return Sync(id, offset, bytes, false); }
+  Status SyncFromDevice(BufferId id, size_t offset, size_t bytes) override {
+    if (recording_ && !order_.empty()) {  // the first plan run has ended: its launch order repeats
+      cache_.SetOrder(order_);
+      recording_ = false;
+    }
+    return Sync(id, offset, bytes, false);
+  }
 
   Status Launch(const KernelCall& call) override {
     if (!broken_.empty()) return Status::Error(broken_);
@@ -119,6 +147,12 @@ class XrtDevice final : public Device {
     for (size_t si : k.stages) {
       Stage& st = stages_[si];
       if (st.in_flight) PHX_RETURN_IF_ERROR(Wait());
+      if (mode_ == xrt_device::NpuMode::kPerStage) {
+        // Runs on different hw_contexts are not ordered: the previous stage must finish first.
+        if (!in_flight_.empty()) PHX_RETURN_IF_ERROR(Wait());
+        PHX_RETURN_IF_ERROR(MakeResident(si));
+        if (recording_) order_.push_back(static_cast<int>(si));
+      }
       try {
         st.run.set_arg(0, kOpcode);
         st.run.set_arg(1, st.instr);
@@ -130,7 +164,10 @@ class XrtDevice final : public Device {
         }
         st.run.start();
       } catch (const std::exception& e) {
-        return XrtError("starting " + entry->Describe() + " (" + st.stage->kernel_name + ")", e);
+        // Earlier stages of this call may be running: the session's results are no longer trustworthy.
+        broken_ = XrtError("starting " + entry->Describe() + " (" + st.stage->kernel_name + ")", e).message() +
+                  "; this session's NPU path is stopped: create a new session, or use device=emulator";
+        return Status::Error(broken_);
       }
       st.in_flight = true;
       in_flight_.push_back(&st);
@@ -140,35 +177,38 @@ class XrtDevice final : public Device {
 
   Status Wait() override {
     if (!broken_.empty() && in_flight_.empty()) return Status::Error(broken_);
-    Status result;
+    // Every run is waited for (none is left in flight); any state but COMPLETED, or an exception from
+    // wait, stops the session's NPU path (run_state.h: review M4).
     for (Stage* st : in_flight_) {
+      const std::string what = st->entry->Describe() + " (" + st->stage->kernel_name + ")";
+      int state = 0;
+      std::string exception;
       try {
-        const auto state = st->run.wait(kRunTimeout);
-        if (state == ERT_CMD_STATE_TIMEOUT) {
-          // XRT leaves a timed-out run to the caller: abort it, and refuse every later run of
-          // this session, whose buffers may be half written (XRT 2.21 xrt_kernel.h, run::wait).
-          try {
+        state = static_cast<int>(st->run.wait(kRunTimeout));
+      } catch (const xrt::run::command_error& e) {  // aie_error derives from it: the state travels with it
+        exception = e.what();
+        state = static_cast<int>(e.get_command_state());
+      } catch (const std::exception& e) {
+        exception = e.what();
+        try {
+          state = static_cast<int>(st->run.state());
+        } catch (const std::exception&) {
+        }
+      }
+      const std::string failure = xrt_device::RunFailure(what, state, exception);
+      if (!failure.empty()) {
+        if (exception.empty() ? xrt_device::ErtNeedsAbort(state) : state != xrt_device::kErtCompleted) {
+          try {  // XRT leaves a run that did not finish to the caller (xrt_kernel.h, run::wait)
             st->run.abort();
           } catch (const std::exception&) {
           }
-          broken_ = "NPU: " + st->entry->Describe() + " (" + st->stage->kernel_name + ") timed out after " +
-                    std::to_string(kRunTimeout.count() / 1000) + " s and was aborted; this session's NPU results "
-                    "are invalid: create a new session (or use device=emulator). A kernel that hangs usually means "
-                    "its design exceeded an npu1 limit: run `phoenix-npu plan --check`.";
-          if (result.ok()) result = Status::Error(broken_);
-        } else if (state != ERT_CMD_STATE_COMPLETED && result.ok()) {
-          result = Status::Error("NPU: " + st->entry->Describe() + " (" + st->stage->kernel_name +
-                                 ") did not complete (state " + std::to_string(state) +
-                                 "); the xclbin/insts may not match this kernel's shape, or the NPU firmware is too old (" +
-                                 kInstallHint + ")");
         }
-      } catch (const std::exception& e) {
-        if (result.ok()) result = XrtError("waiting for " + st->entry->Describe(), e);
+        if (broken_.empty()) broken_ = failure;  // the first failure names the cause
       }
       st->in_flight = false;
     }
     in_flight_.clear();  // keeps its capacity: no allocation per run after warm-up
-    return result;
+    return broken_.empty() ? Status::OK() : Status::Error(broken_);
   }
 
   Status Open(const std::string& manifest_path) {
@@ -180,14 +220,21 @@ class XrtDevice final : public Device {
     } catch (const std::exception& e) {
       return XrtError("opening NPU device 0 (" + std::string(kAccel) + ")", e);
     }
-    // ONE xclbin holds every kernel (aiecc --xclbin-input chains them), so ONE hw_context: npu1
-    // has 6 per device, shared by all processes (xdna-driver npu1_regs.c, hwctx_limit).
-    try {
-      xclbin_ = xrt::xclbin(manifest_.xclbin_path);
-      device_.register_xclbin(xclbin_);
-      ctx_ = xrt::hw_context(device_, xclbin_.get_uuid());
-    } catch (const std::exception& e) {
-      return XrtError("registering " + manifest_.xclbin_path + " and creating its hardware context", e);
+    // The mode: what `phoenix-npu doctor` reports (npu_mode.h: the built artifacts, PHOENIX_NPU_MODE and
+    // the bring-up record next to the manifest).
+    const xrt_device::ModeChoice choice = ChooseNpuModeFor(manifest_);
+    if (!choice.ok) return Status::Error("NPU: " + choice.why);
+    mode_ = choice.mode;
+    if (mode_ == xrt_device::NpuMode::kOneXclbin) {
+      // ONE xclbin holds every kernel (aiecc --xclbin-input chains them), so ONE hw_context: npu1
+      // has 6 per device, shared by all processes (xdna-driver npu1_regs.c, hwctx_limit).
+      try {
+        xclbin_ = xrt::xclbin(manifest_.xclbin_path);
+        device_.register_xclbin(xclbin_);
+        ctx_ = xrt::hw_context(device_, xclbin_.get_uuid());
+      } catch (const std::exception& e) {
+        return XrtError("registering " + manifest_.xclbin_path + " and creating its hardware context", e);
+      }
     }
     size_t n_stages = 0;
     for (const ManifestKernel& e : manifest_.kernels) n_stages += e.stages.size();
@@ -201,17 +248,23 @@ class XrtDevice final : public Device {
           Stage st;
           st.entry = &e;
           st.stage = &ms;
-          st.kernel = xrt::kernel(ctx_, ms.kernel_name);
-          std::vector<uint32_t> words;
-          PHX_RETURN_IF_ERROR(ReadInstructions(ms.insts_path, &words));
-          st.n_instr = static_cast<uint32_t>(words.size());
-          st.instr = xrt::bo(device_, words.size() * sizeof(uint32_t), xrt::bo::flags::cacheable, st.kernel.group_id(1));
-          std::memcpy(st.instr.map<void*>(), words.data(), words.size() * sizeof(uint32_t));
-          st.instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-          st.run = xrt::run(st.kernel);
-          if (stages_.empty()) data_group_ = st.kernel.group_id(3);
+          PHX_RETURN_IF_ERROR(ReadInstructions(ms.insts_path, &st.words));
+          st.n_instr = static_cast<uint32_t>(st.words.size());
+          if (mode_ == xrt_device::NpuMode::kOneXclbin) {
+            st.kernel = xrt::kernel(ctx_, ms.kernel_name);
+            PHX_RETURN_IF_ERROR(LoadInstructions(&st));
+            if (stages_.empty()) data_group_ = st.kernel.group_id(3);
+          } else {
+            st.xclbin = xrt::xclbin(ms.xclbin_path);  // registered once; its context opens on demand
+            device_.register_xclbin(st.xclbin);
+          }
           k.stages.push_back(stages_.size());
           stages_.push_back(std::move(st));
+        }
+        if (mode_ == xrt_device::NpuMode::kPerStage && stages_.size() == k.stages.size() && !k.stages.empty()) {
+          // The data BOs' memory group comes from a kernel: open the first stage's context now.
+          PHX_RETURN_IF_ERROR(MakeResident(k.stages.front()));
+          data_group_ = stages_[k.stages.front()].kernel.group_id(3);
         }
         if (e.ScratchBytes() > 0)
           k.scratch = xrt::bo(device_, static_cast<size_t>(e.ScratchBytes()), xrt::bo::flags::host_only, data_group_);
@@ -228,11 +281,59 @@ class XrtDevice final : public Device {
     } catch (const std::exception&) {
     }
     description_ = name + " " + kAccel + " via XRT, " + std::to_string(loaded_.size()) + " kernels (" +
-                   std::to_string(stages_.size()) + " xclbin kernels) in one hardware context (" + path + ")";
+                   std::to_string(stages_.size()) + " xclbin kernels), mode " + xrt_device::NpuModeName(mode_) +
+                   (mode_ == xrt_device::NpuMode::kOneXclbin
+                        ? std::string(": one hardware context")
+                        : ": one hardware context per stage, at most " + std::to_string(cache_.capacity()) + " open") +
+                   " (" + choice.why + "; " + path + ")";
     return Status::OK();
   }
 
  private:
+  // The stage's kernel, instruction BO (group_id 1) and run, on its current context.
+  Status LoadInstructions(Stage* st) {
+    const size_t bytes = st->words.size() * sizeof(uint32_t);
+    st->instr = xrt::bo(device_, bytes, xrt::bo::flags::cacheable, st->kernel.group_id(1));
+    std::memcpy(st->instr.map<void*>(), st->words.data(), bytes);
+    st->instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+    st->run = xrt::run(st->kernel);
+    return Status::OK();
+  }
+
+  // Per-stage mode: give stage `si` an open hw_context, closing the one context_cache.h chooses.
+  // Data BOs belong to the device, not the context: they stay (mlir-air PR #2012 does the same).
+  Status MakeResident(size_t si) {
+    Stage& st = stages_[si];
+    const auto step = cache_.Use(static_cast<int>(si));
+    if (step.hit && st.resident) return Status::OK();
+    if (step.evicted >= 0) Close(static_cast<size_t>(step.evicted));
+    for (int attempt = 0;; ++attempt) {
+      try {
+        st.ctx = xrt::hw_context(device_, st.xclbin.get_uuid());
+        st.kernel = xrt::kernel(st.ctx, st.stage->kernel_name);
+        PHX_RETURN_IF_ERROR(LoadInstructions(&st));
+        st.resident = true;
+        return Status::OK();
+      } catch (const std::exception& e) {
+        // Other processes may hold npu1's contexts (6 for the device): hold one fewer and retry.
+        const int victim = cache_.Shrink();
+        if (victim < 0 || attempt >= 5)
+          return XrtError("creating the hardware context of " + st.stage->kernel_name + " (per-stage mode, " +
+                              std::to_string(cache_.capacity()) + " contexts)", e);
+        Close(static_cast<size_t>(victim));
+      }
+    }
+  }
+
+  void Close(size_t si) {
+    Stage& st = stages_[si];
+    st.run = xrt::run();
+    st.instr = xrt::bo();
+    st.kernel = xrt::kernel();
+    st.ctx = xrt::hw_context();
+    st.resident = false;
+  }
+
   static Status ReadInstructions(const std::string& path, std::vector<uint32_t>* words) {
     std::ifstream f(path, std::ios::binary | std::ios::ate);
     if (!f) return Status::Error("NPU: cannot read instruction file " + path);
@@ -316,7 +417,11 @@ class XrtDevice final : public Device {
   std::vector<Buffer> buffers_;
   std::map<std::tuple<BufferId, size_t, size_t>, xrt::bo> sub_;
   std::vector<Stage*> in_flight_;
-  std::string broken_;      // set after a timed-out run: the session's NPU results are invalid
+  xrt_device::NpuMode mode_ = xrt_device::NpuMode::kPerStage;
+  xrt_device::ContextCache cache_{ContextBudget()};
+  std::vector<int> order_;  // per-stage: the first plan run's launch order (Belady eviction after it)
+  bool recording_ = true;
+  std::string broken_;      // set by any run that did not complete: the session's NPU path is stopped
   std::string description_;
 };
 }  // namespace
