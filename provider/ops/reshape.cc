@@ -98,17 +98,11 @@ Status Lower(Lowering& l, int ni) {
   const Shape& dims = l.ShapeOf(n.outputs[0]);
   auto view = ReshapeView(x.view, dims);
   if (!view) {  // the input's layout needs a copy first (pending scale and quantization ride along)
-    const float scale = x.scale;
-    const auto quant = x.quant;
-    x.scale = 1.0f;
-    x.quant.reset();
-    x = l.Contiguous(x, n.Label());
-    x.scale = scale;
-    x.quant = quant;
+    x = l.ContiguousPending(x, n.Label());
     view = ReshapeView(x.view, dims);
     if (!view) return Status::Error(x.view.ToString() + " cannot be viewed as " + ShapeToString(dims));
   }
-  l.Set(n.outputs[0], Val{x.tensor, *view, x.scale, x.quant});
+  l.Set(n.outputs[0], x.WithView(*view));
   return Status::OK();
 }
 
