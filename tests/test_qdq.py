@@ -274,3 +274,80 @@ def test_stem_quantized_by_quantize_static_all_ops(tmp_path, rng):
     assert_all_on_npu(phoenix_npu.assignment(sess))
     feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
     assert rel_l2(sess.run(None, feeds)[0], _reference(model, feeds)[0]) < 1e-3
+
+
+# ---- INT8 weights the INT8 kernel cannot run exactly: claimed only when it runs them -------------
+
+def _int8_linear(scales, K=16, N=4, rng=None):
+    """x -> Q -> DQ -> MatMul(DQ(int8 weights, per-channel scales)): the INT8 kernel's pattern."""
+    rng = rng or np.random.default_rng(7)
+    w = rng.integers(-128, 128, (K, N)).astype(np.int8)
+    nodes = [n("QuantizeLinear", ["x", "s", "z"], ["q"]), n("DequantizeLinear", ["q", "s", "z"], ["xd"]),
+             n("DequantizeLinear", ["w", "ws"], ["wd"], axis=1), n("MatMul", ["xd", "wd"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "s"), numpy_helper.from_array(np.array(128, np.uint8), "z"),
+             numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array(scales, np.float32), "ws")]
+    graph = helper.make_graph(nodes, "int8", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, K])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, N])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    return model.SerializeToString()
+
+
+def _reason(op):
+    return [nd["reason"] for nd in phoenix_npu.capability_reports()[-1]["per_node"] if nd["op"] == op]
+
+
+def test_pruned_and_negative_weight_scales_run_as_int8(rng):
+    """A pruned channel (scale 0) and a negative scale are valid: the INT8 kernel runs them."""
+    model = _int8_linear([0.0, -0.01, 0.02, -0.0])
+    sess = npu_session(model)
+    assert_all_on_npu(phoenix_npu.assignment(sess))
+    x = rng.standard_normal((3, 16)).astype(np.float32)
+    got, want = sess.run(None, {"x": x})[0], _reference(model, {"x": x})[0]
+    assert _kernels().get("MatMulInt8", {}).get("launches") == 1, _kernels()
+    assert np.all(got[:, [0, 3]] == 0) and rel_l2(got, want) < QDQ_TOLERANCE
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=["nan", "inf", "-inf"])
+def test_nonfinite_weight_scale_left_to_cpu_with_the_reason(rng, bad):
+    model = _int8_linear([0.01, bad, 0.02, 0.03])
+    sess = npu_session(model)
+    assert "MatMul" in phoenix_npu.assignment(sess).get(CPU, [])
+    assert _reason("MatMul") == ["an INT8 weight scale is NaN or infinite"]
+    x = rng.standard_normal((3, 16)).astype(np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], cpu_run(model, {"x": x})[0])  # as without the provider
+
+
+def test_k_beyond_the_exact_int32_sum_left_to_cpu_with_the_reason(rng):
+    K = 33026  # kernels/matmul_int8: kMaxInt8K + 1
+    model = _int8_linear([0.01, 0.02, 0.03, 0.04], K=K)
+    sess = npu_session(model)
+    assert "MatMul" in phoenix_npu.assignment(sess).get(CPU, [])
+    assert "K > 33025" in _reason("MatMul")[0]
+    x = rng.standard_normal((3, K)).astype(np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], cpu_run(model, {"x": x})[0])
+
+
+def test_activation_product_beyond_the_exact_sum_runs_dequantized(rng):
+    """Activation x activation: K (a sequence length) is known only per run; beyond the INT8
+    kernel's bound the provider runs the dequantized product instead of failing the run."""
+    K = 33026
+    nodes = [n("QuantizeLinear", ["a", "s", "z"], ["qa"]), n("DequantizeLinear", ["qa", "s", "z"], ["ad"]),
+             n("QuantizeLinear", ["b", "s", "z"], ["qb"]), n("DequantizeLinear", ["qb", "s", "z"], ["bd"]),
+             n("MatMul", ["ad", "bd"], ["y"])]
+    graph = helper.make_graph(nodes, "actact", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, "k"]),
+                                                helper.make_tensor_value_info("b", TensorProto.FLOAT, ["k", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+                              [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+                               numpy_helper.from_array(np.array(128, np.uint8), "z")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    model = model.SerializeToString()
+    sess = npu_session(model)
+    assert_all_on_npu(phoenix_npu.assignment(sess))
+    for k in (64, K):
+        feeds = {"a": rng.standard_normal((2, k)).astype(np.float32), "b": rng.standard_normal((k, 3)).astype(np.float32)}
+        got, want = sess.run(None, feeds)[0], _reference(model, feeds)[0]
+        assert rel_l2(got, want) < QDQ_TOLERANCE
+        assert ("MatMul" in _kernels()) == (k == K), _kernels()  # counters add up over the session's runs
+    assert _kernels()["MatMulInt8Activations"]["launches"] == 1
