@@ -144,7 +144,7 @@ Status InferRegionShapes(const RegionGraph& region, const std::vector<Shape>& in
     if (g.values[v].is_constant && g.values[v].IsStatic()) {
       (*shapes)[v] = g.values[v].shape;
       known[v] = true;
-      if (auto ints = g.ConstantAsInts(static_cast<int>(v))) values[v] = Shape(ints->begin(), ints->end());
+      values[v] = ShapeValueOfConstant(g, static_cast<int>(v));
     }
   std::unordered_map<int, int> pattern_input;  // node of a GELU pattern -> the pattern's x
   for (const GeluMatch& m : region.gelus)
