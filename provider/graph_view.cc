@@ -280,6 +280,25 @@ void GraphView::Finish() {
   FoldDequantizedConstants();
 }
 
+bool GraphView::QuantParamShapesValid(const GNode& n) const {
+  if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return false;
+  const GValue& x = values[n.inputs[0]];
+  const GValue& s = values[n.inputs[1]];
+  if (!x.has_shape || !s.has_shape || s.shape.size() > 1) return false;
+  const bool per_tensor = s.shape.empty() || s.shape[0] == 1;
+  if (!per_tensor) {
+    const int64_t r = static_cast<int64_t>(x.shape.size());
+    int64_t axis = n.AttrInt("axis", 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r || x.shape[axis] != s.shape[0]) return false;
+  }
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    const GValue& z = values[n.inputs[2]];
+    if (!z.has_shape || z.shape != s.shape) return false;
+  }
+  return true;
+}
+
 void GraphView::FoldDequantizedConstants() {
   for (const GNode& n : nodes) {
     if (!n.domain.empty() || n.op_type != "DequantizeLinear" || n.inputs.size() < 2 || n.outputs.empty()) continue;
@@ -292,6 +311,7 @@ void GraphView::FoldDequantizedConstants() {
     if (!qd || (qd->bytes.empty() && qd->dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) || !sd || sd->values.empty()) continue;
     if (qd->bytes.empty() && qd->ints.empty()) continue;
     if (n.HasAttribute("block_size") || values[y].dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) continue;
+    if (!QuantParamShapesValid(n)) continue;  // left to the CPU EP, which rejects it
     DequantizedConstant dq{q, s, z, n.AttrInt("axis", 1)};
     GValue& out = values[y];
     out.is_constant = true;

@@ -31,6 +31,12 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (auto why = CheckF32(g, n, gemm ? 3 : 2); !why.empty()) return why;
   if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
   if (std::string why = Int8WeightsRefusal(g, n); !why.empty()) return why;
+  for (int i = 0; i < 2; ++i) {  // weights whose DequantizeLinear the provider does not fold stay with it
+    const int p = g.value(n.inputs[i]).producer;
+    if (p >= 0 && g.nodes[p].op_type == "DequantizeLinear" && !g.value(n.inputs[i]).dequantized &&
+        g.nodes[p].inputs[0] >= 0 && g.value(g.nodes[p].inputs[0]).is_constant)
+      return "weights from a DequantizeLinear whose parameters the provider does not read (left with it to the CPU EP)";
+  }
   if (gemm) {  // B may be an activation too (ORT's MatMulAddFusion writes activation MatMul + Add so)
     if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant &&
         n.AttrFloat("beta", 1.0f) != 1.0f)

@@ -29,6 +29,7 @@ bool Handles(const GraphView& g, const GNode& n) {
 // zero point are scalar constants of a supported type.
 std::optional<kernels::QuantParams> PerTensor(const GraphView& g, const GNode& n, ONNXTensorElementDataType qtype) {
   if (n.inputs.size() < 2 || n.HasAttribute("block_size") || !IsQuantType(qtype)) return std::nullopt;
+  if (!g.QuantParamShapesValid(n)) return std::nullopt;
   const auto scale = g.ScalarConstant(n.inputs[1]);
   if (!scale) return std::nullopt;
   kernels::QuantParams q;

@@ -39,6 +39,7 @@ Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
   const std::vector<Shape>& in = io->in;
   std::vector<Shape>* out = &io->out;
   const std::optional<Shape>& target = io->in_values[1];
+  if (io->in[1].size() != 1) return Status::Error("Reshape's shape input is not 1-D");  // the CPU EP rejects it
   if (!target) return Status::Error("Reshape's target shape is not known before the run (not a constant or shape arithmetic the provider evaluates)");
   const Shape& x = in[0];
   const bool allowzero = n.AttrInt("allowzero", 0) != 0;
