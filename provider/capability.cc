@@ -208,7 +208,7 @@ CapabilityResult FindRegions(const GraphView& g, const std::vector<GeluMatch>& g
     std::vector<std::optional<Shape>> values(g.values.size());  // integer contents known before the run
     for (size_t v = 0; v < g.values.size(); ++v)
       if (g.values[v].is_constant)
-        if (auto ints = g.ConstantAsInts(static_cast<int>(v))) values[v] = Shape(ints->begin(), ints->end());
+        values[v] = ShapeValueOfConstant(g, static_cast<int>(v));
 
     // Units: a GELU pattern is one unit; every other supported node is a unit of its own.
     std::vector<int> unit_of(N, -1);

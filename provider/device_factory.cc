@@ -15,6 +15,7 @@ namespace {
 bool NpuUsable(const ProviderOptions& options, std::string* why_not) {
   NpuProbeRoots roots;
   roots.manifest = options.manifest;
+  roots.manifest_only_with_npu = true;  // "Read on the NPU only": never parsed when there is no NPU
   return phoenix::NpuUsable(ProbeNpu(roots), why_not);
 }
 

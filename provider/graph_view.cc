@@ -1,6 +1,7 @@
 #include "graph_view.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <queue>
 #include <set>
@@ -59,6 +60,26 @@ bool Widen(ONNXTensorElementDataType t, const void* raw, size_t n, ConstantData*
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
       out->ints.resize(n);
       for (size_t i = 0; i < n; ++i) out->values[i] = out->ints[i] = static_cast<const int32_t*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16:
+      out->ints.resize(n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = out->ints[i] = static_cast<const int16_t*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16:
+      out->ints.resize(n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = out->ints[i] = static_cast<const uint16_t*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32:
+      out->ints.resize(n);
+      for (size_t i = 0; i < n; ++i) out->values[i] = out->ints[i] = static_cast<const uint32_t*>(raw)[i];
+      return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64:  // beyond INT64_MAX saturates: never read as a small value
+      out->ints.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t u = static_cast<const uint64_t*>(raw)[i];
+        out->values[i] = static_cast<double>(u);
+        out->ints[i] = u > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(u);
+      }
       return true;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
       out->bytes.assign(static_cast<const uint8_t*>(raw), static_cast<const uint8_t*>(raw) + n);
@@ -259,6 +280,25 @@ void GraphView::Finish() {
   FoldDequantizedConstants();
 }
 
+bool GraphView::QuantParamShapesValid(const GNode& n) const {
+  if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return false;
+  const GValue& x = values[n.inputs[0]];
+  const GValue& s = values[n.inputs[1]];
+  if (!x.has_shape || !s.has_shape || s.shape.size() > 1) return false;
+  const bool per_tensor = s.shape.empty() || s.shape[0] == 1;
+  if (!per_tensor) {
+    const int64_t r = static_cast<int64_t>(x.shape.size());
+    int64_t axis = n.AttrInt("axis", 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r || x.shape[axis] != s.shape[0]) return false;
+  }
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    const GValue& z = values[n.inputs[2]];
+    if (!z.has_shape || z.shape != s.shape) return false;
+  }
+  return true;
+}
+
 void GraphView::FoldDequantizedConstants() {
   for (const GNode& n : nodes) {
     if (!n.domain.empty() || n.op_type != "DequantizeLinear" || n.inputs.size() < 2 || n.outputs.empty()) continue;
@@ -271,6 +311,7 @@ void GraphView::FoldDequantizedConstants() {
     if (!qd || (qd->bytes.empty() && qd->dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) || !sd || sd->values.empty()) continue;
     if (qd->bytes.empty() && qd->ints.empty()) continue;
     if (n.HasAttribute("block_size") || values[y].dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) continue;
+    if (!QuantParamShapesValid(n)) continue;  // left to the CPU EP, which rejects it
     DequantizedConstant dq{q, s, z, n.AttrInt("axis", 1)};
     GValue& out = values[y];
     out.is_constant = true;
@@ -349,7 +390,13 @@ std::optional<std::vector<double>> GraphView::ConstantAsDoubles(int value_id) co
 std::optional<std::vector<int64_t>> GraphView::ConstantAsInts(int value_id) const {
   if (value_id < 0 || !values[value_id].is_constant || !values[value_id].data) return std::nullopt;
   const ConstantData& d = *values[value_id].data;
-  if (d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 && d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32)
+  if (d.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8 || d.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8) {
+    if (d.values.size() != d.bytes.size()) return std::nullopt;  // above the copy limit
+    return std::vector<int64_t>(d.values.begin(), d.values.end());
+  }
+  if (d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 && d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 &&
+      d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16 && d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16 &&
+      d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32 && d.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64)
     return std::nullopt;
   return d.ints;
 }

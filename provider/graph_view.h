@@ -126,6 +126,10 @@ class GraphView {
   // Any float constant as float32 values: copied data, dequantized INT8 data, or read from the
   // live OrtGraph (valid only during the ORT call that built this graph).
   bool ReadConstantF32(int value_id, std::vector<float>* out) const;
+  // A QuantizeLinear / DequantizeLinear (no block_size) whose scale and zero point have shapes the
+  // CPU EP accepts: the scale a scalar, a 1-element vector or a vector along `axis` of the data,
+  // the zero point (if any) of the scale's shape. The CPU EP rejects the rest at run time.
+  bool QuantParamShapesValid(const GNode& n) const;
 
   // The subgraph of `node_ids` (indices into nodes, any order): its nodes, every value they
   // touch, the values read from outside as graph inputs and the values used outside (or graph

@@ -116,15 +116,18 @@ bool Lowering::Int8Weights(int value, Int8WeightRef* out, int* data, int* scales
   return true;
 }
 
-Val Lowering::Contiguous(const Val& in, const std::string& label) {
-  Val v = Materialize(in, label);
+Val Lowering::Contiguous(const Val& in, const std::string& label) { return ContiguousPending(Materialize(in, label), label); }
+
+Val Lowering::ContiguousPending(const Val& v, const std::string& label) {
   if (v.view.IsContiguous()) return v;
   Val o = NewOutput(label + "/contiguous", v.view.Dims());
   PlanCall pc = NewCall(CopyParams{}, label);
   pc.in[0] = {v.tensor, v.view};
   pc.out = {o.tensor, o.view};
   Emit(pc);
-  return o;
+  Val r = v.WithView(o.view);
+  r.tensor = o.tensor;
+  return r;
 }
 
 Status InferRegionShapes(const RegionGraph& region, const std::vector<Shape>& input_shapes, ShapeMap* shapes) {
@@ -141,7 +144,7 @@ Status InferRegionShapes(const RegionGraph& region, const std::vector<Shape>& in
     if (g.values[v].is_constant && g.values[v].IsStatic()) {
       (*shapes)[v] = g.values[v].shape;
       known[v] = true;
-      if (auto ints = g.ConstantAsInts(static_cast<int>(v))) values[v] = Shape(ints->begin(), ints->end());
+      values[v] = ShapeValueOfConstant(g, static_cast<int>(v));
     }
   std::unordered_map<int, int> pattern_input;  // node of a GELU pattern -> the pattern's x
   for (const GeluMatch& m : region.gelus)

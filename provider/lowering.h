@@ -58,6 +58,14 @@ struct Val {
   float scale = 1.0f;
   std::optional<kernels::QuantParams> quant;
   bool quant_pending = false;
+
+  // The same value through another view of its tensor (Transpose, Reshape): what is pending
+  // (scale, quantization) stays pending.
+  Val WithView(const TensorView& v) const {
+    Val o = *this;
+    o.view = v;
+    return o;
+  }
 };
 
 // The state one plan's lowering shares between the op families and the fused units.
@@ -89,6 +97,9 @@ class Lowering {
   Val Materialize(const Val& v, const std::string& label);
   // The value as a contiguous tensor (pending work applied first), copying only when needed.
   Val Contiguous(const Val& v, const std::string& label);
+  // A contiguous copy of the value's tensor elements, with its scale and quantization still
+  // pending (for views that need another layout first).
+  Val ContiguousPending(const Val& v, const std::string& label);
   // A plan tensor for INT8 weights: constant `value` (a folded DequantizeLinear) as its int8
   // data, scales and zero points; false when the weights are not such a constant.
   bool Int8Weights(int value, Int8WeightRef* out, int* data, int* scales, int* zero_points);

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 
 import phoenix_npu
 from conftest import CPU, EP, assert_all_on_npu, cpu_run, make_model, npu_session, rel_l2
@@ -308,3 +308,75 @@ def test_token_decoder_graphs_are_left_to_the_cpu_ep_unless_asked(rng):
     assert rel_l2(taken.run(None, {"ids": ids})[0], cpu_run(m, {"ids": ids})[0]) < 1e-2
     with pytest.raises(Exception, match="claim_decoders"):
         npu_session(m, claim_decoders="yes")
+
+
+# ---- shape arithmetic in every integer width, as the CPU EP computes it ---------------------------
+
+_INT_TYPES = {"int8": (TensorProto.INT8, 8), "uint8": (TensorProto.UINT8, 8), "int16": (TensorProto.INT16, 16),
+              "uint16": (TensorProto.UINT16, 16), "int32": (TensorProto.INT32, 32), "uint32": (TensorProto.UINT32, 32)}
+
+
+def _reshape_by(rng, chain, inits, first):
+    """x [batch, 5, 32] -> MatMul -> Reshape to [first, -1, 4, 8] -> Softmax, where `chain` computes
+    `first` (an int64 [1]) from the batch (Shape -> Gather -> "b", int64 scalar)."""
+    nodes = ([n("MatMul", ["x", "w"], ["q"]), n("Shape", ["x"], ["shp"]), n("Gather", ["shp", "zero"], ["b"], axis=0)] +
+             chain + [n("Unsqueeze", [first, "axes0"], ["t0"]), n("Concat", ["t0", "rest"], ["target"], axis=0),
+                      n("Reshape", ["q", "target"], ["qh"]), n("Softmax", ["qh"], ["y"], axis=-1)])
+    inits = dict(inits, w=(rng.standard_normal((32, 32)) / 6).astype(np.float32), zero=np.array(0, np.int64),
+                 axes0=np.array([0], np.int64), rest=np.array([-1, 4, 8], np.int64))
+    return make_model(nodes, [("x", ["batch", 5, 32])], [("y", ["o0", "o1", "o2", "o3"])], inits)
+
+
+def _wrap_cases():
+    """(id, chain, initializers, output of the chain): each gives 2 in the CPU EP and 10 without the
+    type's wrap-around, both valid Reshape dims: (2, 5, 4, 8) against (10, 1, 4, 8)."""
+    cases = []
+    for name, (t, bits) in _INT_TYPES.items():
+        m = 1 << bits  # b * m * 21/32 wraps to m * 5/16; / (m/8) gives 2, unwrapped 10
+        cases.append((f"cast-{name}", [n("Mul", ["b", "k"], ["v"]), n("Cast", ["v"], ["vt"], to=t),
+                                      n("Cast", ["vt"], ["v64"], to=TensorProto.INT64), n("Div", ["v64", "d"], ["f"])],
+                      {"k": np.array(m * 21 // 32, np.int64), "d": np.array(m // 8, np.int64)}))
+    # int32 arithmetic wraps: 2 * 163840 * 16384 = 5 * 2^30 -> 2^30 in int32; / 2^29 gives 2, unwrapped 10
+    cases.append(("int32-mul-wraps", [n("Cast", ["b"], ["b32"], to=TensorProto.INT32), n("Mul", ["b32", "k"], ["v"]),
+                                      n("Mul", ["v", "k2"], ["v2"]), n("Div", ["v2", "d"], ["f32"]),
+                                      n("Cast", ["f32"], ["f"], to=TensorProto.INT64)],
+                  {"k": np.array(163840, np.int32), "k2": np.array(16384, np.int32), "d": np.array(1 << 29, np.int32)}))
+    return cases
+
+
+@pytest.mark.parametrize("chain,inits", [c[1:] for c in _wrap_cases()], ids=[c[0] for c in _wrap_cases()])
+def test_shape_arithmetic_wraps_as_the_cpu_ep(rng, chain, inits):
+    """Narrowing Casts wrap (static_cast, as the CPU EP's Cast) and int32 arithmetic overflows:
+    the provider evaluates the chain in its type, so the Reshape gives the CPU EP's shape."""
+    m = _reshape_by(rng, chain, inits, "f")
+    sess = npu_session(m, sess_options=_unoptimised())
+    assert_all_on_npu(phoenix_npu.assignment(sess))
+    x = rng.standard_normal((2, 5, 32)).astype(np.float32)
+    got, want = sess.run(None, {"x": x})[0], cpu_run(m, {"x": x})[0]
+    assert got.shape == want.shape == (2, 5, 4, 8)
+    assert rel_l2(got, want) < 1e-2
+
+
+@pytest.mark.parametrize("case", ["int64-beyond-2^40", "uint64-of-negative", "negative-beyond-2^40", "div-by-zero"])
+def test_shape_values_the_provider_cannot_hold_are_left_to_the_cpu_ep(rng, case):
+    """Values at or beyond 2^40 (below -2^40 a shape value would read as a symbol) are not
+    evaluated: the nodes that need them stay on the CPU EP, and the result is the CPU EP's."""
+    if case == "int64-beyond-2^40":  # 2^41 * b / 2^41 = b: fine in int64, beyond what the provider holds
+        chain, inits = [n("Mul", ["b", "k"], ["v"]), n("Div", ["v", "k"], ["f"])], {"k": np.array(1 << 41, np.int64)}
+    elif case == "uint64-of-negative":  # (b - 3) as uint64 is 2^64 - 1, back in int64 -1 again, + 3 = b
+        chain = [n("Sub", ["b", "three"], ["v"]), n("Cast", ["v"], ["u"], to=TensorProto.UINT64),
+                 n("Cast", ["u"], ["s"], to=TensorProto.INT64), n("Add", ["s", "three"], ["f"])]
+        inits = {"three": np.array(3, np.int64)}
+    elif case == "negative-beyond-2^40":  # -2^41 / -2^40 = 2 (a constant that would read as a symbol)
+        chain, inits = [n("Div", ["k", "k2"], ["f"])], {"k": np.array(-(1 << 41), np.int64), "k2": np.array(-(1 << 40), np.int64)}
+    else:  # Div by zero traps in the CPU EP: never claimed (the CPU EP's own behaviour applies)
+        chain, inits = [n("Mul", ["b", "z"], ["v"]), n("Div", ["b", "v"], ["f"])], {"z": np.array(0, np.int64)}
+    m = _reshape_by(rng, chain, inits, "f")
+    sess = npu_session(m, sess_options=_unoptimised())
+    assert "Reshape" in phoenix_npu.assignment(sess).get(CPU, []), phoenix_npu.assignment(sess)
+    if case == "div-by-zero":
+        return
+    x = rng.standard_normal((2, 5, 32)).astype(np.float32)
+    got, want = sess.run(None, {"x": x})[0], cpu_run(m, {"x": x})[0]
+    assert got.shape == want.shape
+    assert rel_l2(got, want) < 1e-2

@@ -207,3 +207,37 @@ def test_doctor_survives_every_malformed_manifest(tmp_path, capsys):
         assert doctor.run(parser.parse_args(["--manifest", str(p)])) == 0
         out = capsys.readouterr().out
         assert "kernel manifest" in out and "Traceback" not in out
+
+
+def _many_keys(tmp_path):
+    """Just under the 1 MiB limit: one object with ~60000 distinct keys (the hand-written parser's
+    duplicate-key check made this take 33-54 s)."""
+    keys = ",".join(f'"k{i:06d}":0' for i in range(1, 100000))
+    text = '{"version": 2, "xclbin": "k", "kernels": [], "extra": {' + keys[: (1 << 20) - 200].rsplit(",", 1)[0] + "}}"
+    p = tmp_path / "keys.json"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_session_without_npu_does_not_read_the_manifest(tmp_path, monkeypatch, how):
+    """README: the manifest is "Read on the NPU only". device=auto without an NPU must not parse
+    it (a crafted manifest= or PHOENIX_NPU_MANIFEST stalled session creation for ~40 s)."""
+    import phoenix_npu
+    from conftest import npu_session
+    from onnx import TensorProto, helper
+    if Path("/dev/accel/accel0").exists():
+        pytest.skip("an NPU is present: the manifest is read")
+    p = _many_keys(tmp_path)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    m = helper.make_model(helper.make_graph([helper.make_node("Softmax", ["x"], ["y"])], "g", [x], [y]),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 10
+    opts = {"manifest": str(p)} if how == "option" else {}
+    if how == "environment":
+        monkeypatch.setenv("PHOENIX_NPU_MANIFEST", str(p))
+    t = time.monotonic()
+    sess = npu_session(m.SerializeToString(), device="auto", **opts)
+    assert time.monotonic() - t < 3.0
+    assert phoenix_npu.assignment(sess).get("PhoenixNPUExecutionProvider")

@@ -180,3 +180,55 @@ def test_real_gelu_pattern_is_still_claimed():
     got, want, assign, _ = run_both(m, {"x": x})
     assert set(assign.get(CPU, [])) <= {"Identity"} and "Erf" in assign.get(EP, []), assign
     assert rel_l2(got[0], want[0]) < 1e-2
+
+
+# -- malformed quantization parameters and shape tensors: the CPU EP's error, not numbers -------
+
+def _qdq_matmul(case, rng):
+    """x -> Q -> DQ -> MatMul(DQ(int8 weights)) with one malformed parameter."""
+    K, N = 8, 4
+    inits = {"s": np.array(0.05, np.float32), "z": np.array(128, np.uint8),
+             "w": rng.integers(-128, 128, (K, N)).astype(np.int8), "ws": np.full(N, 0.01, np.float32),
+             "wz": np.zeros(N, np.int8)}
+    if case == "weight-zero-points-fewer-than-scales":
+        inits["wz"] = np.zeros(2, np.int8)
+    elif case == "weight-scale-2d":
+        inits["ws"] = np.full((1, N), 0.01, np.float32)
+        inits["wz"] = np.zeros((1, N), np.int8)
+    elif case == "activation-scale-2d":
+        inits["s"] = np.full((1, 1), 0.05, np.float32)
+        inits["z"] = np.full((1, 1), 128, np.uint8)
+    elif case == "activation-zero-point-shape":
+        inits["z"] = np.full(3, 128, np.uint8)
+    nodes = [n("QuantizeLinear", ["x", "s", "z"], ["q"]), n("DequantizeLinear", ["q", "s", "z"], ["xd"]),
+             n("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=1), n("MatMul", ["xd", "wd"], ["y"])]
+    return _unchecked_model(nodes, [("x", [3, K])], [("y", [3, N])], inits)
+
+
+@pytest.mark.parametrize("case", ["weight-zero-points-fewer-than-scales", "weight-scale-2d", "activation-scale-2d",
+                                  "activation-zero-point-shape", "reshape-shape-2d"])
+def test_malformed_parameters_fail_as_on_the_cpu_ep(case, rng):
+    """The CPU EP rejects these models; the provider used to return numbers (missing zero points
+    filled with defaults, a 2-D scale or shape tensor read as flat). It must leave them to the CPU
+    EP, which then fails as it does without the provider."""
+    if case == "reshape-shape-2d":
+        m = _unchecked_model([n("MatMul", ["x", "w"], ["mm"]), n("Reshape", ["mm", "shape"], ["r"]),
+                              n("Softmax", ["r"], ["y"], axis=-1)], [("x", [2, 8])], [("y", [4, 4])],
+                             {"w": rng.standard_normal((8, 8)).astype(np.float32), "shape": np.array([[4, 4]], np.int64)})
+        x = rng.standard_normal((2, 8)).astype(np.float32)
+    else:
+        m = _qdq_matmul(case, rng)
+        x = rng.standard_normal((3, 8)).astype(np.float32)
+    try:
+        want = cpu_run(m, {"x": x})[0]
+    except Exception:
+        want = None  # (ORT's QDQ fusion accepts a [1, N] weight scale: then the CPU EP's numbers)
+    try:
+        got = npu_session(m).run(None, {"x": x})[0]
+    except Exception:
+        got = None
+    assert (got is None) == (want is None), (got, want)
+    if want is not None:
+        np.testing.assert_array_equal(got, want)
+    if case != "weight-scale-2d":
+        assert want is None

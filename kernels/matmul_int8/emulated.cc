@@ -50,26 +50,21 @@ float Finish(const MatMulArgs& a, const Int8MatMulArgs& q, int32_t acc, float co
 }
 
 void CheckParams(const QuantParams& p, const char* what) {
-  if (!(std::isfinite(p.scale) && p.scale > 0.0f))
-    throw std::invalid_argument(std::string("MatMulInt8: ") + what + " scale must be finite and > 0");
-  if (p.zero_point < QuantMin(p) || p.zero_point > QuantMax(p))
-    throw std::invalid_argument(std::string("MatMulInt8: ") + what + " zero point out of its type's range");
+  if (const char* why = QuantParamsRefusal(p)) throw std::invalid_argument(std::string("MatMulInt8: ") + what + " " + why);
 }
 
 void CheckArgs(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* B_bf16) {
   CheckParams(q.a, "A");
   if (q.quantize_output) CheckParams(q.out, "output");
-  if (a.K > kMaxInt8K) throw std::invalid_argument("MatMulInt8: K > 33025 would overflow the int32 accumulator");
   if (q.b_int8) {
     if (!q.b_scale || (q.b_channels != 1 && q.b_channels != a.N))
       throw std::invalid_argument("MatMulInt8: weight scales must be per tensor (1) or per column (N)");
-    for (int64_t c = 0; c < q.b_channels; ++c)
-      if (!(std::isfinite(q.b_scale[c]) && q.b_scale[c] > 0.0f))
-        throw std::invalid_argument("MatMulInt8: weight scales must be finite and > 0");
   } else {
     if (!B_bf16) throw std::invalid_argument("MatMulInt8: no B (neither INT8 weights nor BF16 activations)");
     CheckParams(q.b_act, "B");
   }
+  if (const char* why = Int8MatMulRefusal(a.K, q.b_int8 ? q.b_scale : nullptr, q.b_int8 ? q.b_channels : 0))
+    throw std::invalid_argument(std::string("MatMulInt8: ") + why);
 }
 
 // Panels [p0, p1) of B in the AVX2 layout (matmul_int8_internal.h).

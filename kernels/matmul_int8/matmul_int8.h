@@ -5,6 +5,7 @@
 // MatMul / Gemm onto it.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -49,9 +50,30 @@ struct Int8MatMulArgs {
 // (|qa - za|, |qb - zb| <= 255): MatMulInt8 refuses larger K (std::invalid_argument).
 constexpr int64_t kMaxInt8K = 2147483647 / (255 * 255);  // 33025
 
+// What MatMulInt8 accepts, as one predicate: the kernel throws std::invalid_argument with this
+// text and the provider's capability refuses the node with it, so the two cannot drift. nullptr
+// when accepted. Weight scales (b_scales, b_channels of them; nullptr for activation x activation)
+// may be 0 (a pruned channel) or negative: they only multiply the exact integer sum. NaN and Inf
+// may not: the kernel would give NaN where the dequantized product gives +-Inf and the reverse.
+inline const char* Int8MatMulRefusal(int64_t K, const float* b_scales, int64_t b_channels) {
+  if (K > kMaxInt8K) return "K > 33025 would overflow the INT8 MatMul's int32 accumulator";
+  for (int64_t c = 0; b_scales && c < b_channels; ++c)
+    if (!std::isfinite(b_scales[c])) return "an INT8 weight scale is NaN or infinite";
+  return nullptr;
+}
+
+// The same for a quantization the kernel applies (A, activation B, output): x / scale needs a
+// finite scale > 0, the zero point its type's range.
+inline const char* QuantParamsRefusal(const QuantParams& p) {
+  if (!(std::isfinite(p.scale) && p.scale > 0.0f)) return "scale must be finite and > 0";
+  if (p.zero_point < (p.is_signed ? -128 : 0) || p.zero_point > (p.is_signed ? 127 : 255))
+    return "zero point out of its type's range";
+  return nullptr;
+}
+
 // C [b, M, N] (BF16) from A [b, M, K] (BF16) and B (see Int8MatMulArgs; B_bf16 is the BF16 B for
 // the activation x activation case, else unused and may be nullptr). Throws std::invalid_argument
-// on bad quantization parameters (scale not finite and > 0, zero point out of range, K too large).
+// on what Int8MatMulRefusal or QuantParamsRefusal refuse.
 void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
                 int num_threads);
 

@@ -221,7 +221,12 @@ Status LowerMatMulHead(Lowering& l, const GNode& n, HeadCall* h) {
     }
   }
   if (b_int8 < 0) PHX_RETURN_IF_ERROR(l.Get(n.inputs[1], &b));
-  const bool int8_activations = int8_ok && b_int8 < 0 && b.quant.has_value();
+  // activation x activation: K is known only now (a sequence length); beyond the kernel's exact
+  // bound the dequantized path runs it (capability refused such INT8 weights already).
+  const Shape& a_shape = l.ShapeOf(n.inputs[0]);
+  const int64_t K = gemm && n.AttrInt("transA", 0) ? a_shape.front() : a_shape.back();
+  const bool int8_activations =
+      int8_ok && b_int8 < 0 && b.quant.has_value() && kernels::Int8MatMulRefusal(K, nullptr, 0) == nullptr;
   if (b_int8 >= 0 || int8_activations) {
     a = l.ApplyScale(a, n.Label());  // quant(scale * x): the scale goes first, the quantization into the kernel
     if (int8_activations) b = l.ApplyScale(b, n.Label());

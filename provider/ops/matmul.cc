@@ -10,11 +10,33 @@ constexpr int kMaxBatchDims = 4;  // kernels/matmul/matmul.h kMaxBatchRank
 
 bool Handles(const GraphView& g, const GNode& n) { return n.op_type == "MatMul" || n.op_type == "Gemm"; }
 
+// INT8 weights (a folded DequantizeLinear of int8 / uint8) the INT8 kernel would refuse: the
+// kernel's own predicate, on the static K and scales. (Left to the CPU EP; capability logs why.)
+std::string Int8WeightsRefusal(const GraphView& g, const GNode& n) {
+  const GValue& b = g.value(n.inputs[1]);
+  if (!b.dequantized || !b.has_shape || b.shape.size() < 2) return "";
+  const GValue& q = g.value(b.dequantized->quantized);
+  if (!q.data || q.data->bytes.empty()) return "";  // not int8 / uint8: never the INT8 kernel
+  const size_t r = b.shape.size();
+  const int64_t K = n.op_type == "Gemm" && n.AttrInt("transB", 0) ? b.shape[1] : b.shape[r - 2];
+  const std::vector<double>& s = g.value(b.dequantized->scale).data->values;
+  std::vector<float> scales(s.begin(), s.end());
+  const char* why = kernels::Int8MatMulRefusal(IsStaticDim(K) ? K : 0, scales.data(), static_cast<int64_t>(scales.size()));
+  return why ? why : "";
+}
+
 std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   const bool gemm = n.op_type == "Gemm";
   if (n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return "missing operand";
   if (auto why = CheckF32(g, n, gemm ? 3 : 2); !why.empty()) return why;
   if (g.value(n.inputs[0]).is_constant && g.value(n.inputs[1]).is_constant) return "both operands constant";
+  if (std::string why = Int8WeightsRefusal(g, n); !why.empty()) return why;
+  for (int i = 0; i < 2; ++i) {  // weights whose DequantizeLinear the provider does not fold stay with it
+    const int p = g.value(n.inputs[i]).producer;
+    if (p >= 0 && g.nodes[p].op_type == "DequantizeLinear" && !g.value(n.inputs[i]).dequantized &&
+        g.nodes[p].inputs[0] >= 0 && g.value(g.nodes[p].inputs[0]).is_constant)
+      return "weights from a DequantizeLinear whose parameters the provider does not read (left with it to the CPU EP)";
+  }
   if (gemm) {  // B may be an activation too (ORT's MatMulAddFusion writes activation MatMul + Add so)
     if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.value(n.inputs[2]).is_constant &&
         n.AttrFloat("beta", 1.0f) != 1.0f)

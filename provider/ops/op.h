@@ -80,6 +80,10 @@ extern const OpFamily kQdqFamily;          // QuantizeLinear / DequantizeLinear 
 extern const OpFamily kShapeArithFamily;   // Shape, Gather, Unsqueeze, Squeeze, Concat, Slice, Cast and integer
                                            // Add / Sub / Mul / Div on shapes: evaluated when a plan is built
 
+// The value of an integer constant as shape arithmetic reads it, or nullopt when it is not one it
+// represents exactly (values at or beyond 2^40 in magnitude; ops/shape_arith.cc).
+std::optional<Shape> ShapeValueOfConstant(const GraphView& g, int value);
+
 // For a DequantizeLinear reading a QuantizeLinear: the pair's per-tensor quantization, or why
 // it is not one the provider runs (ops/qdq.cc).
 std::string FakeQuantPair(const GraphView& g, const GNode& dq, kernels::QuantParams* out);

@@ -29,17 +29,18 @@ bool Handles(const GraphView& g, const GNode& n) {
 // zero point are scalar constants of a supported type.
 std::optional<kernels::QuantParams> PerTensor(const GraphView& g, const GNode& n, ONNXTensorElementDataType qtype) {
   if (n.inputs.size() < 2 || n.HasAttribute("block_size") || !IsQuantType(qtype)) return std::nullopt;
+  if (!g.QuantParamShapesValid(n)) return std::nullopt;
   const auto scale = g.ScalarConstant(n.inputs[1]);
-  if (!scale || !(*scale > 0) || !std::isfinite(*scale)) return std::nullopt;
+  if (!scale) return std::nullopt;
   kernels::QuantParams q;
-  q.scale = static_cast<float>(*scale);
   q.is_signed = qtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
     const auto zp = g.ScalarConstant(n.inputs[2]);
     if (!zp || g.value(n.inputs[2]).dtype != qtype) return std::nullopt;
     q.zero_point = static_cast<int32_t>(*zp);
   }
-  if (q.zero_point < kernels::QuantMin(q) || q.zero_point > kernels::QuantMax(q)) return std::nullopt;
+  q.scale = static_cast<float>(*scale);
+  if (kernels::QuantParamsRefusal(q)) return std::nullopt;  // what the kernels refuse (matmul_int8.h)
   return q;
 }
 

@@ -39,6 +39,7 @@ Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
   const std::vector<Shape>& in = io->in;
   std::vector<Shape>* out = &io->out;
   const std::optional<Shape>& target = io->in_values[1];
+  if (io->in[1].size() != 1) return Status::Error("Reshape's shape input is not 1-D");  // the CPU EP rejects it
   if (!target) return Status::Error("Reshape's target shape is not known before the run (not a constant or shape arithmetic the provider evaluates)");
   const Shape& x = in[0];
   const bool allowzero = n.AttrInt("allowzero", 0) != 0;
@@ -98,17 +99,11 @@ Status Lower(Lowering& l, int ni) {
   const Shape& dims = l.ShapeOf(n.outputs[0]);
   auto view = ReshapeView(x.view, dims);
   if (!view) {  // the input's layout needs a copy first (pending scale and quantization ride along)
-    const float scale = x.scale;
-    const auto quant = x.quant;
-    x.scale = 1.0f;
-    x.quant.reset();
-    x = l.Contiguous(x, n.Label());
-    x.scale = scale;
-    x.quant = quant;
+    x = l.ContiguousPending(x, n.Label());
     view = ReshapeView(x.view, dims);
     if (!view) return Status::Error(x.view.ToString() + " cannot be viewed as " + ShapeToString(dims));
   }
-  l.Set(n.outputs[0], Val{x.tensor, *view, x.scale, x.quant});
+  l.Set(n.outputs[0], x.WithView(*view));
   return Status::OK();
 }
 

@@ -4,6 +4,7 @@
 // them itself: symbolically at capability (so the Reshape they feed can be judged), concretely
 // when a plan is built. They emit no kernel call; their results never leave the region.
 #include <algorithm>
+#include <climits>
 
 #include "lowering.h"
 #include "ops/op.h"
@@ -13,9 +14,28 @@ namespace {
 
 constexpr size_t kMaxValues = 64;  // shape values are short; anything longer is not shape arithmetic
 
-bool IsInt(ONNXTensorElementDataType t) {
-  return t == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || t == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
+// The integer types a shape value may travel in. Add / Sub / Mul / Div only in int32 and int64:
+// the CPU EP has no integer arithmetic kernels of other widths, and claiming one would run a model
+// the CPU EP rejects.
+struct IntType {
+  int bits = 0;
+  bool is_signed = true;
+};
+std::optional<IntType> IntTypeOf(ONNXTensorElementDataType t) {
+  switch (t) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8: return IntType{8, true};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8: return IntType{8, false};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16: return IntType{16, true};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16: return IntType{16, false};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return IntType{32, true};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32: return IntType{32, false};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return IntType{64, true};
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64: return IntType{64, false};
+    default: return std::nullopt;
+  }
 }
+bool IsInt(ONNXTensorElementDataType t) { return IntTypeOf(t).has_value(); }
+bool IsArith(const std::string& op) { return op == "Add" || op == "Sub" || op == "Mul" || op == "Div"; }
 
 bool Handles(const GraphView& g, const GNode& n) {
   if (n.op_type == "Shape") return true;
@@ -30,6 +50,9 @@ std::string WhyUnsupported(const GraphView& g, const GNode& n) {
   if (n.op_type == "Shape") return g.value(n.inputs[0]).has_shape ? "" : "Shape of a tensor of unknown rank";
   for (int v : n.inputs)
     if (v >= 0 && !IsInt(g.value(v).dtype)) return "shape arithmetic on a non-integer tensor";
+  const auto t = g.value(n.outputs[0]).dtype;
+  if (IsArith(n.op_type) && t != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 && t != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64)
+    return "integer " + n.op_type + " on a type other than int32 / int64 (the CPU EP has no such kernel)";
   return "";
 }
 
@@ -46,21 +69,69 @@ bool Axes(const GNode& n, const NodeShapes& io, size_t index, const char* name, 
 
 bool Literal(int64_t v) { return v > kFirstSymbol; }
 
-int64_t Arith(const std::string& op, int64_t a, int64_t b) {
-  if (!Literal(a) || !Literal(b)) {  // a symbol or unknown: only the identities are known
-    if ((op == "Mul" || op == "Div") && b == 1) return a;
-    if ((op == "Add" || op == "Sub") && b == 0) return a;
-    if (op == "Mul" && a == 1) return b;
-    if (op == "Add" && a == 0) return b;
-    return kUnknownValue;
-  }
-  const int64_t limit = int64_t{1} << 40;  // shape values; larger results are not shapes
-  if (a > limit || a < -limit || b > limit || b < -limit) return kUnknownValue;
-  if (op == "Add") return a + b;
-  if (op == "Sub") return a - b;
-  if (op == "Mul") return a * b;
-  return b == 0 ? kUnknownValue : a / b;  // ONNX integer Div truncates, as C++ does
+// An exact integer held in type t as ONNX Runtime's CPU kernels hold it: two's complement
+// wrap-around (static_cast on Cast, the wrapped sum or product in int32 / int64 arithmetic).
+// Status error when the result is beyond what a shape value represents exactly (|v| < 2^40:
+// lower values are symbols).
+Status InType(__int128 v, IntType t, int64_t* out) {
+  const unsigned __int128 mask = t.bits == 64 ? ~static_cast<unsigned __int128>(0) >> 64
+                                              : (static_cast<unsigned __int128>(1) << t.bits) - 1;
+  unsigned __int128 u = static_cast<unsigned __int128>(v) & mask;
+  __int128 w = static_cast<__int128>(u);
+  if (t.is_signed && (u >> (t.bits - 1)) & 1) w -= static_cast<__int128>(mask) + 1;
+  if (w <= kFirstSymbol || w >= -static_cast<__int128>(kFirstSymbol))
+    return Status::Error("an integer shape value at or beyond 2^40 (not evaluated)");
+  *out = static_cast<int64_t>(w);
+  return Status::OK();
 }
+
+// One element of integer Add / Sub / Mul / Div in type t (int32 or int64). Symbols and unknown
+// values keep only the identities, and only in int64 (a symbol never enters a narrower type).
+Status Arith(const std::string& op, int64_t a, int64_t b, IntType t, int64_t* out) {
+  // Integer division by zero (and INT_MIN / -1) traps in the CPU EP's kernel: never claimed.
+  if (op == "Div" && b == 0) return Status::Error("integer Div by zero");
+  if (!Literal(a) || !Literal(b)) {
+    *out = kUnknownValue;
+    if (op == "Mul" && (a == 0 || b == 0)) *out = 0;
+    if (t.bits != 64) return Status::OK();
+    if ((op == "Mul" || op == "Div") && b == 1) *out = a;
+    if ((op == "Add" || op == "Sub") && b == 0) *out = a;
+    if (op == "Mul" && a == 1) *out = b;
+    if (op == "Add" && a == 0) *out = b;
+    return Status::OK();
+  }
+  const __int128 x = a, y = b;
+  if (op == "Add") return InType(x + y, t, out);
+  if (op == "Sub") return InType(x - y, t, out);
+  if (op == "Mul") return InType(x * y, t, out);
+  if (t.bits == 32 && a == INT32_MIN && b == -1) return Status::Error("int32 Div overflows");
+  return InType(x / y, t, out);  // ONNX integer Div truncates, as C++ does
+}
+
+// Cast of one value to integer type t: symbols survive only a Cast to int64 (a dim is below 2^40).
+// A value known only at run time may be negative: as uint64 it would be beyond what the plan can
+// hold, so such a Cast is not claimed.
+Status CastTo(int64_t v, IntType t, int64_t* out) {
+  if (!Literal(v)) {
+    if (t.bits == 64 && !t.is_signed) return Status::Error("Cast to uint64 of a value known only at run time");
+    *out = t.bits == 64 ? v : kUnknownValue;
+    return Status::OK();
+  }
+  return InType(v, t, out);
+}
+
+}  // namespace
+
+std::optional<Shape> ShapeValueOfConstant(const GraphView& g, int v) {
+  if (!IsInt(g.value(v).dtype)) return std::nullopt;
+  auto ints = g.ConstantAsInts(v);
+  if (!ints || ints->size() > kMaxValues) return std::nullopt;
+  for (int64_t x : *ints)
+    if (!Literal(x) || x >= -kFirstSymbol) return std::nullopt;  // not exactly representable: not known
+  return Shape(ints->begin(), ints->end());
+}
+
+namespace {
 
 Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
   const std::string& op = n.op_type;
@@ -154,13 +225,19 @@ Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
       for (int64_t k = start; k < end; k += step) y.push_back(a[k]);
       io->out[0] = {static_cast<int64_t>(y.size())};
     } else if (op == "Cast") {
-      y = a;
+      const auto t = IntTypeOf(g.value(n.outputs[0]).dtype);
+      if (!t) return Status::Error("Cast to a non-integer type");
+      y.resize(a.size());
+      for (size_t k = 0; k < a.size(); ++k) PHX_RETURN_IF_ERROR(CastTo(a[k], *t, &y[k]));
       io->out[0] = shape_a;
     } else {  // Add, Sub, Mul, Div, elementwise with a size-1 operand broadcast
+      const auto t = IntTypeOf(g.value(n.outputs[0]).dtype);
+      if (!t || (t->bits != 32 && t->bits != 64) || !t->is_signed) return Status::Error("integer arithmetic on this type");
       const Shape& b = *io->in_values[1];
       if (a.size() != b.size() && a.size() != 1 && b.size() != 1) return Status::Error("shape arithmetic that does not broadcast");
       const size_t len = std::max(a.size(), b.size());
-      for (size_t k = 0; k < len; ++k) y.push_back(Arith(op, a[a.size() == 1 ? 0 : k], b[b.size() == 1 ? 0 : k]));
+      y.resize(len);
+      for (size_t k = 0; k < len; ++k) PHX_RETURN_IF_ERROR(Arith(op, a[a.size() == 1 ? 0 : k], b[b.size() == 1 ? 0 : k], *t, &y[k]));
       PHX_RETURN_IF_ERROR(Broadcast(io->in[0], io->in[1], &io->out[0]));
     }
   }

@@ -42,7 +42,7 @@ Status Lower(Lowering& l, int ni) {
   std::vector<int64_t> perm = n.AttrInts("perm");
   if (perm.empty())
     for (int i = x.view.rank - 1; i >= 0; --i) perm.push_back(i);
-  l.Set(n.outputs[0], Val{x.tensor, Permute(x.view, perm), x.scale, x.quant});
+  l.Set(n.outputs[0], x.WithView(Permute(x.view, perm)));
   return Status::OK();
 }
 

@@ -220,6 +220,42 @@ PHX_TEST(bad_parameters_are_refused) {
   PHX_CHECK(C == std::vector<bf16_t>(16, 0)) << "a refused call wrote its output";
 }
 
+// A pruned channel (scale 0) and a negative scale are valid ONNX weights the CPU EP runs: the
+// kernel runs them (the scale only multiplies the exact sum). NaN / Inf scales and a K beyond the
+// exact-sum bound are refused with the predicate's text, which the provider's capability uses too.
+PHX_TEST(zero_and_negative_weight_scales_run_nonfinite_are_refused) {
+  QData d = Make(QCase{"scales", 1, 5, 4, 7});
+  d.wscale = {0.0f, -0.004f, 0.004f, -0.0f};
+  d.q.b_scale = d.wscale.data();
+  PHX_CHECK(Int8MatMulRefusal(d.a.K, d.wscale.data(), 4) == nullptr);
+  std::vector<bf16_t> C(20, 0x1234);
+  MatMulInt8(d.a, d.q, d.A.data(), nullptr, C.data(), 1);
+  for (int64_t m = 0; m < 5; ++m) {
+    PHX_CHECK(Bf16ToF32(C[m * 4 + 0]) == 0.0f && Bf16ToF32(C[m * 4 + 3]) == 0.0f) << "pruned channel not 0";
+    // column 1 is column 2's weights (the same integers) with the scale negated
+    double s1 = 0, s2 = 0;
+    for (int64_t k = 0; k < 7; ++k) {
+      const double adq = Dequantize(Quantize(Bf16ToF32(d.A[m * 7 + k]), d.q.a), d.q.a);
+      s1 += adq * d.W[k * 4 + 1] * -0.004;
+      s2 += adq * d.W[k * 4 + 2] * 0.004;
+    }
+    PHX_CHECK(std::fabs(Bf16ToF32(C[m * 4 + 1]) - s1) <= std::ldexp(std::fabs(s1), -8) + 1e-6) << "negative scale";
+    PHX_CHECK(std::fabs(Bf16ToF32(C[m * 4 + 2]) - s2) <= std::ldexp(std::fabs(s2), -8) + 1e-6);
+  }
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    d.wscale[2] = bad;
+    PHX_CHECK(Int8MatMulRefusal(d.a.K, d.wscale.data(), 4) != nullptr);
+    bool threw = false;
+    try {
+      MatMulInt8(d.a, d.q, d.A.data(), nullptr, C.data(), 1);
+    } catch (const std::invalid_argument& e) {
+      threw = std::string(e.what()).find(Int8MatMulRefusal(d.a.K, d.wscale.data(), 4)) != std::string::npos;
+    }
+    PHX_CHECK(threw) << "scale " << bad << " not refused with the predicate's text";
+  }
+  PHX_CHECK(Int8MatMulRefusal(kMaxInt8K, nullptr, 0) == nullptr && Int8MatMulRefusal(kMaxInt8K + 1, nullptr, 0) != nullptr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) { return RunAll(argc, argv); }

@@ -1,5 +1,7 @@
 #include "devices/xrt/npu_probe.h"
 
+#include <algorithm>
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -141,9 +143,14 @@ std::vector<NpuCheck> ProbeNpu(const NpuProbeRoots& roots) {
   checks.push_back(DeviceNode(roots.accel));
   checks.push_back(Firmware(roots.firmware));
   checks.push_back(Xrt());
+  const bool hardware_ok = std::all_of(checks.begin(), checks.end(), [](const NpuCheck& c) { return c.ok; });
   const std::string manifest = roots.manifest.empty() ? DefaultManifestPath() : roots.manifest;
-  checks.push_back(KernelManifest(manifest));
-  if (checks.back().ok) checks.push_back(Mode(manifest));
+  if (roots.manifest_only_with_npu && !hardware_ok) {
+    checks.push_back({"kernel manifest", false, "not read (no usable NPU)", ""});
+  } else {
+    checks.push_back(KernelManifest(manifest));
+    if (checks.back().ok) checks.push_back(Mode(manifest));
+  }
   return checks;
 }
 

@@ -24,6 +24,9 @@ struct NpuProbeRoots {
   std::string accel = "/dev/accel/accel0";
   std::string firmware = "/lib/firmware/amdnpu";
   std::string manifest;                             // empty: DefaultManifestPath()
+  // Session creation: the manifest is read only when the hardware checks passed (the NPU path
+  // is taken); `phoenix-npu doctor` reads it anyway to report on it.
+  bool manifest_only_with_npu = false;
 };
 
 // Every check, in the order a user fixes them.
