@@ -15,8 +15,8 @@ struct CpuFeatures {
 const CpuFeatures& GetCpuFeatures();
 
 // True when the AVX-512 kernels may run: AVX512F+BW+VL+DQ+BF16 (vdpbf16ps), FMA, OS support for
-// the zmm state, and the environment variable PHOENIX_KERNEL_ISA is neither "portable" nor "avx2"
-// (set it to force a lesser path, e.g. to compare the paths).
+// the zmm state, and the environment variable PHOENIX_KERNEL_ISA is not "portable", "avx2" or
+// "avx_vnni" (set it to force a lesser path, e.g. to compare the paths).
 bool UseAvx512Bf16();
 
 // True when the AVX2 kernels may run (AVX2 + FMA + F16C, OS support for the ymm state) and
@@ -24,7 +24,24 @@ bool UseAvx512Bf16();
 // false; the others fall back to the portable reference.
 bool UseAvx2Fma();
 
-// Name of the best kernel path in use ("avx512_bf16", "avx2" or "portable"), for logs.
+// True when the INT8 MatMul may run its AVX-512 VNNI body (vpdpbusd zmm): AVX512F+BW+VL+DQ+VNNI,
+// FMA, F16C, OS support for the zmm state, and PHOENIX_KERNEL_ISA is unset, "auto",
+// "avx512_vnni" or "avx512_bf16" (cpu_features.cc orders the values: portable < avx2 <
+// avx_vnni < avx512_*; a value caps the paths at that one).
+bool UseAvx512Vnni();
+
+// True when the INT8 MatMul may run its AVX-VNNI body (VEX vpdpbusd ymm, with the AVX2 epilogue):
+// UseAvx2Fma() and AVX-VNNI, and PHOENIX_KERNEL_ISA is not "portable" or "avx2". The INT8 MatMul
+// prefers the AVX-512 VNNI body when UseAvx512Vnni() is true.
+bool UseAvxVnni();
+
+// Name of the INT8 MatMul's path in use: "avx512_vnni", "avx_vnni", "avx2" or "portable".
+const char* Int8IsaName();
+
+// Name of the kernel paths in use, for logs: "avx512_bf16+vnni" (AVX-512 kernels, INT8 through
+// vpdpbusd zmm), "avx512_bf16" (the same, INT8 on AVX2 vpmaddwd), "avx2+avx512_vnni" (AVX2
+// kernels, a CPU with AVX512_VNNI but no AVX512_BF16), "avx2+avx_vnni" (AVX2 kernels, INT8 through
+// VEX vpdpbusd ymm), "avx2" or "portable".
 const char* KernelIsaName();
 
 }  // namespace phoenix
