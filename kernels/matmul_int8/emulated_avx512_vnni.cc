@@ -15,6 +15,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "common/avx512_math.h"
@@ -162,11 +163,31 @@ TileFn SelectTile(int mr, int nv) {
 }
 static_assert(kMR == 12, "SelectTile covers 1..12 rows");
 
+// x / scale as README step 1 needs it, at a multiply's cost: q0 = x * RN(1 / scale) differs from
+// RN(x / scale) by less than |x / scale| 2^-22 (two roundings of 2^-24 each, RN(1 / scale)
+// normal). Step 1 only needs round_half_even(clamp(x / scale, lo, hi)), a step function of the
+// quotient with steps at the half-integers (|lo|, |hi| <= 255): so where |q0| < 512 and q0 is
+// farther than 2^-12 > 512 * 2^-22 from every half-integer, the step of q0 is the step of
+// RN(x / scale) (and ties, x / scale at a half-integer, are within the margin); where |q0| >= 512
+// both clamp to the same bound; NaN, Inf and 0 go through the multiply as through the divide.
+// The lanes near a half-integer (about 1 in 2000) are divided.
+inline __m512 Quotient(__m512 x, __m512 scale, __m512 recip) {
+  const __m512 v = _mm512_mul_ps(x, recip);
+  const __m512 frac = _mm512_sub_ps(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m512 to_half = _mm512_abs_ps(_mm512_sub_ps(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f)));  // exact
+  const __mmask16 near = _mm512_cmp_ps_mask(to_half, _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ) &
+                         _mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(512.0f), _CMP_LT_OQ);
+  return near ? _mm512_mask_div_ps(v, near, x, scale) : v;
+}
+
 }  // namespace
 
 int32_t QuantizeRowU8(const bf16_t* x, int64_t n, const QuantParams& q, uint8_t* dst) {
   const int32_t za = q.zero_point + (q.is_signed ? 128 : 0);  // qa' = round(clamp(x / s)) + za'
   const __m512 scale = _mm512_set1_ps(q.scale);
+  const float recip = 1.0f / q.scale;
+  const bool by_recip = std::isnormal(recip);  // Quotient's error bound holds
+  const __m512 rv = _mm512_set1_ps(recip);
   const __m512 lo = _mm512_set1_ps(static_cast<float>(QuantMin(q) - q.zero_point));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(QuantMax(q) - q.zero_point));
   const __m512i zav = _mm512_set1_epi32(za);
@@ -174,7 +195,8 @@ int32_t QuantizeRowU8(const bf16_t* x, int64_t n, const QuantParams& q, uint8_t*
   const int64_t quads = vnni::Quads(n);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 m = TailMask(n - k);
-    __m512 v = _mm512_div_ps(MaskLoad16(x + k, m), scale);
+    const __m512 xv = MaskLoad16(x + k, m);
+    __m512 v = by_recip ? Quotient(xv, scale, rv) : _mm512_div_ps(xv, scale);
     v = _mm512_max_ps(v, lo);  // v > lo ? v : lo (NaN -> lo)
     v = _mm512_min_ps(v, hi);
     const __m512i qv = _mm512_maskz_add_epi32(m, _mm512_cvtps_epi32(v), zav);  // in [0, 255]; 0 past n

@@ -13,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "common/avx2_math.h"
@@ -102,11 +103,27 @@ TileFn SelectTile(int mr) {
 }
 static_assert(kMR == 6, "SelectTile covers 1..6 rows");
 
+// x / scale as README step 1 needs it, at a multiply's cost (emulated_avx512_vnni.cc, Quotient,
+// says why the quantized value is the same): x * RN(1 / scale), divided where that lies within
+// 2^-12 of a half-integer below 512 in magnitude.
+inline __m256 Quotient(__m256 x, __m256 scale, __m256 recip) {
+  const __m256 v = _mm256_mul_ps(x, recip);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 frac = _mm256_sub_ps(v, _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256 to_half = _mm256_and_ps(_mm256_sub_ps(_mm256_and_ps(frac, abs_mask), _mm256_set1_ps(0.5f)), abs_mask);
+  const __m256 near = _mm256_and_ps(_mm256_cmp_ps(to_half, _mm256_set1_ps(0x1p-12f), _CMP_LT_OQ),
+                                    _mm256_cmp_ps(_mm256_and_ps(v, abs_mask), _mm256_set1_ps(512.0f), _CMP_LT_OQ));
+  return _mm256_testz_ps(near, near) ? v : _mm256_blendv_ps(v, _mm256_div_ps(x, scale), near);
+}
+
 }  // namespace
 
 int32_t QuantizeRowU8(const bf16_t* x, int64_t n, const QuantParams& q, uint8_t* dst) {
   const int32_t za = q.zero_point + (q.is_signed ? 128 : 0);  // qa' = round(clamp(x / s)) + za'
   const __m256 scale = _mm256_set1_ps(q.scale);
+  const float recip = 1.0f / q.scale;
+  const bool by_recip = std::isnormal(recip);  // Quotient's error bound holds
+  const __m256 rv = _mm256_set1_ps(recip);
   const __m256 lo = _mm256_set1_ps(static_cast<float>(QuantMin(q) - q.zero_point));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(QuantMax(q) - q.zero_point));
   const __m256i zav = _mm256_set1_epi32(za);
@@ -114,7 +131,8 @@ int32_t QuantizeRowU8(const bf16_t* x, int64_t n, const QuantParams& q, uint8_t*
   const int64_t quads = vnni::Quads(n);
   for (int64_t k = 0; k < n; k += 8) {
     const int cnt = static_cast<int>(Min64(8, n - k));
-    __m256 v = _mm256_div_ps(cnt == 8 ? avx2::Load8(x + k) : avx2::LoadN(x + k, cnt), scale);
+    const __m256 xv = cnt == 8 ? avx2::Load8(x + k) : avx2::LoadN(x + k, cnt);
+    __m256 v = by_recip ? Quotient(xv, scale, rv) : _mm256_div_ps(xv, scale);
     v = _mm256_max_ps(v, lo);  // v > lo ? v : lo (NaN -> lo)
     v = _mm256_min_ps(v, hi);
     __m256i qv = _mm256_add_epi32(_mm256_cvtps_epi32(v), zav);  // in [0, 255]

@@ -263,6 +263,51 @@ PHX_TEST(every_path_equals_reference) {
   if (!ran) Skip("no fast INT8 path on this CPU");
 }
 
+// The vpdpbusd bodies' row quantization (x * RN(1 / scale), divided near half-integers) against
+// Quantize (a true division) on every BF16 value whose quotient lies within +-700, NaN, Inf, with
+// scales where the plain product would round differently, and one whose reciprocal overflows
+// (the divide path).
+PHX_TEST(vnni_row_quantization_equals_quantize) {
+  struct Body { Int8Path path; int mr; int32_t (*fn)(const bf16_t*, int64_t, const QuantParams&, uint8_t*); };
+  const Body bodies[] = {{Int8Path::kAvx512Vnni, avx512_vnni::kMR, &avx512_vnni::QuantizeRowU8},
+                         {Int8Path::kAvxVnni, avx_vnni::kMR, &avx_vnni::QuantizeRowU8}};
+  // the last six: found by search, x * RN(1 / scale) rounds to the other side of a half-integer
+  // than x / scale for some BF16 x (e.g. 0.0029449462890625 / 0x1.30fcd6p-14 = 40.5 exactly, the
+  // product 40.500004)
+  const float scales[] = {3.0f / 256, 0.1f, 1.0f / 3, 0.021f, 0.7f, 1e-3f, 2.5f, 0.0123456f, 1e-39f,
+                          0x1.30fcd6p-14f, 0x1.d59ae6p-22f, 0x1.78344ep-15f, 0x1.5f4854p-22f, 0x1.5a740ep-21f,
+                          0x1.27c45ap-12f};
+  int ran = 0;
+  for (const Body& body : bodies) {
+    if (!Int8PathRuns(body.path)) continue;
+    ++ran;
+    for (float sc : scales)
+      for (QuantParams q : {QuantParams{sc, 0, true}, QuantParams{sc, 131, false}, QuantParams{sc, -7, true}}) {
+        std::vector<bf16_t> x = {0x7fc0, 0x7f80, 0xff80, 0x0000, 0x8000, 0x0001};
+        for (uint32_t b = 0; b < 0x7f80; ++b) {
+          const float v = Bf16ToF32(static_cast<bf16_t>(b));
+          if (v / sc < 700.0f) {
+            x.push_back(static_cast<bf16_t>(b));
+            x.push_back(static_cast<bf16_t>(b | 0x8000));
+          }
+        }
+        const int64_t n = static_cast<int64_t>(x.size());
+        std::vector<uint8_t> dst(static_cast<size_t>(vnni::APanelBytes(n, body.mr)), 0xAB);
+        const int32_t sum = body.fn(x.data(), n, q, dst.data());
+        int64_t bad = 0, want_sum = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          const int32_t want = Quantize(Bf16ToF32(x[k]), q) + (q.is_signed ? 128 : 0);
+          want_sum += want;
+          bad += dst[(k / 4) * 4 * body.mr + k % 4] != want;
+        }
+        for (int64_t k = n; k < vnni::Quads(n) * 4; ++k) bad += dst[(k / 4) * 4 * body.mr + k % 4] != 0;
+        PHX_CHECK(bad == 0 && sum == want_sum) << PathName(body.path) << " scale " << sc << " zp " << q.zero_point << ": "
+                                               << bad << " of " << n << " differ, sum " << sum << " want " << want_sum;
+      }
+  }
+  if (!ran) Skip("no vpdpbusd path on this CPU");
+}
+
 // The exact sum at the K limit: |acc| up to 33025 * 255^2 = 2147450625, one short of 2^31, where
 // the corrections wrap modulo 2^32 on the way. (qa - za) = 255 (uint8) and -255 (int8) against
 // (qb - zb) = +-255: all four sign patterns of the largest sums.
