@@ -45,16 +45,20 @@ CpuFeatures Detect() {
 }
 
 // PHOENIX_KERNEL_ISA: unset or "auto" (the best path); or a path name, which caps the kernels
-// at that path (a path the CPU lacks is never used):
-//   "portable" < "avx2" < "avx_vnni" (AVX2 kernels, INT8 through VEX vpdpbusd ymm)
-//              < "avx512_bf16" / "avx512_vnni" (the AVX-512 kernels, INT8 through vpdpbusd zmm).
+// at that path (a path the CPU lacks is never used), least to most capable:
+//   "portable"     the scalar reference kernels;
+//   "avx2"         the AVX2 kernels, INT8 through vpmaddwd;
+//   "avx_vnni"     the AVX2 kernels, INT8 through VEX vpdpbusd ymm;
+//   "avx512_bf16"  the AVX-512 BF16 kernels, INT8 as under "avx_vnni";
+//   "avx512_vnni"  the AVX-512 BF16 kernels, INT8 through vpdpbusd zmm.
 // Any other value means "auto".
 int Rank(const char* isa) {
   if (std::strcmp(isa, "portable") == 0) return 0;
   if (std::strcmp(isa, "avx2") == 0) return 1;
   if (std::strcmp(isa, "avx_vnni") == 0) return 2;
-  if (std::strcmp(isa, "avx512_bf16") == 0 || std::strcmp(isa, "avx512_vnni") == 0) return 3;
-  return 4;
+  if (std::strcmp(isa, "avx512_bf16") == 0) return 3;
+  if (std::strcmp(isa, "avx512_vnni") == 0) return 4;
+  return 5;
 }
 
 bool EnvAllows(const char* isa) {
@@ -119,9 +123,10 @@ const char* Int8IsaName() {
 }
 
 const char* KernelIsaName() {
-  if (UseAvx512Bf16()) return UseAvx512Vnni() ? "avx512_bf16+vnni" : "avx512_bf16";
-  if (UseAvx512Vnni()) return "avx2+avx512_vnni";
-  if (UseAvx2Fma()) return UseAvxVnni() ? "avx2+avx_vnni" : "avx2";
+  if (UseAvx512Vnni()) return "avx512_vnni";
+  if (UseAvx512Bf16()) return "avx512_bf16";
+  if (UseAvxVnni()) return "avx_vnni";
+  if (UseAvx2Fma()) return "avx2";
   return "portable";
 }
 

@@ -25,9 +25,9 @@ bool UseAvx512Bf16();
 bool UseAvx2Fma();
 
 // True when the INT8 MatMul may run its AVX-512 VNNI body (vpdpbusd zmm): AVX512F+BW+VL+DQ+VNNI,
-// FMA, F16C, OS support for the zmm state, and PHOENIX_KERNEL_ISA is unset, "auto",
-// "avx512_vnni" or "avx512_bf16" (cpu_features.cc orders the values: portable < avx2 <
-// avx_vnni < avx512_*; a value caps the paths at that one).
+// FMA, F16C, OS support for the zmm state, and PHOENIX_KERNEL_ISA is unset, "auto" or
+// "avx512_vnni" (cpu_features.cc orders the values: portable < avx2 < avx_vnni < avx512_bf16 <
+// avx512_vnni; a value caps the paths at that one).
 bool UseAvx512Vnni();
 
 // True when the INT8 MatMul may run its AVX-VNNI body (VEX vpdpbusd ymm, with the AVX2 epilogue):
@@ -38,10 +38,11 @@ bool UseAvxVnni();
 // Name of the INT8 MatMul's path in use: "avx512_vnni", "avx_vnni", "avx2" or "portable".
 const char* Int8IsaName();
 
-// Name of the kernel paths in use, for logs: "avx512_bf16+vnni" (AVX-512 kernels, INT8 through
-// vpdpbusd zmm), "avx512_bf16" (the same, INT8 on AVX2 vpmaddwd), "avx2+avx512_vnni" (AVX2
-// kernels, a CPU with AVX512_VNNI but no AVX512_BF16), "avx2+avx_vnni" (AVX2 kernels, INT8 through
-// VEX vpdpbusd ymm), "avx2" or "portable".
+// Name of the kernel paths in use, for logs: the PHOENIX_KERNEL_ISA value that selects them,
+// "avx512_vnni" (INT8 through vpdpbusd zmm; the BF16 kernels on AVX-512 BF16 where the CPU has
+// it, else on AVX2), "avx512_bf16" (AVX-512 BF16 kernels, INT8 on AVX-VNNI or AVX2), "avx_vnni"
+// (AVX2 kernels, INT8 through VEX vpdpbusd ymm), "avx2" or "portable". Int8IsaName() names the
+// INT8 path, UseAvx512Bf16() says which BF16 kernels run.
 const char* KernelIsaName();
 
 }  // namespace phoenix
