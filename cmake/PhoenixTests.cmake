@@ -45,6 +45,11 @@ phoenix_test(test_im2col kernels/im2col/tests/test_im2col.cc)
 phoenix_test(test_matmul_int8 kernels/matmul_int8/tests/test_matmul_int8.cc)
 phoenix_test(test_fake_quant kernels/fake_quant/tests/test_fake_quant.cc)
 phoenix_test_isa_variants(test_matmul_int8)
+# The INT8 paths: each PHOENIX_KERNEL_ISA value (the default run takes the best).
+foreach(isa avx_vnni avx512_bf16 avx512_vnni portable)
+  add_test(NAME test_matmul_int8.${isa} COMMAND test_matmul_int8)
+  set_tests_properties(test_matmul_int8.${isa} PROPERTIES SKIP_RETURN_CODE 77 LABELS "cpp" ENVIRONMENT "PHOENIX_KERNEL_ISA=${isa}")
+endforeach()
 phoenix_test(test_kernel_offsets kernels/common/tests/test_offsets.cc)
 phoenix_test(test_peak kernels/common/tests/test_peak.cc)
 

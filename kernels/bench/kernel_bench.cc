@@ -26,6 +26,7 @@
 #include "attention/attention.h"
 #include "attention/attention_internal.h"
 #include "matmul_int8/matmul_int8.h"
+#include "matmul_int8/matmul_int8_internal.h"
 
 using namespace phoenix;
 using namespace phoenix::kernels;
@@ -51,7 +52,7 @@ double CpuNow() {  // CPU seconds of the whole process (all threads)
 
 // CPU seconds of the run Time() returned (median by wall time): on a machine shared with other
 // processes, work per CPU-second is what the kernel achieves; wall time also counts the waits.
-double g_last_cpu = 0;
+double g_last_cpu = 0, g_best_cpu = 0;  // median and least CPU time of the last Time()
 
 // Median seconds of fn over >= min_reps runs and >= min_time seconds.
 double Time(const std::function<void()>& fn, int min_reps = 5, double min_time = 0.8) {
@@ -65,11 +66,14 @@ double Time(const std::function<void()>& fn, int min_reps = 5, double min_time =
   }
   std::sort(t.begin(), t.end());
   g_last_cpu = t[t.size() / 2].second;
+  g_best_cpu = t[0].second;
+  for (const auto& x : t) g_best_cpu = x.second < g_best_cpu ? x.second : g_best_cpu;
   return t[t.size() / 2].first;
 }
 
 // Peak per core of the instruction the BF16 / INT8 kernels run on (common/peak.h), G(FL)OP/s.
 double g_peak_core = 0, g_peak_int8_core = 0;
+PeakPerCore g_peak;
 
 // One result line: wall-time rate, rate per CPU-second, and its share of the per-core peak.
 void Line(const char* name, double flop, double t) {
@@ -119,6 +123,19 @@ void Int8Perf(int threads) {
     std::printf("  %-34s BF16 %8.3f ms  INT8 %8.3f ms  INT8/BF16 %.2f (CPU time %.2f)  INT8 %6.1f GOP per CPU-s = %3.0f%% of peak\n",
                 name, tb * 1e3, ti * 1e3, ti / tb, ci / cb, flop / ci / 1e9,
                 g_peak_int8_core > 0 ? 100.0 * flop / ci / 1e9 / g_peak_int8_core : 0.0);
+    // each INT8 path this CPU runs, right after, against its own instruction's peak
+    const struct { Int8Path path; const char* name; double peak; } paths[] = {
+        {Int8Path::kAvx2, "avx2 (vpmaddwd)", g_peak.int16_madd},
+        {Int8Path::kAvxVnni, "avx_vnni (vpdpbusd ymm)", g_peak.int8_dot_ymm},
+        {Int8Path::kAvx512Vnni, "avx512_vnni (vpdpbusd zmm)", g_peak.int8_dot}};
+    for (const auto& pp : paths) {
+      if (!Int8PathRuns(pp.path)) continue;
+      const double tp = Time([&] { MatMulInt8On(pp.path, a, q, x.data(), nullptr, y.data(), threads); }, 5, 0.4);
+      const double cp = g_last_cpu, best = g_best_cpu;
+      std::printf("  %-34s   %-27s %8.3f ms  /BF16 %.2f (CPU time %.2f)  %6.1f GOP per CPU-s = %3.0f%% of peak"
+                  " (best run %3.0f%%)\n", "", pp.name, tp * 1e3, tp / tb, cp / cb, flop / cp / 1e9,
+                  pp.peak > 0 ? 100.0 * flop / cp / 1e9 / pp.peak : 0.0, pp.peak > 0 ? 100.0 * flop / best / 1e9 / pp.peak : 0.0);
+    }
     t16 += cb;
     t8 += ci;
   };
@@ -289,11 +306,12 @@ int main(int argc, char** argv) {
     else if (s == "--only" && i + 1 < argc) g_only = argv[++i];
   }
   const PeakPerCore peak = MeasurePeakPerCore(0.1);
+  g_peak = peak;
   g_peak_core = UseAvx512Bf16() ? peak.bf16_dot : UseAvx2Fma() ? peak.fp32_fma : 0.0;
-  g_peak_int8_core = UseAvx2Fma() ? peak.int16_madd : 0.0;
+  g_peak_int8_core = UseAvx512Vnni() ? peak.int8_dot : UseAvxVnni() ? peak.int8_dot_ymm : UseAvx2Fma() ? peak.int16_madd : 0.0;
   std::printf("kernel path: %s, threads: %d; peak per core (CPU time): fp32 mul+add %.1f, fma %.1f, vdpbf16ps %.1f GFLOP/s, "
-              "vpmaddwd %.1f, vpdpbusd %.1f GOP/s\n", KernelIsaName(), threads, peak.fp32_muladd, peak.fp32_fma,
-              peak.bf16_dot, peak.int16_madd, peak.int8_dot);
+              "vpmaddwd %.1f, vpdpbusd zmm %.1f, vpdpbusd ymm %.1f GOP/s\n", KernelIsaName(), threads, peak.fp32_muladd,
+              peak.fp32_fma, peak.bf16_dot, peak.int16_madd, peak.int8_dot, peak.int8_dot_ymm);
   MatMulPerf(threads);
   Int8Perf(threads);
   RowKernelPerf(threads);

@@ -44,13 +44,27 @@ CpuFeatures Detect() {
   return f;
 }
 
-// PHOENIX_KERNEL_ISA: unset or "auto" (the best path), "avx2", "portable".
+// PHOENIX_KERNEL_ISA: unset or "auto" (the best path); or a path name, which caps the kernels
+// at that path (a path the CPU lacks is never used), least to most capable:
+//   "portable"     the scalar reference kernels;
+//   "avx2"         the AVX2 kernels, INT8 through vpmaddwd;
+//   "avx_vnni"     the AVX2 kernels, INT8 through VEX vpdpbusd ymm;
+//   "avx512_bf16"  the AVX-512 BF16 kernels, INT8 as under "avx_vnni";
+//   "avx512_vnni"  the AVX-512 BF16 kernels, INT8 through vpdpbusd zmm.
+// Any other value means "auto".
+int Rank(const char* isa) {
+  if (std::strcmp(isa, "portable") == 0) return 0;
+  if (std::strcmp(isa, "avx2") == 0) return 1;
+  if (std::strcmp(isa, "avx_vnni") == 0) return 2;
+  if (std::strcmp(isa, "avx512_bf16") == 0) return 3;
+  if (std::strcmp(isa, "avx512_vnni") == 0) return 4;
+  return 5;
+}
+
 bool EnvAllows(const char* isa) {
   const char* env = std::getenv("PHOENIX_KERNEL_ISA");
   if (!env || !*env || std::strcmp(env, "auto") == 0) return true;
-  if (std::strcmp(env, "portable") == 0) return false;
-  if (std::strcmp(env, "avx2") == 0) return std::strcmp(isa, "avx2") == 0;
-  return true;
+  return Rank(isa) <= Rank(env);
 }
 
 bool DecideAvx2Fma() {
@@ -63,6 +77,18 @@ bool DecideAvx512Bf16() {
   if (!EnvAllows("avx512_bf16")) return false;
   return f.os_avx && f.os_avx512 && f.fma && f.f16c && f.avx2 && f.avx512f && f.avx512bw && f.avx512vl &&
          f.avx512dq && f.avx512bf16;
+}
+
+bool DecideAvx512Vnni() {
+  const CpuFeatures& f = GetCpuFeatures();
+  if (!EnvAllows("avx512_vnni")) return false;
+  return f.os_avx && f.os_avx512 && f.fma && f.f16c && f.avx2 && f.avx512f && f.avx512bw && f.avx512vl &&
+         f.avx512dq && f.avx512vnni;
+}
+
+bool DecideAvxVnni() {
+  const CpuFeatures& f = GetCpuFeatures();
+  return EnvAllows("avx_vnni") && DecideAvx2Fma() && f.avx_vnni;
 }
 
 }  // namespace
@@ -82,6 +108,26 @@ bool UseAvx2Fma() {
   return use;
 }
 
-const char* KernelIsaName() { return UseAvx512Bf16() ? "avx512_bf16" : UseAvx2Fma() ? "avx2" : "portable"; }
+bool UseAvx512Vnni() {
+  static const bool use = DecideAvx512Vnni();
+  return use;
+}
+
+bool UseAvxVnni() {
+  static const bool use = DecideAvxVnni();
+  return use;
+}
+
+const char* Int8IsaName() {
+  return UseAvx512Vnni() ? "avx512_vnni" : UseAvxVnni() ? "avx_vnni" : UseAvx2Fma() ? "avx2" : "portable";
+}
+
+const char* KernelIsaName() {
+  if (UseAvx512Vnni()) return "avx512_vnni";
+  if (UseAvx512Bf16()) return "avx512_bf16";
+  if (UseAvxVnni()) return "avx_vnni";
+  if (UseAvx2Fma()) return "avx2";
+  return "portable";
+}
 
 }  // namespace phoenix

@@ -62,6 +62,7 @@ void LoopMulAdd(int64_t n) { PHX_LOOP("ymm", PHX_PAIRS("vmulps", "vaddps") PHX_P
 void LoopMaddwd(int64_t n) { PHX_LOOP("ymm", PHX_PAIRS("vpmaddwd", "vpaddd") PHX_PAIRS("vpmaddwd", "vpaddd")); }
 void LoopDpbf16(int64_t n) { PHX_LOOP("zmm", PHX_BLOCK("vdpbf16ps", "zmm")); }
 void LoopDpbusd(int64_t n) { PHX_LOOP("zmm", PHX_BLOCK("vpdpbusd", "zmm")); }
+void LoopDpbusdVex(int64_t n) { PHX_LOOP("ymm", PHX_BLOCK("%{vex%} vpdpbusd", "ymm")); }  // AVX-VNNI ({vex}: not the EVEX form)
 
 // Operations per call of `loop` with n = 1 (12 instructions of `ops` each), timed over about
 // `seconds`: the best of 5 rounds (other processes only ever slow a round down).
@@ -106,6 +107,7 @@ PeakPerCore MeasurePeakPerCore(double seconds) {
   }
   if (avx512 && f.avx512bf16) p.bf16_dot = Rate(&LoopDpbf16, 12 * 32 * 2, seconds);  // 32 products
   if (avx512 && f.avx512vnni) p.int8_dot = Rate(&LoopDpbusd, 12 * 64 * 2, seconds);  // 64 products
+  if (avx2 && f.avx_vnni) p.int8_dot_ymm = Rate(&LoopDpbusdVex, 12 * 32 * 2, seconds);  // 32 products
   return p;
 }
 
@@ -121,13 +123,14 @@ std::string PeakJson() {
     const bool avx512 = UseAvx512Bf16(), avx2 = UseAvx2Fma();
     // AVX2: the FMA tile (its multiply-then-add form runs only where a product is inexact)
     const char* bf16 = avx512 ? "\"bf16_dot\"" : avx2 ? "\"fp32_fma\"" : "null";
-    const char* int8 = avx2 ? "\"int16_madd\"" : "null";
-    char text[512];
+    const char* int8 = UseAvx512Vnni() ? "\"int8_dot\"" : UseAvxVnni() ? "\"int8_dot_ymm\"" : avx2 ? "\"int16_madd\"" : "null";
+    char text[640];
     std::snprintf(text, sizeof text,
                   "{\"kernel_isa\": \"%s\", \"bf16_kernels\": %s, \"int8_kernels\": %s, \"per_core\": "
                   "{\"fp32_fma\": %.1f, \"fp32_muladd\": %.1f, \"bf16_dot\": %.1f, \"int8_dot\": %.1f, "
-                  "\"int16_madd\": %.1f}}",
-                  KernelIsaName(), bf16, int8, p.fp32_fma, p.fp32_muladd, p.bf16_dot, p.int8_dot, p.int16_madd);
+                  "\"int8_dot_ymm\": %.1f, \"int16_madd\": %.1f}}",
+                  KernelIsaName(), bf16, int8, p.fp32_fma, p.fp32_muladd, p.bf16_dot, p.int8_dot, p.int8_dot_ymm,
+                  p.int16_madd);
     *json = text;
   });
   return *json;

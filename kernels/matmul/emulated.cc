@@ -363,6 +363,7 @@ void ReleasePackedWeights(const void* begin, size_t bytes) {
   PackedWeightCache<bf16_t>::Get().Release(begin, bytes);
   PackedWeightCache<float>::Get().Release(begin, bytes);
   PackedWeightCache<int16_t>::Get().Release(begin, bytes);  // INT8 weights (matmul_int8)
+  PackedWeightCache<int8_t>::Get().Release(begin, bytes);   // INT8 weights, vpdpbusd layout
 }
 
 }  // namespace phoenix::kernels

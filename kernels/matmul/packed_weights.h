@@ -1,7 +1,8 @@
 // The packed copies of constant B operands (weights) that the fast MatMul paths keep, one cache
 // per packed element type (BF16 pairs for AVX-512, FP32 panels for AVX2, int16 pairs for the
-// INT8 AVX2 path). Baseline code only (the dispatchers); ReleasePackedWeights (matmul.h) empties
-// the entries of a freed buffer from every cache.
+// INT8 AVX2 path, int8 quads for the INT8 vpdpbusd paths). Baseline code only (the
+// dispatchers); ReleasePackedWeights (matmul.h) empties the entries of a freed buffer from every
+// cache.
 #pragma once
 
 #include <algorithm>

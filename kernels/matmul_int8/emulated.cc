@@ -1,6 +1,6 @@
 // Emulated INT8 MatMul: the reference (portable::MatMulInt8, the numerics of README.md step by
-// step), the dispatcher (parameter checks, packed-weight cache, threads) and the AVX2 path's
-// packing of B. See README.md for the contract.
+// step), the dispatcher (parameter checks, packed-weight cache, threads) and the packing of B
+// for the AVX2 and the vpdpbusd (AVX-VNNI, AVX-512 VNNI) paths. See README.md for the contract.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -192,6 +192,181 @@ void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* 
   s.held.clear();
 }
 
+
+// ---- The vpdpbusd paths (matmul_int8_internal.h, namespace vnni) -----------------------------
+
+// Panels [p0, p1) of B in the vnni layout, with their colsum and zb' (int32, after the panels).
+// qb' = (qb - zb) + zb' where zb' = zb for int8 B and zb - 128 for uint8 activations, so qb' is
+// the stored int8 (weights) or the quantized value shifted into int8.
+void PackVnniB(const BSource& b, int64_t K, int64_t N, int8_t* dst, int64_t p0, int64_t p1) {
+  const int64_t Q = vnni::Quads(K), panels = vnni::Panels(N);
+  int32_t* colsum = reinterpret_cast<int32_t*>(dst + panels * vnni::PanelBytes(K));
+  int32_t* zbs = colsum + panels * vnni::kPanelCols;
+  const Int8MatMulArgs& q = *b.q;
+  for (int64_t p = p0; p < p1; ++p) {
+    int8_t* out = dst + p * vnni::PanelBytes(K);
+    for (int j = 0; j < vnni::kPanelCols; ++j) {
+      const int64_t n = p * vnni::kPanelCols + j;
+      int32_t zb = 0;
+      if (n < N) {
+        if (b.w) zb = q.b_zero_point ? q.b_zero_point[q.b_channels == 1 ? 0 : n] : 0;
+        else zb = q.b_act.zero_point - (q.b_act.is_signed ? 0 : 128);
+      }
+      int32_t sum = 0;
+      for (int64_t k4 = 0; k4 < Q; ++k4)
+        for (int h = 0; h < 4; ++h) {
+          const int64_t k = 4 * k4 + h;
+          const int32_t v = k < K && n < N ? b(k, n) + zb : 0;  // qb' in [-128, 127]
+          out[(k4 * vnni::kPanelCols + j) * 4 + h] = static_cast<int8_t>(v);
+          sum += v;
+        }
+      colsum[p * vnni::kPanelCols + j] = sum;
+      zbs[p * vnni::kPanelCols + j] = zb;
+    }
+  }
+}
+
+void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16,
+                    bf16_t* C, int num_threads) {
+  struct Scratch {
+    std::vector<int64_t> a_off, b_off;
+    std::vector<bf16_t> a_rows;
+    std::vector<uint8_t> qa;
+    std::vector<int32_t> rowsum, corr;
+    std::vector<int8_t> packed_b;
+    std::vector<const int8_t*> b_ptrs;
+    std::vector<const int32_t*> corr_ptrs, zb_ptrs;
+    std::vector<float> col_scale;
+    std::vector<std::shared_ptr<const std::vector<int8_t>>> held;
+  };
+  thread_local Scratch s;
+  const int threads = std::max(1, num_threads);
+  const int64_t batches = a.BatchCount(), M = a.M, N = a.N, K = a.K;
+  Grow(s.a_off, batches);
+  Grow(s.b_off, batches);
+  Grow(s.b_ptrs, batches);
+  Grow(s.corr_ptrs, batches);
+  Grow(s.zb_ptrs, batches);
+  bool b_batched = false;
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    const int64_t* strides[2] = {a.a_batch_strides, a.b_batch_strides};
+    int64_t off[2];
+    BatchOffsets(bi, a.batch_rank, a.batch_shape, 2, strides, off);
+    s.a_off[bi] = off[0];
+    s.b_off[bi] = off[1];
+    b_batched |= off[1] != s.b_off[0];
+  }
+  // B: s8 qb' panels + colsum + zb'; constant weights packed once and cached.
+  const int64_t panels = vnni::Panels(N), npad = panels * vnni::kPanelCols;
+  const int64_t packed = vnni::PackedBBytes(K, N);
+  const int64_t distinct = b_batched ? batches : 1;
+  CheckedMul(packed, distinct, "MatMulInt8 B");
+  s.held.clear();
+  const int64_t* boff = s.b_off.data();
+  auto source = [&](int64_t bi) {
+    BSource b;
+    b.q = &q;
+    b.rs = a.b_rs;
+    b.cs = a.b_cs;
+    if (q.b_int8) b.w = q.b_int8 + boff[bi];
+    else b.x = B_bf16 + boff[bi];
+    return b;
+  };
+  if (q.b_int8 && a.b_is_constant) {  // keyed by the zero points too (they are packed in)
+    for (int64_t bi = 0; bi < distinct; ++bi) {
+      const BSource b = source(bi);
+      auto data = packing::CachedPack<int8_t>(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, packed, [&](int8_t* dst) {
+        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { PackVnniB(b, K, N, dst, p0, p1); });
+      });
+      s.b_ptrs[bi] = data->data();
+      s.held.push_back(std::move(data));
+    }
+  } else {
+    Grow(s.packed_b, static_cast<size_t>(distinct * packed));
+    int8_t* pb = s.packed_b.data();
+    ParallelFor(distinct * panels, threads, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j)
+        PackVnniB(source(j / panels), K, N, pb + (j / panels) * packed, j % panels, j % panels + 1);
+    });
+    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs[bi] = pb + bi * packed;
+  }
+  // corr[n] = za' (K zb'[n] - colsum[n]) modulo 2^32 (unsigned arithmetic: no signed overflow)
+  const int32_t za = q.a.zero_point + (q.a.is_signed ? 128 : 0);
+  Grow(s.corr, static_cast<size_t>(distinct * npad));
+  bool any_zb = false;
+  for (int64_t bi = 0; bi < distinct; ++bi) {
+    const int32_t* colsum = reinterpret_cast<const int32_t*>(s.b_ptrs[bi] + panels * vnni::PanelBytes(K));
+    const int32_t* zb = colsum + npad;
+    int32_t* corr = s.corr.data() + bi * npad;
+    for (int64_t n = 0; n < npad; ++n) {
+      const uint32_t t = static_cast<uint32_t>(K) * static_cast<uint32_t>(zb[n]) - static_cast<uint32_t>(colsum[n]);
+      corr[n] = static_cast<int32_t>(static_cast<uint32_t>(za) * t);
+      any_zb |= zb[n] != 0;
+    }
+    s.corr_ptrs[bi] = corr;
+    s.zb_ptrs[bi] = zb;
+  }
+  if (!b_batched)
+    for (int64_t bi = 1; bi < batches; ++bi) {
+      s.b_ptrs[bi] = s.b_ptrs[0];
+      s.corr_ptrs[bi] = s.corr_ptrs[0];
+      s.zb_ptrs[bi] = s.zb_ptrs[0];
+    }
+  // A: every row quantized once into qa' (u8) row panels, and its sum when some zb' is not 0.
+  const int64_t MR = zmm ? avx512_vnni::kMR : avx_vnni::kMR;
+  const int64_t m_units = (M + MR - 1) / MR, panel_bytes = vnni::APanelBytes(K, MR);
+  const int64_t rows = CheckedMul(batches, M, "MatMulInt8 A");
+  Grow(s.qa, static_cast<size_t>(CheckedMul(CheckedMul(batches, m_units, "MatMulInt8 A"), panel_bytes, "MatMulInt8 A")));
+  Grow(s.rowsum, static_cast<size_t>(rows));
+  {
+    uint8_t* qa = s.qa.data();
+    int32_t* rowsum = s.rowsum.data();
+    const int64_t* aoff = s.a_off.data();
+    const QuantParams qp = q.a;
+    auto quantize_row = zmm ? &avx512_vnni::QuantizeRowU8 : &avx_vnni::QuantizeRowU8;
+    ParallelFor(rows, std::max<int>(1, std::min<int64_t>(threads, rows * K / 16384 + 1)), [&](int64_t r0, int64_t r1) {
+      thread_local std::vector<bf16_t> gathered;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t bi = r / M, m = r % M;
+        const bf16_t* src = A + aoff[bi] + m * a.a_rs;
+        if (a.a_cs != 1) {  // gather the row (BF16, exact)
+          Grow(gathered, static_cast<size_t>(K));
+          for (int64_t k = 0; k < K; ++k) gathered[k] = src[k * a.a_cs];
+          src = gathered.data();
+        }
+        uint8_t* dst = qa + (bi * m_units + m / MR) * panel_bytes + (m % MR) * 4;
+        rowsum[r] = quantize_row(src, K, qp, dst);
+      }
+    });
+  }
+  Grow(s.col_scale, static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) s.col_scale[n] = ColumnScale(q, n);
+
+  vnni::Plan p;
+  p.args = &a;
+  p.A = s.qa.data();
+  p.rowsum = any_zb ? s.rowsum.data() : nullptr;
+  p.packed_b = s.b_ptrs.data();
+  p.corr = s.corr_ptrs.data();
+  p.zb = s.zb_ptrs.data();
+  p.col_scale = s.col_scale.data();
+  p.quantize_output = q.quantize_output;
+  p.out = q.out;
+  p.C = C;
+  const int64_t tile_cols = zmm ? 2 * vnni::kPanelCols : vnni::kPanelCols;
+  p.m_units = m_units;
+  const int64_t row_units = batches * p.m_units, col_tiles = (N + tile_cols - 1) / tile_cols;
+  p.n_chunks = row_units < 4 * threads && col_tiles > 1 ? std::min(col_tiles, (4 * threads + row_units - 1) / row_units) : 1;
+  p.n_chunk_cols = (col_tiles + p.n_chunks - 1) / p.n_chunks * tile_cols;
+  p.n_chunks = (N + p.n_chunk_cols - 1) / p.n_chunk_cols;
+  p.units = row_units * p.n_chunks;
+  const double ops = 2.0 * batches * M * N * K;
+  const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, ops / 4e6)));
+  if (zmm) ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) { avx512_vnni::Units(p, u0, u1); });
+  else ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) { avx_vnni::Units(p, u0, u1); });
+  s.held.clear();
+}
+
 }  // namespace
 
 namespace portable {
@@ -227,13 +402,37 @@ void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, c
 
 }  // namespace portable
 
-void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
-                int num_threads) {
+bool Int8PathRuns(Int8Path path) {
+  const CpuFeatures& f = GetCpuFeatures();
+  const bool avx2 = f.os_avx && f.avx2 && f.fma && f.f16c;
+  switch (path) {
+    case Int8Path::kPortable: return true;
+    case Int8Path::kAvx2: return avx2;
+    case Int8Path::kAvxVnni: return avx2 && f.avx_vnni;
+    case Int8Path::kAvx512Vnni:
+      return avx2 && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni;
+  }
+  return false;
+}
+
+void MatMulInt8On(Int8Path path, const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16,
+                  bf16_t* C, int num_threads) {
   if (a.M <= 0 || a.N <= 0 || a.BatchCount() <= 0) return;
   CheckArgs(a, q, B_bf16);
   CheckedMul(CheckedMul(a.BatchCount(), a.M, "MatMulInt8"), std::max<int64_t>(a.K, 1), "MatMulInt8");
-  if (a.K <= 0 || !UseAvx2Fma()) return portable::MatMulInt8(a, q, A, B_bf16, C, num_threads);
-  MatMulInt8Avx2(a, q, A, B_bf16, C, num_threads);
+  if (!Int8PathRuns(path)) throw std::invalid_argument("MatMulInt8: this CPU cannot run the requested path");
+  if (a.K <= 0 || path == Int8Path::kPortable) return portable::MatMulInt8(a, q, A, B_bf16, C, num_threads);
+  if (path == Int8Path::kAvx2) return MatMulInt8Avx2(a, q, A, B_bf16, C, num_threads);
+  MatMulInt8Vnni(path == Int8Path::kAvx512Vnni, a, q, A, B_bf16, C, num_threads);
+}
+
+void MatMulInt8(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
+                int num_threads) {
+  const Int8Path path = UseAvx512Vnni() ? Int8Path::kAvx512Vnni
+                        : UseAvxVnni()  ? Int8Path::kAvxVnni
+                        : UseAvx2Fma()  ? Int8Path::kAvx2
+                                        : Int8Path::kPortable;
+  MatMulInt8On(path, a, q, A, B_bf16, C, num_threads);
 }
 
 }  // namespace phoenix::kernels

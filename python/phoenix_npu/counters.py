@@ -72,7 +72,8 @@ def measure_peak() -> dict:
     """This CPU's dot-product peak per core (one thread), measured once per process by the
     provider library (about 0.25 s; kernels/common/peak.h): {"kernel_isa", "bf16_kernels",
     "int8_kernels", "per_core": {"fp32_fma", "fp32_muladd", "bf16_dot", "int8_dot",
-    "int16_madd"}} in GFLOP/s or GOP/s, a multiply-add counted as 2, 0 = instruction absent.
+    "int8_dot_ymm", "int16_madd"}} in GFLOP/s or GOP/s, a multiply-add counted as 2, 0 =
+    instruction absent.
     "bf16_kernels" / "int8_kernels" name the entry whose instruction the emulated device's BF16 /
     INT8 kernels run on here (None: the portable scalar kernels)."""
     fn = cdll().PhoenixNPU_MeasurePeak

@@ -30,8 +30,8 @@ using namespace phoenix::testing;
 namespace {
 
 const int kThreads = 2;
-bool FastIsExact() { return std::strcmp(KernelIsaName(), "avx2") == 0; }
-bool HaveFastPath() { return std::strcmp(KernelIsaName(), "portable") != 0; }
+bool FastIsExact() { return !UseAvx512Bf16() && UseAvx2Fma(); }  // the AVX2 BF16 path
+bool HaveFastPath() { return UseAvx2Fma(); }
 
 void Report(const std::string& name, bool ok, const std::string& detail) {
   if (ok) Note("%-58s %s", name.c_str(), detail.c_str());

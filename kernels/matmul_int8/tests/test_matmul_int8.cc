@@ -1,7 +1,10 @@
 // INT8 MatMul (matmul_int8.h, README.md): the quantization step against ONNX / ORT semantics, the
 // reference against a float64 computation of the dequantized product (exact integers: within one
-// BF16 rounding), the fast path bit-identical to the reference on every case, parameter checks.
+// BF16 rounding), every fast path this CPU can run (AVX2 vpmaddwd, AVX-VNNI and AVX-512 VNNI
+// vpdpbusd) bit-identical to the reference on every case and on edge shapes, the exact sum at the
+// K limit, the PHOENIX_KERNEL_ISA dispatch, parameter checks.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -185,6 +188,194 @@ PHX_TEST(fast_equals_reference) {
       ReleasePackedWeights(d.W.data(), d.W.size());
     }
   }
+}
+
+const Int8Path kFastPaths[] = {Int8Path::kAvx2, Int8Path::kAvxVnni, Int8Path::kAvx512Vnni};
+const char* PathName(Int8Path p) {
+  switch (p) {
+    case Int8Path::kPortable: return "portable";
+    case Int8Path::kAvx2: return "avx2";
+    case Int8Path::kAvxVnni: return "avx_vnni";
+    case Int8Path::kAvx512Vnni: return "avx512_vnni";
+  }
+  return "?";
+}
+
+// Edge shapes for the vpdpbusd tiles (4 k per step, rows padded to 64 bytes, 12 x 32 and 6 x 16
+// micro-tiles, 16-column panels) and the AVX2 one (pairs, 4 x 16 tiles, K blocks of 512).
+std::vector<QCase> EdgeCases() {
+  std::vector<QCase> v;
+  const int64_t ks[] = {1, 2, 3, 4, 5, 7, 63, 64, 65, 127, 129, 515};
+  int i = 0;
+  for (int64_t K : ks) {
+    for (int64_t M : {1, 6, 7, 12, 13, 25}) {
+      const int64_t N = (int64_t[]){1, 8, 15, 16, 17, 31, 32, 33, 47, 65}[i % 10];
+      QCase c{"edge", 1 + (i % 3 == 0), M, N, K};
+      c.a_signed = i % 2;
+      c.per_channel = i % 3 != 1;
+      c.w_zero_points = i % 2 == 0;  // the row-sum correction
+      c.act_b = i % 5 == 0;          // B quantized per call (uint8 or int8 with its zero point)
+      c.bias = i % 2;
+      c.residual = i % 4 == 1;
+      c.quant_out = i % 6 == 2;
+      c.epi = static_cast<Epilogue>(i % 3);
+      c.c_trans = i % 7 == 3;
+      c.a_trans = i % 9 == 4;
+      c.name = "edge " + std::to_string(c.batch) + "x" + std::to_string(M) + "x" + std::to_string(N) + "x" +
+               std::to_string(K);
+      v.push_back(c);
+      ++i;
+    }
+  }
+  return v;
+}
+
+// Every path this CPU can run, whatever PHOENIX_KERNEL_ISA says, bit for bit against the reference.
+PHX_TEST(every_path_equals_reference) {
+  std::vector<QCase> cases = Cases();
+  for (const QCase& c : EdgeCases()) cases.push_back(c);
+  int ran = 0;
+  for (Int8Path path : kFastPaths) {
+    if (!Int8PathRuns(path)) {
+      Note("%s: not on this CPU", PathName(path));
+      continue;
+    }
+    ++ran;
+    int64_t differ = 0;
+    for (const QCase& c : cases) {
+      QData d = Make(c);
+      std::vector<bf16_t> ref(c.batch * c.M * c.N, 0x1234), fast(ref.size(), 0x4321);
+      portable::MatMulInt8(d.a, d.q, d.A.data(), d.Bact.data(), ref.data(), 2);
+      MatMulInt8On(path, d.a, d.q, d.A.data(), d.Bact.data(), fast.data(), 2);
+      const Agreement ag = Compare(ref, fast);
+      differ += ag.count - ag.exact;
+      PHX_CHECK(ag.exact == ag.count) << PathName(path) << " " << c.name << ": " << ag.count - ag.exact << " of "
+                                      << ag.count << " differ, max " << ag.max_ulp << " ulp";
+      if (d.q.b_int8) {  // cached packed weights, one thread
+        std::vector<bf16_t> again(ref.size(), 0);
+        MatMulInt8On(path, d.a, d.q, d.A.data(), d.Bact.data(), again.data(), 1);
+        PHX_CHECK(again == fast) << PathName(path) << " " << c.name << ": cached weights or one thread differ";
+        ReleasePackedWeights(d.W.data(), d.W.size());
+      }
+    }
+    Note("%s: %zu cases, %lld outputs differ", PathName(path), cases.size(), static_cast<long long>(differ));
+  }
+  if (!ran) Skip("no fast INT8 path on this CPU");
+}
+
+// The vpdpbusd bodies' row quantization (x * RN(1 / scale), divided near half-integers) against
+// Quantize (a true division) on every BF16 value whose quotient lies within +-700, NaN, Inf, with
+// scales where the plain product would round differently, and one whose reciprocal overflows
+// (the divide path).
+PHX_TEST(vnni_row_quantization_equals_quantize) {
+  struct Body { Int8Path path; int mr; int32_t (*fn)(const bf16_t*, int64_t, const QuantParams&, uint8_t*); };
+  const Body bodies[] = {{Int8Path::kAvx512Vnni, avx512_vnni::kMR, &avx512_vnni::QuantizeRowU8},
+                         {Int8Path::kAvxVnni, avx_vnni::kMR, &avx_vnni::QuantizeRowU8}};
+  // the last six: found by search, x * RN(1 / scale) rounds to the other side of a half-integer
+  // than x / scale for some BF16 x (e.g. 0.0029449462890625 / 0x1.30fcd6p-14 = 40.5 exactly, the
+  // product 40.500004)
+  const float scales[] = {3.0f / 256, 0.1f, 1.0f / 3, 0.021f, 0.7f, 1e-3f, 2.5f, 0.0123456f, 1e-39f,
+                          0x1.30fcd6p-14f, 0x1.d59ae6p-22f, 0x1.78344ep-15f, 0x1.5f4854p-22f, 0x1.5a740ep-21f,
+                          0x1.27c45ap-12f};
+  int ran = 0;
+  for (const Body& body : bodies) {
+    if (!Int8PathRuns(body.path)) continue;
+    ++ran;
+    for (float sc : scales)
+      for (QuantParams q : {QuantParams{sc, 0, true}, QuantParams{sc, 131, false}, QuantParams{sc, -7, true}}) {
+        std::vector<bf16_t> x = {0x7fc0, 0x7f80, 0xff80, 0x0000, 0x8000, 0x0001};
+        for (uint32_t b = 0; b < 0x7f80; ++b) {
+          const float v = Bf16ToF32(static_cast<bf16_t>(b));
+          if (v / sc < 700.0f) {
+            x.push_back(static_cast<bf16_t>(b));
+            x.push_back(static_cast<bf16_t>(b | 0x8000));
+          }
+        }
+        const int64_t n = static_cast<int64_t>(x.size());
+        std::vector<uint8_t> dst(static_cast<size_t>(vnni::APanelBytes(n, body.mr)), 0xAB);
+        const int32_t sum = body.fn(x.data(), n, q, dst.data());
+        int64_t bad = 0, want_sum = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          const int32_t want = Quantize(Bf16ToF32(x[k]), q) + (q.is_signed ? 128 : 0);
+          want_sum += want;
+          bad += dst[(k / 4) * 4 * body.mr + k % 4] != want;
+        }
+        for (int64_t k = n; k < vnni::Quads(n) * 4; ++k) bad += dst[(k / 4) * 4 * body.mr + k % 4] != 0;
+        PHX_CHECK(bad == 0 && sum == want_sum) << PathName(body.path) << " scale " << sc << " zp " << q.zero_point << ": "
+                                               << bad << " of " << n << " differ, sum " << sum << " want " << want_sum;
+      }
+  }
+  if (!ran) Skip("no vpdpbusd path on this CPU");
+}
+
+// The exact sum at the K limit: |acc| up to 33025 * 255^2 = 2147450625, one short of 2^31, where
+// the corrections wrap modulo 2^32 on the way. (qa - za) = 255 (uint8) and -255 (int8) against
+// (qb - zb) = +-255: all four sign patterns of the largest sums.
+PHX_TEST(exact_sum_at_the_k_limit) {
+  const int64_t K = kMaxInt8K, M = 4, N = 2;
+  MatMulArgs a;
+  a.M = M; a.N = N; a.K = K;
+  a.a_rs = K; a.a_cs = 1; a.b_rs = N; a.b_cs = 1; a.c_rs = N; a.c_cs = 1;
+  a.b_is_constant = true;
+  std::vector<bf16_t> A(M * K);
+  std::vector<int8_t> W(K * N);
+  for (int64_t k = 0; k < K; ++k) { W[k * N] = 127; W[k * N + 1] = -128; }
+  const float sb[2] = {1.0f, 1.0f};
+  const int8_t zb[2] = {-128, 127};  // qb - zb = 255 (column 0), -255 (column 1)
+  for (bool a_signed : {false, true}) {
+    Int8MatMulArgs q;
+    // uint8 with za = 0: qa - za = 255 (x = +1000) or 0 (x = -1000); int8 with za = 127: 0 or -255.
+    q.a = a_signed ? QuantParams{1.0f, 127, true} : QuantParams{1.0f, 0, false};
+    q.b_int8 = W.data();
+    q.b_scale = sb;
+    q.b_channels = N;
+    q.b_zero_point = zb;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) A[m * K + k] = F32ToBf16(m % 2 ? -1000.0f : 1000.0f);
+    // rows 0, 2: x = +1000 -> qa = qmax; rows 1, 3: x = -1000 -> qa = qmin
+    std::vector<bf16_t> ref(M * N);
+    portable::MatMulInt8(a, q, A.data(), nullptr, ref.data(), 1);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t da = Quantize(Bf16ToF32(A[m * K]), q.a) - q.a.zero_point;
+        const int64_t want = K * da * (n == 0 ? 255 : -255);
+        PHX_CHECK(want >= -2147483647LL - 1 && want <= 2147483647LL);
+        PHX_CHECK(Bf16ToF32(ref[m * N + n]) == Bf16ToF32(F32ToBf16(static_cast<float>(want))))
+            << "reference m " << m << " n " << n << ": " << Bf16ToF32(ref[m * N + n]) << " want " << want;
+      }
+    for (Int8Path path : kFastPaths) {
+      if (!Int8PathRuns(path)) continue;
+      std::vector<bf16_t> got(M * N, 0);
+      MatMulInt8On(path, a, q, A.data(), nullptr, got.data(), 2);
+      PHX_CHECK(got == ref) << PathName(path) << (a_signed ? " int8" : " uint8") << " activations at K = " << K;
+      ReleasePackedWeights(W.data(), W.size());
+    }
+  }
+}
+
+// PHOENIX_KERNEL_ISA picks the INT8 path (cmake/PhoenixTests.cmake runs this binary with each
+// value) and the names say which one runs.
+PHX_TEST(isa_dispatch_names_the_path) {
+  const char* env = std::getenv("PHOENIX_KERNEL_ISA");
+  const std::string isa = env ? env : "";
+  const bool zmm = Int8PathRuns(Int8Path::kAvx512Vnni), ymm = Int8PathRuns(Int8Path::kAvxVnni);
+  const bool avx2 = Int8PathRuns(Int8Path::kAvx2);
+  std::string want;  // the INT8 path
+  if (isa == "portable") want = "portable";
+  else if (isa == "avx2") want = avx2 ? "avx2" : "portable";
+  else if (isa == "avx_vnni" || isa == "avx512_bf16") want = ymm ? "avx_vnni" : avx2 ? "avx2" : "portable";
+  else want = zmm ? "avx512_vnni" : ymm ? "avx_vnni" : avx2 ? "avx2" : "portable";
+  PHX_CHECK(Int8IsaName() == want) << "PHOENIX_KERNEL_ISA=" << isa << ": " << Int8IsaName() << ", expected " << want;
+  PHX_CHECK(UseAvx512Vnni() == (want == "avx512_vnni"));
+  PHX_CHECK(UseAvxVnni() == (ymm && isa != "portable" && isa != "avx2"));
+  // KernelIsaName is the PHOENIX_KERNEL_ISA value selecting what runs: asking for it gives it back
+  const std::string name = KernelIsaName();
+  const std::string expect = want == "avx512_vnni" ? "avx512_vnni" : UseAvx512Bf16() ? "avx512_bf16" : want;
+  PHX_CHECK(name == expect) << "KernelIsaName " << name << ", expected " << expect;
+  if (isa == "avx_vnni" || isa == "avx2" || isa == "portable") {
+    PHX_CHECK(!UseAvx512Bf16()) << isa << " caps AVX-512";
+  }
+  Note("PHOENIX_KERNEL_ISA=%s: INT8 path %s, kernels %s", isa.c_str(), Int8IsaName(), KernelIsaName());
 }
 
 PHX_TEST(bad_parameters_are_refused) {
