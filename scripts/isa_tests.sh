@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VPY=.venv/bin/python
-paths=(portable avx2 avx512_bf16)  # least to most capable; each a PHOENIX_KERNEL_ISA value
+paths=(portable avx2 avx_vnni avx512_bf16 avx512_vnni)  # least to most capable; each a PHOENIX_KERNEL_ISA value
 
 # What the library runs when a path is asked for: its own report (kernels/common/peak.cc).
 isa_ran() {
@@ -28,6 +28,12 @@ for isa in "${paths[@]}"; do
   covered+=("$isa")
   if [ "$isa" = "$best" ]; then
     echo "[isa-tests] $isa: the default path here, covered by the main pytest run and the C++ tier"
+    continue
+  fi
+  if [ "$isa" = avx_vnni ] || { [ "$isa" = avx512_bf16 ] && [ "$best" = avx512_vnni ]; }; then
+    # These differ from the next path up only in the INT8 MatMul's body: the QDQ tests reach it.
+    echo "[isa-tests] === $isa: QDQ (its INT8 MatMul body) ==="
+    PHOENIX_KERNEL_ISA=$isa "$VPY" -m pytest -q -p no:cacheprovider tests/test_qdq.py
     continue
   fi
   echo "[isa-tests] === $isa: op parity, precision, QDQ, short fuzz ==="

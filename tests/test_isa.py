@@ -1,10 +1,13 @@
-"""The kernels' ISA paths (issue 22), at the provider level: PHOENIX_KERNEL_ISA forces a path, the
-library reports the path that ran, and Whisper's ops and blocks give the same results on every
-path this CPU can execute, as the kernels' numerics notes say:
-- the AVX2 bodies are bit-identical to the portable reference (kernels/*/README.md);
+"""The kernels' ISA paths (issue 22), at the provider level: PHOENIX_KERNEL_ISA forces a path (the
+values rank portable < avx2 < avx_vnni < avx512_bf16 < avx512_vnni; a value caps the kernels at
+that path), the library reports the path that ran, and Whisper's ops and blocks, and a quantized
+(QDQ) block, give the same results on every path this CPU can execute, as the kernels' numerics
+notes say:
+- the AVX2 bodies, and every INT8 body (exact integer sums), are bit-identical to the portable
+  reference (kernels/*/README.md);
 - the AVX-512 BF16 MatMul adds products in pairs (vdpbf16ps), so it is within the FP32 summation
-  bound of the reference, not bit-identical: after the BF16 rounding of each output that is at
-  most one BF16 ulp on the few outputs whose FP32 sums round apart.
+  bound of the reference, not bit-identical: after the rounding of each output that is at most
+  one ulp on the few outputs whose FP32 sums round apart.
 Each path runs in its own process (the choice is made once per process)."""
 from __future__ import annotations
 
@@ -20,11 +23,15 @@ import pytest
 from conftest import rel_l2
 
 TESTS = Path(__file__).resolve().parent
-PATHS = ("portable", "avx2", "avx512_bf16")
+PATHS = ("portable", "avx2", "avx_vnni", "avx512_bf16", "avx512_vnni")
 
 # What each path needs from the CPU (/proc/cpuinfo flag names), beyond baseline x86-64.
-NEEDS = {"portable": set(), "avx2": {"avx2", "fma", "f16c"},
-         "avx512_bf16": {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16"}}
+_AVX2 = {"avx2", "fma", "f16c"}
+_AVX512 = _AVX2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq"}
+NEEDS = {"portable": set(), "avx2": _AVX2, "avx_vnni": _AVX2 | {"avx_vnni"},
+         "avx512_bf16": _AVX512 | {"avx512_bf16"}, "avx512_vnni": _AVX512 | {"avx512_vnni"}}
+# Paths whose every kernel is bit-identical to the portable reference.
+EXACT = {"portable", "avx2", "avx_vnni"}
 
 
 def _cpu_flags() -> set[str]:
@@ -64,14 +71,17 @@ def test_forced_path_is_the_one_that_runs(isa):
         assert ran in EXECUTABLE and PATHS.index(ran) < PATHS.index(isa), (isa, ran)
 
 
-# Runs every graph of test_precision on the provider in this process and saves the outputs.
+# Runs every graph of test_precision, and the QDQ block (INT8 MatMuls at bf16), on the provider
+# in this process and saves the outputs.
 _RUNNER = r"""
 import sys, numpy as np
 from test_precision import _graphs
 import phoenix_npu
 out = {}
 for precision in ("bf16", "bf16x3"):
-    for name, (model, feeds) in _graphs(np.random.default_rng(7)).items():
+    graphs = _graphs(np.random.default_rng(7))
+    graphs["QDQ block"] = (open(sys.argv[2], "rb").read(), dict(np.load(sys.argv[3])))
+    for name, (model, feeds) in graphs.items():
         sess = phoenix_npu.make_session(model, device="emulator", precision=precision)
         for i, y in enumerate(sess.run(None, feeds)):
             out[f"{precision}|{name}|{i}"] = y
@@ -81,29 +91,39 @@ np.savez(sys.argv[1], **out)
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
+    from test_qdq import _feeds, _quantize
+
     d = tmp_path_factory.mktemp("isa")
+    rng = np.random.default_rng(11)
+    qdq, shape = _quantize(d, rng)
+    (d / "qdq.onnx").write_bytes(qdq)
+    np.savez(d / "qdq_feeds.npz", **_feeds(shape, rng))
     got = {}
     for isa in EXECUTABLE:
         path = d / f"{isa}.npz"
-        subprocess.run([sys.executable, "-c", _RUNNER, str(path)], env=_env(isa), check=True, timeout=900)
+        subprocess.run([sys.executable, "-c", _RUNNER, str(path), str(d / "qdq.onnx"), str(d / "qdq_feeds.npz")],
+                       env=_env(isa), check=True, timeout=900)
         with np.load(path) as z:
             got[isa] = {k: z[k] for k in z.files}
     return got
 
 
-def test_avx2_path_is_bit_identical_to_the_reference(outputs):
-    if "avx2" not in outputs:
-        pytest.skip("this CPU has no AVX2 + FMA + F16C: only the portable path runs here")
-    ref, fast = outputs["portable"], outputs["avx2"]
-    assert ref.keys() == fast.keys() and len(ref) >= 20  # 10 graphs x 2 precisions
+@pytest.mark.parametrize("isa", sorted(EXACT - {"portable"}, key=PATHS.index))
+def test_exact_paths_are_bit_identical_to_the_reference(outputs, isa):
+    if isa not in outputs:
+        pytest.skip(f"this CPU cannot run the {isa} path ({', '.join(sorted(NEEDS[isa] - _cpu_flags()))} missing)")
+    ref, fast = outputs["portable"], outputs[isa]
+    assert ref.keys() == fast.keys() and len(ref) >= 22  # 11 graphs x 2 precisions
     differ = [k for k in ref if not np.array_equal(ref[k], fast[k], equal_nan=True)]
     assert not differ, differ
 
 
-def test_avx512_path_within_one_bf16_rounding_of_the_reference(outputs):
-    if "avx512_bf16" not in outputs:
-        pytest.skip("this CPU has no AVX512_BF16 (Zen 4 and later have it): the AVX-512 path is not covered here")
-    ref, fast = outputs["portable"], outputs["avx512_bf16"]
+@pytest.mark.parametrize("isa", ["avx512_bf16", "avx512_vnni"])
+def test_avx512_paths_within_one_rounding_of_the_reference(outputs, isa):
+    if isa not in outputs:
+        pytest.skip(f"this CPU cannot run the {isa} path ({', '.join(sorted(NEEDS[isa] - _cpu_flags()))} missing): "
+                    "not covered here")
+    ref, fast = outputs["portable"], outputs[isa]
     assert ref.keys() == fast.keys()
     worst = {}
     for k in ref:
@@ -118,3 +138,13 @@ def test_avx512_path_within_one_bf16_rounding_of_the_reference(outputs):
         worst[k] = rel_l2(np.nan_to_num(b), np.nan_to_num(a))
         assert worst[k] <= bound, (k, worst[k], bound)
     print("\nAVX-512 vs portable, rel. L2 (largest):", json.dumps(dict(sorted(worst.items(), key=lambda kv: -kv[1])[:3])))
+
+
+def test_int8_bodies_change_no_bit(outputs):
+    """avx512_vnni differs from avx512_bf16 only in the INT8 MatMul's body (vpdpbusd zmm against
+    ymm / vpmaddwd), whose sums are exact: every output, the QDQ block's included, is the same."""
+    if not {"avx512_bf16", "avx512_vnni"} <= outputs.keys():
+        pytest.skip("this CPU cannot run both AVX-512 paths: not covered here")
+    a, b = outputs["avx512_bf16"], outputs["avx512_vnni"]
+    differ = [k for k in a if not np.array_equal(a[k], b[k], equal_nan=True)]
+    assert not differ, differ
