@@ -233,6 +233,7 @@ class Options:
     task: str = "transcribe"      # the faster-whisper engine's options
     word_timestamps: bool = False
     vad_filter: bool = False
+    int8: str | None = None       # a QDQ encoder .onnx (quantize.int8_encoder_path) instead of the FP32 one
 
 
 class LocalTranscriber:
@@ -246,13 +247,13 @@ class LocalTranscriber:
             from .faster import WhisperModel
 
             self.model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                                      cpu_threads=options.threads)
+                                      cpu_threads=options.threads, encoder_model=options.int8)
         else:
             from .transcribe import load_model
 
             self.model = load_model(options.model, device=options.device, bf16=options.bf16,
                                     decoder_device=options.decoder_device, threads=options.threads,
-                                    precision=options.precision)
+                                    precision=options.precision, int8=options.int8 or False)
 
     def __call__(self, path: str) -> dict:
         o = self.options
@@ -513,7 +514,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
                      precision: str = "bf16", bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
                      return_timestamps: bool | None = None, language: str | None = None, num_beams: int = 1,
                      engine: str = "optimum", task: str = "transcribe", word_timestamps: bool = False,
-                     vad_filter: bool = False, progress: bool | None = None, factory: Factory | None = None,
+                     vad_filter: bool = False, int8: str | os.PathLike | None = None,
+                     progress: bool | None = None, factory: Factory | None = None,
                      run: list | None = None, stop: threading.Event | None = None,
                      _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
     """Transcribe files, folders and @lists; yield each result (a dict as from
@@ -527,7 +529,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     worker (default for local:N: this machine's cores divided among the workers).
     factory: a picklable callable returning a "transcribe one file" callable (default: this
     package's pipeline with the options above; engine "faster-whisper" takes task,
-    word_timestamps and vad_filter too). run: pass a list to receive the BatchRun
+    word_timestamps and vad_filter too). int8: a QDQ encoder .onnx (quantize.int8_encoder_path)
+    for the encoder. run: pass a list to receive the BatchRun
     (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
     interrupted) when the current file is done."""
     if isinstance(paths, (str, os.PathLike)):
@@ -543,7 +546,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     jobs = plan_jobs(_inputs if _inputs is not None else expand_inputs(paths), out_dir, fmt)
     options = Options(model=str(model), device=device, precision=precision, bf16=bf16, decoder_device=decoder_device,
                       threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams,
-                      engine=engine, task=task, word_timestamps=word_timestamps, vad_filter=vad_filter)
+                      engine=engine, task=task, word_timestamps=word_timestamps, vad_filter=vad_filter,
+                      int8=str(int8) if int8 else None)
     executor, meta = make_executor(options, cluster, workers, factory)
     batch = BatchRun(jobs, executor, out_dir, fmt, overwrite, _progress(progress), meta=meta,
                      precheck=factory is None,  # another pipeline may read what soundfile does not
@@ -709,6 +713,7 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
     import phoenix_npu
 
     from .cluster import ClusterError
+    from .quantize import QuantizationError
     from .registry import ModelNotFoundError
     from .transcribe_cli import _deliver, _provider_unavailable, choose_engine
 
@@ -722,12 +727,17 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
     runs: list[BatchRun] = []
     results = None
     try:
+        int8 = None
+        if args.int8_encoder or args.int8:  # quantized (once) here, not in every worker
+            from .quantize import int8_encoder_path
+
+            int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
         results = transcribe_batch(
             args.audio, args.model, output=out_dir, format=fmt,
             overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
             precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
             threads=args.threads, language=args.language, num_beams=args.beam_size, engine=engine, task=args.task,
-            word_timestamps=args.word_timestamps, vad_filter=args.vad,
+            word_timestamps=args.word_timestamps, vad_filter=args.vad, int8=int8,
             progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
         for r in results:
             if r.get("error"):
@@ -745,7 +755,7 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
         return 2 if exc.usage else 1
     except phoenix_npu.ProviderError as exc:
         return _provider_unavailable(args.device, exc)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, QuantizationError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     finally:  # also on an interrupt: what is finished is written

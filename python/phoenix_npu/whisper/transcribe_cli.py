@@ -65,6 +65,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bf16", action="store_true", help="use the BF16-weight export of the encoder")
     parser.add_argument("--int8", action="store_true",
                         help="the model's INT8 (QDQ) encoder: quantized and cached on first use")
+    parser.add_argument("--calibration", action="append", default=None, metavar="AUDIO",
+                        help="with --int8: audio files or folders to calibrate the INT8 encoder on (repeatable; "
+                             "default: 11 s of read speech installed with the package); best: a few minutes like "
+                             "the audio you transcribe")
     parser.add_argument("--int8-encoder", default=None, metavar="QDQ.onnx",
                         help="a QDQ-quantized encoder you made (AMD Quark, ORT...) instead of the model's encoder")
     parser.add_argument("--decoder-on-device", action="store_true",
@@ -128,6 +132,8 @@ def choose_engine(args) -> str:
         engine = "faster-whisper" if has_fw and has_ct2 else "optimum"
         log.info("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
                  else ("faster-whisper not installed" if not has_fw else f"{args.model} has no CTranslate2 weights"))
+    if args.calibration and not args.int8:
+        raise ValueError("--calibration is the calibration audio of --int8; without --int8 it does nothing")
     if engine == "optimum":
         wanted = [flag for flag, on in (("--word-timestamps", args.word_timestamps), ("--vad", args.vad),
                                         ("--task translate", args.task == "translate")) if on]
@@ -171,15 +177,15 @@ def _run(args, fmt, plan, engine) -> int:
     ok = True
     collected: list[dict] = []
     try:
-        int8 = args.int8_encoder or args.int8
+        int8 = None
+        if args.int8_encoder or args.int8:  # the QDQ encoder's path (quantized and cached on first use)
+            from .quantize import int8_encoder_path
+
+            int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
         if engine == "faster-whisper":
             from .faster import iter_transcribe as fw_iter_transcribe
 
-            encoder_model = None
-            if int8:
-                from .quantize import int8_encoder_path
-
-                encoder_model = int8_encoder_path(args.model if int8 is True else int8)
+            encoder_model = int8
             results = fw_iter_transcribe(args.audio, model=args.model, device=args.device, precision=args.precision,
                                          threads=args.threads, language=args.language, task=args.task,
                                          beam_size=args.beam_size, word_timestamps=args.word_timestamps,
@@ -192,7 +198,7 @@ def _run(args, fmt, plan, engine) -> int:
                                       num_beams=args.beam_size, bf16=args.bf16,
                                       decoder_device="same" if args.decoder_on_device else "cpu",
                                       threads=args.threads, progress=False if args.no_progress else None,
-                                      errors="keep", precision=args.precision, int8=int8)
+                                      errors="keep", precision=args.precision, int8=int8 or False)
         for index, r in enumerate(results):
             if r.get("error"):
                 print(f"phoenix-npu transcribe: {r['error']}", file=sys.stderr)
