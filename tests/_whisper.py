@@ -175,3 +175,31 @@ def optimized_op_types(model_path, so=None) -> dict:
     so.optimized_model_filepath = out
     ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
     return dict(collections.Counter(n.op_type for n in onnx.load(out).graph.node))
+
+
+def long_recording(path: Path, repeats: int = 2, gap_seconds: float = 0.7) -> str:
+    """A recording of several minutes made of the shared clips (all of them, `repeats` times,
+    every other pass in reverse order), each followed by `gap_seconds` of silence, written to
+    `path` (16 kHz PCM WAV). Returns the joined reference transcript."""
+    import numpy as np
+    import soundfile as sf
+
+    from phoenix_npu.whisper.audio import load_audio
+    from phoenix_npu.whisper.wer import read_manifest
+
+    cs = sorted(read_manifest(speech_dir()), key=lambda c: Path(c["path"]).name)
+    gap = np.zeros(int(gap_seconds * 16000), np.float32)
+    parts, refs = [], []
+    for r in range(repeats):
+        for c in (cs if r % 2 == 0 else cs[::-1]):
+            parts += [load_audio(c["path"]), gap]
+            refs.append(c["reference"])
+    sf.write(path, np.concatenate(parts), 16000, subtype="PCM_16")
+    return " ".join(refs)
+
+
+def cue_text(document: str) -> str:
+    """The spoken text of an SRT or VTT document (cue numbers, times and the header left out)."""
+    lines = [line.strip() for line in document.splitlines()]
+    return " ".join(line for line in lines
+                    if line and "-->" not in line and not line.isdigit() and line != "WEBVTT")

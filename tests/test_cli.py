@@ -160,7 +160,13 @@ def test_inputs_with_one_stem_get_one_output_each(tmp_path):
     inputs = ["a/talk.wav", "b/talk.wav", "c/talk.flac", str(out / "x.txt")]
     plan = plan_output(f"{out}/", inputs, "text")
     assert plan.per_input
-    assert [p.name for p in plan.targets] == ["talk.txt", "talk-2.txt", "talk-3.txt", "x-2.txt"]
+    # by construction from each input, not its position: the stem, then the extension kept, then
+    # a hash of the input's path; never an input's own name
+    names = [p.name for p in plan.targets]
+    assert re.fullmatch(r"talk\.wav\.[0-9a-f]{8}\.txt", names[0]) and re.fullmatch(r"talk\.wav\.[0-9a-f]{8}\.txt", names[1])
+    assert names[0] != names[1] and names[2:] == ["talk.flac.txt", "x.txt.txt"]
+    again = plan_output(f"{out}/", list(reversed(inputs)), "text")
+    assert [p.name for p in again.targets] == list(reversed(names))
     assert plan_output(str(tmp_path / "new" / "subs") + "/", ["a.wav"], "srt").targets == [
         tmp_path / "new" / "subs" / "a.srt"]  # a directory that does not exist yet is created
     assert plan_output(None, ["a.wav", "b.wav"], "text").path is None  # several texts on stdout are fine

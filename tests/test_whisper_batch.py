@@ -62,11 +62,18 @@ def _archive(root: Path, n: int = len(ARCHIVE), corrupt: bool = True) -> dict[st
 def _results(out: Path) -> dict[str, dict]:
     """{output name: JSON result} for every result in `out` (the summary left out)."""
     return {p.relative_to(out).with_suffix("").as_posix(): json.loads(p.read_text())
-            for p in sorted(out.rglob("*.json")) if p.name != "phoenix-npu-summary.json"}
+            for p in sorted(out.rglob("*.json")) if p.name != "phoenix-npu-summary.json" and not _hidden(p, out)}
+
+
+def _hidden(p: Path, out: Path) -> bool:
+    return any(part.startswith(".") for part in p.relative_to(out).parts)
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.rglob(".*"))
+    """Files a run left that are neither results, the summary nor the source records."""
+    from phoenix_npu.whisper.outputs import RECORDS_DIR
+
+    return sorted(p.name for p in out.rglob(".*") if p.name != RECORDS_DIR and p.parent.name != RECORDS_DIR)
 
 
 def _summary(out: Path) -> dict:
@@ -277,3 +284,194 @@ def test_cluster_errors_come_before_the_work(tmp_path, capsys):
     assert r.returncode == 2, r.stderr
     assert "--cluster needs Ray, which is not installed: pip install 'phoenix-npu[cluster]'" in r.stderr
     assert "Traceback" not in r.stderr and not list((tmp_path / "out").glob("*.json"))
+
+
+# ----------------------------------------------------------------------------------------------
+# an output belongs to its input (reliability issue): names from the input, a record of the
+# source beside each result, a rerun that checks it before it skips
+
+A, B, C = "ls_test-clean_1089-134691-0000.wav", "ls_test-clean_2830-3980-0043.wav", "ls_test-clean_8455-210777-0068.wav"
+
+
+def _copy_as(src: str, dst: Path) -> str:
+    """The clip `src` written to `dst` (WAV copied, FLAC / MP3 converted); its reference."""
+    import soundfile as sf
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.suffix == ".wav":
+        shutil.copy(speech_dir() / src, dst)
+    else:
+        data, sr = sf.read(speech_dir() / src)
+        sf.write(dst, data, sr, format=dst.suffix[1:].upper())
+    return {Path(c["path"]).name: c["reference"] for c in clips((A, B, C))}[src]
+
+
+def _texts(out: Path) -> dict[str, str]:
+    """{result path relative to out: normalised text} of the text results in `out`."""
+    from phoenix_npu.whisper.wer import normalize
+
+    return {p.relative_to(out).as_posix(): normalize(p.read_text()) for p in sorted(out.rglob("*.txt"))
+            if not _hidden(p, out)}
+
+
+def test_inputs_sharing_a_stem_keep_their_own_results_across_reruns(tmp_path):
+    """talk.wav and talk.flac, run once; talk.mp3 added, run again: talk.mp3 gets its own
+    transcript (it was "skipped" with talk.wav's under its name), the other two are skipped."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.wer import normalize
+
+    folder, out = tmp_path / "talks", tmp_path / "out"
+    ref_wav = _copy_as(A, folder / "talk.wav")
+    ref_flac = _copy_as(B, folder / "talk.flac")
+    assert main(_cli(folder, "--output", out)) == 0
+    first = _texts(out)
+    assert first == {"talk.flac.txt": normalize(ref_flac), "talk.wav.txt": normalize(ref_wav)}
+
+    ref_mp3 = _copy_as(C, folder / "talk.mp3")
+    assert main(_cli(folder, "--output", out)) == 0
+    assert _texts(out) == {**first, "talk.mp3.txt": normalize(ref_mp3)}
+    assert _summary(out)["counts"] == {"done": 1, "skipped": 2, "failed": 0, "not started": 0}
+
+
+def test_a_rerun_over_part_of_the_inputs_never_takes_another_inputs_result(tmp_path, capsys):
+    """One run over a/ and b/ (both holding x.wav), the next over b/ only: b/x.wav gets its own
+    transcript and a/x.wav's result is kept. A changed input is transcribed again."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.wer import normalize
+
+    out = tmp_path / "out"
+    ref_a = _copy_as(A, tmp_path / "a" / "x.wav")
+    ref_b = _copy_as(B, tmp_path / "b" / "x.wav")
+    assert main(_cli(tmp_path / "a", tmp_path / "b", "--output", out)) == 0
+    both = _texts(out)
+    assert sorted(both.values()) == sorted([normalize(ref_a), normalize(ref_b)]) and len(both) == 2
+
+    assert main(_cli(tmp_path / "b", "--output", out)) == 0
+    s = _summary(out)
+    [rec] = s["files"]
+    assert rec["status"] == "skipped" and both[Path(rec["output"]).relative_to(out).as_posix()] == normalize(ref_b)
+    assert _texts(out) == both  # nothing overwritten, nothing added
+
+    ref_c = _copy_as(C, tmp_path / "b" / "x.wav")  # the same name, other audio
+    assert main(_cli(tmp_path / "b", "--output", out)) == 0
+    assert _summary(out)["counts"]["done"] == 1
+    assert normalize(Path(_summary(out)["files"][0]["output"]).read_text()) == normalize(ref_c)
+    assert normalize(ref_a) in _texts(out).values()  # a/x.wav's result still there
+
+
+def test_a_file_in_the_output_folder_that_is_not_this_inputs_result_is_kept(tmp_path):
+    """A transcript the user put (or an older run left) where the input's result would go is
+    never overwritten or taken for the result: the input gets another name."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.wer import normalize
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "x.txt").write_text("my own notes\n")
+    ref = _copy_as(A, tmp_path / "in" / "x.wav")
+    assert main(_cli(tmp_path / "in", "--output", out)) == 0
+    assert (out / "x.txt").read_text() == "my own notes\n"
+    assert _texts(out) == {"x.txt": "my own notes", "x.wav.txt": normalize(ref)}
+
+
+# ----------------------------------------------------------------------------------------------
+# hostile names
+
+HOSTILE = ["語" * 82 + ".wav",                  # 246 + 4 bytes: the result's temporary name went past 255
+           "音" * 83 + ".wav", "音" * 83 + ".flac",  # one stem: the results keep the extension, past 255
+           "-rf --help.wav", " spaced  out .wav", "new\nline.wav", "ünïcødé ✓.wav", "semi;colon$(x).wav"]
+
+
+def test_inputs_with_hostile_names_get_their_results(tmp_path):
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.wer import normalize
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    refs = {name: _copy_as([A, B, C][i % 3], folder / name) for i, name in enumerate(HOSTILE)}
+    assert main(_cli(folder, "--output", out)) == 0
+    s = _summary(out)
+    assert s["counts"] == {"done": len(HOSTILE), "skipped": 0, "failed": 0, "not started": 0}
+    for rec in s["files"]:
+        result = Path(rec["output"])
+        assert len(result.name.encode()) <= 255
+        assert normalize(result.read_text()) == normalize(refs[Path(rec["input"]).name]), rec
+    assert len({f["output"] for f in s["files"]}) == len(HOSTILE)
+    assert not [p for p in out.rglob("*.tmp")]
+    assert main(_cli(folder, "--output", out)) == 0  # and a rerun finds them all
+    assert _summary(out)["counts"]["skipped"] == len(HOSTILE)
+
+
+# ----------------------------------------------------------------------------------------------
+# concurrent runs and signals
+
+def test_a_run_leaves_the_temporaries_of_a_live_run_alone(tmp_path):
+    """A second run on the same output folder deleted the first run's in-flight temporary file
+    at start-up (the first then failed to write its result). Now a run removes only temporaries
+    whose process is gone."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.outputs import temp_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    _copy_as(A, tmp_path / "in" / "x.wav")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        # an in-flight temporary of the live process `other`, named as that process names it
+        live = temp_path(out / "x.txt").with_name(
+            temp_path(out / "x.txt").name.replace(f"-{os.getpid()}-", f"-{other.pid}-"))
+        live.write_text("half a transcript")
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+        stale = live.with_name(live.name.replace(f"-{other.pid}-", f"-{dead}-"))
+        stale.write_text("left by a killed run")
+        assert main(_cli(tmp_path / "in", "--output", out)) == 0
+        assert live.read_text() == "half a transcript"
+        assert not stale.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_two_runs_into_one_output_folder_both_finish(tmp_path):
+    """Two resumable runs at once into one output folder, over the same inputs in opposite
+    orders (the same command started twice): both exit 0 and every input has its result."""
+    from phoenix_npu.whisper.wer import normalize
+
+    out = tmp_path / "out"
+    refs = {}
+    for i, src in enumerate((A, B, C, A)):
+        refs[f"one/{i}.wav"] = _copy_as(src, tmp_path / "one" / f"{i}.wav")
+        refs[f"two/{i}.wav"] = _copy_as(src, tmp_path / "two" / f"t{i}.wav")
+    logs = [open(tmp_path / f"log{i}.txt", "w") for i in (1, 2)]
+    procs = [_start(_cli(*(tmp_path / d for d in dirs), "--output", out), log)
+             for dirs, log in zip((("one", "two"), ("two", "one")), logs)]
+    try:
+        rcs = [p.wait(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert rcs == [0, 0], [(tmp_path / f"log{i}.txt").read_text()[-2000:] for i in (1, 2)]
+    got = _texts(out)
+    assert len(got) == 8 and sorted(got.values()) == sorted(normalize(r) for r in refs.values())
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+    """systemd, docker and `timeout` stop with SIGTERM: the run stops after the file in hand,
+    keeps what is finished and writes its summary, as on Ctrl-C."""
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    refs = _archive(archive, corrupt=False)
+    log = open(tmp_path / "log.txt", "w")
+    p = _start(_cli(archive, "--output", out, "--format", "json"), log)
+    try:
+        _wait_for_results(out, 1, p)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=120)
+    finally:
+        p.kill()
+    assert rc == 128 + signal.SIGTERM, (rc, (tmp_path / "log.txt").read_text()[-3000:])
+    done = _results(out)
+    s = _summary(out)
+    assert s["status"] == "interrupted" and s["counts"]["done"] == len(done) >= 1
+    assert s["counts"]["not started"] == len(refs) - len(done)
+    assert "interrupted" in (tmp_path / "log.txt").read_text()

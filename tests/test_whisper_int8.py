@@ -78,7 +78,7 @@ def test_int8_encoder_runs_every_linear_layer_in_int8():
     from phoenix_npu.whisper.bench import encoder_floor_ms, encoder_flops, share_of_peak
     from phoenix_npu.whisper.quantize import check_qdq_encoder, evaluation_clips, int8_encoder_path
 
-    path = int8_encoder_path("tiny.en")
+    path = int8_encoder_path("tiny.en", speech_dir=speech_dir())  # the WER tooling's calibration clips
     info = check_qdq_encoder(path)
     assert info["linear_layers"] == info["quantized_linear_layers"] == TINY_LINEAR_LAYERS, info
     meta = info["metadata"]
@@ -211,3 +211,34 @@ def test_export_int8_directory(tmp_path, capsys):
         assert main(["export", "tiny.en", str(tmp_path / "d"), "--int8", "--quantizer", "quark"]) == 2
         assert "AMD Quark is not usable" in capsys.readouterr().err
     assert not any((tmp_path / x).exists() for x in "abcd")
+
+
+def test_transcribe_int8_without_the_developers_clips(tmp_path, monkeypatch, capsys):
+    """`transcribe --int8` away from the developers' shared/ folder raised FileNotFoundError and
+    advised a --speech-dir that transcribe does not have. It calibrates on the audio installed
+    with the package by default, or on the user's --calibration audio; a missing calibration
+    file is a clear error."""
+    from phoenix_npu.cli import main
+    from phoenix_npu.whisper.quantize import check_qdq_encoder, int8_encoder_path
+
+    monkeypatch.setenv("PHOENIX_NPU_SPEECH", str(tmp_path / "nowhere"))  # as on a user's machine
+    jfk = Path(__file__).resolve().parent.parent / "samples" / "jfk.wav"
+    base = ["transcribe", str(jfk), "--model", "tiny.en", "--device", "emulator", "--no-progress", "--int8"]
+    assert main([*base, "-o", str(tmp_path / "a.txt")]) == 0
+    assert "ask not what your country can do for you" in (tmp_path / "a.txt").read_text().lower()
+    meta = check_qdq_encoder(int8_encoder_path("tiny.en"))["metadata"]
+    assert meta["calibration_audio"] == ["calibration_jfk.flac"]
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(jfk, mine / "talk.wav")
+    assert main([*base, "--calibration", str(mine), "-o", str(tmp_path / "b.txt")]) == 0
+    assert "ask not what your country" in (tmp_path / "b.txt").read_text().lower()
+    assert check_qdq_encoder(int8_encoder_path("tiny.en", calibration_audio=[mine]))["metadata"][
+        "calibration_audio"] == ["talk.wav"]
+
+    capsys.readouterr()
+    assert main([*base, "--calibration", str(tmp_path / "nope.wav")]) == 1
+    err = capsys.readouterr().err
+    assert "nope.wav: no such file" in err and "Traceback" not in err and "--speech-dir" not in err
+    assert main([*base[:-1], "--calibration", str(mine)]) == 2  # --calibration without --int8

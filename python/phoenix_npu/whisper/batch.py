@@ -11,10 +11,12 @@ folders left out, in sorted order) and `@list.txt` files (one path per line, `#`
 relative paths are relative to the list's folder). With an output folder every result is
 written as it finishes, through a temporary file renamed into place, under a name that
 depends only on the input (a file found in a folder keeps its path relative to that folder),
-so a rerun finds what is done: an input whose result exists and is complete is skipped
-(`overwrite=True` redoes it). A bad file is reported and the run goes on; a run summary
+so a rerun finds what is done: an input is skipped only when its result's record (kept beside
+the results, phoenix_npu.whisper.outputs) names that input as it is now (`overwrite=True`
+redoes it); a name holding another input's result is never reused. A bad file is reported and the run goes on; a run summary
 (done, skipped, failed with the reason, not started) is written beside the results, also when
-the run is interrupted. Temporary files a killed run left behind are removed.
+the run is interrupted (Ctrl-C or SIGTERM). Temporary files a killed run left behind are
+removed; those of another run still writing into the same folder are not.
 
 The work itself is done by an *executor* that takes a factory (called once per worker, where
 the worker runs: it loads the model and returns a "transcribe one file" callable, path ->
@@ -31,7 +33,6 @@ import functools
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -42,14 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from .formats import EXTENSIONS, format_result, format_results
+from .outputs import SUMMARY_NAME, is_result_of, plan_targets, remove_stale_temporaries, write_output, write_result
 from .transcribe import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
 # what a folder is searched for (what libsndfile reads; mp3 where its libsndfile does)
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
-SUMMARY_NAME = "phoenix-npu-summary.json"
-_TMP_SUFFIX = re.compile(r"\.[a-z0-9_]{8}$")  # tempfile.mkstemp's 8 random characters
 
 Factory = Callable[[], Callable[[str], dict]]
 
@@ -150,56 +150,29 @@ def _read_list(listed: Path) -> list[tuple[str, str]]:
 
 
 def plan_jobs(inputs: Sequence[tuple[str, str]], out_dir: Path | None, fmt: str) -> list[Job]:
-    """Jobs with their targets in `out_dir` (name + the format's extension; a name another
-    input took, an input itself or the run summary gets -2, -3, ...)."""
+    """Jobs with their targets in `out_dir`: names built from each input alone
+    (outputs.plan_targets), never another input's result."""
     jobs = [Job(path, name) for path, name in inputs]
     if out_dir is None:
         return jobs
-    ext = EXTENSIONS[fmt]
-    taken = {_key(p) for p, _ in inputs} | {_key(out_dir / SUMMARY_NAME)}
-    for job in jobs:
-        target, n = out_dir / f"{job.name}.{ext}", 1
-        while _key(target) in taken:
-            n += 1
-            target = out_dir / f"{job.name}-{n}.{ext}"
-        taken.add(_key(target))
+    for job, target in zip(jobs, plan_targets(inputs, out_dir, EXTENSIONS[fmt])):
         job.target = target
     return jobs
 
 
-def _key(path) -> str:
-    return os.path.normcase(os.path.realpath(path))
+def is_complete(job: Job, out_dir: Path) -> bool:
+    """Whether `job`'s target holds a finished result of its input as the input is now (the
+    result's record names it, outputs.is_result_of)."""
+    return job.target is not None and is_result_of(out_dir, job.target, job.path)
 
 
-def is_complete(target: Path, fmt: str) -> bool:
-    """Whether `target` holds a finished result. Results are only ever renamed into place
-    whole, so a regular file is one; a JSON result must also parse and carry its text."""
-    if not target.is_file():
-        return False
-    if fmt != "json":
-        return True
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(data, dict) and "text" in data
+def _remove_stale_temporaries(jobs: Iterable[Job], out_dir: Path) -> int:
+    """Delete the temporary files killed runs left beside our targets (only those whose process
+    is gone: another run writing into the same folder keeps its own)."""
+    from .outputs import RECORDS_DIR
 
-
-def remove_stale_temporaries(jobs: Iterable[Job]) -> int:
-    """Delete the temporary files (`.NAME.xxxxxxxx`) a killed run left beside our targets."""
-    by_dir: dict[Path, set[str]] = {}
-    for job in jobs:
-        if job.target is not None:
-            by_dir.setdefault(job.target.parent, set()).add(job.target.name)
-    removed = 0
-    for d, names in by_dir.items():
-        if not d.is_dir():
-            continue
-        for entry in d.iterdir():
-            n = entry.name
-            if n.startswith(".") and _TMP_SUFFIX.search(n) and n[1:-9] in names and entry.is_file():
-                entry.unlink(missing_ok=True)
-                removed += 1
+    dirs = {job.target.parent for job in jobs if job.target is not None} | {out_dir, out_dir / RECORDS_DIR}
+    removed = remove_stale_temporaries(dirs)
     if removed:
         log.info("removed %d unfinished temporary file(s) left by an interrupted run", removed)
     return removed
@@ -260,6 +233,7 @@ class Options:
     task: str = "transcribe"      # the faster-whisper engine's options
     word_timestamps: bool = False
     vad_filter: bool = False
+    int8: str | None = None       # a QDQ encoder .onnx (quantize.int8_encoder_path) instead of the FP32 one
 
 
 class LocalTranscriber:
@@ -273,13 +247,13 @@ class LocalTranscriber:
             from .faster import WhisperModel
 
             self.model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                                      cpu_threads=options.threads)
+                                      cpu_threads=options.threads, encoder_model=options.int8)
         else:
             from .transcribe import load_model
 
             self.model = load_model(options.model, device=options.device, bf16=options.bf16,
                                     decoder_device=options.decoder_device, threads=options.threads,
-                                    precision=options.precision)
+                                    precision=options.precision, int8=options.int8 or False)
 
     def __call__(self, path: str) -> dict:
         o = self.options
@@ -368,7 +342,7 @@ class BatchRun:
         overwrite); the others are recorded as skipped."""
         todo = []
         for job in self.jobs:
-            if self.out_dir is not None and not self.overwrite and is_complete(job.target, self.fmt):
+            if self.out_dir is not None and not self.overwrite and is_complete(job, self.out_dir):
                 self._record(job, "skipped")
             else:
                 self._record(job, "not started")
@@ -385,7 +359,7 @@ class BatchRun:
     # -- running
     def __iter__(self) -> Iterator[dict]:
         if self.out_dir is not None:
-            remove_stale_temporaries(self.jobs)
+            _remove_stale_temporaries(self.jobs, self.out_dir)
         todo = self.pending()
         skipped = len(self.jobs) - len(todo)
         if skipped:
@@ -449,7 +423,7 @@ class BatchRun:
             duration = float(result.get("duration") or job.duration)
             self._audio_done += duration
             extra = {"duration": round(duration, 3), "seconds": round(out.seconds, 3), "worker": out.worker}
-            if job.target is not None and not self._write(job.target, result):
+            if job.target is not None and not self._write(job, result):
                 self._record(job, "failed", reason="could not write the result", **extra)
             else:
                 self._record(job, "done", **extra)
@@ -458,12 +432,10 @@ class BatchRun:
             bar.update(1)
         return result
 
-    def _write(self, target: Path, result: dict) -> bool:
-        from .transcribe_cli import write_output
-
+    def _write(self, job: Job, result: dict) -> bool:
+        target = job.target
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_output(target, format_result(result, self.fmt))
+            write_result(self.out_dir, target, format_result(result, self.fmt), job.path)
         except OSError as exc:
             self.write_failures += 1
             log.error("could not write %s: %s", target, exc.strerror or exc)
@@ -520,8 +492,6 @@ class BatchRun:
                  f", {c['not started']} not started" if c["not started"] else "",
                  s["audio_seconds_done"] / 60, s["wall_seconds"], s["rtf"] if s["rtf"] is not None else "-")
         if self.out_dir is not None:
-            from .transcribe_cli import write_output
-
             path = self.out_dir / SUMMARY_NAME
             try:
                 write_output(path, json.dumps(s, indent=2, ensure_ascii=False) + "\n")
@@ -544,7 +514,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
                      precision: str = "bf16", bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
                      return_timestamps: bool | None = None, language: str | None = None, num_beams: int = 1,
                      engine: str = "optimum", task: str = "transcribe", word_timestamps: bool = False,
-                     vad_filter: bool = False, progress: bool | None = None, factory: Factory | None = None,
+                     vad_filter: bool = False, int8: str | os.PathLike | None = None,
+                     progress: bool | None = None, factory: Factory | None = None,
                      run: list | None = None, stop: threading.Event | None = None,
                      _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
     """Transcribe files, folders and @lists; yield each result (a dict as from
@@ -558,7 +529,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     worker (default for local:N: this machine's cores divided among the workers).
     factory: a picklable callable returning a "transcribe one file" callable (default: this
     package's pipeline with the options above; engine "faster-whisper" takes task,
-    word_timestamps and vad_filter too). run: pass a list to receive the BatchRun
+    word_timestamps and vad_filter too). int8: a QDQ encoder .onnx (quantize.int8_encoder_path)
+    for the encoder. run: pass a list to receive the BatchRun
     (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
     interrupted) when the current file is done."""
     if isinstance(paths, (str, os.PathLike)):
@@ -574,7 +546,8 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     jobs = plan_jobs(_inputs if _inputs is not None else expand_inputs(paths), out_dir, fmt)
     options = Options(model=str(model), device=device, precision=precision, bf16=bf16, decoder_device=decoder_device,
                       threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams,
-                      engine=engine, task=task, word_timestamps=word_timestamps, vad_filter=vad_filter)
+                      engine=engine, task=task, word_timestamps=word_timestamps, vad_filter=vad_filter,
+                      int8=str(int8) if int8 else None)
     executor, meta = make_executor(options, cluster, workers, factory)
     batch = BatchRun(jobs, executor, out_dir, fmt, overwrite, _progress(progress), meta=meta,
                      precheck=factory is None,  # another pipeline may read what soundfile does not
@@ -654,7 +627,8 @@ def wanted(args) -> bool:
 def run_cli(args) -> int:
     """`phoenix-npu transcribe` for batch runs. Exit status: 0 all done or skipped, 1 a file
     failed (or could not be written), 2 a usage error found before any work."""
-    from .transcribe_cli import OutputError, plan_output, register_provider
+    from .outputs import OutputError, plan_output
+    from .transcribe_cli import register_provider
 
     prog = "phoenix-npu transcribe"
     fmt = args.format
@@ -685,33 +659,61 @@ def run_cli(args) -> int:
     if (status := register_provider(args.device)) is not None:
         return status
     stop = threading.Event()
-    with _sigint_sets(stop):
-        return _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop)
+
+    def work() -> int:
+        with interrupt_on_signals(stop):
+            return _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop)
+
+    return exit_on_sigterm(work, prog)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, docker, `timeout`), handled as Ctrl-C is: what is finished is kept and
+    the run summary written; the exit status is 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def exit_on_sigterm(command: Callable[[], int], prog: str) -> int:
+    """Run `command` (the work of a CLI run) with SIGINT and SIGTERM handled as interrupts
+    (interrupt_on_signals): on SIGTERM, once the command has kept what it finished, say so
+    and return 128 + 15 (Ctrl-C's KeyboardInterrupt goes on to the CLI, which returns 130)."""
+    try:
+        return command()
+    except Terminated as exc:
+        print(f"{prog}: interrupted (SIGTERM)", file=sys.stderr)
+        return 128 + exc.signum
 
 
 @contextlib.contextmanager
-def _sigint_sets(stop: threading.Event):
-    """Ctrl-C raises KeyboardInterrupt as usual and also sets `stop`, so that an interrupt
-    swallowed inside a library (a callback, a destructor) still ends the run at the next file."""
+def interrupt_on_signals(stop: threading.Event | None = None):
+    """Ctrl-C (SIGINT) and SIGTERM raise KeyboardInterrupt (Terminated for SIGTERM) and set
+    `stop`, so that an interrupt swallowed inside a library (a callback, a destructor) still
+    ends the run at the next file. A no-op outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        stop.set()
-        raise KeyboardInterrupt
+        if stop is not None:
+            stop.set()
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, h in previous.items():
+            signal.signal(sig, h)
 
 
 def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
     import phoenix_npu
 
     from .cluster import ClusterError
+    from .quantize import QuantizationError
     from .registry import ModelNotFoundError
     from .transcribe_cli import _deliver, _provider_unavailable, choose_engine
 
@@ -725,12 +727,17 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
     runs: list[BatchRun] = []
     results = None
     try:
+        int8 = None
+        if args.int8_encoder or args.int8:  # quantized (once) here, not in every worker
+            from .quantize import int8_encoder_path
+
+            int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
         results = transcribe_batch(
             args.audio, args.model, output=out_dir, format=fmt,
             overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
             precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
             threads=args.threads, language=args.language, num_beams=args.beam_size, engine=engine, task=args.task,
-            word_timestamps=args.word_timestamps, vad_filter=args.vad,
+            word_timestamps=args.word_timestamps, vad_filter=args.vad, int8=int8,
             progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
         for r in results:
             if r.get("error"):
@@ -748,7 +755,7 @@ def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
         return 2 if exc.usage else 1
     except phoenix_npu.ProviderError as exc:
         return _provider_unavailable(args.device, exc)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, QuantizationError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     finally:  # also on an interrupt: what is finished is written

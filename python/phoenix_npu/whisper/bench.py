@@ -253,7 +253,8 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
     if int8 or int8_encoder:
         from .quantize import check_qdq_encoder, int8_encoder_path
 
-        qdq_path = str(int8_encoder_path(int8_encoder or model))
+        # calibrated on the calibration clips of --speech-dir (never the evaluation clips)
+        qdq_path = str(int8_encoder_path(int8_encoder or model, speech_dir=speech_dir))
         npu["PhoenixNPU emulated (INT8)"] = (npu_session(qdq_path, "bf16"), "bf16")
     for label, (sess, _) in npu.items():
         engines[label] = (lambda s: lambda: s.run(None, feeds))(sess)

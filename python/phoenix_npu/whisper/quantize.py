@@ -12,8 +12,11 @@ DequantizeLinear -> MatMul as an INT8 MatMul with INT32 accumulation (provider/o
 The convolution stem and the attention products (activation x activation: Q K^T, P V) stay in
 BF16, so attention stays one fused kernel.
 
-Calibration audio is never the evaluation set. Without `calibration_audio` the clips of the
-shared speech set (manifest.tsv) are split by a fixed rule, CALIBRATION_RULE: in file-name order,
+Calibration audio (calibration_source()): the user's (`calibration_audio`, the CLI's
+--calibration), else the 11 s of read speech installed with the package (PACKAGED_CALIBRATION),
+never a folder of the developers'. The project's WER tooling passes `speech_dir` instead, and
+calibration audio is then never the evaluation set: the clips of the speech set (manifest.tsv)
+are split by a fixed rule, CALIBRATION_RULE: in file-name order,
 clip i calibrates when i % 3 == 1 (4 of the 13 clips: LibriVox, LJSpeech and two LibriSpeech
 recordings, 16.7 s); the other 9 are the evaluation set (`evaluation_clips()`), which the WER
 figures use. Each calibration clip is one padded 30 s window, and all of them concatenated are
@@ -50,6 +53,10 @@ INT8_DIR = "onnx-int8"         # cache_root()/<model>/onnx-int8/encoder_model.on
 INT8_MARKER = "phoenix_npu_int8.json"
 METADATA_KEY = "phoenix_npu.int8"
 CALIBRATION_RULE = "shared speech clips in file-name order, clip i calibrates when i % 3 == 1; the rest evaluate"
+# the calibration audio installed with the package, for users who give none: 11 s of the JFK
+# inaugural address (public domain; samples/jfk.wav as FLAC)
+PACKAGED_CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration_jfk.flac"
+PACKAGED_NOTE = "the package's calibration audio (11 s of read speech); pass --calibration for your own"
 METHODS = ("minmax", "percentile", "entropy")
 DEFAULT_METHOD = "minmax"
 QUANTIZERS = ("ort", "quark")  # ONNX Runtime's quantize_static (default), AMD Quark (optional extra)
@@ -292,13 +299,35 @@ def _int8_dir(onnx_dir: Path, model: str) -> Path:
     return cache_root() / "int8" / f"{real.name}-{tag}"
 
 
+def calibration_source(calibration_audio=None, speech_dir: str | os.PathLike | None = None) -> tuple[list[str], str]:
+    """(audio paths, what they are) to calibrate with: the user's files and folders
+    (`calibration_audio`), else the calibration clips of a speech set with manifest.tsv when
+    `speech_dir` is given (CALIBRATION_RULE: the developers' WER tooling), else the audio
+    installed with the package. Raises QuantizationError when the audio named is not there."""
+    if calibration_audio:
+        items = [calibration_audio] if isinstance(calibration_audio, (str, os.PathLike)) else calibration_audio
+        return audio_files(items), "audio given with --calibration"
+    if speech_dir is not None:
+        try:
+            return [c["path"] for c in calibration_clips(speech_dir)], CALIBRATION_RULE
+        except FileNotFoundError as exc:
+            raise QuantizationError(f"no calibration clips: {exc}") from None
+    if not PACKAGED_CALIBRATION.is_file():
+        raise QuantizationError(f"the package's calibration audio {PACKAGED_CALIBRATION} is missing (a broken "
+                                "install); pass --calibration with audio of your own")
+    return [str(PACKAGED_CALIBRATION)], PACKAGED_NOTE
+
+
 def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAULT_METHOD,
-                      speech_dir: str | os.PathLike | None = None, quantizer: str = DEFAULT_QUANTIZER) -> Path:
+                      speech_dir: str | os.PathLike | None = None, quantizer: str = DEFAULT_QUANTIZER,
+                      calibration_audio=None) -> Path:
     """The path of `model`'s INT8 (QDQ) encoder, for any caller that builds its own encoder
     session (the faster-whisper-compatible API, the batch runner): quantized once from the FP32
-    export, calibrated on calibration_clips(), and cached in cache_root()/<model>/onnx-int8
-    (redone when the FP32 encoder or the recipe changes). A path to an .onnx file is taken as
-    a QDQ encoder the user made: checked (check_qdq_encoder) and returned as it is."""
+    export, calibrated on calibration_source(calibration_audio, speech_dir) (by default the
+    audio installed with the package), and cached in cache_root()/<model>/onnx-int8/<calibration
+    set> (redone when
+    the FP32 encoder, the recipe or the calibration audio changes). A path to an .onnx file is
+    taken as a QDQ encoder the user made: checked (check_qdq_encoder) and returned as it is."""
     from transformers import WhisperFeatureExtractor
 
     from .export import ENCODER, ensure_exported
@@ -307,6 +336,7 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
     if p.suffix == ".onnx":
         check_qdq_encoder(p)
         return p
+    paths, note = calibration_source(calibration_audio, speech_dir)
     onnx_dir = ensure_exported(str(model))
     src = onnx_dir / ENCODER
     meta_src = {}
@@ -317,21 +347,24 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
     if meta_src.get("int8"):  # an `export --int8` directory: its encoder is the quantized one
         check_qdq_encoder(src)
         return src
-    out_dir = _int8_dir(onnx_dir, str(model))
+    calibration = [[os.path.realpath(a), os.stat(a).st_size, os.stat(a).st_mtime_ns] for a in paths]
+    calibration_tag = hashlib.sha256(json.dumps(calibration).encode()).hexdigest()[:12]
+    out_dir = _int8_dir(onnx_dir, str(model)) / calibration_tag  # one cached encoder per calibration set
     stamp = {"int8_version": INT8_VERSION, "method": method, "quantizer": quantizer, "source": str(src),
-             "source_size": src.stat().st_size, "source_mtime_ns": src.stat().st_mtime_ns}
+             "source_size": src.stat().st_size, "source_mtime_ns": src.stat().st_mtime_ns,
+             "calibration": calibration_tag}
     try:
         marker = json.loads((out_dir / INT8_MARKER).read_text())
         if marker.get("stamp") == stamp and (out_dir / ENCODER).is_file():
             return out_dir / ENCODER
     except (OSError, ValueError):
         pass
-    clips = calibration_clips(speech_dir)
-    log.info("first INT8 use of %s: quantizing its encoder into %s (once)", model, out_dir)
+    log.info("first INT8 use of %s with this calibration audio: quantizing its encoder into %s (once)",
+             model, out_dir)
     fe = WhisperFeatureExtractor.from_pretrained(onnx_dir)
     with atomic_dir(out_dir) as tmp:
-        info = quantize_encoder(src, tmp / ENCODER, [c["path"] for c in clips], fe, method=method,
-                                calibration_note=CALIBRATION_RULE, quantizer=quantizer)
+        info = quantize_encoder(src, tmp / ENCODER, paths, fe, method=method, calibration_note=note,
+                                quantizer=quantizer)
         (tmp / INT8_MARKER).write_text(json.dumps({"stamp": stamp, **info}, indent=2))
     return out_dir / ENCODER
 
@@ -346,10 +379,7 @@ def quantize_export_dir(onnx_dir: str | os.PathLike, method: str = DEFAULT_METHO
     from .export import ENCODER
 
     onnx_dir = Path(onnx_dir)
-    if calibration_audio:
-        paths, note = audio_files(calibration_audio), "audio given with --calibration"
-    else:
-        paths, note = [c["path"] for c in calibration_clips(speech_dir)], CALIBRATION_RULE
+    paths, note = calibration_source(calibration_audio, speech_dir)
     fp32 = onnx_dir / "encoder_model.fp32.onnx"
     (onnx_dir / ENCODER).rename(fp32)
     fe = WhisperFeatureExtractor.from_pretrained(onnx_dir)

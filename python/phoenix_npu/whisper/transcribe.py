@@ -100,15 +100,21 @@ class Transcriber:
     def transcribe_array(self, samples, return_timestamps: bool = False, language: str | None = None,
                          num_beams: int = 1, chunk_length_s: float | None = None) -> dict:
         """Transcribe 16 kHz mono float32 samples: {"text", "chunks"}; audio over 30 s is
-        chunked (30 s windows); chunks carry (start, end) seconds when return_timestamps."""
+        decoded sequentially, window after window (_long_form; timestamp tokens are needed to
+        know where each window ends, whatever the output); chunks carry (start, end) seconds
+        when return_timestamps. chunk_length_s: transformers' chunked pipeline instead."""
         import numpy as np
 
         samples = np.asarray(samples, dtype=np.float32)
         if samples.size == 0:
             return {"text": "", "chunks": []}
         duration = samples.size / SAMPLE_RATE
-        if return_timestamps and duration > CHUNK_LENGTH and chunk_length_s is None:
-            return self._long_form(samples, duration, language, num_beams)
+        if duration > CHUNK_LENGTH and chunk_length_s is None:
+            # with or without timestamps in the result: the chunked pipeline without timestamps
+            # repeats and drops speech at its window seams (tiny.en, 217 s of read speech:
+            # WER 97 % against 5 % for the sequential decoding)
+            out = self._long_form(samples, duration, language, num_beams)
+            return out if return_timestamps else {**out, "chunks": []}
         kwargs: dict[str, Any] = {}
         if chunk_length_s is None and duration > CHUNK_LENGTH:
             chunk_length_s = CHUNK_LENGTH

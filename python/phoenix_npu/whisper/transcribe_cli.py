@@ -11,28 +11,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
-import stat
 import sys
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import batch
-from .formats import EXTENSIONS, FORMATS, format_result, format_results
+from .formats import FORMATS, format_result, format_results
+from .outputs import MIN_FREE_BYTES, OutputError, OutputPlan, plan_output, write_output  # noqa: F401  (re-exported)
 from .transcribe import DEFAULT_MODEL, DEVICES, PRECISIONS, iter_transcribe
 
 ENGINES = ("auto", "faster-whisper", "optimum")
 
 log = logging.getLogger(__name__)
-
-MIN_FREE_BYTES = 1 << 20  # transcripts are small; less free space than this is a full disk
-
-
-class OutputError(ValueError):
-    """--output cannot be written as asked; the message says why."""
-
 
 def positive_int(text: str) -> int:
     value = _int(text)
@@ -76,6 +65,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bf16", action="store_true", help="use the BF16-weight export of the encoder")
     parser.add_argument("--int8", action="store_true",
                         help="the model's INT8 (QDQ) encoder: quantized and cached on first use")
+    parser.add_argument("--calibration", action="append", default=None, metavar="AUDIO",
+                        help="with --int8: audio files or folders to calibrate the INT8 encoder on (repeatable; "
+                             "default: 11 s of read speech installed with the package); best: a few minutes like "
+                             "the audio you transcribe")
     parser.add_argument("--int8-encoder", default=None, metavar="QDQ.onnx",
                         help="a QDQ-quantized encoder you made (AMD Quark, ORT...) instead of the model's encoder")
     parser.add_argument("--decoder-on-device", action="store_true",
@@ -99,107 +92,7 @@ def add_arguments(parser) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# where the output goes
-
-@dataclass
-class OutputPlan:
-    """stdout (path None), one file, or a directory with one file per input (targets)."""
-    path: Path | None = None
-    per_input: bool = False
-    targets: list[Path] = field(default_factory=list)
-
-
-def plan_output(output: str | None, inputs: list[str], fmt: str) -> OutputPlan:
-    """Decide and check where results go, before any work. Raises OutputError."""
-    several_docs = len(inputs) > 1 and fmt in ("srt", "vtt")
-    if output is None:
-        if several_docs:
-            raise OutputError(f"--format {fmt} with several inputs needs --output DIR/ (one file per input); "
-                              "several documents on stdout would run together into one invalid file")
-        return OutputPlan()
-    path = Path(output)
-    if path.is_dir() or output.endswith(("/", os.sep)):
-        return _plan_directory(path, inputs, fmt)
-    if several_docs:
-        raise OutputError(f"--format {fmt} with several inputs needs --output DIR/ (one file per input), "
-                          f"not the single file {path}")
-    _check_not_an_input(path, inputs)
-    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        return OutputPlan(path)  # /dev/null, /dev/stdout, a FIFO: written directly at the end
-    parent = path.parent
-    if not parent.exists():
-        raise OutputError(f"--output {path}: the directory {parent} does not exist")
-    if not parent.is_dir():
-        raise OutputError(f"--output {path}: {parent} is not a directory")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"--output {path}: not writable (permission denied)")
-    _check_writable_dir(parent, f"--output {path}")
-    return OutputPlan(path)
-
-
-def _plan_directory(path: Path, inputs: list[str], fmt: str) -> OutputPlan:
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"--output {path}/: {path} is a file, not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"--output {path}/: cannot create the directory ({exc.strerror})") from None
-    _check_writable_dir(path, f"--output {path}/")
-    ext = EXTENSIONS[fmt]
-    taken = {_key(p) for p in inputs}
-    targets = []
-    for src in inputs:
-        stem = Path(src).stem
-        target, n = path / f"{stem}.{ext}", 1
-        while _key(target) in taken:  # a name another input already got, or an input itself
-            n += 1
-            target = path / f"{stem}-{n}.{ext}"
-        taken.add(_key(target))
-        targets.append(target)
-    return OutputPlan(path, per_input=True, targets=targets)
-
-
-def _key(path) -> str:
-    return os.path.normcase(os.path.realpath(path))
-
-
-def _check_not_an_input(path: Path, inputs: list[str]) -> None:
-    for src in inputs:
-        same = _key(src) == _key(path)
-        if not same and path.exists() and Path(src).exists():
-            same = os.path.samefile(src, path)
-        if same:
-            raise OutputError(f"--output {path} is one of the inputs: writing it would destroy the audio")
-
-
-def _check_writable_dir(directory: Path, what: str) -> None:
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputError(f"{what}: cannot write in {directory} (permission denied)")
-    free = shutil.disk_usage(directory).free
-    if free < MIN_FREE_BYTES:
-        raise OutputError(f"{what}: only {free} bytes free on the device holding {directory}; no space for "
-                          "the transcripts")
-
-
-def write_output(path: Path, text: str) -> None:
-    """Write `text` to `path`: a regular file through a temporary file renamed into place
-    (an existing file is replaced whole or not at all); anything else (a device, a FIFO)
-    directly. Raises OSError."""
-    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# where the output goes: phoenix_npu.whisper.outputs (plan_output, write_output)
 
 
 def _deliver(path: Path | None, text: str) -> bool:
@@ -239,6 +132,8 @@ def choose_engine(args) -> str:
         engine = "faster-whisper" if has_fw and has_ct2 else "optimum"
         log.info("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
                  else ("faster-whisper not installed" if not has_fw else f"{args.model} has no CTranslate2 weights"))
+    if args.calibration and not args.int8:
+        raise ValueError("--calibration is the calibration audio of --int8; without --int8 it does nothing")
     if engine == "optimum":
         wanted = [flag for flag, on in (("--word-timestamps", args.word_timestamps), ("--vad", args.vad),
                                         ("--task translate", args.task == "translate")) if on]
@@ -251,11 +146,6 @@ def choose_engine(args) -> str:
 
 
 def run(args) -> int:
-    import phoenix_npu
-
-    from .quantize import QuantizationError
-    from .registry import ModelNotFoundError
-
     if batch.wanted(args):  # folders, @lists, --output DIR/ or --cluster: resumable batch run
         return batch.run_cli(args)
     fmt = args.format
@@ -271,18 +161,31 @@ def run(args) -> int:
     except ValueError as exc:
         print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
         return 2
+    def work() -> int:
+        with batch.interrupt_on_signals():  # SIGTERM as Ctrl-C: what is finished is written
+            return _run(args, fmt, plan, engine)
+
+    return batch.exit_on_sigterm(work, "phoenix-npu transcribe")
+
+
+def _run(args, fmt, plan, engine) -> int:
+    import phoenix_npu
+
+    from .quantize import QuantizationError
+    from .registry import ModelNotFoundError
+
     ok = True
     collected: list[dict] = []
     try:
-        int8 = args.int8_encoder or args.int8
+        int8 = None
+        if args.int8_encoder or args.int8:  # the QDQ encoder's path (quantized and cached on first use)
+            from .quantize import int8_encoder_path
+
+            int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
         if engine == "faster-whisper":
             from .faster import iter_transcribe as fw_iter_transcribe
 
-            encoder_model = None
-            if int8:
-                from .quantize import int8_encoder_path
-
-                encoder_model = int8_encoder_path(args.model if int8 is True else int8)
+            encoder_model = int8
             results = fw_iter_transcribe(args.audio, model=args.model, device=args.device, precision=args.precision,
                                          threads=args.threads, language=args.language, task=args.task,
                                          beam_size=args.beam_size, word_timestamps=args.word_timestamps,
@@ -295,7 +198,7 @@ def run(args) -> int:
                                       num_beams=args.beam_size, bf16=args.bf16,
                                       decoder_device="same" if args.decoder_on_device else "cpu",
                                       threads=args.threads, progress=False if args.no_progress else None,
-                                      errors="keep", precision=args.precision, int8=int8)
+                                      errors="keep", precision=args.precision, int8=int8 or False)
         for index, r in enumerate(results):
             if r.get("error"):
                 print(f"phoenix-npu transcribe: {r['error']}", file=sys.stderr)

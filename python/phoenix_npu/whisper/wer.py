@@ -108,12 +108,14 @@ def compare(model: str, device: str, clips: list[dict], num_beams: int = 1, bf16
     return {"model": model, "cpu": ref, device: got, "delta_points": round(100 * (got["wer"] - ref["wer"]), 2)}
 
 
-def int8_report(model: str, device: str, clips: list[dict], num_beams: int = 1) -> dict:
-    """WER on `clips` of: the FP32 CPU EP, `device` at BF16, `device` with the INT8 encoder, and
+def int8_report(model: str, device: str, clips: list[dict], num_beams: int = 1,
+                speech_dir: str | os.PathLike | None = None) -> dict:
+    """WER on `clips` of: the FP32 CPU EP, `device` at BF16, `device` with the INT8 encoder
+    (calibrated on the calibration clips of `speech_dir`, default default_speech_dir()), and
     the CPU EP running the same INT8 QDQ encoder; printed as one line per configuration."""
     from .quantize import int8_encoder_path
 
-    qdq = str(int8_encoder_path(model))
+    qdq = str(int8_encoder_path(model, speech_dir=speech_dir or default_speech_dir()))
     runs = {"cpu fp32": evaluate(model, "cpu", clips, num_beams=num_beams)}
     if device != "cpu":
         runs[f"{device} bf16"] = evaluate(model, device, clips, num_beams=num_beams)
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.int8:
         try:
             for model in args.models:
-                report.append(int8_report(model, args.device, clips, args.beam_size))
+                report.append(int8_report(model, args.device, clips, args.beam_size,
+                                          args.speech_dir or default_speech_dir()))
         except ProviderError as exc:
             print(f"phoenix-npu wer: the PhoenixNPU provider is not available: {exc}", file=sys.stderr)
             return 1
