@@ -21,7 +21,7 @@ struct ChainStep {
   int value = -1;                                          // kBias: the constant; kResidual: the activation
   kernels::Epilogue gelu = kernels::Epilogue::kNone;      // kGelu
   int gelu_unit = -1;                                      // kGelu from a pattern: its unit
-  kernels::QuantParams quant;                              // kQuantizeOutput: a QuantizeLinear -> DequantizeLinear
+  kernels::QuantParams quant = {};                         // kQuantizeOutput: a QuantizeLinear -> DequantizeLinear
 };
 
 struct Unit {
