@@ -302,9 +302,9 @@ def test_whisper_tiny_en_encoder_round_trip(tmp_path):
     src = Path(tiny_en_onnx()) / "encoder_model.onnx"
     if not src.exists():
         pytest.skip(f"no encoder at {src}")
-    ctx = tmp_path / "encoder_ctx.onnx"
     feeds = {"input_features": np.random.default_rng(3).standard_normal((1, 80, 3000)).astype(np.float32)}
     for embed in (0, 1):
+        ctx = tmp_path / f"encoder_embed{embed}_ctx.onnx"
         original = compile_model(src, ctx, embed)
         want, built = region_counters(original, feeds)
         assert sum(r["plans_built"] for r in built) >= 1
