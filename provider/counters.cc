@@ -23,6 +23,7 @@ void AddInto(RegionCounters& dst, const RegionCounters& src) {
   dst.transfers_out += src.transfers_out;
   dst.host_launches += src.host_launches;
   dst.plans_built += src.plans_built;
+  dst.plans_loaded += src.plans_loaded;
   dst.plan_cache_hits += src.plan_cache_hits;
   dst.plan_evictions += src.plan_evictions;
 }
@@ -43,6 +44,7 @@ void Write(std::ostringstream& os, const RegionCounters& c) {
      << ",\"transfers_out\":" << c.transfers_out << ",\"host_launches\":" << c.host_launches
      << ",\"weight_bytes_uploaded\":" << c.weight_bytes_uploaded
      << ",\"device_allocations\":" << c.device_allocations << ",\"plans_built\":" << c.plans_built
+     << ",\"plans_loaded\":" << c.plans_loaded
      << ",\"plan_cache_hits\":" << c.plan_cache_hits << ",\"plan_evictions\":" << c.plan_evictions
      << ",\"last_run_ns\":" << c.last_run_ns
      << ",\"last_host_overhead_ns\":" << c.last_host_overhead_ns << ",\"kernels\":{";

@@ -24,6 +24,7 @@ struct RegionCounters {
   int64_t transfers_in = 0, transfers_out = 0;
   int64_t host_launches = 0;       // calls the device ran on the host CPU (hybrid NPU device)
   int64_t plans_built = 0;         // shape-specialised plans built (1 for a static region)
+  int64_t plans_loaded = 0;        // plans taken from an EPContext blob (not planned again)
   int64_t plan_cache_hits = 0;     // runs that found their plan in the region's cache
   int64_t plan_evictions = 0;      // plans dropped (least recently used) to stay within max_plans
   int64_t last_run_ns = 0;         // wall time of the last run, plan walk included

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "capability.h"
+#include "ep_context.h"
 #include "factory.h"
 #include "graph_view.h"
 
@@ -56,7 +57,7 @@ PhoenixEp::PhoenixEp(PhoenixEpFactory& factory, const ProviderOptions& options, 
 }
 
 const char* ORT_API_CALL PhoenixEp::GetCompiledModelCompatibilityInfoImpl(OrtEp*, const OrtGraph*) noexcept {
-  return "PhoenixNPUExecutionProvider;plan=1";  // we write no EPContext nodes
+  return "PhoenixNPUExecutionProvider;plan=1";
 }
 
 // Runs of one plan are serialised inside PlanRunner (they share its arena); runs with other
@@ -80,6 +81,30 @@ OrtStatus* ORT_API_CALL PhoenixEp::GetCapabilityImpl(OrtEp* this_ptr, const OrtG
 }
 
 OrtStatus* PhoenixEp::ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* support) {
+  {  // A compiled model: this EP's EPContext nodes are its regions; nothing is analysed again.
+    std::vector<const OrtNode*> contexts;
+    for (auto& n : Ort::ConstGraph{graph}.GetNodes()) {
+      std::string source;
+      if (!IsEpContextNode(n, &source)) continue;
+      if (source == factory_.ep_name())
+        contexts.push_back(n);
+      else
+        Log(&logger_, ORT_LOGGING_LEVEL_WARNING,
+            "PhoenixNPU: EPContext node '" + n.GetName() + "' was written by '" + source +
+                "', not PhoenixNPU: it is left to that execution provider (add it to the session's providers)");
+    }
+    if (!contexts.empty()) {
+      OrtNodeFusionOptions fusion{};
+      fusion.ort_version_supported = ORT_API_VERSION;
+      fusion.drop_constant_initializers = true;
+      for (const OrtNode* n : contexts)
+        if (OrtStatus* st = g_ep_api->EpGraphSupportInfo_AddNodesToFuse(support, &n, 1, &fusion)) return st;
+      Log(&logger_, ORT_LOGGING_LEVEL_INFO,
+          "PhoenixNPU: claimed " + std::to_string(contexts.size()) +
+              " EPContext node(s) of a compiled model; capability analysis, lowering and planning are skipped");
+      return nullptr;
+    }
+  }
   GraphView g(graph);
   const std::vector<GeluMatch> gelus = FindGeluPatterns(g);
   const int token_lookup = options_.claim_decoders ? -1 : TokenEmbeddingLookup(g);
@@ -138,13 +163,21 @@ OrtStatus* PhoenixEp::ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* s
 
 OrtStatus* ORT_API_CALL PhoenixEp::CompileImpl(OrtEp* this_ptr, const OrtGraph** graphs, const OrtNode** fused_nodes,
                                                size_t count, OrtNodeComputeInfo** infos,
-                                               OrtNode** /*ep_context_nodes*/) noexcept {
+                                               OrtNode** ep_context_nodes) noexcept {
   PHX_ABI_BEGIN
   auto* ep = static_cast<PhoenixEp*>(this_ptr);
-  for (size_t i = 0; i < count; ++i) infos[i] = nullptr;
+  const bool write_context = ep->options_.ep_context.enable && ep_context_nodes != nullptr;
   for (size_t i = 0; i < count; ++i) {
-    if (OrtStatus* st = ep->CompileOne(graphs[i], fused_nodes[i], &infos[i])) {
-      for (size_t k = 0; k < i; ++k) delete static_cast<RegionComputeInfo*>(infos[k]), infos[k] = nullptr;
+    infos[i] = nullptr;
+    if (write_context) ep_context_nodes[i] = nullptr;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    OrtStatus* st = ep->CompileOne(graphs[i], fused_nodes[i], &infos[i], write_context ? &ep_context_nodes[i] : nullptr);
+    if (st) {
+      for (size_t k = 0; k <= i; ++k) {
+        delete static_cast<RegionComputeInfo*>(infos[k]), infos[k] = nullptr;
+        if (write_context && ep_context_nodes[k]) g_ort->ReleaseNode(ep_context_nodes[k]), ep_context_nodes[k] = nullptr;
+      }
       return st;
     }
   }
@@ -152,13 +185,58 @@ OrtStatus* ORT_API_CALL PhoenixEp::CompileImpl(OrtEp* this_ptr, const OrtGraph**
   PHX_ABI_END
 }
 
-OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_node, OrtNodeComputeInfo** info) {
+OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_node, OrtNodeComputeInfo** info,
+                                  OrtNode** ep_context_node) {
   if (options_.hooks.fail_on == "compile") throw std::runtime_error("injected failure (fail_on=compile)");
   Ort::ConstNode fused{fused_node};
   const std::string name = fused.GetName();
   Ort::ConstGraph og{graph};
   std::vector<size_t> ids;
-  for (auto& n : og.GetNodes()) ids.push_back(n.GetId());
+  std::string source;
+  const std::vector<Ort::ConstNode> nodes = og.GetNodes();
+  for (auto& n : nodes) ids.push_back(n.GetId());
+  std::unique_ptr<CompiledRegion> compiled;
+  std::vector<std::string> input_names;  // what ORT feeds at run time, in order
+  if (nodes.size() == 1 && IsEpContextNode(nodes[0], &source)) {
+    // A region of a compiled model: rebuilt from its blob (no lowering, no planning).
+    std::string blob;
+    DecodedContext ctx;
+    Status s = ReadEpContextBlob(graph, nodes[0], &blob);
+    if (s.ok()) s = EpContextCodec::Decode(blob, factory_.ep_name(), &ctx);
+    std::string().swap(blob);
+    if (s.ok()) {
+      std::vector<std::string> want, got;
+      for (int v : ctx.region.inputs) want.push_back(ctx.region.graph.value(v).name);
+      for (int v : ctx.region.outputs) want.push_back(ctx.region.graph.value(v).name);
+      for (auto& vi : fused.GetInputs())
+        if (static_cast<const OrtValueInfo*>(vi) != nullptr) got.push_back(vi.GetName()), input_names.push_back(got.back());
+      for (auto& vi : fused.GetOutputs()) got.push_back(vi.GetName());
+      if (want != got)
+        s = Status::InvalidArgument("the inputs and outputs of EPContext node '" + nodes[0].GetName() +
+                                    "' differ from its blob's region; re-export the compiled model");
+    }
+    if (s.ok()) s = EpContextCodec::Restore(std::move(ctx), name, options_, device_, &logger_, &compiled);
+    if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: loading " + name + " from its EPContext node: ");
+    Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + name + ": rebuilt from its EPContext blob (not planned again)");
+  } else {
+    if (OrtStatus* st = CompileFromGraph(og, fused, name, ids, &compiled, &input_names)) return st;
+  }
+  if (ep_context_node) {
+    std::string blob;
+    Status s = EpContextCodec::Serialize(*compiled, factory_.ep_name(), &blob);
+    if (s.ok()) s = CreateEpContextNode(options_.ep_context, graph, fused, input_names, factory_.ep_name(), blob, ep_context_node);
+    if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: writing the EPContext node of " + name + ": ");
+  }
+  *info = new RegionComputeInfo(compiled.get());
+  std::lock_guard<std::mutex> lk(mutex_);
+  regions_[name] = std::move(compiled);
+  return nullptr;
+}
+
+OrtStatus* PhoenixEp::CompileFromGraph(Ort::ConstGraph og, Ort::ConstNode fused, const std::string& name,
+                                       const std::vector<size_t>& ids, std::unique_ptr<CompiledRegion>* out,
+                                       std::vector<std::string>* input_names) {
+  const OrtGraph* graph = og;
   RegionGraph region;
   {
     std::lock_guard<std::mutex> lk(mutex_);
@@ -186,6 +264,7 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
     if (v < 0) return ToOrtStatus(Status::Error("compiling " + name + ": input " + vi.GetName() + " is not in the region"));
     if (region.graph.value(v).is_constant) continue;
     region.inputs.push_back(v);
+    input_names->push_back(vi.GetName());
   }
   for (auto& vi : fused.GetOutputs()) {
     const int v = region.graph.FindValue(vi.GetName());
@@ -194,12 +273,8 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   }
   if (options_.hooks.fail_on == "allocate")
     return ToOrtStatus(Status::Error("injected device allocation failure (fail_on=allocate)"));
-  std::unique_ptr<CompiledRegion> compiled;
-  Status s = CompiledRegion::Create(std::move(region), options_, device_, &logger_, &compiled);
+  Status s = CompiledRegion::Create(std::move(region), options_, device_, &logger_, out);
   if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: compiling " + name + ": ");
-  *info = new RegionComputeInfo(compiled.get());
-  std::lock_guard<std::mutex> lk(mutex_);
-  regions_[name] = std::move(compiled);
   return nullptr;
 }
 

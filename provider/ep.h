@@ -43,7 +43,13 @@ class PhoenixEp : public OrtEp {
   static OrtStatus* ORT_API_CALL IsConcurrentRunSupportedImpl(OrtEp* this_ptr, bool* is_supported) noexcept;
 
   OrtStatus* ClaimNodes(const OrtGraph* graph, OrtEpGraphSupportInfo* support);
-  OrtStatus* CompileOne(const OrtGraph* graph, const OrtNode* fused_node, OrtNodeComputeInfo** info);
+  // Compiles one fused node (from its graph, or from its EPContext blob); with `ep_context_node`
+  // also returns the EPContext node that holds it (ep_context.h).
+  OrtStatus* CompileOne(const OrtGraph* graph, const OrtNode* fused_node, OrtNodeComputeInfo** info,
+                        OrtNode** ep_context_node);
+  OrtStatus* CompileFromGraph(Ort::ConstGraph graph, Ort::ConstNode fused, const std::string& name,
+                              const std::vector<size_t>& ids, std::unique_ptr<CompiledRegion>* out,
+                              std::vector<std::string>* input_names);
 
   PhoenixEpFactory& factory_;
   ProviderOptions options_;

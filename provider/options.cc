@@ -172,6 +172,7 @@ Status ProviderOptions::FromSessionOptions(const OrtSessionOptions* so, const st
     result = spec->parse(values[i] ? values[i] : "", out);
   }
   g_ort->ReleaseKeyValuePairs(kvps);
+  if (result.ok()) result = EpContextSettings::FromSessionOptions(so, &out->ep_context);
   return result;
 }
 

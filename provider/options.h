@@ -23,6 +23,15 @@ struct TestHooks {
   static Status FromEnvironment(TestHooks* out);
 };
 
+// The session's EPContext settings: ORT's own session config entries, not provider options
+// (parsed in ep_context.cc).
+struct EpContextSettings {
+  bool enable = false;    // ep.context_enable=1: Compile returns EPContext nodes
+  int embed_mode = 0;     // ep.context_embed_mode: 0 blob in a file beside the model, 1 in the node
+  std::string file_path;  // ep.context_file_path: the compiled model ORT writes ("": <model>_ctx.onnx)
+  static Status FromSessionOptions(const OrtSessionOptions* so, EpContextSettings* out);
+};
+
 struct ProviderOptions {
   std::string device = "auto";
   int threads = 0;
@@ -32,6 +41,7 @@ struct ProviderOptions {
   int max_plans = 8;
   bool claim_decoders = false;
   TestHooks hooks;
+  EpContextSettings ep_context;
 
   static Status FromSessionOptions(const OrtSessionOptions* so, const std::string& ep_name, ProviderOptions* out);
 };

@@ -20,9 +20,13 @@ CompiledRegion::CompiledRegion(RegionGraph region, const ProviderOptions& option
 }
 
 Status CompiledRegion::Create(RegionGraph region, const ProviderOptions& options, std::shared_ptr<Device> device,
-                              const OrtLogger* logger, std::unique_ptr<CompiledRegion>* out) {
+                              const OrtLogger* logger, std::unique_ptr<CompiledRegion>* out,
+                              const RegionRestore* restore) {
   std::unique_ptr<CompiledRegion> r(new CompiledRegion(std::move(region), options, std::move(device), logger));
-  PHX_RETURN_IF_ERROR(r->weights_.UploadMatrices(r->region_.graph));
+  if (restore)
+    PHX_RETURN_IF_ERROR(restore->weights(r->weights_));
+  else
+    PHX_RETURN_IF_ERROR(r->weights_.UploadMatrices(r->region_.graph));
   for (GValue& v : r->region_.graph.values) v.info = Ort::ConstValueInfo{nullptr};  // ORT's graph is gone after Compile
   {
     std::lock_guard<std::mutex> lk(r->counters_mutex_);
@@ -38,7 +42,10 @@ Status CompiledRegion::Create(RegionGraph region, const ProviderOptions& options
   if (r->all_static_) {
     std::shared_ptr<PlanRunner> runner;
     std::lock_guard<std::mutex> lk(r->cache_mutex_);
-    PHX_RETURN_IF_ERROR(r->Build(shapes, &runner));
+    PHX_RETURN_IF_ERROR(r->Build(shapes, &runner, restore ? &restore->plan : nullptr));
+  } else if (restore && restore->plan) {
+    return Status::InvalidArgument("the context blob holds a plan, but region " + r->region_.name +
+                                   " has symbolic input dims: the blob is inconsistent; re-export the compiled model");
   } else {
     Log(logger, ORT_LOGGING_LEVEL_INFO,
         "PhoenixNPU: " + r->region_.name + ": " + std::to_string(r->region_.graph.nodes.size()) +
@@ -67,10 +74,22 @@ CompiledRegion::~CompiledRegion() {
 }
 
 // Called with cache_mutex_ held.
-Status CompiledRegion::Build(const std::vector<Shape>& shapes, std::shared_ptr<PlanRunner>* runner) {
+Status CompiledRegion::Build(const std::vector<Shape>& shapes, std::shared_ptr<PlanRunner>* runner,
+                             const std::function<Status(Plan*)>* stored) {
   const int64_t bytes_before = weights_.bytes_uploaded(), buffers_before = weights_.allocations();
   Plan plan;
-  PHX_RETURN_IF_ERROR(BuildPlan(region_, shapes, compile_options_, weights_, &plan));
+  const bool loaded = stored && *stored;
+  if (loaded) {  // from an EPContext blob: checked as a plan, and against this region's inputs
+    PHX_RETURN_IF_ERROR((*stored)(&plan));
+    bool same = plan.inputs.size() == shapes.size() && plan.outputs.size() == region_.outputs.size();
+    for (size_t i = 0; same && i < shapes.size(); ++i) same = plan.inputs[i].shape == shapes[i];
+    if (!same)
+      return Status::InvalidArgument("the context blob's plan does not match the inputs and outputs of region " +
+                                     region_.name + ": re-export the compiled model");
+    PHX_RETURN_IF_ERROR(ValidatePlan(plan));
+  } else {
+    PHX_RETURN_IF_ERROR(BuildPlan(region_, shapes, compile_options_, weights_, &plan));
+  }
   std::string shape_text;
   for (const Shape& s : shapes) shape_text += (shape_text.empty() ? "" : ", ") + ShapeToString(s);
   const std::string summary = plan.Summary();
@@ -90,7 +109,7 @@ Status CompiledRegion::Build(const std::vector<Shape>& shapes, std::shared_ptr<P
   *runner = std::shared_ptr<PlanRunner>(std::move(r));
   cache_.push_back(CachedPlan{shapes, *runner, ++tick_});
   std::lock_guard<std::mutex> lk(counters_mutex_);
-  counters_.plans_built++;
+  (loaded ? counters_.plans_loaded : counters_.plans_built)++;
   counters_.device_allocations += 1 + (weights_.allocations() - buffers_before);  // the arena, new parameters
   counters_.weight_bytes_uploaded += weights_.bytes_uploaded() - bytes_before;
   return Status::OK();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,12 +23,20 @@
 
 namespace phoenix {
 
+// A region rebuilt from an EPContext blob (ep_context.cc): its weights, and with static shapes its
+// plan, come from the blob instead of ORT's graph and the planner.
+struct RegionRestore {
+  std::function<Status(WeightStore&)> weights;
+  std::function<Status(Plan*)> plan;  // empty when the region has symbolic dims
+};
+
 class CompiledRegion : public RegisteredRegion {
  public:
   // Uploads the weights (the OrtGraph of region.graph must still be live: this is Compile) and,
-  // when every input shape is static, builds the one plan.
+  // when every input shape is static, builds the one plan. With `restore`, both come from it.
   static Status Create(RegionGraph region, const ProviderOptions& options, std::shared_ptr<Device> device,
-                       const OrtLogger* logger, std::unique_ptr<CompiledRegion>* out);
+                       const OrtLogger* logger, std::unique_ptr<CompiledRegion>* out,
+                       const RegionRestore* restore = nullptr);
   ~CompiledRegion() override;
 
   // The fused node's Compute: checks the inputs, finds or builds the plan for their shapes, runs it.
@@ -42,7 +51,9 @@ class CompiledRegion : public RegisteredRegion {
                  const OrtLogger* logger);
   // The plan for these input shapes (cache hit, or built now).
   Status PlanFor(const int64_t* dims, const size_t* ranks, std::shared_ptr<PlanRunner>* runner);
-  Status Build(const std::vector<Shape>& shapes, std::shared_ptr<PlanRunner>* runner);
+  Status Build(const std::vector<Shape>& shapes, std::shared_ptr<PlanRunner>* runner,
+               const std::function<Status(Plan*)>* stored = nullptr);
+  friend class EpContextCodec;  // writes the region's graph, weights and plan into a blob
 
   struct CachedPlan {
     std::vector<Shape> shapes;

@@ -49,6 +49,7 @@ class WeightStore {
   int64_t allocations() const;
 
  private:
+  friend class EpContextCodec;  // ep_context.cc: exports and re-creates the buffers
   Status Upload(const void* bytes, size_t size, int64_t num_elements, WeightRef* out);
 
   std::shared_ptr<Device> device_;

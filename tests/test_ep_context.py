@@ -1,0 +1,316 @@
+"""EPContext: compiled models (ORT's ep.context_enable=1) written and loaded on the emulated
+device. A loaded region is rebuilt from its blob without planning (plans_loaded, not
+plans_built), its outputs equal the original session's bit for bit, and a damaged, truncated,
+foreign or version-mismatched blob gives a clear error, never a crash."""
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+import phoenix_npu
+from conftest import EP, make_model
+
+HEADER = 40  # magic 8, version 4, header size 4, payload 8, checksum 8, reserved 8
+
+
+def fnv1a64(data: bytes) -> int:
+    h = 1469598103934665603
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def reseal(blob: bytes) -> bytes:
+    """The blob with its header's payload size and checksum made to match its payload."""
+    payload = blob[HEADER:]
+    return blob[:16] + struct.pack("<QQ", len(payload), fnv1a64(payload)) + blob[32:HEADER] + payload
+
+
+def compile_model(src: Path, ctx: Path, embed: int, **opts):
+    so = ort.SessionOptions()
+    so.add_session_config_entry("ep.context_enable", "1")
+    so.add_session_config_entry("ep.context_file_path", str(ctx))
+    so.add_session_config_entry("ep.context_embed_mode", str(embed))
+    return phoenix_npu.make_session(str(src), device="emulator", sess_options=so, **opts)
+
+
+def load(ctx, **opts):
+    return phoenix_npu.make_session(ctx if isinstance(ctx, bytes) else str(ctx), device="emulator", **opts)
+
+
+def region_counters(sess, feeds):
+    before = {r["id"]: r["runs"] for r in phoenix_npu.counters()["regions"]}
+    out = sess.run(None, feeds)
+    moved = [r for r in phoenix_npu.counters()["regions"] if r["runs"] > before.get(r["id"], 0)]
+    return out, moved
+
+
+def context_nodes(model: onnx.ModelProto):
+    return [n for n in model.graph.node if n.op_type == "EPContext" and n.domain == "com.microsoft"]
+
+
+def attr(node, name):
+    return onnx.helper.get_attribute_value(next(a for a in node.attribute if a.name == name))
+
+
+def set_attr(node, name, value):
+    for a in node.attribute:
+        if a.name == name:
+            node.attribute.remove(a)
+            break
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def small_graph(path: Path, dynamic: bool = False):
+    rng = np.random.default_rng(11)
+    n = helper.make_node
+    seq = "seq" if dynamic else 10
+    make_model([n("LayerNormalization", ["x", "g", "b"], ["ln"], axis=-1),
+                n("MatMul", ["ln", "w"], ["h"]),
+                n("Gelu", ["h"], ["a"]),
+                n("MatMul", ["a", "w2"], ["o"]),
+                n("Add", ["o", "x"], ["y"])],
+               [("x", [1, seq, 32])], [("y", [1, seq, 32])],
+               {"g": rng.standard_normal(32).astype(np.float32), "b": rng.standard_normal(32).astype(np.float32),
+                "w": rng.standard_normal((32, 64)).astype(np.float32),
+                "w2": rng.standard_normal((64, 32)).astype(np.float32)},
+               path=path, opset=20)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ctx_small")
+    small_graph(d / "m.onnx")
+    ctx = d / "m_ctx.onnx"
+    compile_model(d / "m.onnx", ctx, embed=1)
+    return d, ctx
+
+
+def _feeds(seq=10, seed=0):
+    return {"x": np.random.default_rng(seed).standard_normal((1, seq, 32)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("embed", [1, 0])
+def test_small_graph_round_trip(tmp_path, embed):
+    small_graph(tmp_path / "m.onnx")
+    ctx = tmp_path / "m_ctx.onnx"
+    original = compile_model(tmp_path / "m.onnx", ctx, embed)
+    assert ctx.exists()
+    model = onnx.load(str(ctx))
+    nodes = context_nodes(model)
+    assert len(nodes) == 1 and attr(nodes[0], "source") == EP.encode() and attr(nodes[0], "embed_mode") == embed
+    assert not model.graph.initializer, "the weights live in the blob, not again as initializers"
+    cache = attr(nodes[0], "ep_cache_context")
+    if embed == 0:
+        assert (tmp_path / cache.decode()).is_file() and b"/" not in cache
+        assert (tmp_path / cache.decode()).read_bytes()[:8] == b"PHXNPUCX"
+    else:
+        assert cache[:8] == b"PHXNPUCX"
+    feeds = _feeds()
+    want, _ = region_counters(original, feeds)
+    loaded = load(ctx)
+    got, moved = region_counters(loaded, feeds)
+    assert len(moved) == 1 and moved[0]["plans_loaded"] == 1 and moved[0]["plans_built"] == 0
+    np.testing.assert_array_equal(got[0], want[0])
+    assert phoenix_npu.assignment(loaded).get("CPUExecutionProvider", []) == []
+
+
+def test_symbolic_dims_round_trip(tmp_path):
+    """No plan is stored for a region with symbolic dims: the stored region graph and weights
+    build one per input shape after loading, as in the original session."""
+    small_graph(tmp_path / "m.onnx", dynamic=True)
+    ctx = tmp_path / "m_ctx.onnx"
+    original = compile_model(tmp_path / "m.onnx", ctx, embed=1)
+    loaded = load(ctx)
+    for seq in (7, 19, 7):
+        want = original.run(None, _feeds(seq, seq))
+        got, moved = region_counters(loaded, _feeds(seq, seq))
+        np.testing.assert_array_equal(got[0], want[0])
+    assert moved[0]["plans_loaded"] == 0 and moved[0]["plans_built"] == 2 and moved[0]["plan_cache_hits"] == 1
+
+
+def test_precision_is_taken_from_the_blob(tmp_path):
+    small_graph(tmp_path / "m.onnx")
+    ctx = tmp_path / "m_ctx.onnx"
+    original = compile_model(tmp_path / "m.onnx", ctx, embed=1, precision="bf16x3")
+    want = original.run(None, _feeds())
+    got = load(ctx).run(None, _feeds())  # no precision option: the blob's bf16x3 plan runs
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def _with_blob(ctx: Path, fn) -> bytes:
+    model = onnx.load(str(ctx))
+    node = context_nodes(model)[0]
+    out = fn(node, attr(node, "ep_cache_context"))
+    if out is not None:
+        set_attr(node, "ep_cache_context", out)
+    return model.SerializeToString()
+
+
+def _load_error(model_bytes) -> str:
+    with pytest.raises(Exception) as e:
+        load(model_bytes).run(None, _feeds())
+    return str(e.value)
+
+
+@pytest.mark.parametrize("case,expect", [
+    ("truncated", "truncated"),
+    ("header_only", "payload bytes"),
+    ("empty", "header"),
+    ("flipped_byte", "checksum mismatch"),
+    ("wrong_version", "format version 2"),
+    ("foreign_blob", "written by 'SomeOtherEP_"),
+    ("not_a_blob", "no PHXNPUCX magic"),
+    ("trailing_bytes", "payload bytes"),
+])
+def test_malformed_blob_gives_a_clear_error(small, case, expect):
+    _, ctx = small
+
+    def mutate(node, blob):
+        if case == "truncated":
+            return blob[: len(blob) // 2]
+        if case == "header_only":
+            return blob[:HEADER]
+        if case == "empty":
+            return b""
+        if case == "flipped_byte":
+            b = bytearray(blob)
+            b[len(b) * 2 // 3] ^= 0x10
+            return bytes(b)
+        if case == "wrong_version":
+            return blob[:8] + struct.pack("<I", 2) + blob[12:]
+        if case == "foreign_blob":
+            name = EP.encode()
+            i = blob.index(name)
+            other = b"SomeOtherEP".ljust(len(name), b"_")
+            b = blob[:i] + other + blob[i + len(name):]
+            return reseal(b)
+        if case == "not_a_blob":
+            return b"\x00" * 100
+        if case == "trailing_bytes":
+            return blob + b"\x00"
+    msg = _load_error(_with_blob(ctx, mutate))
+    assert expect in msg, msg
+    assert "re-export" in msg or case == "trailing_bytes", msg
+
+
+def test_blob_with_extra_bytes_after_the_plan_is_refused(small):
+    _, ctx = small
+    msg = _load_error(_with_blob(ctx, lambda n, b: reseal(b + b"\x00")))
+    assert "bytes after the plan" in msg and "re-export" in msg
+
+
+def test_wrong_source_is_left_to_its_provider(small):
+    """An EPContext node of another EP is not claimed (ORT then reports the node it cannot
+    run); the provider's warning names the owner."""
+    d, ctx = small
+    model = onnx.load(str(ctx))
+    set_attr(context_nodes(model)[0], "source", "QNNExecutionProvider")
+    path = d / "foreign_ctx.onnx"
+    onnx.save(model, str(path))
+    code = ("import onnxruntime as ort, phoenix_npu\n"
+            "so = ort.SessionOptions(); so.log_severity_level = 2\n"
+            f"try:\n    phoenix_npu.make_session({str(path)!r}, device='emulator', sess_options=so)\n"
+            "except Exception as e:\n    print('ERROR', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ERROR" in r.stdout and "EPContext" in r.stdout
+    assert "written by 'QNNExecutionProvider', not PhoenixNPU" in r.stderr
+
+
+def test_missing_context_file_is_named(tmp_path):
+    small_graph(tmp_path / "m.onnx")
+    ctx = tmp_path / "m_ctx.onnx"
+    compile_model(tmp_path / "m.onnx", ctx, embed=0)
+    cache = attr(context_nodes(onnx.load(str(ctx)))[0], "ep_cache_context").decode()
+    (tmp_path / cache).unlink()
+    with pytest.raises(Exception) as e:
+        load(ctx)
+    assert "cannot open its context file" in str(e.value) and cache in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../m.bin", "a/../../m.bin"])
+def test_context_file_outside_the_model_folder_is_refused(small, name):
+    d, ctx = small
+    model = onnx.load(str(ctx))
+    node = context_nodes(model)[0]
+    set_attr(node, "embed_mode", 0)
+    set_attr(node, "ep_cache_context", name.encode())
+    path = d / "escape_ctx.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(Exception) as e:
+        load(path)
+    assert "relative path" in str(e.value) or "leaves the model's folder" in str(e.value)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_fuzz_blob_mutations_never_crash(tmp_path, dynamic):
+    """Random byte mutations of a blob, half with the checksum resealed so the decoder's own
+    checks are what stands between the bytes and the kernels: every load either fails with a
+    PhoenixNPU error or runs. Runs in a child process so a crash is a failure, not a lost run."""
+    small_graph(tmp_path / "m.onnx", dynamic=dynamic)
+    ctx = tmp_path / "m_ctx.onnx"
+    compile_model(tmp_path / "m.onnx", ctx, embed=1)
+    code = f"""
+import numpy as np, onnx, onnxruntime as ort, phoenix_npu, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_ep_context import context_nodes, attr, set_attr, reseal, HEADER
+model = onnx.load({str(ctx)!r})
+blob = attr(context_nodes(model)[0], "ep_cache_context")
+rng = np.random.default_rng(2024 + {int(dynamic)})
+x = np.random.default_rng(0).standard_normal((1, 10, 32)).astype(np.float32)
+ok = failed = 0
+for i in range(200):
+    b = bytearray(blob)
+    for _ in range(int(rng.integers(1, 4))):
+        pos = int(rng.integers(0, len(b)))
+        if rng.random() < 0.3:
+            pos = int(rng.integers(0, min(len(b), HEADER + 200)))
+        b[pos] = int(rng.integers(0, 256))
+    if rng.random() < 0.15:
+        b = b[: int(rng.integers(0, len(b)))]
+    data = bytes(b)
+    if i % 2 and len(data) >= HEADER:
+        data = reseal(data)
+    set_attr(context_nodes(model)[0], "ep_cache_context", data)
+    try:
+        s = phoenix_npu.make_session(model.SerializeToString(), device="emulator")
+        s.run(None, {{"x": x}})
+        ok += 1
+    except Exception as e:
+        assert "PhoenixNPU" in str(e), str(e)[:500]
+        failed += 1
+print("FUZZ", ok, failed)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
+    ok, failed = map(int, r.stdout.split("FUZZ")[1].split())
+    assert ok + failed == 200 and failed >= 100
+
+
+def test_whisper_tiny_en_encoder_round_trip(tmp_path):
+    from _whisper import tiny_en_onnx
+
+    src = Path(tiny_en_onnx()) / "encoder_model.onnx"
+    if not src.exists():
+        pytest.skip(f"no encoder at {src}")
+    feeds = {"input_features": np.random.default_rng(3).standard_normal((1, 80, 3000)).astype(np.float32)}
+    for embed in (0, 1):
+        ctx = tmp_path / f"encoder_embed{embed}_ctx.onnx"
+        original = compile_model(src, ctx, embed)
+        want, built = region_counters(original, feeds)
+        assert sum(r["plans_built"] for r in built) >= 1
+        loaded = load(ctx)
+        got, moved = region_counters(loaded, feeds)
+        assert moved and all(r["plans_built"] == 0 and r["plans_loaded"] == 1 for r in moved)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        del original, loaded
