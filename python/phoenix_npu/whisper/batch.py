@@ -628,7 +628,7 @@ def run_cli(args) -> int:
     """`phoenix-npu transcribe` for batch runs. Exit status: 0 all done or skipped, 1 a file
     failed (or could not be written), 2 a usage error found before any work."""
     from .outputs import OutputError, plan_output
-    from .transcribe_cli import register_provider
+    from .transcribe_cli import check_model, register_provider
 
     prog = "phoenix-npu transcribe"
     fmt = args.format
@@ -656,6 +656,8 @@ def run_cli(args) -> int:
     elif len(inputs) > 1 and fmt in ("srt", "vtt"):
         print(f"{prog}: --format {fmt} with several inputs needs --output DIR/ (one file per input)", file=sys.stderr)
         return 2
+    if (status := check_model(args.model, prog)) is not None:
+        return status
     if (status := register_provider(args.device)) is not None:
         return status
     stop = threading.Event()

@@ -144,7 +144,7 @@ def resolve_model(name_or_dir: str | os.PathLike) -> Path:
         src = ct2_model_dir(key)  # raises with the pip command when the weights are missing
         log.info("first use of %s: importing its weights into %s (once)", key, out)
         return import_ct2(src, out, expect=recipes()[key].dims)
-    path = Path(key).expanduser()
+    path = check_model_name(key)
     if path.is_dir():
         if is_hf_dir(path):
             return path
@@ -158,12 +158,26 @@ def resolve_model(name_or_dir: str | os.PathLike) -> Path:
             return import_ct2(real, out)
         raise ModelNotFoundError(f"{path} is neither a Hugging Face Whisper directory (config.json with "
                                  "model_type whisper) nor a CTranslate2 one (model.bin + tokenizer.json)")
+    return _from_hub(key)
+
+
+def check_model_name(name_or_dir: str | os.PathLike) -> Path:
+    """Fail fast on a model that cannot be resolved, before anything heavy is imported or
+    loaded: ModelNotFoundError naming what works, unless `name_or_dir` is a known model name,
+    a directory, or shaped like a Hugging Face Hub id (owner/name). Returns it as a Path."""
+    key = str(name_or_dir)
+    path = Path(key).expanduser()
+    if key in recipes() or path.is_dir():
+        return path
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; give a model directory or one of {', '.join(known_models())}")
-    if "/" not in key or key.startswith((".", "/", "~")):
+    if key.count("/") != 1 or key.startswith((".", "/", "~")) or not all(key.split("/")):
+        if "/" in key or key.startswith((".", "~")):
+            raise ModelNotFoundError(f"{key}: no such model directory; use one of {', '.join(known_models())}, a "
+                                     "Hugging Face or CTranslate2 Whisper directory, or a Hub id (owner/name)")
         raise ModelNotFoundError(f"unknown model {key!r}: use one of {', '.join(known_models())}, a Hugging Face "
-                                 "Whisper directory, or a CTranslate2 Whisper directory")
-    return _from_hub(key)
+                                 "Whisper directory, a CTranslate2 Whisper directory, or a Hub id (owner/name)")
+    return path
 
 
 def _from_hub(repo_id: str) -> Path:

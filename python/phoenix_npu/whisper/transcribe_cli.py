@@ -130,7 +130,7 @@ def choose_engine(args) -> str:
         has_fw = all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "ctranslate2"))
         has_ct2 = args.model in recipes() or is_ct2_dir(Path(args.model).expanduser())
         engine = "faster-whisper" if has_fw and has_ct2 else "optimum"
-        log.info("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
+        log.debug("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
                  else ("faster-whisper not installed" if not has_fw else f"{args.model} has no CTranslate2 weights"))
     if args.calibration and not args.int8:
         raise ValueError("--calibration is the calibration audio of --int8; without --int8 it does nothing")
@@ -145,6 +145,20 @@ def choose_engine(args) -> str:
     return engine
 
 
+def check_model(model: str, prog: str = "phoenix-npu transcribe") -> int | None:
+    """None when `model` can be resolved, else 2 after saying why and what works: checked
+    after the arguments and outputs, before anything is imported or loaded, so a mistyped
+    name fails in a moment."""
+    from .registry import ModelNotFoundError, check_model_name
+
+    try:
+        check_model_name(model)
+    except ModelNotFoundError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    return None
+
+
 def run(args) -> int:
     if batch.wanted(args):  # folders, @lists, --output DIR/ or --cluster: resumable batch run
         return batch.run_cli(args)
@@ -154,6 +168,8 @@ def run(args) -> int:
     except OutputError as exc:
         print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
         return 2
+    if (status := check_model(args.model)) is not None:
+        return status
     if (status := register_provider(args.device)) is not None:
         return status
     try:
