@@ -98,9 +98,10 @@ def saved_types(path: str | os.PathLike) -> set[str]:
 
 def cpu_compute_type(model_dir: str | os.PathLike) -> str:
     """The compute type CTranslate2 ends up with on the CPU for this model's saved weights,
-    named explicitly (so it does not warn that it converted them): int8 weights stay int8
-    (with float32 elsewhere), float16/bfloat16/float32 run as float32."""
-    return "int8_float32" if "int8" in saved_types(Path(model_dir) / "model.bin") else "float32"
+    named explicitly so that it does not warn about converting them: a model saved with float16
+    or bfloat16 parts (int8_float16 included) runs as float32, as CTranslate2's own inference
+    makes it on the CPU; otherwise "default" (what was saved: float32 or int8, no conversion)."""
+    return "float32" if saved_types(Path(model_dir) / "model.bin") & {"float16", "bfloat16"} else "default"
 
 
 def read_ct2_model(path: str | os.PathLike) -> CT2Model:
