@@ -42,14 +42,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .audio import AUDIO_SUFFIXES, audio_duration
 from .formats import EXTENSIONS, format_result, format_results
 from .outputs import SUMMARY_NAME, is_result_of, plan_targets, remove_stale_temporaries, write_output, write_result
 from .transcribe import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-# what a folder is searched for (what libsndfile reads; mp3 where its libsndfile does)
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
+# what a folder is searched for: what soundfile or FFmpeg (PyAV) reads (audio.load_audio)
+AUDIO_EXTENSIONS = AUDIO_SUFFIXES
 
 Factory = Callable[[], Callable[[str], dict]]
 
@@ -188,12 +189,7 @@ def header_duration(path: str) -> float:
 
 
 def _probe(path: str) -> float:
-    import soundfile
-
-    from .audio import check_audio_path
-
-    info = soundfile.info(str(check_audio_path(path)))
-    return float(info.frames) / info.samplerate if info.samplerate else 0.0
+    return audio_duration(path)
 
 
 def precheck(path: str) -> tuple[float, str | None]:

@@ -45,7 +45,8 @@ def _int(text: str) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg; mp3 where libsndfile reads it), folders "
+    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg/opus, mp3, m4a/aac, mp4, webm, mkv: any rate and channel "
+                                                 "count; what libsndfile does not read, FFmpeg does through PyAV), folders "
                                                  "(searched recursively) and @LIST files (one path per line)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="tiny.en (default), base, or a Hugging Face / CTranslate2 Whisper directory, or an ONNX "
