@@ -127,7 +127,7 @@ def optimum_default_export(model: str) -> Path:
     import subprocess
     import sys
 
-    from phoenix_npu.whisper.registry import resolve_model
+    from phoenix_npu.whisper.importer import resolve_model
 
     out = session_tmp() / f"optimum_default_{model}"
     cli = shutil.which("optimum-cli") or str(Path(sys.executable).parent / "optimum-cli")

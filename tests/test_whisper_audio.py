@@ -36,7 +36,7 @@ def files(tmp_path):
     ("missing", "no such file"),
     ("empty_file", "empty file"),
     ("text", "not an audio file"),
-    ("mp4", "ffmpeg"),
+    ("mp4", "looks like MP4/M4A but could not be decoded"),
     ("corrupt", "corrupt"),
     ("dir", "is a directory"),
 ])
@@ -153,3 +153,78 @@ def test_too_long_audio_is_refused_before_decoding(tmp_path):
     with pytest.raises(AudioError, match=r"long.wav: 20 s of audio \(160000 samples at 8000 Hz\); at most 10 s are loaded at once: split"):
         load_audio(tmp_path / "long.wav", max_duration=10)
     assert load_audio(tmp_path / "long.wav", max_duration=30).shape == (16000 * 20,)  # resampled 8 -> 16 kHz
+
+
+# ----------------------------------------------------------------------------------------------
+# every container a user has, made here from samples/jfk.wav with PyAV (FFmpeg) itself
+
+SAMPLE = __import__("pathlib").Path(__file__).resolve().parent.parent / "samples" / "jfk.wav"
+# file name, FFmpeg muxer, encoder, rate, layout: every rate and channel count differs
+CONTAINERS = [("wav.wav", "wav", "pcm_s16le", 44100, "stereo"),
+              ("flac.flac", "flac", "flac", 48000, "stereo"),
+              ("mp3.mp3", "mp3", "libmp3lame", 22050, "mono"),
+              ("ogg.ogg", "ogg", "libopus", 48000, "stereo"),
+              ("m4a.m4a", "ipod", "aac", 44100, "stereo"),
+              ("mp4.mp4", "mp4", "aac", 8000, "mono"),
+              ("webm.webm", "webm", "libopus", 48000, "mono"),
+              ("mkv.mkv", "matroska", "aac", 32000, "stereo")]
+
+
+def _encode(dst, muxer: str, codec: str, rate: int, layout: str) -> None:
+    import av
+
+    with av.open(str(SAMPLE)) as src, av.open(str(dst), "w", format=muxer) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        ctx = stream.codec_context
+        resampler = av.AudioResampler(format=ctx.codec.audio_formats[0].name, layout=layout, rate=rate,
+                                      frame_size=ctx.frame_size or None)
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for piece in resampler.resample(frame):
+                out.mux(stream.encode(piece))
+        for piece in resampler.resample(None):
+            out.mux(stream.encode(piece))
+        out.mux(stream.encode(None))
+
+
+@pytest.fixture(scope="module")
+def containers(tmp_path_factory):
+    pytest.importorskip("av", reason="PyAV missing: pip install 'phoenix-npu[faster-whisper]'")
+    folder = tmp_path_factory.mktemp("containers")
+    for name, *how in CONTAINERS:
+        _encode(folder / name, *how)
+    return folder
+
+
+def test_every_container_loads_at_16k_mono(containers):
+    from phoenix_npu.whisper.audio import audio_duration, load_audio
+
+    ref = load_audio(SAMPLE)
+    for name, _, codec, rate, layout in CONTAINERS:
+        path = containers / name
+        x = load_audio(path)
+        assert x.dtype == np.float32 and x.ndim == 1, name
+        assert abs(x.size / 16000 - 11.0) < 0.15, (name, x.size)     # codec padding at most
+        assert abs(audio_duration(path) - 11.0) < 0.15, name          # from the header, not decoded
+        lag = max(range(0, 3000, 2), key=lambda k: float(np.dot(x[k:k + 48000], ref[:48000])))
+        corr = np.corrcoef(x[lag:lag + 48000], ref[:48000])[0, 1]     # encoder delay, then the same audio
+        assert corr > (0.99 if codec in ("pcm_s16le", "flac") else 0.8), (name, lag, corr)
+
+
+@needs_tiny_en
+def test_every_container_transcribes_through_the_cli(containers, tmp_path):
+    """One CLI run over the folder (one model): each container found, read and transcribed."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "phoenix_npu.cli", "transcribe", str(containers), "-o", f"{out}/",
+                        "--format", "json", "--device", "emulator", "--no-progress"],
+                       capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    for name, *_ in CONTAINERS:
+        result = json.loads((out / (name.rsplit(".", 1)[0] + ".json")).read_text())
+        words = "".join(c for c in result["text"].lower() if c.isalpha() or c == " ")
+        assert "ask not what your country can do for you" in words, (name, result["text"])

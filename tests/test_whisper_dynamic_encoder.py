@@ -22,7 +22,7 @@ def _features(model: str, n: int) -> np.ndarray:
     from transformers import WhisperFeatureExtractor
 
     from phoenix_npu.whisper.audio import load_audio
-    from phoenix_npu.whisper.registry import resolve_model
+    from phoenix_npu.whisper.importer import resolve_model
 
     fe = WhisperFeatureExtractor.from_pretrained(resolve_model(model))
     audio = [load_audio(c["path"]) for c in clips(CLIPS[:n])]

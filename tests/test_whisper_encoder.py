@@ -34,7 +34,7 @@ def _features(model_name):
     from transformers import WhisperFeatureExtractor
 
     from phoenix_npu.whisper.audio import load_audio
-    from phoenix_npu.whisper.registry import resolve_model
+    from phoenix_npu.whisper.importer import resolve_model
 
     fe = WhisperFeatureExtractor.from_pretrained(resolve_model(model_name))
     audio = load_audio(SPEECH / "jfk.wav")
@@ -75,7 +75,7 @@ def _window(name):
     from transformers import WhisperFeatureExtractor
 
     from phoenix_npu.whisper.audio import load_audio
-    from phoenix_npu.whisper.registry import resolve_model
+    from phoenix_npu.whisper.importer import resolve_model
 
     audio = np.concatenate([load_audio(p) for p in sorted(SPEECH.glob("*.wav"))])[: 30 * 16000]
     fe = WhisperFeatureExtractor.from_pretrained(resolve_model(name))

@@ -158,7 +158,8 @@ def test_tiny_en_configs_and_tokenizer():
 
 
 def test_resolve_model_errors(tmp_path, monkeypatch):
-    from phoenix_npu.whisper.registry import ModelNotFoundError, resolve_model
+    from phoenix_npu.whisper.importer import resolve_model
+    from phoenix_npu.whisper.registry import ModelNotFoundError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError, match="unknown model 'tiny'"):
@@ -174,17 +175,17 @@ def test_resolve_model_errors(tmp_path, monkeypatch):
 
 @needs_tiny_en
 def test_resolve_model_known_name_uses_cache(tmp_path, monkeypatch, caplog):
-    from phoenix_npu.whisper import registry
+    from phoenix_npu.whisper import importer, registry
 
     monkeypatch.setenv("PHOENIX_NPU_CACHE", str(tmp_path))
     caplog.set_level(logging.INFO, logger="phoenix_npu")
-    out = registry.resolve_model("tiny.en")
+    out = importer.resolve_model("tiny.en")
     assert out == tmp_path / "tiny.en" / "hf" and registry.is_hf_dir(out)
     assert "first use of tiny.en" in caplog.text
     assert [p.name for p in (tmp_path / "tiny.en").iterdir()] == ["hf"]  # no temporary directory left
     caplog.clear()
-    assert registry.resolve_model("tiny.en") == out and not caplog.text  # cached, silent
-    assert registry.resolve_model(out) == out  # a Hugging Face directory is used as it is
+    assert importer.resolve_model("tiny.en") == out and not caplog.text  # cached, silent
+    assert importer.resolve_model(out) == out  # a Hugging Face directory is used as it is
 
 
 def test_import_cli_refuses_nonempty_outdir(tmp_path, capsys):

@@ -76,7 +76,8 @@ def test_calibration_and_evaluation_clips_are_disjoint_and_fixed():
 def test_int8_encoder_runs_every_linear_layer_in_int8():
     import phoenix_npu
     from phoenix_npu.whisper.bench import encoder_floor_ms, encoder_flops, share_of_peak
-    from phoenix_npu.whisper.quantize import check_qdq_encoder, evaluation_clips, int8_encoder_path
+    from phoenix_npu.whisper.int8 import int8_encoder_path
+    from phoenix_npu.whisper.quantize import check_qdq_encoder, evaluation_clips
 
     path = int8_encoder_path("tiny.en", speech_dir=speech_dir())  # the WER tooling's calibration clips
     info = check_qdq_encoder(path)
@@ -219,7 +220,8 @@ def test_transcribe_int8_without_the_developers_clips(tmp_path, monkeypatch, cap
     with the package by default, or on the user's --calibration audio; a missing calibration
     file is a clear error."""
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.quantize import check_qdq_encoder, int8_encoder_path
+    from phoenix_npu.whisper.int8 import int8_encoder_path
+    from phoenix_npu.whisper.quantize import check_qdq_encoder
 
     monkeypatch.setenv("PHOENIX_NPU_SPEECH", str(tmp_path / "nowhere"))  # as on a user's machine
     jfk = Path(__file__).resolve().parent.parent / "samples" / "jfk.wav"

@@ -14,6 +14,8 @@ import os
 import sys
 import warnings
 
+from .extras import missing_message
+
 DESCRIPTION = ("PhoenixNPUExecutionProvider for ONNX Runtime: Whisper transcription with the encoder on the "
                "AMD Phoenix NPU (or its emulated device), and the tools around it.")
 
@@ -29,7 +31,7 @@ COMMANDS = {
 }
 
 # Libraries whose INFO/WARNING chatter (deprecations, tracer notes) is not for a CLI user.
-QUIET_LOGGERS = ("transformers", "optimum", "torch")
+QUIET_LOGGERS = ("transformers", "optimum", "torch", "faster_whisper", "huggingface_hub")
 
 
 def _version() -> str:
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             importlib.import_module(module).add_arguments(p)
         except ModuleNotFoundError as exc:  # a missing optional dependency of that command
-            p.set_defaults(_missing=str(exc))
+            p.set_defaults(_missing=exc)
     return parser
 
 
@@ -75,14 +77,33 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module="(transformers|optimum|torch)(\\.|$)")
+    quiet_native_libraries(quiet)
+
+
+def quiet_native_libraries(quiet: bool) -> None:
+    """The log levels of the libraries that print from C++ (to stderr, past Python's logging):
+    with -q, errors only. CTranslate2 reads CT2_VERBOSE when it loads (also in Ray workers,
+    which inherit the environment) and takes ctranslate2.set_log_level once loaded; ONNX
+    Runtime's default logger takes set_default_logger_severity (3: errors)."""
+    if not quiet:
+        return
+    os.environ["CT2_VERBOSE"] = "-1"  # -1: errors (0, the default, prints warnings)
+    if "ctranslate2" in sys.modules:
+        sys.modules["ctranslate2"].set_log_level(logging.ERROR)
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    onnxruntime.set_default_logger_severity(3)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "_missing", None):
-        print(f"phoenix-npu {args.command}: {args._missing}. "
-              "Install the Whisper extras: pip install 'phoenix-npu[whisper]'", file=sys.stderr)
+    if getattr(args, "_missing", None) is not None:
+        exc = args._missing
+        print(f"phoenix-npu {args.command}: " + (missing_message(exc) or f"{exc}; reinstall phoenix-npu"),
+              file=sys.stderr)
         return 2
     configure_logging(args.quiet, args.verbose)
     try:
@@ -90,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # what a command finished is already written (transcribe writes as it goes)
         print(f"phoenix-npu {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an optional extra not installed: say which, not a traceback
+        message = missing_message(exc)
+        if message is None:
+            raise
+        print(f"phoenix-npu {args.command}: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -42,17 +42,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .audio import AUDIO_SUFFIXES, audio_duration
 from .formats import EXTENSIONS, format_result, format_results
+from .jobs import Factory, Job, Outcome, failure_reason  # noqa: F401  (re-exported)
 from .outputs import SUMMARY_NAME, is_result_of, plan_targets, remove_stale_temporaries, write_output, write_result
 from .transcribe import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-# what a folder is searched for (what libsndfile reads; mp3 where its libsndfile does)
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
-
-Factory = Callable[[], Callable[[str], dict]]
-
+# what a folder is searched for: what soundfile or FFmpeg (PyAV) reads (audio.load_audio)
+AUDIO_EXTENSIONS = AUDIO_SUFFIXES
 
 class InputError(ValueError):
     """An input (folder, list) cannot be used; the message says why."""
@@ -60,16 +59,6 @@ class InputError(ValueError):
 
 # ----------------------------------------------------------------------------------------------
 # inputs
-
-@dataclass
-class Job:
-    """One input file: its path, the output name it maps to (relative, no extension), its
-    target file (with an output folder) and its duration from the header (0 if unknown)."""
-    path: str
-    name: str
-    target: Path | None = None
-    duration: float = 0.0
-
 
 def is_batch_input(item: str) -> bool:
     """Whether a command-line input is a folder or an @list (rather than one file)."""
@@ -188,12 +177,7 @@ def header_duration(path: str) -> float:
 
 
 def _probe(path: str) -> float:
-    import soundfile
-
-    from .audio import check_audio_path
-
-    info = soundfile.info(str(check_audio_path(path)))
-    return float(info.frames) / info.samplerate if info.samplerate else 0.0
+    return audio_duration(path)
 
 
 def precheck(path: str) -> tuple[float, str | None]:
@@ -233,7 +217,7 @@ class Options:
     task: str = "transcribe"      # the faster-whisper engine's options
     word_timestamps: bool = False
     vad_filter: bool = False
-    int8: str | None = None       # a QDQ encoder .onnx (quantize.int8_encoder_path) instead of the FP32 one
+    int8: str | None = None       # a QDQ encoder .onnx (int8.int8_encoder_path) instead of the FP32 one
 
 
 class LocalTranscriber:
@@ -273,22 +257,6 @@ class LocalTranscriber:
 
 def default_factory(options: Options) -> Factory:
     return functools.partial(LocalTranscriber, options)
-
-
-def failure_reason(exc: BaseException) -> str:
-    from .audio import AudioError
-
-    return str(exc) if isinstance(exc, AudioError) else f"{type(exc).__name__}: {exc}"
-
-
-@dataclass
-class Outcome:
-    """What an executor yields per file: the result dict, or the reason it failed."""
-    job: Job
-    result: dict | None = None
-    error: str | None = None
-    seconds: float = 0.0          # time spent on it by the worker
-    worker: str = ""              # which worker (host:pid)
 
 
 def local_executor(factory: Factory, jobs: Iterable[Job]) -> Iterator[Outcome]:
@@ -529,7 +497,7 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], mod
     worker (default for local:N: this machine's cores divided among the workers).
     factory: a picklable callable returning a "transcribe one file" callable (default: this
     package's pipeline with the options above; engine "faster-whisper" takes task,
-    word_timestamps and vad_filter too). int8: a QDQ encoder .onnx (quantize.int8_encoder_path)
+    word_timestamps and vad_filter too). int8: a QDQ encoder .onnx (int8.int8_encoder_path)
     for the encoder. run: pass a list to receive the BatchRun
     (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
     interrupted) when the current file is done."""
@@ -595,78 +563,6 @@ def make_executor(options: Options, cluster: str | None, workers: int | None,
     return executor, meta
 
 
-# ----------------------------------------------------------------------------------------------
-# the command line (called by transcribe_cli)
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--overwrite", action="store_true",
-                        help="with --output DIR: transcribe again inputs whose result already exists "
-                             "(default: skip them, so an interrupted run resumes)")
-    parser.add_argument("--cluster", default=None, metavar="local:N|ray://HOST:PORT",
-                        help="fan the files out over Ray: local:N (N worker processes here) or ray://HOST:PORT "
-                             "(an existing cluster); one model per worker. Needs pip install 'phoenix-npu[cluster]'")
-    parser.add_argument("--workers", type=_positive, default=None,
-                        help="with --cluster ray://: how many workers (default one per node)")
-
-
-def _positive(text: str) -> int:
-    from .transcribe_cli import positive_int
-
-    return positive_int(text)
-
-
-def wanted(args) -> bool:
-    """Whether the command is a batch run: a folder or @list among the inputs, --cluster, or
-    --output naming a folder (one result per input, resumable)."""
-    if args.cluster or any(is_batch_input(a) for a in args.audio):
-        return True
-    out = args.output
-    return out is not None and (Path(out).is_dir() or out.endswith(("/", os.sep)))
-
-
-def run_cli(args) -> int:
-    """`phoenix-npu transcribe` for batch runs. Exit status: 0 all done or skipped, 1 a file
-    failed (or could not be written), 2 a usage error found before any work."""
-    from .outputs import OutputError, plan_output
-    from .transcribe_cli import register_provider
-
-    prog = "phoenix-npu transcribe"
-    fmt = args.format
-    try:
-        inputs = expand_inputs(args.audio)
-    except InputError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
-    if not inputs:
-        print(f"{prog}: no audio files to transcribe in {' '.join(args.audio)}", file=sys.stderr)
-        return 2
-    out_dir = target_file = None
-    if args.output is not None:
-        output = args.output
-        if any(is_batch_input(a) for a in args.audio) and not output.endswith(("/", os.sep)):
-            output += "/"  # a folder or list in: a folder out
-        try:
-            plan = plan_output(output, [p for p, _ in inputs], fmt)
-        except OutputError as exc:
-            print(f"{prog}: {exc}", file=sys.stderr)
-            return 2
-        out_dir = plan.path if plan.per_input else None
-        if not plan.per_input:
-            target_file = plan.path
-    elif len(inputs) > 1 and fmt in ("srt", "vtt"):
-        print(f"{prog}: --format {fmt} with several inputs needs --output DIR/ (one file per input)", file=sys.stderr)
-        return 2
-    if (status := register_provider(args.device)) is not None:
-        return status
-    stop = threading.Event()
-
-    def work() -> int:
-        with interrupt_on_signals(stop):
-            return _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop)
-
-    return exit_on_sigterm(work, prog)
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM (systemd, docker, `timeout`), handled as Ctrl-C is: what is finished is kept and
     the run summary written; the exit status is 128 + the signal's number."""
@@ -707,63 +603,6 @@ def interrupt_on_signals(stop: threading.Event | None = None):
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
-
-
-def _run_cli(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
-    import phoenix_npu
-
-    from .cluster import ClusterError
-    from .quantize import QuantizationError
-    from .registry import ModelNotFoundError
-    from .transcribe_cli import _deliver, _provider_unavailable, choose_engine
-
-    try:
-        engine = choose_engine(args)
-    except ValueError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
-    collected: list[dict] = []
-    ok = True
-    runs: list[BatchRun] = []
-    results = None
-    try:
-        int8 = None
-        if args.int8_encoder or args.int8:  # quantized (once) here, not in every worker
-            from .quantize import int8_encoder_path
-
-            int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
-        results = transcribe_batch(
-            args.audio, args.model, output=out_dir, format=fmt,
-            overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
-            precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
-            threads=args.threads, language=args.language, num_beams=args.beam_size, engine=engine, task=args.task,
-            word_timestamps=args.word_timestamps, vad_filter=args.vad, int8=int8,
-            progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
-        for r in results:
-            if r.get("error"):
-                ok = False
-            elif out_dir is None:
-                collected.append(r)
-    except KeyboardInterrupt:  # raised here, not inside the run: the summary says so all the same
-        if runs:
-            runs[0].status = "interrupted"
-        if results is not None:
-            results.close()
-        raise
-    except ClusterError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2 if exc.usage else 1
-    except phoenix_npu.ProviderError as exc:
-        return _provider_unavailable(args.device, exc)
-    except (ModelNotFoundError, QuantizationError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
-    finally:  # also on an interrupt: what is finished is written
-        if collected:
-            ok &= _deliver(target_file, format_results(collected, fmt))
-    if runs and runs[0].write_failures:
-        ok = False
-    return 0 if ok else 1
 
 
 __all__ = ["AUDIO_EXTENSIONS", "BatchRun", "Job", "LocalTranscriber", "Options", "Outcome", "SUMMARY_NAME",

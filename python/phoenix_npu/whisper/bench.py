@@ -179,7 +179,7 @@ def bench_batches(model: str, batches: list[int], repeats: int, threads: int, sp
     import phoenix_npu
 
     from .export import encoder_session_options, ensure_exported
-    from .registry import resolve_model
+    from .importer import resolve_model
 
     fixed = Path(ensure_exported(model)) / "encoder_model.onnx"
     window = _mel_window(resolve_model(model), 30.0, speech_dir)
@@ -220,7 +220,8 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
 
     import phoenix_npu
 
-    from .registry import ct2_model_dir, resolve_model
+    from .importer import resolve_model
+    from .registry import ct2_model_dir
     from .export import encoder_session_options, ensure_exported
 
     hf_dir = resolve_model(model)
@@ -251,7 +252,8 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
             npu[label] = (npu_session(encoder, precision), precision)
     qdq_path = None
     if int8 or int8_encoder:
-        from .quantize import check_qdq_encoder, int8_encoder_path
+        from .int8 import int8_encoder_path
+        from .quantize import check_qdq_encoder
 
         # calibrated on the calibration clips of --speech-dir (never the evaluation clips)
         qdq_path = str(int8_encoder_path(int8_encoder or model, speech_dir=speech_dir))

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .batch import Factory, Job, Outcome, failure_reason
+from .jobs import Factory, Job, Outcome, failure_reason
 
 log = logging.getLogger(__name__)
 

@@ -62,6 +62,48 @@ class _Reader:
         return out
 
 
+_TYPE_NAMES = {_FLOAT32: "float32", _INT8: "int8", _INT16: "int16", _INT32: "int32", _FLOAT16: "float16",
+               _BFLOAT16: "bfloat16"}
+
+
+def saved_types(path: str | os.PathLike) -> set[str]:
+    """The CTranslate2 data types of a model.bin's variables ("float16", "int8", ...), read
+    from the variable headers only (the data is skipped)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        r = _Reader(data, path)
+        (version,) = r.take("I")
+        if version != 6:
+            raise ValueError(f"{path}: CTranslate2 model format version {version}; this reader knows version 6")
+        r.string()
+        r.take("I")
+        (count,) = r.take("I")
+        found = set()
+        for _ in range(count):
+            r.string()
+            (rank,) = r.take("B")
+            if rank:
+                r.take("I" * rank)
+            (dtype,) = r.take("B")
+            (nbytes,) = r.take("I")
+            r._need(nbytes, "variable data")
+            r.pos += nbytes
+            found.add(_TYPE_NAMES.get(dtype, str(dtype)))
+        return found
+    finally:
+        data.close()
+
+
+def cpu_compute_type(model_dir: str | os.PathLike) -> str:
+    """The compute type CTranslate2 ends up with on the CPU for this model's saved weights,
+    named explicitly so that it does not warn about converting them: a model saved with float16
+    or bfloat16 parts (int8_float16 included) runs as float32, as CTranslate2's own inference
+    makes it on the CPU; otherwise "default" (what was saved: float32 or int8, no conversion)."""
+    return "float32" if saved_types(Path(model_dir) / "model.bin") & {"float16", "bfloat16"} else "default"
+
+
 def read_ct2_model(path: str | os.PathLike) -> CT2Model:
     """Read a CTranslate2 model.bin (format version 6). Float16/bfloat16 become float32; int8
     weights with a `weight_scale` are dequantized (w = q / scale)."""

@@ -34,10 +34,7 @@ import numpy as np
 from .audio import N_FRAMES
 from .cache import atomic_dir, cache_root, outdir_problem
 
-ENCODER = "encoder_model.onnx"
-DECODER = "decoder_model.onnx"
-DECODER_WITH_PAST = "decoder_with_past_model.onnx"
-DECODER_MERGED = "decoder_model_merged.onnx"
+from .onnx_files import DECODER, DECODER_MERGED, DECODER_WITH_PAST, ENCODER  # noqa: F401  (re-exported)
 TASK = "automatic-speech-recognition-with-past"
 DEFAULT_OPSET = 17          # the first opset with LayerNormalization
 BATCH_DIM = "batch_size"    # the encoder's symbolic batch dim, as Optimum names it
@@ -189,7 +186,7 @@ def export_model(model: str | os.PathLike, outdir: str | os.PathLike, opset: int
     if opset < 17:
         raise ValueError(f"opset {opset} has no LayerNormalization op; use --opset 17 or higher")
     from .importer import IMPORTER_VERSION
-    from .registry import resolve_model
+    from .importer import resolve_model
 
     hf_dir = resolve_model(model)
     outdir = Path(outdir)
@@ -280,7 +277,7 @@ def ensure_exported(model_name: str | os.PathLike = "tiny.en", bf16: bool = Fals
     """An exported ONNX directory for `model_name`: an ONNX directory given directly (this
     project's export or Optimum's default one) is used as is; anything else is exported once
     and cached (cache_root()/<name>/onnx[-bf16])."""
-    from .registry import resolve_model
+    from .importer import resolve_model
 
     name = str(model_name)
     if Path(name).expanduser().is_dir() and is_onnx_dir(Path(name).expanduser()):

@@ -85,7 +85,7 @@ class ProviderEncoder:
             opts = {} if self.device == "cpu" else {"precision": self.precision}
             sess = phoenix_npu.make_session(model, device=self.device, threads=self.threads, free_dims=free_dims,
                                             sess_options=so, **opts)
-            log.info("encoder session for batch %d: %s", batch, self.describe(sess))
+            log.debug("encoder session for batch %d: %s", batch, self.describe(sess))
             self._sessions[batch] = sess
         return sess
 
@@ -142,6 +142,13 @@ def resolve_paths(model_size_or_path: str | os.PathLike, export: bool = True) ->
     return ct2_dir, ensure_exported(key) if export else None
 
 
+def _ct2_device(device: str) -> str:
+    """CTranslate2's device for faster-whisper's `device` argument ("auto": CUDA when present)."""
+    if device == "auto":
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    return device
+
+
 class WhisperModel(faster_whisper.WhisperModel):
     """faster_whisper.WhisperModel with the encoder on PhoenixNPUExecutionProvider (see the
     module docstring). Same constructor arguments, plus encoder_device, precision and
@@ -181,6 +188,14 @@ class WhisperModel(faster_whisper.WhisperModel):
                 from .export import ensure_exported
 
                 onnx_dir = ensure_exported(ct2_dir)
+        if compute_type == "default" and ct2_dir is not None and _ct2_device(device) == "cpu":
+            # named, not inferred: CTranslate2 warns each time it converts float16 weights for the CPU
+            from .ct2 import cpu_compute_type
+
+            try:
+                compute_type = cpu_compute_type(ct2_dir)
+            except (OSError, ValueError) as exc:  # CTranslate2 reports a bad model.bin itself
+                log.debug("%s: saved weight types not read (%s)", ct2_dir, exc)
         super().__init__(str(ct2_dir) if ct2_dir is not None else model_size_or_path, device=device,
                          device_index=device_index, compute_type=compute_type, cpu_threads=cpu_threads,
                          num_workers=num_workers, download_root=download_root, local_files_only=local_files_only,
@@ -288,7 +303,7 @@ def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", p
                     done = max(done, seg.end)
             if bar is not None:
                 bar.update(round(max(info.duration - done, 0.0), 1))
-            log.info("%s: %.1f s of audio, language %s (p=%.2f)", path, info.duration, info.language,
+            log.debug("%s: %.1f s of audio, language %s (p=%.2f)", path, info.duration, info.language,
                      info.language_probability)
             yield result_dict(path, samples, kept, info, m)
     finally:

