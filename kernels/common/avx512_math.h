@@ -114,7 +114,9 @@ inline __m512 ExpV(__m512 x) {
 // KernelExp for arguments that are <= 0 or NaN (softmax: scale*x - max): the t >= 128 branch
 // cannot fire and a NaN argument already gives a NaN through the polynomial, so those blends
 // are dropped; the exponent is applied with vscalefps (p * 2^n, n integral, one rounding like
-// the reference's p * 2^n). Bit-identical to KernelExp over every FP32 value <= 0.
+// the reference's p * 2^n). Bit-identical to KernelExp over every FP32 value <= 0, and over
+// every value below 88 too (n <= 127: KernelExp's 2^n is a normal float, its p * 2^n the same
+// one rounding), which ErfV relies on.
 inline __m512 ExpNonPositive(__m512 x) {
   const __m512 t = _mm512_mul_ps(x, Splat(1.44269504088896341f));
   const __mmask16 small = _mm512_cmp_ps_mask(t, Splat(-126.0f), _CMP_LE_OQ);
@@ -122,11 +124,31 @@ inline __m512 ExpNonPositive(__m512 x) {
   return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~small), Exp2Poly(_mm512_sub_ps(t, n)), n);
 }
 
+// 1.0f / d for d >= 1 or NaN, bit for bit (correctly rounded), without vdivps (about 10 cycles
+// a zmm on this class of CPU, most of GELU's cost in a MatMul epilogue): vrcp14ps then two
+// Newton steps with FMA (explicit intrinsics, each rounded once; fp-contract does not apply).
+// Checked over every FP32 d in [1, Inf) (kernels/gelu/tests: recip_at_least_one_*): the result
+// equals the division except where d's mantissa is all ones or d >= 2^126 (the reciprocal is
+// then subnormal), and those lanes (2^-23 of the rest, and Inf / NaN) are divided.
+inline __m512 RecipAtLeastOne(__m512 d) {
+  const __m512 one = Splat(1.0f);
+  const __m512 y0 = _mm512_rcp14_ps(d);
+  const __m512 y1 = _mm512_fmadd_ps(y0, _mm512_fnmadd_ps(d, y0, one), y0);
+  const __m512 y2 = _mm512_fmadd_ps(y1, _mm512_fnmadd_ps(d, y1, one), y1);
+  const __m512i mant = _mm512_set1_epi32(0x7fffff);
+  const __mmask16 exc = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(d), mant), mant) |
+                        _mm512_cmp_ps_mask(d, Splat(0x1p126f), _CMP_NLT_UQ);
+  return __builtin_expect(exc == 0, 1) ? y2 : _mm512_mask_div_ps(y2, exc, one, d);
+}
+
 // KernelErf (bf16.h). Same expression tree: poly = ((-z * z) - 1.26551223) + t * (...).
+// t = 1 / (1 + z / 2) by RecipAtLeastOne (bit-identical); exp(poly) by ExpNonPositive: poly <=
+// -z^2 - 1.27 + t * q with t in [0, 1] and |q| < 6.5 (the sum of |coefficients|), so poly < 6
+// (or NaN with x), where ExpNonPositive equals KernelExp (see there).
 inline __m512 ErfV(__m512 x) {
   const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
   const __m512 z = _mm512_andnot_ps(Splat(-0.0f), x);
-  const __m512 t = _mm512_div_ps(Splat(1.0f), _mm512_add_ps(Splat(1.0f), _mm512_mul_ps(Splat(0.5f), z)));
+  const __m512 t = RecipAtLeastOne(_mm512_add_ps(Splat(1.0f), _mm512_mul_ps(Splat(0.5f), z)));
   __m512 q = _mm512_add_ps(Splat(-0.82215223f), _mm512_mul_ps(t, Splat(0.17087277f)));
   q = _mm512_add_ps(Splat(1.48851587f), _mm512_mul_ps(t, q));
   q = _mm512_add_ps(Splat(-1.13520398f), _mm512_mul_ps(t, q));
@@ -137,7 +159,7 @@ inline __m512 ErfV(__m512 x) {
   q = _mm512_add_ps(Splat(1.00002368f), _mm512_mul_ps(t, q));
   const __m512 negz = _mm512_xor_ps(z, Splat(-0.0f));
   const __m512 poly = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(negz, z), Splat(1.26551223f)), _mm512_mul_ps(t, q));
-  const __m512 erfc = _mm512_mul_ps(t, ExpV(poly));
+  const __m512 erfc = _mm512_mul_ps(t, ExpNonPositive(poly));
   const __m512 r = _mm512_sub_ps(Splat(1.0f), erfc);
   const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
   const __m512 out = _mm512_mask_mov_ps(r, neg, _mm512_xor_ps(r, Splat(-0.0f)));

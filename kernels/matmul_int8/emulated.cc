@@ -312,32 +312,42 @@ void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, cons
       s.corr_ptrs[bi] = s.corr_ptrs[0];
       s.zb_ptrs[bi] = s.zb_ptrs[0];
     }
-  // A: every row quantized once into qa' (u8) row panels, and its sum when some zb' is not 0.
+  // A: every row quantized once into qa' (u8) row panels, and its sum when some zb' is not 0;
+  // the zmm body does it inside its units instead when each row belongs to one unit (one N
+  // chunk): the BF16 rows are read once, right before the tiles use the panels.
   const int64_t MR = zmm ? avx512_vnni::kMR : avx_vnni::kMR;
   const int64_t m_units = (M + MR - 1) / MR, panel_bytes = vnni::APanelBytes(K, MR);
   const int64_t rows = CheckedMul(batches, M, "MatMulInt8 A");
-  Grow(s.qa, static_cast<size_t>(CheckedMul(CheckedMul(batches, m_units, "MatMulInt8 A"), panel_bytes, "MatMulInt8 A")));
-  Grow(s.rowsum, static_cast<size_t>(rows));
-  {
-    uint8_t* qa = s.qa.data();
-    int32_t* rowsum = s.rowsum.data();
-    const int64_t* aoff = s.a_off.data();
-    const QuantParams qp = q.a;
-    auto quantize_row = zmm ? &avx512_vnni::QuantizeRowU8 : &avx_vnni::QuantizeRowU8;
-    ParallelFor(rows, std::max<int>(1, std::min<int64_t>(threads, rows * K / 16384 + 1)), [&](int64_t r0, int64_t r1) {
-      thread_local std::vector<bf16_t> gathered;
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t bi = r / M, m = r % M;
-        const bf16_t* src = A + aoff[bi] + m * a.a_rs;
-        if (a.a_cs != 1) {  // gather the row (BF16, exact)
-          Grow(gathered, static_cast<size_t>(K));
-          for (int64_t k = 0; k < K; ++k) gathered[k] = src[k * a.a_cs];
-          src = gathered.data();
+  const int64_t tile_cols = zmm ? 2 * vnni::kPanelCols : vnni::kPanelCols;
+  const int64_t row_units = batches * m_units, col_tiles = (N + tile_cols - 1) / tile_cols;
+  int64_t n_chunks = row_units < 4 * threads && col_tiles > 1 ? std::min(col_tiles, (4 * threads + row_units - 1) / row_units) : 1;
+  const int64_t n_chunk_cols = (col_tiles + n_chunks - 1) / n_chunks * tile_cols;
+  n_chunks = (N + n_chunk_cols - 1) / n_chunk_cols;
+  const bool fused = zmm && n_chunks == 1 && a.a_cs == 1;
+  if (!fused) {
+    Grow(s.qa, static_cast<size_t>(CheckedMul(CheckedMul(batches, m_units, "MatMulInt8 A"), panel_bytes, "MatMulInt8 A")));
+    Grow(s.rowsum, static_cast<size_t>(rows));
+    {
+      uint8_t* qa = s.qa.data();
+      int32_t* rowsum = s.rowsum.data();
+      const int64_t* aoff = s.a_off.data();
+      const QuantParams qp = q.a;
+      auto quantize_row = zmm ? &avx512_vnni::QuantizeRowU8 : &avx_vnni::QuantizeRowU8;
+      ParallelFor(rows, std::max<int>(1, std::min<int64_t>(threads, rows * K / 16384 + 1)), [&](int64_t r0, int64_t r1) {
+        thread_local std::vector<bf16_t> gathered;
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t bi = r / M, m = r % M;
+          const bf16_t* src = A + aoff[bi] + m * a.a_rs;
+          if (a.a_cs != 1) {  // gather the row (BF16, exact)
+            Grow(gathered, static_cast<size_t>(K));
+            for (int64_t k = 0; k < K; ++k) gathered[k] = src[k * a.a_cs];
+            src = gathered.data();
+          }
+          uint8_t* dst = qa + (bi * m_units + m / MR) * panel_bytes + (m % MR) * 4;
+          rowsum[r] = quantize_row(src, K, qp, dst);
         }
-        uint8_t* dst = qa + (bi * m_units + m / MR) * panel_bytes + (m % MR) * 4;
-        rowsum[r] = quantize_row(src, K, qp, dst);
-      }
-    });
+      });
+    }
   }
   Grow(s.col_scale, static_cast<size_t>(N));
   for (int64_t n = 0; n < N; ++n) s.col_scale[n] = ColumnScale(q, n);
@@ -345,7 +355,7 @@ void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, cons
   vnni::Plan p;
   p.args = &a;
   p.A = s.qa.data();
-  p.rowsum = any_zb ? s.rowsum.data() : nullptr;
+  p.rowsum = any_zb && !fused ? s.rowsum.data() : nullptr;
   p.packed_b = s.b_ptrs.data();
   p.corr = s.corr_ptrs.data();
   p.zb = s.zb_ptrs.data();
@@ -353,13 +363,16 @@ void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, cons
   p.quantize_output = q.quantize_output;
   p.out = q.out;
   p.C = C;
-  const int64_t tile_cols = zmm ? 2 * vnni::kPanelCols : vnni::kPanelCols;
   p.m_units = m_units;
-  const int64_t row_units = batches * p.m_units, col_tiles = (N + tile_cols - 1) / tile_cols;
-  p.n_chunks = row_units < 4 * threads && col_tiles > 1 ? std::min(col_tiles, (4 * threads + row_units - 1) / row_units) : 1;
-  p.n_chunk_cols = (col_tiles + p.n_chunks - 1) / p.n_chunks * tile_cols;
-  p.n_chunks = (N + p.n_chunk_cols - 1) / p.n_chunk_cols;
+  p.n_chunks = n_chunks;
+  p.n_chunk_cols = n_chunk_cols;
   p.units = row_units * p.n_chunks;
+  p.fused_quant = fused;
+  p.fused_rowsum = fused && any_zb;
+  p.a_bf16 = A;
+  p.a_rs = a.a_rs;
+  p.a_off = s.a_off.data();
+  p.a_quant = q.a;
   const double ops = 2.0 * batches * M * N * K;
   const int use = static_cast<int>(std::max<double>(1.0, std::min<double>(threads, ops / 4e6)));
   if (zmm) ParallelFor(p.units, use, [&](int64_t u0, int64_t u1) { avx512_vnni::Units(p, u0, u1); });

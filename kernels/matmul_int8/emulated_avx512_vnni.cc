@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "common/avx512_math.h"
 #include "common/batch_offsets.h"
@@ -239,13 +240,28 @@ void Units(const vnni::Plan& p, int64_t u0, int64_t u1) {
     const int64_t* strides[2] = {a.c_batch_strides, a.r_batch_strides};
     int64_t off[2];
     BatchOffsets(bidx, a.batch_rank, a.batch_shape, 2, strides, off);
-    const uint8_t* Ab = p.A + bidx * p.m_units * panel_bytes;
+    const uint8_t* Ab = p.fused_quant ? nullptr : p.A + bidx * p.m_units * panel_bytes;
     const int32_t* rowsum = p.rowsum ? p.rowsum + bidx * a.M : nullptr;
+    int64_t first = 0;  // the row of Ab's first panel and rowsum's first entry
     const int8_t* Bp = p.packed_b[bidx];
     const int64_t n_begin = nc * p.n_chunk_cols, n_end = Min64(a.N, n_begin + p.n_chunk_cols);
     const int64_t m_begin = mu0 * MR, m_end = Min64(a.M, mu1 * MR);
     for (int64_t mb = m_begin; mb < m_end; mb += mc) {
       const int64_t me = Min64(m_end, mb + mc);
+      if (p.fused_quant) {  // this block's rows, quantized into the thread's panels (hot in L2)
+        thread_local std::vector<uint8_t> qa;
+        thread_local std::vector<int32_t> rs;
+        const int64_t rows = me - mb;
+        if (static_cast<int64_t>(qa.size()) < (rows + MR - 1) / MR * panel_bytes)
+          qa.resize(static_cast<size_t>((rows + MR - 1) / MR * panel_bytes));
+        if (static_cast<int64_t>(rs.size()) < rows) rs.resize(static_cast<size_t>(rows));
+        const bf16_t* src = p.a_bf16 + p.a_off[bidx] + mb * p.a_rs;
+        for (int64_t r = 0; r < rows; ++r)
+          rs[r] = QuantizeRowU8(src + r * p.a_rs, a.K, p.a_quant, qa.data() + (r / MR) * panel_bytes + (r % MR) * 4);
+        Ab = qa.data();
+        rowsum = p.fused_rowsum ? rs.data() : nullptr;
+        first = mb;
+      }
       for (int64_t n = n_begin; n < n_end; n += 2 * NP) {
         t.ncols = Min64(2 * NP, n_end - n);
         const int nv = t.ncols > NP ? 2 : 1;
@@ -256,8 +272,8 @@ void Units(const vnni::Plan& p, int64_t u0, int64_t u1) {
         t.bias = a.bias ? a.bias + n : nullptr;
         for (int64_t m = mb; m < me; m += MR) {
           const int mr = static_cast<int>(Min64(MR, me - m));
-          t.a = Ab + (m / MR) * panel_bytes;
-          t.rowsum = rowsum ? rowsum + m : nullptr;
+          t.a = Ab + ((m - first) / MR) * panel_bytes;
+          t.rowsum = rowsum ? rowsum + (m - first) : nullptr;
           t.r = a.residual ? static_cast<const bf16_t*>(a.residual) + off[1] + m * a.r_rs + n * a.r_cs : nullptr;
           t.c = p.C + off[0] + m * a.c_rs + n * a.c_cs;
           SelectTile(mr, nv)(t);

@@ -96,6 +96,15 @@ struct Plan {
   QuantParams out;
   bf16_t* C = nullptr;
   int64_t m_units = 0, n_chunks = 1, n_chunk_cols = 0, units = 0;
+  // Fused quantization (the zmm body, one N chunk, A rows with unit column stride): A is left
+  // null and each unit quantizes its own rows (QuantizeRowU8, same bytes and sums as the
+  // dispatcher's pass) into a per-thread panel block right before its tiles read them.
+  bool fused_quant = false;
+  bool fused_rowsum = false;         // the rows' sums are needed (some zb' is not 0)
+  const bf16_t* a_bf16 = nullptr;    // A (BF16) and its layout
+  int64_t a_rs = 0;
+  const int64_t* a_off = nullptr;    // [batch]
+  QuantParams a_quant;
 };
 
 }  // namespace vnni

@@ -2,6 +2,8 @@
 // modes, at BF16 and BF16x3 (the same FP32 steps, one rounding to the stored type); the reference
 // is within its stated error of float64 GELU.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -52,6 +54,34 @@ PHX_TEST(gelu_bf16_fast_equals_reference_all_inputs) {
 PHX_TEST(gelu_bf16x3_fast_equals_reference_all_inputs) {
   if (!UseAvx512Bf16()) return Skip("no fast GELU path on this CPU (portable only)");
   FastEqualsReference<split_t>();
+}
+
+// BF16x3 inputs are FP32 values (split_t): the fast GELU on a sample of every FP32 bit pattern
+// (the erf form's reciprocal without vdivps and its exp, common/avx512_math.h, must stay
+// bit-identical to GeluF32 for any FP32 argument, as MatMul epilogues pass; checked once over all
+// 2^32 patterns against the vdivps form, 2026-05: 0 differences).
+PHX_TEST(gelu_bf16x3_fast_equals_reference_sampled_fp32) {
+  if (!UseAvx512Bf16()) return Skip("no fast GELU path on this CPU (portable only)");
+  std::vector<split_t> x;
+  for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 2039) {
+    float f;
+    const uint32_t u = static_cast<uint32_t>(b);
+    std::memcpy(&f, &u, sizeof f);
+    x.push_back(split_t{f});
+  }
+  // arguments whose 1 + z / 2 (z = |x| / sqrt 2) lands near all-ones mantissas (the lanes
+  // RecipAtLeastOne divides) and near 2^126
+  for (float d : {1.99999988f, 3.99999976f, 7.9999995f, 15.999999f, 0x1.fffffep+40f, 0x1p126f, 0x1.fffffep+127f})
+    for (int j = -64; j <= 64; ++j) x.push_back(split_t{std::nextafter((d - 1.0f) * 2.0f * 1.41421356f, j < 0 ? 0.0f : INFINITY) * (1.0f + j * 1e-7f)});
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (GeluMode mode : {GeluMode::kErf, GeluMode::kTanh}) {
+    std::vector<split_t> r(n), f(n);
+    portable::Gelu(mode, n, x.data(), r.data(), 2);
+    Gelu(mode, n, x.data(), f.data(), 2);
+    const Agreement ag = Compare(r, f);
+    PHX_CHECK(ag.exact == ag.count) << "mode " << int(mode) << ": " << ag.count - ag.exact << " of " << n
+                                    << " outputs differ, max " << ag.max_ulp << " ulp";
+  }
 }
 
 // The reference against float64 GELU over every finite BF16 input: erf / tanh approximations

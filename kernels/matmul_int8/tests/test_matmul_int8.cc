@@ -118,6 +118,10 @@ std::vector<QCase> Cases() {
       {"transposed views 2x30x33x45", 2, 30, 33, 45, false, true, true, false, true, true, true},
       {"act x act 3x20x48x32", 3, 20, 48, 32, false, false, false, true},
       {"act x act s8 transposed B 2x19x21x33", 2, 19, 21, 33, true, false, false, true, false, true},
+      // the zmm body's fused quantization (one N chunk): rows over two cache blocks of rows, two
+      // batches, weight zero points (the row sums), residual
+      {"row blocks 2x530x40x70 weight zero points", 2, 530, 40, 70, false, true, true, false, false, false, false,
+       true, true},
       {"NaN/Inf in A 9x33x17", 1, 9, 33, 17, false, true, false, false, false, false, false, true, false, false,
        Epilogue::kNone, true},
   };
