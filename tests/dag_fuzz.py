@@ -27,6 +27,7 @@ Used by tests/test_fuzz.py (a bounded run in CI and under the sanitizers) and by
 `tools/fuzz.py --dag` (the long run)."""
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -37,6 +38,13 @@ from graph_fuzz import Graph, Reference, _factor, _finish, assert_matches, provi
 
 MAX_ELEMENTS = 4096          # per value, at the base shapes: keeps a DAG to a few milliseconds
 BIG_ELEMENTS = 1 << 16       # in the "big" DAGs: dims past the kernels' vector widths and tiles
+
+
+MAX_WEIGHT = 1 << 20          # elements of one weight: seed 261 drew three 4224 x 4224 projections (357 MB)
+
+
+class TooBig(Exception):
+    """A block would need a weight above MAX_WEIGHT: it is undone (random_dag)."""
 
 
 class GeneratorError(Exception):
@@ -107,6 +115,8 @@ class Dag(Graph):
         return self.add_value(n, shape, 0, "input")
 
     def weight(self, shape, fan_in):
+        if int(np.prod(shape)) > MAX_WEIGHT:
+            raise TooBig(shape)
         return self.const((self.rng.standard_normal(shape) / math.sqrt(max(fan_in, 1))).astype(np.float32))
 
     def scalar(self, value, rank=None):
@@ -961,7 +971,14 @@ def random_dag(seed: int):
     while len(g.blocks) < target and tries < 40:
         tries += 1
         block = names[int(rng.choice(len(names), p=p))]
-        if block(g):
+        saved = {k: copy.copy(v) for k, v in vars(g).items() if k != "rng"}
+        try:
+            ok = block(g)
+        except TooBig:
+            ok = False
+            for k, v in saved.items():
+                setattr(g, k, v)
+        if ok:
             g.blocks.append(block.__name__[2:])
     return _case(g, seed)
 
@@ -1091,6 +1108,11 @@ def check_dag(seed: int, precision: str | None = None, fuse_attention: int | Non
 
     case = random_dag(seed)
     cfg = case.config
+    if b"QuantizeLinear" in case.model:
+        # quantizing an activation is a step function: a value one BF16 rounding moves across a
+        # bin edge changes by a whole quantum, which the sensitivity model (rounding elsewhere)
+        # does not reproduce; seeds 109, 399, 2977 were 1.1-1.6x over the BF16 bound, within it at BF16x3
+        per_op *= 2
     if precision is not None:
         cfg.precision = precision
     if fuse_attention is not None:
