@@ -12,6 +12,17 @@
 # Inputs: PHOENIX_WITH_XRT (option, ON), XRT_ROOT (CMake or environment variable).
 
 set(_phx_xrt_dir "${CMAKE_CURRENT_LIST_DIR}/../provider/devices/xrt")
+
+# The manifest's JSON parser: nlohmann/json 3.11.x (header-only, MIT: LICENSES/nlohmann-json.txt),
+# from Debian's nlohmann-json3-dev, which scripts/setup.sh installs. Pinned to the 3.11 series
+# (bookworm 3.11.2, trixie 3.11.3): the SAX interface manifest.cc implements is checked there.
+find_package(nlohmann_json 3.11 CONFIG QUIET)
+if(NOT nlohmann_json_FOUND OR nlohmann_json_VERSION VERSION_GREATER_EQUAL 3.12)
+  message(FATAL_ERROR "PhoenixNPU needs nlohmann/json 3.11.x for the kernel manifest parser "
+                      "(found: ${nlohmann_json_VERSION}). Install it with `apt-get install nlohmann-json3-dev` "
+                      "(scripts/setup.sh does so as root), or point nlohmann_json_DIR at its CMake package.")
+endif()
+target_link_libraries(phoenix_provider PRIVATE nlohmann_json::nlohmann_json)
 target_sources(phoenix_provider PRIVATE "${_phx_xrt_dir}/manifest.cc" "${_phx_xrt_dir}/npu_probe.cc"
                                      "${_phx_xrt_dir}/manifest_api.cc")
 

@@ -12,6 +12,14 @@
 
 namespace phoenix {
 
-Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, std::string* log_line);
+// What the session runs on, for the log: one line, and whether it reports a problem (WARNING: an
+// NPU present but unusable or failing to open) or the expected outcome (INFO: the device asked
+// for, or device=auto on a machine without an NPU). Remedies are for doctor and device=npu errors.
+struct DeviceChoice {
+  std::string log_line;
+  bool problem = false;
+};
+
+Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, DeviceChoice* choice);
 
 }  // namespace phoenix

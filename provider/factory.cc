@@ -80,13 +80,10 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateEpImpl(OrtEpFactory* this_ptr, c
   Status s = ProviderOptions::FromSessionOptions(session_options, factory->ep_name_, &options);
   if (!s.ok()) return g_ort->CreateStatus(ORT_INVALID_ARGUMENT, s.message().c_str());
   std::shared_ptr<Device> device;
-  std::string log_line;
-  s = CreateDevice(options, &device, &log_line);
+  DeviceChoice choice;
+  s = CreateDevice(options, &device, &choice);
   if (!s.ok()) return g_ort->CreateStatus(ORT_FAIL, s.message().c_str());
-  // device=auto that found no NPU is a fallback: say so at WARNING (visible by default). A
-  // device the user asked for by name is logged at INFO.
-  const bool fell_back = options.device == "auto" && device->Kind() != "npu";
-  Log(logger, fell_back ? ORT_LOGGING_LEVEL_WARNING : ORT_LOGGING_LEVEL_INFO, log_line);
+  Log(logger, choice.problem ? ORT_LOGGING_LEVEL_WARNING : ORT_LOGGING_LEVEL_INFO, choice.log_line);
   if (!options.manifest.empty() && device->Kind() != "npu")
     Log(logger, ORT_LOGGING_LEVEL_WARNING,
         "PhoenixNPU: option manifest=" + options.manifest + " has no effect on the " + device->Kind() +
@@ -137,8 +134,9 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::GetHardwareDeviceIncompatibilityDetail
   PHX_ABI_BEGIN
   if (g_ort->HardwareDevice_Type(hw) != OrtHardwareDeviceType_NPU) return nullptr;
   const auto checks = ProbeNpu();
-  std::string why;
-  if (NpuUsable(checks, &why)) return nullptr;
+  std::string why, remedy;
+  if (NpuUsable(checks, &why, &remedy)) return nullptr;
+  if (!remedy.empty()) why += " (" + remedy + ")";
   uint32_t reasons = OrtDeviceEpIncompatibility_MISSING_DEPENDENCY;  // XRT, firmware, kernels
   for (const NpuCheck& c : checks)
     if (!c.ok && c.name == "amdxdna driver") reasons = OrtDeviceEpIncompatibility_DRIVER_INCOMPATIBLE;

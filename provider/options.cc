@@ -29,8 +29,8 @@ Status ParseInt(const char* key, const std::string& value, long lo, long hi, con
 
 const std::vector<OptionSpec> kOptions = {
     {"device", "auto", "auto, emulator, npu",
-     "auto: the Phoenix NPU when /dev/accel/accel0 and XRT are usable, else the emulated NPU (the fallback is "
-     "logged at WARNING); emulator: CPU kernels with the NPU kernels' numerics; npu: the NPU or an error",
+     "auto: the Phoenix NPU when /dev/accel/accel0 and XRT are usable, else the emulated NPU (logged at INFO; "
+     "at WARNING when an NPU is present but unusable); emulator: CPU kernels with the NPU kernels' numerics; npu: the NPU or an error",
      [](const std::string& v, ProviderOptions* o) {
        if (v != "auto" && v != "emulator" && v != "npu") return Invalid("device", v, "auto, emulator or npu");
        o->device = v;
@@ -116,9 +116,11 @@ Status TestHooks::FromEnvironment(TestHooks* out) {
       out->fail_on = value;
     } else if (key == "without_kernels") {
       out->without_kernels = value;
+    } else if (key == "machine_root" && !value.empty()) {
+      out->machine_root = value;
     } else {
       return Status::InvalidArgument("PHOENIX_NPU_TEST_HOOKS: '" + item +
-                           "' is not a test hook (fail_on=compile|allocate|run, without_kernels=Kind,Kind)");
+                           "' is not a test hook (fail_on=compile|allocate|run, without_kernels=Kind,Kind, machine_root=DIR)");
     }
   }
   return Status::OK();

@@ -20,6 +20,8 @@ struct TestHooks {
   std::string fail_on;          // "compile", "allocate" or "run": that step fails on purpose
   std::string without_kernels;  // "Softmax,LayerNorm": the emulated device pretends to lack these
                                 // kernels, so they take the hybrid host path
+  std::string machine_root;     // a folder standing in for "/" when looking for the NPU (sys/module/amdxdna,
+                                // dev/accel/accel0, lib/firmware/amdnpu): tests fake a machine with one
   static Status FromEnvironment(TestHooks* out);
 };
 

@@ -17,6 +17,16 @@ if [ -z "${ONNXRUNTIME_INCLUDE_DIR:-}" ] && ! command -v npm >/dev/null 2>&1; th
     exit 1
   fi
 fi
+# The kernel manifest's JSON parser (nlohmann/json 3.11, header-only; cmake/XrtDevice.cmake).
+if [ -z "${nlohmann_json_DIR:-}" ] && [ ! -f /usr/share/cmake/nlohmann_json/nlohmann_jsonConfig.cmake ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing nlohmann-json3-dev (the manifest parser's JSON library, header-only)"
+    apt-get update -qq && apt-get install -y -qq nlohmann-json3-dev >/dev/null
+  else
+    echo "nlohmann/json 3.11 is needed: apt-get install nlohmann-json3-dev, or set nlohmann_json_DIR" >&2
+    exit 1
+  fi
+fi
 for tool in cmake g++; do
   command -v "$tool" >/dev/null 2>&1 || { echo "$tool is required (apt-get install cmake g++)" >&2; exit 1; }
 done
@@ -38,7 +48,7 @@ fi
 
 # Rebuild and reinstall the package when any source changed since the last install.
 stamp=.venv/.phoenix_npu_installed
-newest=$(find CMakeLists.txt pyproject.toml provider kernels python cmake tools -type f -newer "$stamp" 2>/dev/null | head -1 || true)
+newest=$(find CMakeLists.txt pyproject.toml LICENSES provider kernels python cmake tools -type f -newer "$stamp" 2>/dev/null | head -1 || true)
 if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
   say "building and installing phoenix-npu (compiles the provider)"
   "$VPY" -m pip install -q ".[whisper,faster-whisper,models,cluster,test]"

@@ -153,6 +153,28 @@ def test_conv_with_a_symbolic_length(rng):
         assert got.shape == want.shape and rel_l2(got, want) < 1e-2
 
 
+def test_gemm_with_an_activation_c_that_broadcasts_at_run_time(rng):
+    """Gemm C an activation [1, N] for a [batch, N] output (ORT's MatMulAddFusion writes one from
+    MatMul + Add): a full-size residual only when batch is 1. It was claimed (the dims may be
+    equal) and every run with batch > 1 failed ("not a full-size residual", DAG fuzz seed 1310);
+    the CPU EP broadcasts it. Now it stays with the CPU EP unless C surely has the output's shape."""
+    m = make_model([n("Gemm", ["x", "w", "c"], ["g"]), n("Softmax", ["g"], ["y"], axis=-1)],
+                   [("x", ["batch", 8]), ("c", [1, 16])], [("y", ["batch", 16])],
+                   {"w": rng.standard_normal((8, 16)).astype(np.float32)})
+    sess = npu_session(m)
+    for batch in (1, 4):
+        feeds = {"x": rng.standard_normal((batch, 8)).astype(np.float32),
+                 "c": rng.standard_normal((1, 16)).astype(np.float32)}
+        assert rel_l2(sess.run(None, feeds)[0], cpu_run(m, feeds)[0]) < 1e-2
+    full = make_model([n("Gemm", ["x", "w", "c"], ["g"]), n("Softmax", ["g"], ["y"], axis=-1)],
+                      [("x", ["batch", 8]), ("c", ["batch", 16])], [("y", ["batch", 16])],
+                      {"w": rng.standard_normal((8, 16)).astype(np.float32)})
+    sess = npu_session(full)  # the same symbol: surely full-size, still claimed
+    assert "Gemm" in " ".join(phoenix_npu.assignment(sess).get(EP, []))
+    feeds = {"x": rng.standard_normal((3, 8)).astype(np.float32), "c": rng.standard_normal((3, 16)).astype(np.float32)}
+    assert rel_l2(sess.run(None, feeds)[0], cpu_run(full, feeds)[0]) < 1e-2
+
+
 def test_reshape_that_does_not_fit_the_run_shape_is_a_clear_error(rng):
     """[batch, seq, 8] -> [0, -1, 3]: claimed (the counts can match), but a run whose element
     count is not a multiple of 3 must fail as the CPU EP does, not return numbers."""

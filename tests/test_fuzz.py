@@ -30,7 +30,8 @@ def test_random_graphs_at_bf16x3():
 
 def test_random_dags_match_cpu():
     """Random DAGs (tests/dag_fuzz.py): several readers and outputs, attention, GELU patterns
-    and look-alikes, ranks to 10, symbolic dims at several sizes, NaN / Inf feeds, malformed
+    and look-alikes, Q/DQ chains through views, INT8 weights (edge scales too), integer shape
+    arithmetic in every width, ranks to 10, symbolic dims at several sizes, NaN / Inf feeds, malformed
     Reshapes, each at the precision and fuse_attention its seed draws. Every seed runs; the
     failures are reported together, each with its seed (tools/fuzz.py --dag --start SEED
     --graphs 1 reruns one)."""
@@ -46,6 +47,7 @@ def test_random_dags_match_cpu():
         stats[r["config"].split()[0]] += 1
         stats[r["config"].split()[1]] += 1
         stats["symbolic"] += "symbolic" in r["desc"]
+        stats.update(b for b in r["desc"].split() if b in ("qdq_view", "int8_weight", "shape_arith"))
         stats["malformed"] += "malformed" in r["desc"]
     assert not failures, f"{len(failures)} of {N_DAGS} DAGs failed:\n" + "\n".join(failures)
     # the run must reach what it is for: the provider, both precisions, attention fused and
@@ -54,5 +56,8 @@ def test_random_dags_match_cpu():
     for key in ("precision=bf16", "precision=bf16x3", "fuse_attention=0", "fuse_attention=1"):
         assert stats[key] >= N_DAGS // 10, (key, stats)
     assert stats["symbolic"] >= N_DAGS // 10 and stats["malformed"] >= N_DAGS // 50, stats
+    # QDQ chains with views, INT8 weights, integer shape arithmetic of every width (issue 21.3-4)
+    for block in ("qdq_view", "int8_weight", "shape_arith"):
+        assert stats[block] >= N_DAGS // 20, (block, stats)
     for kernel in ("MatMul", "Attention", "LayerNorm", "Softmax", "Gelu", "Im2Col", "Binary", "BinaryScalar"):
         assert stats[kernel] > 0, (kernel, stats)

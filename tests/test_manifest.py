@@ -186,7 +186,7 @@ def test_oversized_file_is_refused_unread(tmp_path):
     ('{"version": 2, "xclbin": "k", "kernels": [{"op": "gelu", "n": -1e999}]}', "number out of range"),
     ('{"version": 2, "xclbin": "k", "kernels": [{"op": "softmax", "rows": 1e300, "cols": 4}]}', '"rows" must be between'),
     ('\x00', "unexpected character 0x00"),
-    ('{"version": 2, "xclbin": "k", "kernels": []', "expected ',' or '}'"),
+    ('{"version": 2, "xclbin": "k", "kernels": []', r"line 1, column \d+: .*unexpected end of input; expected '}'"),
 ])
 def test_malformed_content_gives_clear_errors(tmp_path, text, msg):
     p = tmp_path / "m.json"
@@ -241,3 +241,89 @@ def test_session_without_npu_does_not_read_the_manifest(tmp_path, monkeypatch, h
     sess = npu_session(m.SerializeToString(), device="auto", **opts)
     assert time.monotonic() - t < 3.0
     assert phoenix_npu.assignment(sess).get("PhoenixNPUExecutionProvider")
+
+
+# --- the parser is linear (nlohmann/json): crafted manifests near the 1 MiB limit --------------------
+def _many_kernels(tmp_path):
+    """A valid manifest just under 1 MiB: ~3000 LayerNorm kernels, each with its own stage name."""
+    ks, size = [], 200
+    while size < (1 << 20) - 400:
+        i = len(ks)
+        ks.append({"op": "layernorm", "rows": 1 + i, "cols": 512,
+                   "stages": [{"kernel_name": f"LN{i}", "insts": "LN.insts", "args": ["x", "gamma", "beta", "y"]}]})
+        size += len(json.dumps(ks[-1])) + 2
+    p = tmp_path / "many.json"
+    p.write_text(json.dumps({"version": 2, "xclbin": "k.xclbin", "kernels": ks}))
+    assert (1 << 20) - 2000 < p.stat().st_size <= 1 << 20
+    return p, len(ks)
+
+
+def _deep_but_legal(tmp_path):
+    """1 MiB of arrays nested 32 deep with the top object (the limit) under an unknown field."""
+    unit = "[" * 30 + "0" + "]" * 30
+    body = ",".join([unit] * (((1 << 20) - 200) // (len(unit) + 1)))
+    p = tmp_path / "deep.json"
+    p.write_text('{"version": 2, "xclbin": "k", "kernels": [], "extra": [' + body + "]}")
+    return p
+
+
+# The parse of a 1 MiB manifest takes milliseconds; the sanitizers' -O1 build is allowed more.
+LIMIT = 2.0 * (5 if os.environ.get("PHOENIX_SANITIZED") else 1)
+
+
+def _timed(fn):
+    t = time.monotonic()
+    out = fn()
+    return out, time.monotonic() - t
+
+
+def test_one_mib_manifests_parse_in_linear_time(tmp_path):
+    """The hand-written parser took 33-134 s on these (quadratic duplicate-key check); limit 2 s."""
+    p, n = _many_kernels(tmp_path)
+    m, secs = _timed(lambda: load_manifest(p, check_artifacts=False))
+    assert len(m.kernels) == n and m.kernels[-1].rows == n and secs < LIMIT, secs
+    for path, msg in [(_many_keys(tmp_path), 'unknown field "extra"'), (_deep_but_legal(tmp_path), 'unknown field "extra"')]:
+        _, secs = _timed(lambda: pytest.raises(ManifestError, load_manifest, path, check_artifacts=False).match(msg))
+        assert secs < LIMIT, (path.name, secs)
+
+
+def test_duplicate_key_found_among_many(tmp_path):
+    """Duplicate keys are still refused, at the end of a 60000-key object too (a set per object)."""
+    p = _many_keys(tmp_path)
+    text = p.read_text()
+    p.write_text(text[:-2] + ',"k000001":1}}')
+    _, secs = _timed(lambda: pytest.raises(ManifestError, load_manifest, p, check_artifacts=False).match('duplicate key "k000001"'))
+    assert secs < LIMIT
+
+
+def test_nul_byte_does_not_end_the_document(tmp_path):
+    """nlohmann reads a NUL byte as the end of input: text after it must not be silently dropped."""
+    p = tmp_path / "m.json"
+    p.write_bytes(b'{"version": 2, "xclbin": "k", "kernels": []}\n\x00garbage')
+    _quick_error(p, r"line 2, column 1: unexpected character 0x00")
+
+
+def test_errors_name_line_and_column_of_the_field(tmp_path):
+    p = _write(tmp_path, '{\n "version": 2,\n "xclbin": "k",\n "kernels": [\n  {"op": "gelu", "n": "many"}]}')
+    with pytest.raises(ManifestError, match=r'kernels\[0\] \(gelu\): field "n" must be an integer \(line 5, column \d+\)'):
+        load_manifest(p, check_artifacts=False)
+
+
+def test_size_limit_says_what_to_do(tmp_path):
+    p = tmp_path / "big.json"
+    p.write_bytes(b" " * ((1 << 20) + 1))
+    _quick_error(p, r"larger than 1048576 bytes \(1 MiB\), the limit .* names the manifest.json written by the kernel build")
+
+
+def test_doctor_reads_a_one_mib_manifest_quickly(tmp_path):
+    """`phoenix-npu doctor --manifest` (its own process, as a user runs it) on the crafted files."""
+    import subprocess
+    import sys
+    p, n = _many_kernels(tmp_path)
+    for path in (p, _many_keys(tmp_path)):
+        t = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "phoenix_npu.cli", "doctor", "--manifest", str(path)],
+                             capture_output=True, text=True, timeout=120)
+        secs = time.monotonic() - t
+        assert out.returncode == 0 and "kernel manifest" in out.stdout, out.stdout + out.stderr
+        assert secs < 10.0, secs  # process start and the other checks included; the parse is under 2 s

@@ -67,7 +67,8 @@ Status InferShapes(const GraphView& g, const GNode& n, NodeShapes* io) {
         CheckedNumElements(c, &count);
         if (!(count == 1 || (!c.empty() && MayEqual(c.back(), y[1]) && MayEqual(count, y[1]))))
           return Status::Error("Gemm C " + ShapeToString(c) + " is not a bias vector");
-      } else if (c.size() != 2 || !MayEqual(c[0], y[0]) || !MayEqual(c[1], y[1])) {
+      } else if (c.size() != 2 || !SurelyEqual(c[0], y[0]) || !SurelyEqual(c[1], y[1])) {
+        // the kernel adds C as a full residual, for every run: a C that may broadcast is the CPU EP's
         return Status::Error("Gemm C " + ShapeToString(c) + " is an activation that is not a full-size residual");
       }
     }

@@ -66,6 +66,9 @@ bool IsUsed(const GraphView& g, int value);
 // Two dims that must be equal: false only when both are static and differ (symbolic dims are
 // checked again when a plan is built for concrete shapes).
 inline bool MayEqual(int64_t a, int64_t b) { return a == b || !IsStaticDim(a) || !IsStaticDim(b); }
+// Two dims equal for every run: the same static size or the same named symbol (an unknown dim
+// equals nothing). For what a kernel cannot check again at run time, such as a broadcast.
+inline bool SurelyEqual(int64_t a, int64_t b) { return a == b && a != kDynamicDim; }
 
 // The family tables (defined in provider/ops/<family>.cc).
 extern const OpFamily kMatMulFamily;       // MatMul, Gemm

@@ -11,6 +11,7 @@ failed run); `make_session` always passes it.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any, Mapping
 
@@ -88,11 +89,21 @@ def make_session(model, device: str = "auto", threads: int = 0, free_dims: Mappi
         sess = ort.InferenceSession(model, so, providers=provider_list, enable_fallback=0)
     except Exception as exc:
         if EP_NAME in str(exc) or "PhoenixNPU" in str(exc):
-            raise ProviderError(str(exc)) from exc
+            raise ProviderError(provider_message(exc)) from exc  # ORT's full text stays as __cause__
         raise
     if device != "cpu" and EP_NAME not in sess.get_providers():
         raise ProviderError(f"{EP_NAME} is not active in this session; run `phoenix-npu doctor`.")
     return sess
+
+
+# ORT puts its own C++ frame first: "/onnxruntime_src/...cc:393 virtual std::unique_ptr<...>
+# CreateProvider(...) [ONNXRuntimeError] : 1 : FAIL : PhoenixNPU: device=npu was requested ...".
+_ORT_PREFIX = re.compile(r"^.*?\[ONNXRuntimeError\] : \d+ : \w+ : ", re.S)
+
+
+def provider_message(exc: BaseException) -> str:
+    """The provider's own message from an ORT exception, without ORT's source location prefix."""
+    return _ORT_PREFIX.sub("", str(exc), count=1).strip()
 
 
 def assignment(session) -> dict[str, list[str]]:

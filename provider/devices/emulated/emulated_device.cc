@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/cpu_features.h"
 #include "common/parallel.h"
 #include "common/kernel_kinds.h"
 #include "matmul/matmul.h"
@@ -21,8 +22,8 @@ EmulatedDevice::~EmulatedDevice() {
 }
 
 std::string EmulatedDevice::Description() const {
-  return "emulated NPU (CPU kernels with the NPU's BF16 numerics) on " + std::to_string(num_threads_) +
-         " thread" + (num_threads_ == 1 ? "" : "s");
+  return "emulated NPU, " + std::to_string(num_threads_) + " thread" + (num_threads_ == 1 ? "" : "s") +
+         ", kernel path " + KernelIsaName();
 }
 
 // Anonymous mappings: page aligned (kBufferAlignment), zero, and resident only once touched, so

@@ -1,4 +1,5 @@
-// The kernel manifest loader and its small JSON parser (no third-party code). See manifest.h for
+// The kernel manifest loader: nlohmann/json parses (provided by Debian's nlohmann-json3-dev,
+// installed by scripts/setup.sh; MIT, LICENSES/), this file checks every field. See manifest.h for
 // what a manifest is and the limits a file must stay within.
 #include "devices/xrt/manifest.h"
 
@@ -14,17 +15,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <set>
 #include <sstream>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
 
 #include "counters.h"  // EscapeJson
 
 namespace phoenix::xrt_device {
 namespace {
 
-constexpr int kMaxDepth = 32;  // a manifest is 4 levels deep; anything deeper is not one
+constexpr int kMaxDepth = 32;  // open arrays / objects; a manifest nests 6 deep, anything deeper is not one
 
-// --- A minimal JSON value and parser (RFC 8259; numbers as double) -----------------------------
+// --- The parsed document: nlohmann/json's SAX parser (linear time, RFC 8259, UTF-8 checked) builds
+// this small tree, which keeps what the field readers need and nlohmann's DOM does not: file
+// order, duplicate keys refused, the nesting bound, and where each value is for error messages.
 struct Json {
   enum Type { kNull, kBool, kNumber, kString, kArray, kObject } type = kNull;
   bool b = false;
@@ -32,7 +39,7 @@ struct Json {
   std::string str;
   std::vector<Json> arr;
   std::vector<std::pair<std::string, Json>> obj;  // keeps file order
-  int line = 0, col = 0;                          // where the value starts
+  int line = 0, col = 0;                          // an array / object: its bracket; else where it ends
 
   const Json* Get(const std::string& key) const {
     for (const auto& kv : obj)
@@ -50,249 +57,146 @@ std::string ByteName(char c) {
   return buf;
 }
 
-class Parser {
- public:
-  explicit Parser(const std::string& text) : s_(text) {}
+// Line and column of the next byte the parser reads, kept up to date by the iterator it reads
+// through (one step per byte: linear, and exact where nlohmann reports only a byte count).
+struct Cursor {
+  int line = 1, col = 1;
+};
 
-  bool Parse(Json* out, std::string* error) {
-    SkipSpace();
-    if (!Value(out, 0)) {
-      *error = error_;
-      return false;
+class CountingIterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+  CountingIterator(const char* p, Cursor* cursor) : p_(p), cursor_(cursor) {}
+  reference operator*() const { return *p_; }
+  CountingIterator& operator++() {
+    if (*p_ == '\n') {
+      ++cursor_->line;
+      cursor_->col = 1;
+    } else {
+      ++cursor_->col;
     }
-    SkipSpace();
-    if (i_ != s_.size()) {
-      Fail("unexpected text after the top-level value");
-      *error = error_;
-      return false;
-    }
-    return true;
+    ++p_;
+    return *this;
   }
+  bool operator==(const CountingIterator& o) const { return p_ == o.p_; }
+  bool operator!=(const CountingIterator& o) const { return p_ != o.p_; }
 
  private:
-  bool Fail(const std::string& what) {
-    if (error_.empty()) error_ = "line " + std::to_string(line_) + ", column " + std::to_string(col_) + ": " + what;
+  const char* p_;
+  Cursor* cursor_;
+};
+
+class TreeBuilder {
+ public:
+  using json = nlohmann::json;
+  TreeBuilder(const std::string& text, Json* root, const Cursor* cursor) : text_(text), root_(root), cursor_(cursor) {}
+
+  bool null() { return Leaf(Json::kNull); }
+  bool boolean(bool v) { return Leaf(Json::kBool)->b = v, true; }
+  bool number_integer(json::number_integer_t v) { return Leaf(Json::kNumber)->num = static_cast<double>(v), true; }
+  bool number_unsigned(json::number_unsigned_t v) { return Leaf(Json::kNumber)->num = static_cast<double>(v), true; }
+  bool number_float(json::number_float_t v, const json::string_t&) { return Leaf(Json::kNumber)->num = v, true; }
+  bool string(json::string_t& v) { return Leaf(Json::kString)->str = std::move(v), true; }
+  bool binary(json::binary_t&) { return Fail("binary values are not JSON"); }
+  bool start_object(std::size_t) { return Open(Json::kObject); }
+  bool start_array(std::size_t) { return Open(Json::kArray); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool key(json::string_t& k) {
+    if (!keys_.back().insert(k).second) return Fail("duplicate key \"" + k + "\"");
+    open_.back()->obj.emplace_back(std::move(k), Json());
+    return true;
+  }
+  // nlohmann's message without its prefix and without "last read: ..." (raw, possibly invalid
+  // bytes), in the words this parser always used; position counts the bytes read (1-based).
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+    std::string why = ex.what();
+    const size_t col = why.find(", column ");
+    if (col != std::string::npos && why.find(": ", col) != std::string::npos) why = why.substr(why.find(": ", col) + 2);
+    else if (why.find("] ") != std::string::npos) why = why.substr(why.find("] ") + 2);
+    const size_t last = why.find("; last read");
+    if (last != std::string::npos) why.resize(last);
+    if (why.find("ill-formed UTF-8") != std::string::npos && position >= 1 && position <= text_.size())
+      why = "invalid UTF-8 byte " + ByteName(text_[position - 1]) + " in a string";
+    else if (why.find("surrogate U+") != std::string::npos)
+      why = "unpaired surrogate in \\u escape (" + why.substr(why.find("surrogate U+")) + ")";
+    else if (why.find("number overflow") != std::string::npos)
+      why = "number out of range";
+    return Fail(why, /*one_back=*/true);
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  // Where the next value goes: the root, the end of the open array, or the open object's last key.
+  Json* Place() {
+    if (open_.empty()) return root_;
+    Json* top = open_.back();
+    if (top->type == Json::kArray) {
+      top->arr.emplace_back();
+      return &top->arr.back();
+    }
+    return &top->obj.back().second;
+  }
+  Json* Leaf(Json::Type t) {
+    Json* v = Place();
+    v->type = t;
+    v->line = cursor_->line;
+    v->col = cursor_->col;
+    return v;
+  }
+  bool Open(Json::Type t) {
+    if (open_.size() >= static_cast<size_t>(kMaxDepth))
+      return Fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels (a manifest is 6 deep)", true);
+    Json* v = Leaf(t);
+    v->col -= 1;  // the bracket just read
+    open_.push_back(v);  // pointers stay valid: a parent's vector grows only while it is on top
+    if (t == Json::kObject) keys_.emplace_back();
+    return true;
+  }
+  bool Close() {
+    if (open_.back()->type == Json::kObject) keys_.pop_back();
+    open_.pop_back();
+    return true;
+  }
+  bool Fail(const std::string& what, bool one_back = false) {
+    if (error_.empty())
+      error_ = "line " + std::to_string(cursor_->line) + ", column " +
+               std::to_string(std::max(1, cursor_->col - (one_back ? 1 : 0))) + ": " + what;
     return false;
   }
-  char Peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  bool AtEnd() const { return i_ >= s_.size(); }
-  void Advance() {
-    if (i_ >= s_.size()) return;
-    if (s_[i_] == '\n') {
-      ++line_;
-      col_ = 1;
-    } else {
-      ++col_;
-    }
-    ++i_;
-  }
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) Advance();
-  }
-  bool Literal(const char* word) {
-    for (const char* p = word; *p; ++p) {
-      if (Peek() != *p) return Fail(std::string("invalid literal (expected '") + word + "')");
-      Advance();
-    }
-    return true;
-  }
 
-  bool Value(Json* v, int depth) {
-    if (depth > kMaxDepth) return Fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
-    v->line = line_;
-    v->col = col_;
-    if (AtEnd()) return Fail("unexpected end of file");
-    char c = Peek();
-    if (c == '{') return Object(v, depth);
-    if (c == '[') return Array(v, depth);
-    if (c == '"') {
-      v->type = Json::kString;
-      return String(&v->str);
-    }
-    if (c == 't') { v->type = Json::kBool; v->b = true; return Literal("true"); }
-    if (c == 'f') { v->type = Json::kBool; v->b = false; return Literal("false"); }
-    if (c == 'n') { v->type = Json::kNull; return Literal("null"); }
-    if (c == '-' || (c >= '0' && c <= '9')) return Number(v);
-    return Fail("unexpected character " + ByteName(c));
-  }
-
-  bool Object(Json* v, int depth) {
-    v->type = Json::kObject;
-    Advance();  // {
-    SkipSpace();
-    if (Peek() == '}') { Advance(); return true; }
-    for (;;) {
-      SkipSpace();
-      if (Peek() != '"') return Fail("expected a string key in an object");
-      std::string key;
-      if (!String(&key)) return false;
-      for (const auto& kv : v->obj)
-        if (kv.first == key) return Fail("duplicate key \"" + key + "\"");
-      SkipSpace();
-      if (Peek() != ':') return Fail("expected ':' after key \"" + key + "\"");
-      Advance();
-      SkipSpace();
-      Json child;
-      if (!Value(&child, depth + 1)) return false;
-      v->obj.emplace_back(std::move(key), std::move(child));
-      SkipSpace();
-      if (Peek() == ',') { Advance(); continue; }
-      if (Peek() == '}') { Advance(); return true; }
-      return Fail("expected ',' or '}' in an object");
-    }
-  }
-
-  bool Array(Json* v, int depth) {
-    v->type = Json::kArray;
-    Advance();  // [
-    SkipSpace();
-    if (Peek() == ']') { Advance(); return true; }
-    for (;;) {
-      SkipSpace();
-      Json child;
-      if (!Value(&child, depth + 1)) return false;
-      v->arr.push_back(std::move(child));
-      SkipSpace();
-      if (Peek() == ',') { Advance(); continue; }
-      if (Peek() == ']') { Advance(); return true; }
-      return Fail("expected ',' or ']' in an array");
-    }
-  }
-
-  static void AppendUtf8(std::string* out, uint32_t cp) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  bool Hex4(uint32_t* cp) {
-    *cp = 0;
-    for (int k = 0; k < 4; ++k) {
-      char h = Peek();
-      uint32_t d;
-      if (h >= '0' && h <= '9') d = h - '0';
-      else if (h >= 'a' && h <= 'f') d = h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') d = h - 'A' + 10;
-      else return Fail("invalid \\u escape");
-      *cp = *cp * 16 + d;
-      Advance();
-    }
-    return true;
-  }
-
-  // One raw UTF-8 sequence starting at a byte >= 0x80, copied to *out if it is well formed
-  // (no overlong forms, no surrogates, nothing above U+10FFFF).
-  bool Utf8(std::string* out) {
-    const unsigned char lead = static_cast<unsigned char>(Peek());
-    int len;
-    uint32_t cp, min;
-    if (lead >= 0xC2 && lead <= 0xDF) { len = 2; cp = lead & 0x1F; min = 0x80; }
-    else if (lead >= 0xE0 && lead <= 0xEF) { len = 3; cp = lead & 0x0F; min = 0x800; }
-    else if (lead >= 0xF0 && lead <= 0xF4) { len = 4; cp = lead & 0x07; min = 0x10000; }
-    else return Fail("invalid UTF-8 byte " + ByteName(static_cast<char>(lead)) + " in a string");
-    if (i_ + len > s_.size()) return Fail("truncated UTF-8 sequence in a string");
-    for (int k = 1; k < len; ++k) {
-      const unsigned char cont = static_cast<unsigned char>(s_[i_ + k]);
-      if ((cont & 0xC0) != 0x80) return Fail("invalid UTF-8 sequence in a string");
-      cp = (cp << 6) | (cont & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return Fail("invalid UTF-8 sequence in a string");
-    out->append(s_, i_, len);
-    for (int k = 0; k < len; ++k) Advance();
-    return true;
-  }
-
-  bool String(std::string* out) {
-    Advance();  // opening quote
-    for (;;) {
-      if (AtEnd()) return Fail("unterminated string");
-      char c = Peek();
-      if (c == '"') { Advance(); return true; }
-      if (static_cast<unsigned char>(c) < 0x20) return Fail("control character in a string");
-      if (static_cast<unsigned char>(c) >= 0x80) {
-        if (!Utf8(out)) return false;
-        continue;
-      }
-      if (c != '\\') { out->push_back(c); Advance(); continue; }
-      Advance();
-      if (AtEnd()) return Fail("unterminated string");
-      char e = Peek();
-      Advance();
-      switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
-        case 'u': {
-          uint32_t cp;
-          if (!Hex4(&cp)) return false;
-          if (cp >= 0xDC00 && cp <= 0xDFFF) return Fail("unpaired surrogate in \\u escape");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {  // surrogate pair
-            uint32_t lo;
-            if (Peek() != '\\') return Fail("unpaired surrogate in \\u escape");
-            Advance();
-            if (Peek() != 'u') return Fail("unpaired surrogate in \\u escape");
-            Advance();
-            if (!Hex4(&lo) || lo < 0xDC00 || lo > 0xDFFF) return Fail("invalid surrogate pair");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          }
-          AppendUtf8(out, cp);
-          break;
-        }
-        default: return Fail("invalid escape " + ByteName(e));
-      }
-    }
-  }
-
-  bool Number(Json* v) {
-    v->type = Json::kNumber;
-    size_t start = i_;
-    if (Peek() == '-') Advance();
-    if (Peek() == '0') {
-      Advance();
-    } else if (Peek() >= '1' && Peek() <= '9') {
-      while (Peek() >= '0' && Peek() <= '9') Advance();
-    } else {
-      return Fail("invalid number");
-    }
-    if (Peek() == '.') {
-      Advance();
-      if (!(Peek() >= '0' && Peek() <= '9')) return Fail("invalid number: digits expected after '.'");
-      while (Peek() >= '0' && Peek() <= '9') Advance();
-    }
-    if (Peek() == 'e' || Peek() == 'E') {
-      Advance();
-      if (Peek() == '+' || Peek() == '-') Advance();
-      if (!(Peek() >= '0' && Peek() <= '9')) return Fail("invalid number: digits expected in exponent");
-      while (Peek() >= '0' && Peek() <= '9') Advance();
-    }
-    v->num = std::strtod(s_.substr(start, i_ - start).c_str(), nullptr);
-    if (!std::isfinite(v->num)) return Fail("number out of range");
-    return true;
-  }
-
-  const std::string& s_;
-  size_t i_ = 0;
-  int line_ = 1, col_ = 1;
+  const std::string& text_;
+  Json* root_;
+  const Cursor* cursor_;
+  std::vector<Json*> open_;
+  std::vector<std::unordered_set<std::string>> keys_;  // per open object: duplicates in O(1)
   std::string error_;
 };
+
+// Parses `text` into *out, or says where and why not.
+bool ParseJson(const std::string& text, Json* out, std::string* error) {
+  // nlohmann stops at a NUL byte as at the end of input: the rest would be silently ignored.
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos) {
+    const size_t nl = text.rfind('\n', nul);
+    const size_t line = 1 + std::count(text.begin(), text.begin() + nul, '\n');
+    *error = "line " + std::to_string(line) + ", column " +
+             std::to_string(nl == std::string::npos ? nul + 1 : nul - nl) + ": unexpected character 0x00";
+    return false;
+  }
+  Cursor cursor;
+  TreeBuilder builder(text, out, &cursor);
+  const char* begin = text.data();
+  const bool ok = nlohmann::json::sax_parse(CountingIterator(begin, &cursor),
+                                            CountingIterator(begin + text.size(), &cursor), &builder);
+  if (!ok) *error = builder.error().empty() ? "not JSON" : builder.error();
+  return ok;
+}
 
 // --- Field readers with clear messages -----------------------------------------------------------
 struct Ctx {
@@ -501,6 +405,14 @@ bool IsTransposedContiguous(const TensorView& b, int64_t K, int64_t N) {
   return true;
 }
 
+// The one size limit, said with what to do (files come from anywhere; see manifest.h).
+Status TooLarge(const std::string& path) {
+  return Status::Error("kernel manifest " + path + " is larger than " + std::to_string(kMaxManifestBytes) +
+                       " bytes (1 MiB), the limit for a manifest: one lists tens of kernels in a few KiB. Check "
+                       "that --manifest / PHOENIX_NPU_MANIFEST / the provider option manifest= names the "
+                       "manifest.json written by the kernel build (kernels/README.md)");
+}
+
 }  // namespace
 
 std::string ManifestKernel::Describe() const {
@@ -554,10 +466,10 @@ std::string Manifest::ToJson() const {
 }
 
 Status ParseManifest(const std::string& text, const std::string& path, Manifest* out, bool check_artifacts) {
+  if (text.size() > kMaxManifestBytes) return TooLarge(path);
   Json root;
   std::string err;
-  Parser parser(text);
-  if (!parser.Parse(&root, &err)) return Status::Error("kernel manifest " + path + " is not valid JSON: " + err);
+  if (!ParseJson(text, &root, &err)) return Status::Error("kernel manifest " + path + " is not valid JSON: " + err);
   Ctx c{path, ""};
   if (root.type != Json::kObject) return c.Err(root, "the top level must be an object");
   const Json* ver = root.Get("version");
@@ -634,8 +546,7 @@ Status LoadManifest(const std::string& path, Manifest* out, bool check_artifacts
   }
   if (st.st_size > static_cast<off_t>(kMaxManifestBytes)) {
     ::close(fd);
-    return Status::Error("kernel manifest " + path + " is larger than " + std::to_string(kMaxManifestBytes) +
-                         " bytes; a manifest lists tens of kernels (is this the right file?)");
+    return TooLarge(path);
   }
   std::string text;
   text.resize(static_cast<size_t>(st.st_size) + 1);  // +1 notices a file that grew meanwhile

@@ -154,10 +154,13 @@ std::vector<NpuCheck> ProbeNpu(const NpuProbeRoots& roots) {
   return checks;
 }
 
-bool NpuUsable(const std::vector<NpuCheck>& checks, std::string* why_not) {
+bool NpuPresent(const NpuProbeRoots& roots) { return Exists(Join(roots.sys_root, "sys/module/amdxdna")) || Exists(roots.accel); }
+
+bool NpuUsable(const std::vector<NpuCheck>& checks, std::string* why_not, std::string* remedy) {
   for (const NpuCheck& c : checks)
     if (!c.ok) {
-      if (why_not) *why_not = c.name + ": " + c.found + (c.todo.empty() ? "" : " (" + c.todo + ")");
+      if (why_not) *why_not = c.name + ": " + c.found;
+      if (remedy) *remedy = c.todo;
       return false;
     }
   return true;

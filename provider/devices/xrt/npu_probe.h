@@ -32,8 +32,13 @@ struct NpuProbeRoots {
 // Every check, in the order a user fixes them.
 std::vector<NpuCheck> ProbeNpu(const NpuProbeRoots& roots = NpuProbeRoots());
 
-// True when every check passes; else false with the first failure (and its remedy) in *why_not.
-bool NpuUsable(const std::vector<NpuCheck>& checks, std::string* why_not);
+// True when every check passes; else false with the first failure in *why_not ("amdxdna driver:
+// not loaded") and, when wanted, what to do about it in *remedy (for device=npu errors and doctor).
+bool NpuUsable(const std::vector<NpuCheck>& checks, std::string* why_not, std::string* remedy = nullptr);
+
+// Whether this machine has an NPU at all (the amdxdna driver loaded or its device node present),
+// usable or not: without one, the emulated device under device=auto is the expected outcome.
+bool NpuPresent(const NpuProbeRoots& roots = NpuProbeRoots());
 
 namespace xrt_device {
 struct Manifest;
