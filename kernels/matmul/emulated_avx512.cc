@@ -24,6 +24,7 @@
 #include "common/avx512_math.h"
 #include "common/checked_size.h"
 #include "common/kernel_isa.h"
+#include "common/tile_select.h"
 
 namespace phoenix::kernels::avx512 {
 namespace {
@@ -145,28 +146,11 @@ void Tile(const TileCtx& t) {
 
 using TileFn = void (*)(const TileCtx&);
 
-template <int MR>
-constexpr TileFn TileFor(int nv) {
-  return nv == 1 ? &Tile<MR, 1> : &Tile<MR, 2>;
-}
-
 TileFn SelectTile(int mr, int nv) {
-  switch (mr) {
-    case 1: return TileFor<1>(nv);
-    case 2: return TileFor<2>(nv);
-    case 3: return TileFor<3>(nv);
-    case 4: return TileFor<4>(nv);
-    case 5: return TileFor<5>(nv);
-    case 6: return TileFor<6>(nv);
-    case 7: return TileFor<7>(nv);
-    case 8: return TileFor<8>(nv);
-    case 9: return TileFor<9>(nv);
-    case 10: return TileFor<10>(nv);
-    case 11: return TileFor<11>(nv);
-    default: return TileFor<12>(nv);
-  }
+  return SelectByRows<kMatMulMR>(mr, nv, [](auto rows, int v) -> TileFn {
+    return v == 1 ? &Tile<decltype(rows)::value, 1> : &Tile<decltype(rows)::value, 2>;
+  });
 }
-static_assert(kMatMulMR == 12, "SelectTile covers 1..12 rows");
 
 }  // namespace
 
