@@ -244,3 +244,27 @@ def test_transcribe_int8_without_the_developers_clips(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert "nope.wav: no such file" in err and "Traceback" not in err and "--speech-dir" not in err
     assert main([*base[:-1], "--calibration", str(mine)]) == 2  # --calibration without --int8
+
+
+def test_int8_means_int8_end_to_end_on_faster_whisper():
+    """`--int8` on the faster-whisper engine: the INT8 encoder on the provider and CTranslate2's
+    int8 decoder (as stock faster-whisper int8), in the single-file path and the batch worker;
+    the default keeps CTranslate2's float32 decoder."""
+    from phoenix_npu.whisper.batch import LocalTranscriber, Options
+    from phoenix_npu.whisper.faster import iter_transcribe
+    from phoenix_npu.whisper.int8 import INT8_DECODER, int8_encoder_path
+    from phoenix_npu.whisper.wer import word_error_rate
+
+    path = str(int8_encoder_path("tiny.en"))
+    worker = LocalTranscriber(Options(model="tiny.en", device="emulator", engine="faster-whisper", int8=path))
+    assert INT8_DECODER == "int8" and worker.model.model.compute_type.startswith("int8"), \
+        worker.model.model.compute_type  # CTranslate2 resolves "int8" to "int8_float32" on the CPU
+    assert "279 of 279" in worker.model.encoder_info, worker.model.encoder_info  # the QDQ encoder (FP32: 155)
+    jfk = clips(["jfk.wav"])[0]
+    text = worker(jfk["path"])["text"]
+    assert word_error_rate([jfk["reference"]], [text]) <= 0.1, text
+    fp = LocalTranscriber(Options(model="tiny.en", device="emulator", engine="faster-whisper"))
+    assert not fp.model.model.compute_type.startswith("int8"), fp.model.model.compute_type
+    [r] = list(iter_transcribe([jfk["path"]], model="tiny.en", device="emulator", encoder_model=path,
+                               compute_type=INT8_DECODER))
+    assert word_error_rate([jfk["reference"]], [r["text"]]) <= 0.1, r["text"]

@@ -85,6 +85,46 @@ void PackInt8B(const BSource& b, int64_t K, int64_t N, int16_t* dst, int64_t p0,
 
 using packing::Grow;
 
+// One batch's B (at element offset `offset`) as the packers read it.
+BSource BOf(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* B_bf16, int64_t offset) {
+  BSource b;
+  b.q = &q;
+  b.rs = a.b_rs;
+  b.cs = a.b_cs;
+  if (q.b_int8) b.w = q.b_int8 + offset;
+  else b.x = B_bf16 + offset;
+  return b;
+}
+
+// B of every distinct batch, packed for one body: constant INT8 weights once per process (the
+// cache is keyed by the zero points too: they are packed in), anything else into `buf` at each
+// call. pack(b, K, N, dst, p0, p1) packs panels [p0, p1) of one batch's B. Sets ptrs[0 .. distinct).
+template <typename Elem, typename Source, typename Pack>
+void PackEveryB(const MatMulArgs& a, const Int8MatMulArgs& q, int64_t K, int64_t N, int64_t distinct,
+                int64_t panels, int64_t packed, int threads, const Source& source, std::vector<Elem>& buf,
+                std::vector<const Elem*>& ptrs, std::vector<std::shared_ptr<const std::vector<Elem>>>& held,
+                const Pack& pack) {
+  held.clear();
+  if (q.b_int8 && a.b_is_constant) {
+    for (int64_t bi = 0; bi < distinct; ++bi) {
+      const BSource b = source(bi);
+      auto data = packing::CachedPack<Elem>(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, packed, [&](Elem* dst) {
+        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { pack(b, K, N, dst, p0, p1); });
+      });
+      ptrs[bi] = data->data();
+      held.push_back(std::move(data));
+    }
+    return;
+  }
+  Grow(buf, static_cast<size_t>(distinct * packed));
+  Elem* pb = buf.data();
+  ParallelFor(distinct * panels, threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) pack(source(j / panels), K, N, pb + (j / panels) * packed, j % panels, j % panels + 1);
+  });
+  for (int64_t bi = 0; bi < distinct; ++bi) ptrs[bi] = pb + bi * packed;
+}
+
+
 void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* A, const bf16_t* B_bf16, bf16_t* C,
                     int num_threads) {
   struct Scratch {
@@ -130,35 +170,10 @@ void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* 
   const int64_t packed = avx2::Int8PackedBElems(K, N);
   const int64_t distinct = b_batched ? batches : 1;
   CheckedMul(packed, distinct, "MatMulInt8 B");
-  s.held.clear();
   // (thread_local `s` must not be named inside lambdas that run on the pool's threads)
   const int64_t* boff = s.b_off.data();
-  auto source = [&](int64_t bi) {
-    BSource b;
-    b.q = &q;
-    b.rs = a.b_rs;
-    b.cs = a.b_cs;
-    if (q.b_int8) b.w = q.b_int8 + boff[bi];
-    else b.x = B_bf16 + boff[bi];
-    return b;
-  };
-  if (q.b_int8 && a.b_is_constant) {  // keyed by the zero points too (they are packed in)
-    for (int64_t bi = 0; bi < distinct; ++bi) {
-      const BSource b = source(bi);
-      auto data = packing::CachedPack<int16_t>(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, packed, [&](int16_t* dst) {
-        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { PackInt8B(b, K, N, dst, p0, p1); });
-      });
-      s.b_ptrs[bi] = data->data();
-      s.held.push_back(std::move(data));
-    }
-  } else {
-    Grow(s.packed_b, static_cast<size_t>(distinct * packed));
-    int16_t* pb = s.packed_b.data();
-    ParallelFor(distinct * panels, threads, [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j) PackInt8B(source(j / panels), K, N, pb + (j / panels) * packed, j % panels, j % panels + 1);
-    });
-    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs[bi] = pb + bi * packed;
-  }
+  auto source = [&](int64_t bi) { return BOf(a, q, B_bf16, boff[bi]); };
+  PackEveryB<int16_t>(a, q, K, N, distinct, panels, packed, threads, source, s.packed_b, s.b_ptrs, s.held, PackInt8B);
   if (!b_batched)
     for (int64_t bi = 1; bi < batches; ++bi) s.b_ptrs[bi] = s.b_ptrs[0];
   Grow(s.col_scale, static_cast<size_t>(N));
@@ -261,35 +276,9 @@ void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, cons
   const int64_t packed = vnni::PackedBBytes(K, N);
   const int64_t distinct = b_batched ? batches : 1;
   CheckedMul(packed, distinct, "MatMulInt8 B");
-  s.held.clear();
   const int64_t* boff = s.b_off.data();
-  auto source = [&](int64_t bi) {
-    BSource b;
-    b.q = &q;
-    b.rs = a.b_rs;
-    b.cs = a.b_cs;
-    if (q.b_int8) b.w = q.b_int8 + boff[bi];
-    else b.x = B_bf16 + boff[bi];
-    return b;
-  };
-  if (q.b_int8 && a.b_is_constant) {  // keyed by the zero points too (they are packed in)
-    for (int64_t bi = 0; bi < distinct; ++bi) {
-      const BSource b = source(bi);
-      auto data = packing::CachedPack<int8_t>(b.w, q.b_zero_point, K, N, a.b_rs, a.b_cs, packed, [&](int8_t* dst) {
-        ParallelFor(panels, threads, [&](int64_t p0, int64_t p1) { PackVnniB(b, K, N, dst, p0, p1); });
-      });
-      s.b_ptrs[bi] = data->data();
-      s.held.push_back(std::move(data));
-    }
-  } else {
-    Grow(s.packed_b, static_cast<size_t>(distinct * packed));
-    int8_t* pb = s.packed_b.data();
-    ParallelFor(distinct * panels, threads, [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j)
-        PackVnniB(source(j / panels), K, N, pb + (j / panels) * packed, j % panels, j % panels + 1);
-    });
-    for (int64_t bi = 0; bi < distinct; ++bi) s.b_ptrs[bi] = pb + bi * packed;
-  }
+  auto source = [&](int64_t bi) { return BOf(a, q, B_bf16, boff[bi]); };
+  PackEveryB<int8_t>(a, q, K, N, distinct, panels, packed, threads, source, s.packed_b, s.b_ptrs, s.held, PackVnniB);
   // corr[n] = za' (K zb'[n] - colsum[n]) modulo 2^32 (unsigned arithmetic: no signed overflow)
   const int32_t za = q.a.zero_point + (q.a.is_signed ? 128 : 0);
   Grow(s.corr, static_cast<size_t>(distinct * npad));

@@ -229,9 +229,11 @@ class LocalTranscriber:
         self.options = options
         if options.engine == "faster-whisper":
             from .faster import WhisperModel
+            from .int8 import INT8_DECODER
 
             self.model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                                      cpu_threads=options.threads, encoder_model=options.int8)
+                                      cpu_threads=options.threads, encoder_model=options.int8,
+                                      compute_type=INT8_DECODER if options.int8 else "default")
         else:
             from .transcribe import load_model
 

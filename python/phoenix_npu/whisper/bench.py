@@ -379,7 +379,8 @@ def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) 
     return {"real_time_factor": rtf, "clips": len(wavs), "audio_seconds": total_audio}
 
 
-FW_ROWS = ("faster-whisper + PhoenixNPU encoder", "faster-whisper float32", "faster-whisper int8")
+FW_ROWS = ("faster-whisper + PhoenixNPU encoder", "faster-whisper float32", "faster-whisper int8",
+           "faster-whisper + PhoenixNPU INT8 encoder, int8 decoder (--int8)")
 
 
 def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int, beam_size: int = 5,
@@ -393,6 +394,7 @@ def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int,
     from faster_whisper import decode_audio
 
     from .faster import WhisperModel
+    from .int8 import INT8_DECODER, int8_encoder_path
     from .registry import ct2_model_dir
     from .wer import read_manifest, word_error_rate
 
@@ -406,6 +408,8 @@ def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int,
         FW_ROWS[0]: WhisperModel(model, encoder_device="emulator", cpu_threads=threads),
         FW_ROWS[1]: faster_whisper.WhisperModel(ct2_dir, device="cpu", compute_type="float32", cpu_threads=threads),
         FW_ROWS[2]: faster_whisper.WhisperModel(ct2_dir, device="cpu", compute_type="int8", cpu_threads=threads),
+        FW_ROWS[3]: WhisperModel(model, encoder_device="emulator", cpu_threads=threads, compute_type=INT8_DECODER,
+                                 encoder_model=int8_encoder_path(model)),
     }
     opts = dict(beam_size=beam_size, language="en" if models[FW_ROWS[1]].model.is_multilingual else None)
 
@@ -439,10 +443,11 @@ def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int,
 def print_faster_whisper(fw: dict) -> None:
     print(f"\nfaster-whisper, {fw['clips']} clips ({fw['audio_seconds']:.1f} s), beam {fw['beam_size']}, "
           f"{fw['rounds']} interleaved round(s); encoder: {fw['encoder']}")
-    print(f"  {'configuration':36s} {'wall s (per round)':>24s} {'RTF':>7s} {'vs f32':>7s} {'WER %':>6s}")
+    w = max(len(k) for k in fw["rows"])
+    print(f"  {'configuration':{w}s} {'wall s (per round)':>24s} {'RTF':>7s} {'vs f32':>7s} {'WER %':>6s}")
     for k, r in fw["rows"].items():
         rounds = "/".join(f"{s:.1f}" for s in r["seconds"])
-        print(f"  {k:36s} {rounds:>24s} {r['rtf']:7.3f} {r['vs_float32']:6.2f}x {r['wer'] * 100:6.2f}")
+        print(f"  {k:{w}s} {rounds:>24s} {r['rtf']:7.3f} {r['vs_float32']:6.2f}x {r['wer'] * 100:6.2f}")
 
 
 def _chart(results: dict, path: Path) -> None:

@@ -25,6 +25,10 @@ from .quantize import (DEFAULT_METHOD, DEFAULT_QUANTIZER, INT8_DIR, INT8_MARKER,
 
 log = logging.getLogger(__name__)
 
+# `--int8` means INT8 end to end, as stock faster-whisper's compute_type="int8": the QDQ encoder
+# on PhoenixNPU and CTranslate2's int8 decoder.
+INT8_DECODER = "int8"
+
 
 def _int8_dir(onnx_dir: Path, model: str) -> Path:
     """Where the INT8 encoder of `model` is cached: beside its FP32 export for a named model,

@@ -67,7 +67,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--beam-size", type=positive_int, default=1, help="beam search width (default 1, greedy)")
     parser.add_argument("--bf16", action="store_true", help="use the BF16-weight export of the encoder")
     parser.add_argument("--int8", action="store_true",
-                        help="the model's INT8 (QDQ) encoder: quantized and cached on first use")
+                        help="INT8 end to end: the model's INT8 (QDQ) encoder on the provider, quantized and "
+                             "cached on first use, and (faster-whisper engine) CTranslate2's int8 decoder")
     parser.add_argument("--calibration", action="append", default=None, metavar="AUDIO",
                         help="with --int8: audio files or folders to calibrate the INT8 encoder on (repeatable; "
                              "default: 11 s of read speech installed with the package); best: a few minutes like "
@@ -196,11 +197,12 @@ def _run(args, fmt, plan, engine) -> int:
     ok = True
     collected: list[dict] = []
     try:
-        int8 = None
+        int8, decoder_compute = None, "default"
         if args.int8_encoder or args.int8:  # the QDQ encoder's path (quantized and cached on first use)
-            from .int8 import int8_encoder_path
+            from .int8 import INT8_DECODER, int8_encoder_path
 
             int8 = int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration)
+            decoder_compute = INT8_DECODER
         if engine == "faster-whisper":
             from .faster import iter_transcribe as fw_iter_transcribe
 
@@ -210,7 +212,8 @@ def _run(args, fmt, plan, engine) -> int:
                                          beam_size=args.beam_size, word_timestamps=args.word_timestamps,
                                          vad_filter=args.vad, progress=not args.no_progress and sys.stderr.isatty(),
                                          errors="keep", encoder_model=encoder_model,
-                                         timestamps=fmt in ("srt", "vtt", "json"))
+                                         timestamps=fmt in ("srt", "vtt", "json"),
+                                         compute_type=decoder_compute)
         else:
             results = iter_transcribe(args.audio, model=args.model, device=args.device,
                                       return_timestamps=fmt in ("srt", "vtt", "json"), language=args.language,
