@@ -129,14 +129,7 @@ PreparedA PrepareA(const MatMulArgs& a, const T* A, Scratch& s, int threads, boo
   PreparedA out;
   Grow(s.a_offsets, batches);
   Grow(s.b_offsets, batches);
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const int64_t* strides[2] = {a.a_batch_strides, a.b_batch_strides};
-    int64_t off[2];
-    BatchOffsets(bi, a.batch_rank, a.batch_shape, 2, strides, off);
-    s.a_offsets[bi] = off[0];
-    s.b_offsets[bi] = off[1];
-    out.b_batched |= off[1] != s.b_offsets[0];
-  }
+  out.b_batched = MatMulBatchOffsets(a, batches, s.a_offsets.data(), s.b_offsets.data());
   if (!kSplit && (a.a_cs == 1 || K <= 1)) {
     out.A = reinterpret_cast<const bf16_t*>(A);
     out.a_rs = a.a_rs;

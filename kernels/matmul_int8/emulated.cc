@@ -141,15 +141,7 @@ void MatMulInt8Avx2(const MatMulArgs& a, const Int8MatMulArgs& q, const bf16_t* 
   Grow(s.a_off, batches);
   Grow(s.b_off, batches);
   Grow(s.b_ptrs, batches);
-  bool b_batched = false;
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const int64_t* strides[2] = {a.a_batch_strides, a.b_batch_strides};
-    int64_t off[2];
-    BatchOffsets(bi, a.batch_rank, a.batch_shape, 2, strides, off);
-    s.a_off[bi] = off[0];
-    s.b_off[bi] = off[1];
-    b_batched |= off[1] != s.b_off[0];
-  }
+  const bool b_batched = MatMulBatchOffsets(a, batches, s.a_off.data(), s.b_off.data());
   // A rows with unit column stride are read in place; others are gathered (BF16, exact).
   const bf16_t* Ause = A;
   int64_t a_rs = a.a_rs;
@@ -245,7 +237,6 @@ void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, cons
                     bf16_t* C, int num_threads) {
   struct Scratch {
     std::vector<int64_t> a_off, b_off;
-    std::vector<bf16_t> a_rows;
     std::vector<uint8_t> qa;
     std::vector<int32_t> rowsum, corr;
     std::vector<int8_t> packed_b;
@@ -262,15 +253,7 @@ void MatMulInt8Vnni(bool zmm, const MatMulArgs& a, const Int8MatMulArgs& q, cons
   Grow(s.b_ptrs, batches);
   Grow(s.corr_ptrs, batches);
   Grow(s.zb_ptrs, batches);
-  bool b_batched = false;
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const int64_t* strides[2] = {a.a_batch_strides, a.b_batch_strides};
-    int64_t off[2];
-    BatchOffsets(bi, a.batch_rank, a.batch_shape, 2, strides, off);
-    s.a_off[bi] = off[0];
-    s.b_off[bi] = off[1];
-    b_batched |= off[1] != s.b_off[0];
-  }
+  const bool b_batched = MatMulBatchOffsets(a, batches, s.a_off.data(), s.b_off.data());
   // B: s8 qb' panels + colsum + zb'; constant weights packed once and cached.
   const int64_t panels = vnni::Panels(N), npad = panels * vnni::kPanelCols;
   const int64_t packed = vnni::PackedBBytes(K, N);
