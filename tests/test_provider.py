@@ -294,9 +294,16 @@ def test_chrome_trace_of_the_last_run(small_model, tmp_path):
     assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in slices)
 
 
-def _host_path_model(kind: str, rng):
-    """LayerNorm -> MatMul -> Softmax ("chain"), or a Whisper-style attention block whose
-    QK^T / Softmax / PV is one fused Attention call ("attention")."""
+def _host_path_model(kind: str, rng, tmp_path):
+    """LayerNorm -> MatMul -> Softmax ("chain"), a Whisper-style attention block whose
+    QK^T / Softmax / PV is one fused Attention call ("attention"), or a block quantized by ORT's
+    quantize_static whose linear layers are INT8 MatMuls ("qdq": the NPU has no INT8 kernel, so
+    on the NPU these always take the host path)."""
+    if kind == "qdq":
+        from test_qdq import _feeds, _quantize
+
+        model, shape = _quantize(tmp_path, rng)
+        return model, _feeds(shape, rng)["x"]
     if kind == "attention":
         from test_ops import _attention_block
 
@@ -313,13 +320,16 @@ def _host_path_model(kind: str, rng):
 @pytest.mark.parametrize("precision", ["bf16", "bf16x3"])
 @pytest.mark.parametrize("kind,missing", [("chain", "Softmax"), ("chain", "MatMul,LayerNorm"),
                                           ("chain", "LayerNorm,MatMul,Softmax"), ("attention", "Attention"),
-                                          ("attention", "Attention,MatMul,LayerNorm")])
-def test_calls_without_a_device_kernel_take_the_host_path(kind, missing, precision, monkeypatch):
+                                          ("attention", "Attention,MatMul,LayerNorm"),
+                                          ("qdq", "MatMulInt8"), ("qdq", "MatMulInt8,LayerNorm")])
+def test_calls_without_a_device_kernel_take_the_host_path(kind, missing, precision, monkeypatch, tmp_path):
     """The real NPU has kernels for some calls only; the others run on the host CPU over the
     device's mapped buffers (HybridDevice), with syncs around them. Exercised here by an
     emulated device that pretends to lack some kernels: results must be bit-identical to the
     plain emulated device, and the counters must say how many calls took the host path."""
-    m, x = _host_path_model(kind, np.random.default_rng(9))
+    m, x = _host_path_model(kind, np.random.default_rng(9), tmp_path)
+    if kind == "qdq" and precision == "bf16x3":  # there the linear layers run dequantized (FakeQuant + MatMul)
+        missing = missing.replace("MatMulInt8", "FakeQuant")
     plain = npu_session(m, precision=precision).run(None, {"x": x})[0]
     monkeypatch.setenv("PHOENIX_NPU_TEST_HOOKS", f"without_kernels={missing}")
     hybrid = npu_session(m, precision=precision)
