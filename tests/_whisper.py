@@ -112,14 +112,6 @@ def tiny_en_onnx() -> Path:
 
 
 @functools.cache
-def tiny_en_cpu():
-    """The real tiny.en on ORT's CPU EP, loaded once."""
-    from phoenix_npu.whisper.transcribe import load_model
-
-    return load_model(tiny_en_onnx(), device="cpu")
-
-
-@functools.cache
 def optimum_default_export(model: str) -> Path:
     """`optimum-cli export onnx --task automatic-speech-recognition-with-past` as a user runs it
     (symbolic batch dim, Optimum's default opset, no project marker), once per test session."""

@@ -152,7 +152,7 @@ def test_full_disk_is_reported_before_the_work(work, capsys):
 
 
 def test_inputs_with_one_stem_get_one_output_each(tmp_path):
-    from phoenix_npu.whisper.transcribe_cli import plan_output
+    from phoenix_npu.whisper.outputs import plan_output
 
     out = tmp_path / "out"
     out.mkdir()
@@ -175,7 +175,7 @@ def test_inputs_with_one_stem_get_one_output_each(tmp_path):
 def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
     """write_output on a filesystem that fills up mid-write: OSError, the previous file intact,
     no temporary file left behind (root only: a 64 KiB tmpfs)."""
-    from phoenix_npu.whisper.transcribe_cli import write_output
+    from phoenix_npu.whisper.outputs import write_output
 
     disk = tmp_path / "disk"
     disk.mkdir()

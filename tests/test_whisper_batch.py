@@ -21,7 +21,6 @@ from _whisper import (
     needs_whisper,
     provider_available,
     speech_dir,
-    tiny_en_onnx,
 )
 
 pytestmark = [pytest.mark.whisper, needs_whisper, needs_tiny_en, needs_speech(),
@@ -81,7 +80,7 @@ def _summary(out: Path) -> dict:
 
 
 def _cli(*args) -> list[str]:
-    return ["transcribe", *map(str, args), "--model", str(tiny_en_onnx()), "--device", "emulator", "--no-progress"]
+    return ["transcribe", *map(str, args), "--model", "tiny.en", "--device", "emulator", "--no-progress"]
 
 
 def test_folder_with_a_corrupt_file_then_rerun_skips_everything(tmp_path, capsys):
@@ -98,7 +97,7 @@ def test_folder_with_a_corrupt_file_then_rerun_skips_everything(tmp_path, capsys
     names = sorted(refs)
     assert word_error_rate([refs[n] for n in names], [got[n]["text"] for n in names]) <= 0.10
     assert normalize(got["a"]["text"]) == normalize(refs["a"])
-    assert all(r["chunks"] and r["duration"] > 1 for r in got.values())
+    assert all(r["segments"] and r["duration"] > 1 and r["schema_version"] == 1 for r in got.values())
     s = _summary(out)
     assert s["status"] == "complete" and s["counts"] == {"done": 3, "skipped": 0, "failed": 1, "not started": 0}
     [bad] = [f for f in s["files"] if f["status"] == "failed"]
@@ -219,17 +218,17 @@ def test_cluster_local_2_same_transcripts_and_a_killed_worker_is_redone(tmp_path
     archive = tmp_path / "archive"
     refs = _archive(archive)
     single, fleet = tmp_path / "single", tmp_path / "fleet"
-    for r in transcribe_batch([archive], tiny_en_onnx(), output=single, device="emulator", progress=False):
+    for r in transcribe_batch([archive], model="tiny.en", output=single, device="emulator", progress=False):
         pass
 
     runs, killed, ray_procs = [], None, {}
     results = []
-    for r in transcribe_batch([archive], tiny_en_onnx(), output=fleet, device="emulator", cluster="local:2",
+    for r in transcribe_batch([archive], model="tiny.en", output=fleet, device="emulator", cluster="local:2",
                               progress=False, run=runs):
         results.append(r)
-        if killed is None and not r.get("error"):
+        if killed is None and r.error is None:
             # the worker that returned the first clip already has its next one: kill it
-            worker = runs[0].records[r["path"]]["worker"]
+            worker = runs[0].records[r.path]["worker"]
             killed = int(worker.rsplit(":", 1)[1])
             ray_procs = {p: c for p, c in _descendants().items() if "ray" in c}
             assert killed in ray_procs and _alive(killed)  # a Ray worker process this test started
@@ -247,7 +246,7 @@ def test_cluster_local_2_same_transcripts_and_a_killed_worker_is_redone(tmp_path
     a, b = _results(single), _results(fleet)
     assert sorted(a) == sorted(b) == sorted(refs)
     for name in refs:
-        assert (a[name]["text"], a[name]["chunks"]) == (b[name]["text"], b[name]["chunks"]), name
+        assert (a[name]["text"], a[name]["segments"]) == (b[name]["text"], b[name]["segments"]), name
     assert _leftovers(fleet) == []
     assert len(results) == len(refs) + 1  # each file once, the bad one as an error
 

@@ -84,7 +84,7 @@ def test_without_the_whisper_extra_the_error_is_the_install_command(tmp_path):
 
 @needs_tiny_en
 def test_without_faster_whisper_the_error_is_its_extra():
-    r = _cli("transcribe", "--engine", "faster-whisper", JFK, hide=("faster_whisper", "ctranslate2"))
+    r = _cli("transcribe", JFK, hide=("faster_whisper", "ctranslate2"))
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     assert "pip install 'phoenix-npu[faster-whisper]'" in r.stderr, r.stderr

@@ -138,8 +138,9 @@ def test_transcribe_int8_and_a_users_qdq_encoder():
     clips right; an FP32 model given as a QDQ encoder is refused."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    from phoenix_npu.whisper.faster import iter_transcribe, load_model
+    from phoenix_npu.whisper.options import TranscribeOptions
     from phoenix_npu.whisper.quantize import QuantizationError, check_qdq_encoder, linear_layers
-    from phoenix_npu.whisper.transcribe import load_model, transcribe
     from phoenix_npu.whisper.wer import word_error_rate
 
     import onnx
@@ -164,12 +165,12 @@ def test_transcribe_int8_and_a_users_qdq_encoder():
     assert check_qdq_encoder(user)["quantized_linear_layers"] == TINY_LINEAR_LAYERS
     cs = clips()
     refs = [c["reference"] for c in cs]
-    for int8 in (True, str(user)):
-        t = load_model("tiny.en", device="emulator", int8=int8)
-        assert "INT8 QDQ" in t.encoder_info and "279 of 279" in t.encoder_info or int8 is not True, t.encoder_info
-        hyps = [r["text"] for r in transcribe([c["path"] for c in cs], transcriber=t, progress=False)]
+    for encoder_model in (None, str(user)):  # the model's own (quantized and cached), the user's
+        m = load_model(TranscribeOptions(model="tiny.en", device="emulator", int8=True, encoder_model=encoder_model))
+        assert "279 of 279" in m.encoder_info or encoder_model is not None, m.encoder_info  # the QDQ graph (FP32: 155)
+        hyps = [r.text for r in iter_transcribe([c["path"] for c in cs], whisper_model=m, timestamps=False)]
         assert word_error_rate(refs, hyps) <= 0.1, hyps
-        del t
+        del m
     with pytest.raises(QuantizationError, match="not a QDQ model"):
         check_qdq_encoder(tiny_en_onnx() / "encoder_model.onnx")
     from phoenix_npu.cli import main
@@ -181,11 +182,12 @@ def test_transcribe_int8_and_a_users_qdq_encoder():
 def test_export_int8_directory(tmp_path, capsys):
     """`export --int8`'s step on an export directory (the Optimum export itself is tested in
     test_whisper_export.py): the encoder is replaced by its QDQ version calibrated on the audio
-    given, the FP32 one kept, and the directory transcribes through --model DIR --int8. Argument
-    mistakes are refused before any export starts."""
+    given, the FP32 one kept, and its encoder transcribes (WhisperModel(encoder_model=...)).
+    Argument mistakes are refused before any export starts."""
     from phoenix_npu.cli import main
+    from phoenix_npu.whisper import WhisperModel
+    from phoenix_npu.whisper.audio import load_audio
     from phoenix_npu.whisper.quantize import check_qdq_encoder, quantize_export_dir
-    from phoenix_npu.whisper.transcribe import load_model
 
     d = tmp_path / "onnx"
     shutil.copytree(tiny_en_onnx(), d)
@@ -194,10 +196,10 @@ def test_export_int8_directory(tmp_path, capsys):
     assert info["calibration_audio"] == [cal.name] and info["linear_layers"] == TINY_LINEAR_LAYERS
     assert (d / "encoder_model.fp32.onnx").is_file()
     assert check_qdq_encoder(d / "encoder_model.onnx")["quantized_linear_layers"] == TINY_LINEAR_LAYERS
-    t = load_model(d, device="emulator")
-    assert "279 of 279" in t.encoder_info, t.encoder_info
-    text = t.transcribe_array(__import__("phoenix_npu.whisper.audio", fromlist=["load_audio"]).load_audio(
-        speech_dir() / "jfk.wav"))["text"].lower()
+    m = WhisperModel("tiny.en", encoder_device="emulator", encoder_model=d / "encoder_model.onnx", cpu_threads=2)
+    assert "279 of 279" in m.encoder_info, m.encoder_info
+    segments, _ = m.transcribe(load_audio(speech_dir() / "jfk.wav"))
+    text = "".join(s.text for s in segments).lower()
     assert "ask not what your country can do for you" in text, text
 
     assert main(["export", "tiny.en", str(tmp_path / "a"), "--calibration", str(cal)]) == 2
@@ -246,25 +248,26 @@ def test_transcribe_int8_without_the_developers_clips(tmp_path, monkeypatch, cap
     assert main([*base[:-1], "--calibration", str(mine)]) == 2  # --calibration without --int8
 
 
-def test_int8_means_int8_end_to_end_on_faster_whisper():
-    """`--int8` on the faster-whisper engine: the INT8 encoder on the provider and CTranslate2's
-    int8 decoder (as stock faster-whisper int8), in the single-file path and the batch worker;
-    the default keeps CTranslate2's float32 decoder."""
-    from phoenix_npu.whisper.batch import LocalTranscriber, Options
-    from phoenix_npu.whisper.faster import iter_transcribe
+def test_int8_means_int8_end_to_end():
+    """`--int8`: the INT8 encoder on the provider and CTranslate2's int8 decoder (as stock
+    faster-whisper int8), in the worker every run uses (batch.LocalTranscriber), whether the
+    options name the QDQ encoder (as the CLI's do) or not; the default keeps CTranslate2's
+    float32 decoder."""
+    from phoenix_npu.whisper.batch import LocalTranscriber
     from phoenix_npu.whisper.int8 import INT8_DECODER, int8_encoder_path
+    from phoenix_npu.whisper.options import TranscribeOptions
     from phoenix_npu.whisper.wer import word_error_rate
 
     path = str(int8_encoder_path("tiny.en"))
-    worker = LocalTranscriber(Options(model="tiny.en", device="emulator", engine="faster-whisper", int8=path))
+    worker = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", int8=True, encoder_model=path))
     assert INT8_DECODER == "int8" and worker.model.model.compute_type.startswith("int8"), \
         worker.model.model.compute_type  # CTranslate2 resolves "int8" to "int8_float32" on the CPU
     assert "279 of 279" in worker.model.encoder_info, worker.model.encoder_info  # the QDQ encoder (FP32: 155)
     jfk = clips(["jfk.wav"])[0]
-    text = worker(jfk["path"])["text"]
+    text = worker(jfk["path"]).text
     assert word_error_rate([jfk["reference"]], [text]) <= 0.1, text
-    fp = LocalTranscriber(Options(model="tiny.en", device="emulator", engine="faster-whisper"))
+    fp = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator"))
     assert not fp.model.model.compute_type.startswith("int8"), fp.model.model.compute_type
-    [r] = list(iter_transcribe([jfk["path"]], model="tiny.en", device="emulator", encoder_model=path,
-                               compute_type=INT8_DECODER))
-    assert word_error_rate([jfk["reference"]], [r["text"]]) <= 0.1, r["text"]
+    own = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", int8=True))  # found and cached
+    assert own.model.model.compute_type.startswith("int8") and "279 of 279" in own.model.encoder_info
+    assert word_error_rate([jfk["reference"]], [own(jfk["path"]).text]) <= 0.1

@@ -3,7 +3,7 @@ of a 76 s recording lost whole sentences, WER 54 %, because it was decoded witho
 tokens and faster-whisper's long-form decoding then skipped the rest of each 30 s window; the
 Optimum engine's chunked pipeline repeated and dropped text). Real tiny.en, recordings of
 several minutes made of the shared clips, `phoenix-npu transcribe` as users run it, WER
-against the joined references."""
+against the joined references. (The Optimum engine's test left with that engine.)"""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from _whisper import cue_text, long_recording, needs_ct2, needs_speech, needs_ti
 pytestmark = [pytest.mark.whisper, pytest.mark.slow, needs_whisper, needs_tiny_en, needs_speech(),
               pytest.mark.skipif(not provider_available(), reason="PhoenixNPU provider library not built")]
 
-MAX_WER = 0.08  # measured 4.7 % (faster-whisper) and 5.2 % (Optimum) with timestamps; 28.8 % / 97 % before
+MAX_WER = 0.08  # measured 4.7 % with timestamps; 28.8 % before (docs/reliability-outputs.md)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _transcribe(path, out, *args):
 def _spoken(fmt: str, document: str) -> str:
     if fmt == "json":
         [r] = json.loads(document)
-        assert r["duration"] > 120 and r["chunks"][-1]["timestamp"][1] > 120
+        assert r["duration"] > 120 and r["segments"][-1]["end"] > 120
         return r["text"]
     return cue_text(document) if fmt in ("srt", "vtt") else document
 
@@ -51,14 +51,3 @@ def test_long_audio_is_transcribed_whole_in_every_format(recording, tmp_path, fm
     assert wer <= MAX_WER, f"{fmt}: WER {wer:.1%}"
     assert len(got.split()) >= 0.9 * len(ref.split())  # nothing dropped
 
-
-def test_long_audio_plain_text_on_the_optimum_engine(tmp_path):
-    """The Optimum engine decodes a few times slower here: the issue's length (13 clips, 72 s)."""
-    from phoenix_npu.whisper.wer import word_error_rate
-
-    path = tmp_path / "talk.wav"
-    ref = long_recording(path, repeats=1)
-    got = _transcribe(path, tmp_path / "out.txt", "--engine", "optimum")
-    wer = word_error_rate([ref], [got])
-    assert wer <= MAX_WER, f"WER {wer:.1%}"
-    assert len(got.split()) <= 1.1 * len(ref.split())  # nothing said twice

@@ -2,9 +2,9 @@
 resumable.
 
     from phoenix_npu.whisper.batch import transcribe_batch
-    for r in transcribe_batch(["archive/"], model="tiny.en", output="out/", format="json",
-                              cluster="local:2"):
-        print(r["path"], r.get("error") or r["text"])
+    for r in transcribe_batch(["archive/"], TranscribeOptions(model="tiny.en"), output="out/",
+                              format="json", cluster="local:2"):
+        print(r.path, r.error or r.text)          # results.FileResult
 
 Inputs are audio files, folders (searched recursively for AUDIO_EXTENSIONS, hidden files and
 folders left out, in sorted order) and `@list.txt` files (one path per line, `#` comments;
@@ -18,12 +18,15 @@ redoes it); a name holding another input's result is never reused. A bad file is
 the run is interrupted (Ctrl-C or SIGTERM). Temporary files a killed run left behind are
 removed; those of another run still writing into the same folder are not.
 
+A single file is a batch of one: `phoenix-npu transcribe` runs every command through here.
+
 The work itself is done by an *executor* that takes a factory (called once per worker, where
 the worker runs: it loads the model and returns a "transcribe one file" callable, path ->
-result dict, raising for a file that fails) and the files; it yields each file's outcome as
+FileResult, raising for a file that fails) and the files; it yields each file's outcome as
 it finishes. `local_executor` runs in this process; `phoenix_npu.whisper.cluster` fans the
-files out over Ray actors. Any factory works: the default one (`LocalTranscriber`) uses this
-package's Optimum pipeline.
+files out over Ray actors. Any factory works: the default one (`LocalTranscriber`) loads
+phoenix_npu.whisper.WhisperModel (faster-whisper, the encoder on PhoenixNPU) from the run's
+TranscribeOptions, which it receives unchanged.
 """
 from __future__ import annotations
 
@@ -43,10 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from .audio import AUDIO_SUFFIXES, audio_duration
-from .formats import EXTENSIONS, format_result, format_results
+from .formats import EXTENSIONS, format_result
 from .jobs import Factory, Job, Outcome, failure_reason  # noqa: F401  (re-exported)
+from .options import TranscribeOptions
 from .outputs import SUMMARY_NAME, is_result_of, plan_targets, remove_stale_temporaries, write_output, write_result
-from .transcribe import DEFAULT_MODEL
+from .results import FileResult
 
 log = logging.getLogger(__name__)
 
@@ -200,75 +204,42 @@ def precheck(path: str) -> tuple[float, str | None]:
 # ----------------------------------------------------------------------------------------------
 # the work: a model per worker, one file at a time
 
-@dataclass(frozen=True)
-class Options:
-    """How to load the model and decode (the arguments of transcribe.load_model /
-    iter_transcribe); picklable, so it can be sent to Ray workers."""
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    precision: str = "bf16"
-    bf16: bool = False
-    decoder_device: str = "cpu"
-    threads: int = 0
-    return_timestamps: bool = False
-    language: str | None = None
-    num_beams: int = 1
-    engine: str = "optimum"       # or "faster-whisper" (phoenix_npu.whisper.faster)
-    task: str = "transcribe"      # the faster-whisper engine's options
-    word_timestamps: bool = False
-    vad_filter: bool = False
-    int8: str | None = None       # a QDQ encoder .onnx (int8.int8_encoder_path) instead of the FP32 one
-
-
 class LocalTranscriber:
-    """The default "transcribe one file" callable: loads the model once (the engine's: this
-    package's Optimum pipeline or faster-whisper, encoder on PhoenixNPU either way), then
-    `self(path)` -> the file's result dict, raising AudioError for a file that cannot be read."""
+    """The default "transcribe one file" callable: loads the model `options` describe once
+    (phoenix_npu.whisper.WhisperModel: faster-whisper with the encoder on PhoenixNPU), then
+    `self(path)` -> the file's FileResult, raising AudioError for a file that cannot be read.
+    `on_progress(seconds)`, when set, hears how far the decoding is through the audio."""
 
-    def __init__(self, options: Options):
+    def __init__(self, options: TranscribeOptions):
+        from .faster import load_model
+
         self.options = options
-        if options.engine == "faster-whisper":
-            from .faster import WhisperModel
-            from .int8 import INT8_DECODER
+        self.model = load_model(options)
+        self.on_progress: Callable[[float], None] | None = None
 
-            self.model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                                      cpu_threads=options.threads, encoder_model=options.int8,
-                                      compute_type=INT8_DECODER if options.int8 else "default")
-        else:
-            from .transcribe import load_model
+    def __call__(self, path: str) -> FileResult:
+        from .audio import load_audio
+        from .faster import transcribe_file
 
-            self.model = load_model(options.model, device=options.device, bf16=options.bf16,
-                                    decoder_device=options.decoder_device, threads=options.threads,
-                                    precision=options.precision, int8=options.int8 or False)
-
-    def __call__(self, path: str) -> dict:
-        o = self.options
-        if o.engine == "faster-whisper":
-            from .faster import iter_transcribe as fw_iter_transcribe
-
-            return next(fw_iter_transcribe([path], language=o.language, task=o.task, beam_size=o.num_beams,
-                                           word_timestamps=o.word_timestamps, vad_filter=o.vad_filter,
-                                           errors="raise", whisper_model=self.model,
-                                           timestamps=o.return_timestamps))
-        from .transcribe import transcribe
-
-        [result] = transcribe([path], transcriber=self.model, return_timestamps=o.return_timestamps,
-                              language=o.language, num_beams=o.num_beams, progress=False, errors="raise")
-        return result
+        return transcribe_file(self.model, path, load_audio(path), self.options, on_progress=self.on_progress)
 
 
-def default_factory(options: Options) -> Factory:
+def default_factory(options: TranscribeOptions) -> Factory:
     return functools.partial(LocalTranscriber, options)
 
 
-def local_executor(factory: Factory, jobs: Iterable[Job]) -> Iterator[Outcome]:
+def local_executor(factory: Factory, jobs: Iterable[Job],
+                   on_progress: Callable[[float], None] | None = None) -> Iterator[Outcome]:
     """Transcribe in this process, one file after another. The model is loaded when the first
-    file needs it; an error loading it is raised (it would fail every file)."""
+    file needs it; an error loading it is raised (it would fail every file). on_progress is
+    handed to a callable that takes it (LocalTranscriber: seconds of audio decoded)."""
     fn = None
     me = f"{os.uname().nodename}:{os.getpid()}"
     for job in jobs:
         if fn is None:
             fn = factory()
+            if on_progress is not None and hasattr(fn, "on_progress"):
+                fn.on_progress = on_progress
         start = time.monotonic()
         try:
             result = fn(job.path)
@@ -283,8 +254,8 @@ def local_executor(factory: Factory, jobs: Iterable[Job]) -> Iterator[Outcome]:
 
 @dataclass
 class BatchRun:
-    """One batch run over `jobs`. Iterate it for the results (dicts, failed ones with an
-    "error") as they finish; `summary()` says what happened. With `out_dir`, each result is
+    """One batch run over `jobs`. Iterate it for the results (FileResults, failed ones with
+    their `error`) as they finish; `summary()` says what happened. With `out_dir`, each result is
     written to its job's target as it arrives and the summary to out_dir/SUMMARY_NAME."""
     jobs: list[Job]
     executor: Callable[[Iterable[Job]], Iterator[Outcome]]
@@ -305,6 +276,9 @@ class BatchRun:
         self._audio_done = 0.0
         self._finished = False
         self._said_encoder = False
+        self._bar_obj = None
+        self._bar_file_start = 0.0
+        self._files_done = self._files_total = 0
 
     # -- planning
     def pending(self) -> list[Job]:
@@ -327,7 +301,7 @@ class BatchRun:
         self.records[job.path] = rec
 
     # -- running
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[FileResult]:
         if self.out_dir is not None:
             _remove_stale_temporaries(self.jobs, self.out_dir)
         todo = self.pending()
@@ -356,7 +330,9 @@ class BatchRun:
             for out in bad:
                 yield self._finish_one(out, bar)
             if todo:
-                for out in self.executor(todo):
+                run_todo = (functools.partial(self.executor, on_progress=self.on_progress)
+                            if self._bar_obj is not None else self.executor)
+                for out in run_todo(todo):
                     if self.stop.is_set() and out.error is not None:
                         raise KeyboardInterrupt  # a failure the interrupt itself likely caused: not recorded
                     yield self._finish_one(out, bar)
@@ -379,18 +355,21 @@ class BatchRun:
             quiet_bar.close()
             self.finish()
 
-    def _finish_one(self, out: Outcome, bar) -> dict:
+    def _finish_one(self, out: Outcome, bar) -> FileResult:
         job = out.job
         if out.error is not None:
             log.warning("failed: %s", out.error if out.error.startswith(job.path) else f"{job.path}: {out.error}")
             self._record(job, "failed", reason=out.error, worker=out.worker)
-            result = {"path": job.path, "text": "", "chunks": [], "duration": job.duration, "error": out.error}
+            result = FileResult(job.path, duration=job.duration, error=out.error)
+            self._advance(bar, job.duration)
         else:
             result = out.result
-            if not self._said_encoder and self.meta.get("cluster", "none") != "none" and result.get("encoder"):
+            encoder = getattr(result, "encoder", "")
+            if not self._said_encoder and self.meta.get("cluster", "none") != "none" and encoder:
                 self._said_encoder = True  # the workers' own log lines stay on the workers
-                log.info("encoder (on the workers): %s", result["encoder"])
-            duration = float(result.get("duration") or job.duration)
+                log.info("encoder (on the workers): %s", encoder)
+            duration = float(getattr(result, "duration", 0.0) or job.duration)
+            self._advance(bar, duration)
             self._audio_done += duration
             extra = {"duration": round(duration, 3), "seconds": round(out.seconds, 3), "worker": out.worker}
             if job.target is not None and not self._write(job, result):
@@ -398,11 +377,22 @@ class BatchRun:
             else:
                 self._record(job, "done", **extra)
         if bar is not None:
-            bar.set_postfix_str(self._rate(), refresh=False)
-            bar.update(1)
+            self._files_done += 1
+            bar.set_postfix_str(self._rate(), refresh=True)
         return result
 
-    def _write(self, job: Job, result: dict) -> bool:
+    def _advance(self, bar, seconds: float) -> None:
+        """The bar to the end of the file just finished (on_progress moved it within the file)."""
+        if bar is not None:
+            self._bar_file_start += seconds
+            bar.update(max(0.0, round(self._bar_file_start - bar.n, 1)))
+
+    def on_progress(self, seconds: float) -> None:
+        """seconds more of the current file decoded (local_executor's LocalTranscriber)."""
+        if self._bar_obj is not None:
+            self._bar_obj.update(round(seconds, 1))
+
+    def _write(self, job: Job, result: FileResult) -> bool:
         target = job.target
         try:
             write_result(self.out_dir, target, format_result(result, self.fmt), job.path)
@@ -414,20 +404,23 @@ class BatchRun:
         return True
 
     def _bar(self, todo: list[Job]):
+        """A bar over the seconds of audio (moving within a file as it is decoded, in this
+        process), with the files done and the real-time factor beside it."""
         if not self.progress or not todo:
             return None
         from tqdm import tqdm
 
-        self._audio_total = sum(j.duration for j in todo)
-        return tqdm(total=len(todo), unit="file", desc="transcribing", file=sys.stderr, dynamic_ncols=True)
+        self._files_total = len(todo)
+        total = round(sum(j.duration for j in todo), 1)
+        self._bar_obj = tqdm(total=total, unit="s", unit_scale=False, desc="transcribing", file=sys.stderr,
+                             dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio "
+                                                            "[{elapsed}<{remaining}{postfix}]")
+        return self._bar_obj
 
     def _rate(self) -> str:
         wall = time.monotonic() - self._t0
         rtf = f"{wall / self._audio_done:.3f}" if self._audio_done else "-"
-        total = getattr(self, "_audio_total", 0.0)
-        if total >= 3600:
-            return f"audio {self._audio_done / 3600:.2f}/{total / 3600:.2f} h, RTF {rtf}"
-        return f"audio {self._audio_done / 60:.1f}/{total / 60:.1f} min, RTF {rtf}"
+        return f"{self._files_done}/{self._files_total} files, RTF {rtf}"
 
     # -- the summary
     def counts(self) -> dict[str, int]:
@@ -457,7 +450,9 @@ class BatchRun:
             return s
         self._finished = True
         c = s["counts"]
-        log.info("%s: %d done, %d skipped, %d failed%s; %.2f min of audio in %.1f s (real-time factor %s)",
+        # a run into an output folder says what it did; a file or two to stdout only the transcript
+        log.log(logging.INFO if self.out_dir is not None else logging.DEBUG,
+                "%s: %d done, %d skipped, %d failed%s; %.2f min of audio in %.1f s (real-time factor %s)",
                  s["status"], c["done"], c["skipped"], c["failed"],
                  f", {c['not started']} not started" if c["not started"] else "",
                  s["audio_seconds_done"] / 60, s["wall_seconds"], s["rtf"] if s["rtf"] is not None else "-")
@@ -478,46 +473,40 @@ def _iso(t: float) -> str:
 # ----------------------------------------------------------------------------------------------
 # Python API
 
-def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], model: str | os.PathLike = DEFAULT_MODEL,
+def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], options: TranscribeOptions | None = None,
                      *, output: str | os.PathLike | None = None, format: str = "json", overwrite: bool = False,
-                     cluster: str | None = None, workers: int | None = None, device: str = "auto",
-                     precision: str = "bf16", bf16: bool = False, decoder_device: str = "cpu", threads: int = 0,
-                     return_timestamps: bool | None = None, language: str | None = None, num_beams: int = 1,
-                     engine: str = "optimum", task: str = "transcribe", word_timestamps: bool = False,
-                     vad_filter: bool = False, int8: str | os.PathLike | None = None,
-                     progress: bool | None = None, factory: Factory | None = None,
-                     run: list | None = None, stop: threading.Event | None = None,
-                     _inputs: list[tuple[str, str]] | None = None) -> Iterator[dict]:
-    """Transcribe files, folders and @lists; yield each result (a dict as from
-    transcribe.transcribe, or {"path", "error"} for a file that failed) as it finishes.
+                     cluster: str | None = None, workers: int | None = None, progress: bool | None = None,
+                     factory: Factory | None = None, run: list | None = None, stop: threading.Event | None = None,
+                     _inputs: list[tuple[str, str]] | None = None, **option_fields) -> Iterator[FileResult]:
+    """Transcribe files, folders and @lists; yield each result (a FileResult; one with `error`
+    for a file that failed) as it finishes.
 
+    options: TranscribeOptions (which model, where the encoder runs, how to decode); its
+    fields may also be given as keywords (model="base", device="emulator"), which override
+    it. They reach the worker unchanged, except that with local:N and threads=0 each worker
+    gets this machine's cores divided among the workers, and with int8 the INT8 encoder is
+    quantized once here (options.encoder_model), not in every worker.
     output: a folder: results are written there as they finish (one file per input in
     `format`), inputs already done are skipped (not yielded) unless `overwrite`, and a run
     summary is written. cluster: None (this process), "local:N" (N Ray worker processes on
     this machine) or "ray://HOST:PORT" (an existing Ray cluster; needs phoenix-npu[cluster]).
-    workers: Ray actors (default: N for local:N, one per node for a cluster). threads: per
-    worker (default for local:N: this machine's cores divided among the workers).
-    factory: a picklable callable returning a "transcribe one file" callable (default: this
-    package's pipeline with the options above; engine "faster-whisper" takes task,
-    word_timestamps and vad_filter too). int8: a QDQ encoder .onnx (int8.int8_encoder_path)
-    for the encoder. run: pass a list to receive the BatchRun
-    (its summary()) when the generator starts. stop: an Event; once set, the run stops (as
+    workers: Ray actors (default: N for local:N, one per node for a cluster).
+    factory: a picklable callable returning a "transcribe one file" callable (default:
+    LocalTranscriber with the options). run: pass a list to receive the BatchRun (its
+    summary()) when the generator starts. stop: an Event; once set, the run stops (as
     interrupted) when the current file is done."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     fmt = format
     if fmt not in EXTENSIONS:
         raise ValueError(f"format must be one of {', '.join(EXTENSIONS)}, not {fmt!r}")
-    if return_timestamps is None:
-        return_timestamps = fmt in ("srt", "vtt", "json")
+    options = options or TranscribeOptions()
+    if option_fields:
+        options = replace(options, **option_fields)
     out_dir = Path(output) if output is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     jobs = plan_jobs(_inputs if _inputs is not None else expand_inputs(paths), out_dir, fmt)
-    options = Options(model=str(model), device=device, precision=precision, bf16=bf16, decoder_device=decoder_device,
-                      threads=threads, return_timestamps=return_timestamps, language=language, num_beams=num_beams,
-                      engine=engine, task=task, word_timestamps=word_timestamps, vad_filter=vad_filter,
-                      int8=str(int8) if int8 else None)
     executor, meta = make_executor(options, cluster, workers, factory)
     batch = BatchRun(jobs, executor, out_dir, fmt, overwrite, _progress(progress), meta=meta,
                      precheck=factory is None,  # another pipeline may read what soundfile does not
@@ -531,32 +520,30 @@ def _progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
-def make_executor(options: Options, cluster: str | None, workers: int | None,
-                  factory: Factory | None) -> tuple[Callable[[Iterable[Job]], Iterator[Outcome]], dict]:
+def make_executor(options: TranscribeOptions, cluster: str | None, workers: int | None,
+                  factory: Factory | None) -> tuple[Callable[..., Iterator[Outcome]], dict]:
     """The executor for `cluster` and what the summary says about the run. Checks the
-    cluster spec (and that Ray is installed) now; starts nothing until there is work."""
-    meta: dict[str, Any] = {"model": options.model, "device": options.device, "engine": options.engine,
-                            "cluster": cluster or "none"}
+    cluster spec (and that Ray is installed) now; starts nothing until there is work. The
+    executor takes the jobs (and, in this process, a progress callback)."""
+    meta: dict[str, Any] = {"model": options.model, "device": options.device, "cluster": cluster or "none"}
     if cluster is None:
-        f = factory or default_factory(options)
-        return functools.partial(local_executor, f), meta
+        return functools.partial(local_executor, factory or default_factory(options)), meta
     from .cluster import ClusterSpec, ray_executor
 
     spec = ClusterSpec.parse(cluster)
     spec.require_ray()
 
-    def executor(jobs: Iterable[Job]) -> Iterator[Outcome]:
+    def executor(jobs: Iterable[Job], on_progress=None) -> Iterator[Outcome]:
         opts = options
         if factory is None and spec.local:
-            # export the model once here, not in every worker at the same time
-            from .export import ensure_exported
+            # export (and quantize) the model once here, not in every worker at the same time
+            from .faster import resolve_paths
 
-            if opts.engine == "faster-whisper":
-                from .faster import resolve_paths
+            resolve_paths(opts.model)  # imports and exports into the cache; workers find it there
+        if factory is None and opts.int8 and opts.encoder_model is None:
+            from .int8 import int8_encoder_path
 
-                resolve_paths(opts.model)  # imports and exports into the cache; workers find it there
-            else:
-                opts = replace(opts, model=str(ensure_exported(opts.model, bf16=opts.bf16)))
+            opts = replace(opts, encoder_model=str(int8_encoder_path(opts.model)))
         n, threads = spec.sizing(workers, opts.threads)
         opts = replace(opts, threads=threads)
         meta.update(workers=n, threads_per_worker=threads)
@@ -607,5 +594,5 @@ def interrupt_on_signals(stop: threading.Event | None = None):
             signal.signal(sig, h)
 
 
-__all__ = ["AUDIO_EXTENSIONS", "BatchRun", "Job", "LocalTranscriber", "Options", "Outcome", "SUMMARY_NAME",
+__all__ = ["AUDIO_EXTENSIONS", "BatchRun", "Job", "LocalTranscriber", "Outcome", "SUMMARY_NAME", "TranscribeOptions",
            "expand_inputs", "is_complete", "local_executor", "plan_jobs", "transcribe_batch"]

@@ -17,6 +17,7 @@ local:N the workers read the files themselves.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -126,8 +127,16 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - a bad file: reported, the worker goes on
             reason = failure_reason(exc).replace(local, path)
             return {"worker": self.name, "error": reason, "seconds": time.monotonic() - start}
-        result["path"] = path
-        return {"worker": self.name, "result": result, "seconds": time.monotonic() - start}
+        return {"worker": self.name, "result": _with_path(result, path), "seconds": time.monotonic() - start}
+
+
+def _with_path(result, path: str):
+    """The result under the driver's path (a FileResult, or a dict from another factory)."""
+    if dataclasses.is_dataclass(result):
+        return dataclasses.replace(result, path=path)
+    if isinstance(result, dict):
+        return {**result, "path": path}
+    return result
 
 
 @dataclass

@@ -40,12 +40,14 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline  # noqa: F401  (re-exported: works with this model)
 from faster_whisper.transcribe import Segment, TranscriptionInfo, Word  # noqa: F401  (re-exported)
 
+from .audio import CHUNK_LENGTH, N_FRAMES, SAMPLE_RATE
+from .options import DEVICES, PRECISIONS, TranscribeOptions
+from .results import FileResult
+
 log = logging.getLogger(__name__)
 
-ENCODER_DEVICES = ("auto", "emulator", "npu", "cpu", "ctranslate2")
-PRECISIONS = ("bf16", "bf16x3")
-N_FRAMES = 3000
-N_SAMPLES = 30 * 16000  # one window
+ENCODER_DEVICES = (*DEVICES, "ctranslate2")
+N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # one window
 
 
 class ProviderEncoder:
@@ -53,8 +55,8 @@ class ProviderEncoder:
     device="cpu"), one session per batch size, created on first use of that size."""
 
     def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int = 0, precision: str = "bf16"):
-        if device not in ENCODER_DEVICES[:4]:
-            raise ValueError(f"encoder device must be one of {', '.join(ENCODER_DEVICES[:4])}, not {device!r}")
+        if device not in DEVICES:
+            raise ValueError(f"encoder device must be one of {', '.join(DEVICES)}, not {device!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.path = Path(path)
@@ -239,75 +241,83 @@ def cosine_per_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-30)
 
 
-def result_dict(path: str, samples: np.ndarray, segments, info, model: WhisperModel) -> dict:
-    """One file's result in the shape of phoenix_npu.whisper.transcribe's results (text,
-    chunks with (start, end)), plus the language, its probability and words when asked."""
-    chunks = []
-    for seg in segments:
-        chunk = {"text": seg.text, "timestamp": (round(seg.start, 2), round(seg.end, 2))}
-        if seg.words:
-            chunk["words"] = [{"word": w.word, "start": round(w.start, 2), "end": round(w.end, 2),
-                               "probability": round(w.probability, 3)} for w in seg.words]
-        chunks.append(chunk)
-    return {"path": path, "text": "".join(c["text"] for c in chunks).strip(), "chunks": chunks,
-            "duration": round(samples.size / 16000, 3), "language": info.language,
-            "language_probability": round(info.language_probability, 4), "device": model.device_ran,
-            "encoder": model.encoder_info, "engine": "faster-whisper"}
+def load_model(options: TranscribeOptions) -> WhisperModel:
+    """The WhisperModel that `options` describe: --int8 is INT8 end to end (the QDQ encoder,
+    the model's own quantized and cached on first use unless options.encoder_model names one,
+    and CTranslate2's int8 decoder, as stock faster-whisper's compute_type="int8")."""
+    encoder_model, compute_type = options.encoder_model, "default"
+    if options.int8:
+        from .int8 import INT8_DECODER, int8_encoder_path
+
+        compute_type = INT8_DECODER
+        if encoder_model is None:
+            encoder_model = str(int8_encoder_path(options.model))
+    return WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
+                        cpu_threads=options.threads, encoder_model=encoder_model, compute_type=compute_type)
 
 
-def iter_transcribe(audio_paths, model: str = "tiny.en", device: str = "auto", precision: str = "bf16",
-                    threads: int = 0, language: str | None = None, task: str = "transcribe", beam_size: int = 1,
-                    word_timestamps: bool = False, vad_filter: bool = False, progress: bool = False,
-                    errors: str = "raise", whisper_model: WhisperModel | None = None,
-                    encoder_model: str | os.PathLike | None = None, timestamps: bool = True,
-                    compute_type: str = "default"):
-    """Transcribe files with WhisperModel, yielding each file's result dict when it is done.
-    Every file is read (and checked) by the project's load_audio before the model is loaded.
-    Progress (seconds of audio done) is a tqdm bar on stderr when `progress`.
+def transcribe_file(model: WhisperModel, path: str, samples: np.ndarray, options: TranscribeOptions,
+                    on_progress=None) -> FileResult:
+    """One file's 16 kHz mono samples through `model`: its FileResult. on_progress(seconds):
+    called as the decoding moves through the audio (seconds of audio done since the last call).
     timestamps=False (plain text wanted, no word timestamps) decodes audio that fits in one
     30 s window without timestamp tokens: on base, greedy, the 13 shared clips, stock
     faster-whisper measured WER 1.94 % that way against 3.23 % with its default timestamp
     tokens. Longer audio is always decoded with them: faster-whisper's sequential long-form
     decoding moves from window to window by the last timestamp, and without one it skips the
-    rest of each window (tiny.en, 217 s of read speech: WER 28.8 % against 4.7 %).
-    compute_type: CTranslate2's, for the decoder ("int8" with an INT8 encoder_model: `--int8`)."""
+    rest of each window (tiny.en, 217 s of read speech: WER 28.8 % against 4.7 %)."""
+    o = options
+    one_window = samples.size <= N_SAMPLES
+    segments, info = model.transcribe(samples, language=o.language, task=o.task, beam_size=o.beam_size,
+                                      word_timestamps=o.word_timestamps, vad_filter=o.vad,
+                                      without_timestamps=one_window and not (o.timestamps or o.word_timestamps))
+    done, kept = 0.0, []
+    for seg in segments:
+        kept.append(seg)
+        if on_progress is not None and seg.end > done:
+            on_progress(seg.end - done)
+            done = seg.end
+    if on_progress is not None and info.duration > done:
+        on_progress(info.duration - done)
+    log.debug("%s: %.1f s of audio, language %s (p=%.2f)", path, info.duration, info.language,
+              info.language_probability)
+    return FileResult(path, kept, info, duration=round(samples.size / SAMPLE_RATE, 3), device=model.device_ran,
+                      encoder=model.encoder_info, task=o.task)
+
+
+def iter_transcribe(audio_paths, options: TranscribeOptions | None = None, *, whisper_model: WhisperModel | None = None,
+                    progress: bool = False, errors: str = "raise", **option_fields):
+    """Transcribe files with WhisperModel, yielding each file's FileResult when it is done.
+    `options` (TranscribeOptions; its fields may also be given as keywords, which override it)
+    say which model and how to decode; whisper_model: an already loaded model to use instead.
+    Every file is read (and checked) by the project's load_audio before the model is loaded.
+    errors="raise" raises AudioError on an unreadable file; "keep" yields a FileResult with
+    its `error` and goes on. Progress (seconds of audio done) is a tqdm bar on stderr."""
+    from dataclasses import replace
+
     from .audio import load_all
 
+    options = replace(options or TranscribeOptions(), **option_fields) if option_fields else (
+        options or TranscribeOptions())
     if isinstance(audio_paths, (str, os.PathLike)):
         audio_paths = [audio_paths]
     loaded = load_all(audio_paths, errors)
     m = whisper_model
     if m is None and any(error is None for _, _, error in loaded):
-        m = WhisperModel(model, encoder_device=device, precision=precision, cpu_threads=threads,
-                         encoder_model=encoder_model, compute_type=compute_type)
+        m = load_model(options)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        total = sum(a.size for _, a, _ in loaded if a is not None) / 16000
+        total = sum(a.size for _, a, _ in loaded if a is not None) / SAMPLE_RATE
         bar = tqdm(total=round(total, 1), unit="s", desc="transcribing", file=sys.stderr)
     try:
         for path, samples, error in loaded:
             if error is not None:
-                yield {"path": path, "text": "", "chunks": [], "duration": 0.0, "error": error}
+                yield FileResult(path, error=error)
                 continue
-            # long-form decoding seeks by the timestamp tokens: without them a window's text
-            # ends where the decoder stopped and the rest of the window is lost
-            one_window = samples.size <= N_SAMPLES
-            segments, info = m.transcribe(samples, language=language, task=task, beam_size=beam_size,
-                                          word_timestamps=word_timestamps, vad_filter=vad_filter,
-                                          without_timestamps=one_window and not (timestamps or word_timestamps))
-            done, kept = 0.0, []
-            for seg in segments:
-                kept.append(seg)
-                if bar is not None:
-                    bar.update(round(max(seg.end - done, 0.0), 1))
-                    done = max(done, seg.end)
-            if bar is not None:
-                bar.update(round(max(info.duration - done, 0.0), 1))
-            log.debug("%s: %.1f s of audio, language %s (p=%.2f)", path, info.duration, info.language,
-                     info.language_probability)
-            yield result_dict(path, samples, kept, info, m)
+            yield transcribe_file(m, path, samples, options,
+                                  on_progress=None if bar is None else lambda s: bar.update(round(s, 1)))
     finally:
         if bar is not None:
             bar.close()

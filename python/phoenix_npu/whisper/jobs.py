@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
-Factory = Callable[[], Callable[[str], dict]]
+# a worker's "transcribe one file" callable: path -> its result (results.FileResult for the
+# default LocalTranscriber; any picklable value for another factory)
+Factory = Callable[[], Callable[[str], Any]]
 
 
 @dataclass
@@ -24,9 +27,9 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What an executor yields per file: the result dict, or the reason it failed."""
+    """What an executor yields per file: the result, or the reason it failed."""
     job: Job
-    result: dict | None = None
+    result: Any = None
     error: str | None = None
     seconds: float = 0.0          # time spent on it by the worker
     worker: str = ""              # which worker (host:pid)

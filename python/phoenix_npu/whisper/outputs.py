@@ -15,6 +15,8 @@ which input a result belongs to, and atomic writing.
   path) holds the input's absolute path, size and modification time and the SHA-256 of the
   result's bytes. A rerun skips an input only when its result's record names that input, as it
   is now, and the result's bytes are the ones recorded (`is_result_of`).
+* Delivering a finished document (`deliver`): to its file or stdout; when the file cannot be
+  written, the error says so and the document goes to stdout instead of being lost.
 * Writing (`write_output`, `write_result`): through a temporary file in the same folder, renamed
   into place, so a file is replaced whole or not at all. Temporary files carry the host and
   process id of the run that owns them (`.NAME.pnpu-HOST-PID-RANDOM.tmp`); a run cleans up only
@@ -30,6 +32,7 @@ import secrets
 import shutil
 import socket
 import stat
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,3 +351,21 @@ def remove_stale_temporaries(dirs: Iterable[Path]) -> int:
 __all__ = ["MIN_FREE_BYTES", "NAME_MAX", "OutputError", "OutputPlan", "RECORDS_DIR", "SUMMARY_NAME", "fit_name",
            "is_result_of", "plan_output", "plan_targets", "read_record", "remove_stale_temporaries", "source_of",
            "write_output", "write_result"]
+
+
+def deliver(path: Path | None, text: str, prog: str = "phoenix-npu transcribe") -> bool:
+    """Write `text` to `path` (stdout when None). On failure say why and print the text to
+    stdout, so the finished result is not lost. Returns whether `path` was written."""
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    try:
+        write_output(path, text)
+    except OSError as exc:
+        print(f"{prog}: could not write {path}: {exc.strerror or exc}; "
+              "the result follows on stdout so that it is not lost", file=sys.stderr)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return False
+    return True

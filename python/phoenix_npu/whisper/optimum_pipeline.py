@@ -1,16 +1,22 @@
-"""Transcribe audio with Whisper: Optimum's ORTModelForSpeechSeq2Seq and a transformers
-automatic-speech-recognition pipeline, with the encoder on PhoenixNPU.
+"""The Optimum integration: Whisper through Optimum's ORTModelForSpeechSeq2Seq and a
+transformers automatic-speech-recognition pipeline, with the encoder on PhoenixNPU.
 
-    from phoenix_npu.whisper.transcribe import Transcriber, transcribe
+Not the transcription engine: `phoenix-npu transcribe` and the Python API use
+phoenix_npu.whisper.WhisperModel (faster-whisper). This module is the library form of what
+the design asks of Optimum (tests/test_whisper_optimum.py): the exported model in Optimum
+with the provider, a transformers pipeline over it, Optimum's default exports, and the
+decoders on the provider (claim_decoders) for measurement. The developer tools (bench, WER)
+compare against it.
+
+    from phoenix_npu.whisper.optimum_pipeline import Transcriber, transcribe
     [result] = transcribe(["talk.wav"], model="tiny.en", device="auto")
     result["text"], result["chunks"]        # chunks: [{"text", "timestamp": (start, end)}]
 
 The encoder session gets PhoenixNPU first and the CPU EP for what it does not take, with its
 symbolic batch and frame dims pinned; the decoder sessions run on ORT's CPU EP unless
 `decoder_device="same"` (then they get the provider with claim_decoders=1: per-token steps were
-measured slower there, README "The decoder"). `device="cpu"` is the FP32 reference: the CPU EP for everything.
-Sessions never fall back to the CPU EP quietly (phoenix_npu.make_session). What is loaded
-and where the encoder runs go to the "phoenix_npu" logger at INFO.
+measured slower there, docs/benchmarks.md). `device="cpu"` is the FP32 reference: the CPU EP
+for everything. Sessions never fall back to the CPU EP quietly (phoenix_npu.make_session).
 """
 from __future__ import annotations
 
@@ -23,12 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .audio import CHUNK_LENGTH, SAMPLE_RATE
+from .options import DEFAULT_MODEL, DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "emulator", "npu", "cpu")
-PRECISIONS = ("bf16", "bf16x3")
-DEFAULT_MODEL = "tiny.en"
 
 
 # ----------------------------------------------------------------------------------------------
