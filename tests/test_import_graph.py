@@ -80,3 +80,23 @@ def test_no_import_cycles():
     cycle = find_cycle(graph)
     where = [f"{a} (line {graph[a][b]}) -> {b}" for a, b in zip(cycle, cycle[1:])] if cycle else []
     assert cycle is None, "import cycle:\n  " + "\n  ".join(where)
+
+
+def _reachable(graph: dict[str, dict[str, int]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += list(graph.get(m, ()))
+    return seen
+
+
+def test_one_engine_one_path():
+    """The CLI and the batch worker reach the faster-whisper engine and never the Optimum
+    integration; Ray's side (cluster) knows jobs, not the batch runner."""
+    graph = import_graph()
+    cli = _reachable(graph, "phoenix_npu.whisper.transcribe_cli")
+    assert "phoenix_npu.whisper.faster" in cli and "phoenix_npu.whisper.batch" in cli
+    assert "phoenix_npu.whisper.optimum_pipeline" not in cli
+    assert "phoenix_npu.whisper.batch" not in _reachable(graph, "phoenix_npu.whisper.cluster")
