@@ -11,7 +11,7 @@
 #   make -f ... KERNEL_NAMES=PHX_LN_1500x512          # one manifest stage only
 #
 # Python: the one with phoenix_npu installed (the design reads the manifest with the provider's
-# parser and its parameters from phoenix_npu.npu_model) and, to build, mlir_aie and llvm-aie:
+# parser and its parameters from phoenix_npu_tools.npu_model) and, to build, mlir_aie and llvm-aie:
 # by default the repository's .venv (scripts/setup.sh).
 COMMON_AIE := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KERNELS_DIR := $(abspath $(COMMON_AIE)/../..)

@@ -77,7 +77,7 @@ def load_design(kind: str):
 def manifest_stages(manifest_path=MANIFEST):
     """[(manifest kernel, checked design, stage)] for every xclbin kernel of the manifest."""
     from phoenix_npu.manifest import load_manifest
-    from phoenix_npu.npu_model import check_design, designs_for
+    from phoenix_npu_tools.npu_model import check_design, designs_for
     out = []
     for k in load_manifest(manifest_path, check_artifacts=False).kernels:
         for design, stage in zip(designs_for(k), k.stages, strict=True):

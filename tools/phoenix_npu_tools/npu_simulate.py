@@ -84,7 +84,7 @@ def _bf16(x):
 def _emulated(nodes, inputs, outputs, inits, feeds, opset=17):
     """Run a small ONNX graph on the provider's emulated device; its only output."""
     from onnx import TensorProto, helper, numpy_helper
-    from .session import make_session
+    from phoenix_npu.session import make_session
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
     graph = helper.make_graph(nodes, "sim", [vi(n, s) for n, s in inputs], [vi(n, s) for n, s in outputs],
                               [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
@@ -247,7 +247,7 @@ def compile_real(kernel, stages, kernels_dir: Path) -> list[str]:  # pragma: no 
 
 
 def simulate_manifest(manifest_path=None, kernels_dir: Path | None = None, seed: int = 0) -> list[StageResult]:
-    from .manifest import load_manifest
+    from phoenix_npu.manifest import load_manifest
     m = load_manifest(manifest_path, check_artifacts=False)
     results = []
     for k in m.kernels:
@@ -267,7 +267,7 @@ def run(args) -> int:
              "reference kernel bodies; no timing, locks or real DMA" if why else "mlir_aie and aiecc found"))
     failures = 0
     if why is None:  # pragma: no cover - needs the toolchain
-        from .manifest import load_manifest
+        from phoenix_npu.manifest import load_manifest
         for k in load_manifest(args.manifest, check_artifacts=False).kernels:
             for e in compile_real(k, k.stages, kernels_dir):
                 print(f"  COMPILE FAILED {e}")
