@@ -1,7 +1,7 @@
 """Word error rate of Whisper on PhoenixNPU against ORT's FP32 CPU EP, on real speech clips.
 
     python -m phoenix_npu_tools.wer --models tiny.en base --device emulator
-    python tools/wer.py --speech-dir ../shared/speech
+    python -m phoenix_npu_tools.wer --speech-dir ../shared/speech
 
 Both runs use the same exported model, the same decoder (on the CPU EP) and the same decoding
 settings; only the encoder's providers differ. Texts are normalised with Whisper's English
