@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kernels", default=None, help="the source tree's kernels/ folder for --simulate "
                                                         "(default: found from the current directory)")
     parser.add_argument("--seed", type=int, default=0, help="random inputs of --simulate")
+    parser.add_argument("--write-params", metavar="PATH", default=None,
+                        help="plan and check every manifest stage and write the design parameters file the "
+                             "IRON designs read (kernels/common/aie/design_params.py); exit 1 on a violation")
 
 
 def _summary_line(e) -> str:
@@ -71,8 +74,25 @@ def check(manifest_path=None) -> int:
     return 1 if failures else 0
 
 
+def write(path, manifest_path=None) -> int:
+    """`--write-params PATH`: the design parameters file of every manifest stage."""
+    from phoenix_npu.manifest import ManifestError
+
+    from .design_params import DesignCheckError, write_params
+    from .npu_model import DesignError
+    try:
+        data = write_params(path, manifest_path)
+    except (ManifestError, DesignError, DesignCheckError) as e:
+        print(f"phoenix-npu plan --write-params: {e}")
+        return 1
+    print(f"wrote {path}: {len(data['stages'])} stages of {data['manifest']}")
+    return 0
+
+
 def run(args) -> int:
     from .npu_model import WHISPER, PlanError, plan_encoder
+    if getattr(args, "write_params", None):
+        return write(args.write_params, args.manifest)
     if getattr(args, "check", False):
         return check(args.manifest)
     if getattr(args, "simulate", False):
