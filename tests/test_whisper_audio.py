@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _whisper import needs_speech, needs_tiny_en, needs_whisper, speech_dir, tiny_en_cpu
+from _whisper import needs_speech, needs_tiny_en, needs_whisper, speech_dir
 
 pytestmark = [pytest.mark.whisper, needs_whisper]
 
@@ -76,7 +76,8 @@ def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
 def test_unusual_audio_transcribes_without_crashing(files, tmp_path):
     import soundfile as sf
     from phoenix_npu.whisper.audio import AudioError, load_audio, mp3_supported, resample
-    from phoenix_npu.whisper.transcribe import transcribe
+    from phoenix_npu.whisper.faster import iter_transcribe, load_model
+    from phoenix_npu.whisper.options import TranscribeOptions
 
     mono = load_audio(speech_dir() / "jfk.wav")
     hi = resample(mono, 16000, 48000)
@@ -87,18 +88,19 @@ def test_unusual_audio_transcribes_without_crashing(files, tmp_path):
     if mp3_supported():
         sf.write(tmp_path / "jfk.mp3", mono, 16000, format="MP3")
         paths.append(tmp_path / "jfk.mp3")
-    t = tiny_en_cpu()
-    res = {r["path"]: r for r in transcribe(paths, transcriber=t, errors="keep", progress=False)}
-    assert "ask not what your country" in res[str(tmp_path / "st48.wav")]["text"].lower()
-    assert isinstance(res[str(tmp_path / "short.wav")]["text"], str)
-    assert isinstance(res[str(files["silence"])]["text"], str)
-    assert res[str(files["zero_samples"])]["text"] == "" and res[str(files["zero_samples"])]["duration"] == 0
-    assert "no such file" in res[str(files["missing"])]["error"]
-    assert "not an audio file" in res[str(files["text"])]["error"]
+    m = load_model(TranscribeOptions(model="tiny.en", device="cpu", threads=2))
+    res = {r.path: r for r in iter_transcribe(paths, whisper_model=m, errors="keep")}
+    assert "ask not what your country" in res[str(tmp_path / "st48.wav")].text.lower()
+    assert isinstance(res[str(tmp_path / "short.wav")].text, str)
+    assert isinstance(res[str(files["silence"])].text, str)
+    zero = res[str(files["zero_samples"])]
+    assert zero.error is None and zero.text == "" and zero.duration == 0 and zero.segments == []
+    assert "no such file" in res[str(files["missing"])].error
+    assert "not an audio file" in res[str(files["text"])].error
     if mp3_supported():
-        assert "ask not what your country" in res[str(tmp_path / "jfk.mp3")]["text"].lower()
+        assert "ask not what your country" in res[str(tmp_path / "jfk.mp3")].text.lower()
     with pytest.raises(AudioError):
-        transcribe([files["missing"]], transcriber=t, progress=False)
+        list(iter_transcribe([files["missing"]], whisper_model=m))
 
 
 def _wav_header(rate: int, data_bytes: int, channels: int = 1, bits: int = 16) -> bytes:

@@ -43,7 +43,7 @@ def _spoken(fmt: str, document: str) -> str:
 @needs_ct2
 @pytest.mark.parametrize("fmt", ["text", "srt", "vtt", "json"])
 def test_long_audio_is_transcribed_whole_in_every_format(recording, tmp_path, fmt):
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     path, ref = recording
     got = _spoken(fmt, _transcribe(path, tmp_path / f"out.{fmt}", "--format", fmt))

@@ -58,7 +58,7 @@ def test_a_transformers_pipeline_over_it_transcribes_on_the_provider():
     PhoenixNPU's emulated device inside a transformers automatic-speech-recognition pipeline;
     the clips within the WER budget, the device that ran named in the results."""
     from phoenix_npu.whisper.optimum_pipeline import load_model, transcribe
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     cs = clips()
     t = load_model(tiny_en_onnx(), device="auto")
@@ -82,7 +82,7 @@ def test_optimum_default_export_on_the_provider():
     import phoenix_npu
     from phoenix_npu.whisper.audio import load_audio
     from phoenix_npu.whisper.export import encoder_free_dims
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     out = optimum_default_export("tiny.en")
     enc = onnx.load(str(out / "encoder_model.onnx"), load_external_data=False)

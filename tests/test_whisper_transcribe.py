@@ -35,7 +35,7 @@ def tiny_en(device: str = "cpu"):
 @needs_speech()
 def test_short_clips_are_transcribed_correctly():
     from phoenix_npu.whisper.faster import iter_transcribe
-    from phoenix_npu.whisper.wer import normalize, word_error_rate
+    from phoenix_npu_tools.wer import normalize, word_error_rate
 
     cs = clips()
     results = list(iter_transcribe([c["path"] for c in cs], whisper_model=tiny_en("cpu"), timestamps=False))
@@ -153,7 +153,7 @@ def test_cli_precision_bf16x3(capsys):
     """`phoenix-npu transcribe --precision bf16x3`: the encoder on PhoenixNPU with BF16 pairs,
     said in the device line, and the same transcript as on the FP32 CPU EP."""
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     c = clips()[0]
     assert main(["transcribe", c["path"], "--model", "tiny.en", "--device", "emulator",
@@ -164,7 +164,7 @@ def test_cli_precision_bf16x3(capsys):
 
 
 def test_wer_normalisation():
-    from phoenix_npu.whisper.wer import normalize, word_error_rate
+    from phoenix_npu_tools.wer import normalize, word_error_rate
 
     assert normalize("He hoped there would be STEW, for dinner!") == "he hoped there would be stew for dinner"
     assert word_error_rate(["IN EIGHTEEN THIRTEEN"], ["In 1813."]) == 0.0
@@ -173,7 +173,7 @@ def test_wer_normalisation():
 
 
 def test_manifest_reader():
-    from phoenix_npu.whisper.wer import read_manifest
+    from phoenix_npu_tools.wer import read_manifest
 
     d = speech_dir()
     if not (d / "manifest.tsv").is_file():

@@ -18,7 +18,7 @@
     optimum_pipeline  the Optimum integration (ORTModelForSpeechSeq2Seq + a transformers
                  pipeline with the encoder on PhoenixNPU): tests and developer tools, not the engine
     whisperx_support  WhisperX's pipeline with that model (WhisperX's own environment)
-    bench, wer   developer tools: `phoenix-npu bench`, `tools/wer.py`
+    (bench and WER are developer tools: the phoenix_npu_tools package in tools/)
 
 Importing this package or any module above loads neither torch nor transformers: they are
 imported inside the functions that use them (loading a model, exporting, importing weights).

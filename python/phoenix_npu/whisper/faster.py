@@ -267,6 +267,9 @@ def transcribe_file(model: WhisperModel, path: str, samples: np.ndarray, options
     decoding moves from window to window by the last timestamp, and without one it skips the
     rest of each window (tiny.en, 217 s of read speech: WER 28.8 % against 4.7 %)."""
     o = options
+    if samples.size == 0:  # a file with no samples: nothing to decode (faster-whisper would fail)
+        return FileResult(path, [], None, duration=0.0, device=model.device_ran, encoder=model.encoder_info,
+                          task=o.task)
     one_window = samples.size <= N_SAMPLES
     segments, info = model.transcribe(samples, language=o.language, task=o.task, beam_size=o.beam_size,
                                       word_timestamps=o.word_timestamps, vad_filter=o.vad,
