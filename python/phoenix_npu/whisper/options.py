@@ -24,8 +24,9 @@ TASKS = ("transcribe", "translate")
 class TranscribeOptions:
     """What a transcription run needs to load the model and decode.
 
-    model            tiny.en, base, a CTranslate2 Whisper directory, or a faster-whisper size /
-                     Hugging Face Hub id (downloaded by faster-whisper)
+    model            tiny.en, base, a CTranslate2 Whisper directory, or the Hugging Face Hub id
+                     of CTranslate2 Whisper weights (downloaded by faster-whisper; the Python
+                     API also takes faster-whisper's size names)
     device           where the encoder runs: DEVICES
     precision        the encoder's numerics on PhoenixNPU: PRECISIONS
     int8             INT8 end to end: CTranslate2's int8 decoder and an INT8 (QDQ) encoder

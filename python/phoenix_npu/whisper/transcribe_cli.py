@@ -60,8 +60,8 @@ def add_arguments(parser) -> None:
                                                  "count; what libsndfile does not read, FFmpeg does through PyAV), folders "
                                                  "(searched recursively) and @LIST files (one path per line)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="tiny.en (default), base, a CTranslate2 Whisper directory, or a faster-whisper size / "
-                             "Hugging Face Hub id (downloaded by faster-whisper)")
+                        help="tiny.en (default), base, a CTranslate2 Whisper directory, or the Hugging Face Hub id "
+                             "(owner/name) of CTranslate2 Whisper weights (downloaded by faster-whisper)")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where the encoder runs: auto (NPU if present, else the emulated NPU), emulator, npu, "
                              "or cpu (ORT's CPU EP, FP32)")
