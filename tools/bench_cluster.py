@@ -27,7 +27,8 @@ except ImportError:  # a source tree without the package installed
 
 def main() -> int:
     from phoenix_npu.whisper.batch import transcribe_batch
-    from phoenix_npu.whisper.export import ensure_exported
+    from phoenix_npu.whisper.faster import resolve_paths
+    from phoenix_npu.whisper.options import TranscribeOptions
     from phoenix_npu_tools.wer import default_speech_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,7 +40,8 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="write the figures here too")
     args = ap.parse_args()
 
-    model = str(ensure_exported(args.model))
+    resolve_paths(args.model)  # imported and exported into the cache before the timed runs
+    options = TranscribeOptions(model=args.model, device=args.device)
     clips = sorted(default_speech_dir().glob("*.wav"))
     work = Path(tempfile.mkdtemp(prefix="phoenix-bench-cluster-"))
     archive = work / "archive"
@@ -55,9 +57,9 @@ def main() -> int:
         for cluster in configs:
             runs, first = [], None
             t0 = time.monotonic()
-            for r in transcribe_batch([archive], model, output=work / f"out-{cluster or 'single'}", device=args.device,
+            for r in transcribe_batch([archive], options, output=work / f"out-{cluster or 'single'}",
                                       cluster=cluster, progress=False, run=runs):
-                assert not r.get("error"), r
+                assert r.error is None, r
                 first = first or time.monotonic()
             t1 = time.monotonic()
             s = runs[0].summary()

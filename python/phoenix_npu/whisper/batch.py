@@ -501,6 +501,9 @@ def transcribe_batch(paths: str | os.PathLike | Sequence[str | os.PathLike], opt
     if fmt not in EXTENSIONS:
         raise ValueError(f"format must be one of {', '.join(EXTENSIONS)}, not {fmt!r}")
     options = options or TranscribeOptions()
+    if not isinstance(options, TranscribeOptions):
+        raise TypeError(f"options must be a TranscribeOptions, not {type(options).__name__} (the model: "
+                        "transcribe_batch(paths, model=...) or TranscribeOptions(model=...))")
     if option_fields:
         options = replace(options, **option_fields)
     out_dir = Path(output) if output is not None else None
