@@ -474,3 +474,51 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
     assert s["status"] == "interrupted" and s["counts"]["done"] == len(done) >= 1
     assert s["counts"]["not started"] == len(refs) - len(done)
     assert "interrupted" in (tmp_path / "log.txt").read_text()
+
+
+class _SwallowsTheInterrupt:
+    """A factory whose worker's library swallows the interrupt (a C extension's callback or a
+    `finally` that catches BaseException): SIGTERM arrives while it works on the first file, it
+    catches what the signal handler raised and returns a result."""
+
+    def __call__(self):
+        from phoenix_npu.whisper.results import FileResult
+
+        def transcribe(path):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler runs here and raises
+            except BaseException:  # noqa: BLE001 - what the library does
+                pass
+            return FileResult(path, duration=1.0)
+
+        return transcribe
+
+
+def test_sigterm_swallowed_inside_the_work_still_exits_143(tmp_path):
+    """SIGTERM that a library swallowed stops the run at the file boundary (the stop event); the
+    run then ended as Ctrl-C (exit 130, seen in a run of the old engine) instead of 143."""
+    import threading
+
+    from phoenix_npu.whisper import batch
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.wav")
+        files[-1].write_bytes(b"")
+    stop = threading.Event()
+
+    def work() -> int:
+        with batch.interrupt_on_signals(stop):
+            for _ in batch.transcribe_batch(files, factory=_SwallowsTheInterrupt(), output=tmp_path / "out",
+                                            format="text", stop=stop, progress=False):
+                pass
+        return 0
+
+    try:
+        rc = batch.exit_on_sigterm(work, "test")
+    except KeyboardInterrupt:  # not Terminated: it would end the CLI with 130
+        rc = 130
+    assert rc == 128 + signal.SIGTERM
+    s = _summary(tmp_path / "out")
+    assert s["status"] == "interrupted" and s["counts"]["done"] == 1 and s["counts"]["not started"] == 2

@@ -334,10 +334,10 @@ class BatchRun:
                             if self._bar_obj is not None else self.executor)
                 for out in run_todo(todo):
                     if self.stop.is_set() and out.error is not None:
-                        raise KeyboardInterrupt  # a failure the interrupt itself likely caused: not recorded
+                        raise _interrupt(self.stop)  # a failure the interrupt itself likely caused: not recorded
                     yield self._finish_one(out, bar)
                     if self.stop.is_set():  # an interrupt a library swallowed: stop at this file boundary
-                        raise KeyboardInterrupt
+                        raise _interrupt(self.stop)
             self.status = "complete"
         except KeyboardInterrupt:
             self.status = "interrupted"
@@ -575,6 +575,14 @@ def exit_on_sigterm(command: Callable[[], int], prog: str) -> int:
         return 128 + exc.signum
 
 
+def _interrupt(stop: threading.Event) -> KeyboardInterrupt:
+    """What a run stopped by `stop` raises: Terminated when SIGTERM set it (so the CLI exits
+    with 143 even when a library swallowed the exception the handler raised), else
+    KeyboardInterrupt."""
+    signum = getattr(stop, "signum", signal.SIGINT)
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 @contextlib.contextmanager
 def interrupt_on_signals(stop: threading.Event | None = None):
     """Ctrl-C (SIGINT) and SIGTERM raise KeyboardInterrupt (Terminated for SIGTERM) and set
@@ -586,6 +594,7 @@ def interrupt_on_signals(stop: threading.Event | None = None):
 
     def handler(signum, frame):
         if stop is not None:
+            stop.signum = signum  # which one, for a run that stops at the file boundary (_interrupt)
             stop.set()
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
