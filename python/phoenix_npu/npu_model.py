@@ -185,7 +185,7 @@ class Kernel:
     @property
     def flops(self) -> float:
         p = self.params
-        if self.op in ("matmul", "host_conv"):
+        if self.op in ("matmul", "matmul_int8", "host_conv"):
             return 2.0 * p.get("batch", 1) * p["M"] * p["K"] * p["N"]
         if self.op in ("attention", "host_attention"):
             return 2.0 * 2.0 * p["heads"] * p["T"] * p["T"] * p["dh"]
@@ -239,9 +239,20 @@ HOST_MATMUL_S_PER_GFLOP = 162.7e-3 / 59.7
 HOST_IM2COL_S_PER_GFLOP = 1.6e-3 / 3.1
 
 
-def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host") -> list[Kernel]:
+# The INT8 quantize stage (kernels/matmul_int8/aie/quantize/quantize.cc) is scalar: an IEEE FP32 division
+# (Peano's soft-float __divsf3), clamp, round per element. ASSUMPTION: 40 cycles per element on one tile
+# (no published AIE-ML figure; the vector form with the VNNI path's half-integer fix-up is the optimisation left).
+QUANTIZE_CYCLES_PER_ELEMENT = 40.0
+
+
+def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host",
+                    precision: str = "bf16") -> list[Kernel]:
     """The kernel calls of one encoder run: conv stem, per-layer blocks, final LayerNorm. A MatMul
-    is the whole-array GEMM (FP32 out) followed by its elementwise epilogue pass."""
+    is the whole-array GEMM (FP32 out) followed by its elementwise epilogue pass; with precision
+    "int8" (a QDQ model: kernels/matmul_int8) each linear layer is the quantize stage, the INT8
+    GEMM (int32 out) and the dequantizing epilogue."""
+    if precision not in ("bf16", "int8"):
+        raise ValueError("precision must be 'bf16' or 'int8'")
     if model not in WHISPER:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(WHISPER)}")
     D, H, L = WHISPER[model]
@@ -251,11 +262,13 @@ def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str =
     frames = 2 * T
 
     def mm(name, repeat=1, **p):
-        gemm = Kernel(name, "matmul", dict(p, weight=True), repeat)
-        epi = Kernel(name + " epi", "epilogue", dict(rows=p["M"], cols=p["N"], K=p["K"], bias=p.get("bias", False),
-                                                      gelu=p.get("gelu", False), residual=p.get("residual", False)),
-                     repeat)
-        return [gemm, epi]
+        epi_p = dict(rows=p["M"], cols=p["N"], K=p["K"], bias=p.get("bias", False), gelu=p.get("gelu", False),
+                     residual=p.get("residual", False))
+        if precision == "int8":
+            return [Kernel(name + " q8", "quantize", dict(rows=p["M"], cols=p["K"], N=p["N"]), repeat),
+                    Kernel(name, "matmul_int8", dict(p, weight=True), repeat),
+                    Kernel(name + " epi8", "epilogue_i8", epi_p, repeat)]
+        return [Kernel(name, "matmul", dict(p, weight=True), repeat), Kernel(name + " epi", "epilogue", epi_p, repeat)]
 
     ks = [
         # conv1 (k=3, pad 1) and conv2 (k=3, stride 2) as im2col MatMuls (+ GELU; + positions): host work
@@ -376,14 +389,16 @@ def _check(name: str, where: str, parts: dict, cap: int) -> int:
 
 
 def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None, mode=None) -> KernelPlan:
-    """Best (fastest) fitting tiling, or the given `tiles=(m,k,n)` / `mode`, which must fit."""
+    """Best (fastest) fitting tiling, or the given `tiles=(m,k,n)` / `mode`, which must fit. A
+    "matmul_int8" kernel is the INT8 GEMM (int8 operands, 256 MACs / cycle / tile, int32 out)."""
     p = kern.params
+    dtype = "i8" if kern.op == "matmul_int8" else "bf16"
     M, K, N, batch = p["M"], p["K"], p["N"], p.get("batch", 1)
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
     built = None
     if not tiles and batch == 1:   # price the tile that is built (gemm_design), not the best modelled one
         try:
-            d = gemm_design(kern.name, M, K, N, npu)
+            d = gemm_design(kern.name, M, K, N, npu, dtype=dtype)
             built = (d.params["m"], d.params["k"], d.params["n"])
         except DesignError:
             built = None
@@ -391,7 +406,7 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/gemm/design.py) streams A and B
     plan = _fastest(kern.name, (
         (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
-                                                  residual))
+                                                  residual, dtype))
         for (m, k, n) in cands for md in modes), forced=bool(tiles or built))
     if built:
         plan.tiling += " (built: gemm_design)"
@@ -400,21 +415,24 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     return plan
 
 
-def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, residual) -> KernelPlan:
+def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, residual, dtype="bf16") -> KernelPlan:
     name = kern.name
-    if m % 8 or n % 8 or k % 16:
+    eb, macs = (1, npu.int8_macs) if dtype == "i8" else (2, npu.bf16_macs)
+    if dtype == "i8" and (m % 16 or n % 16 or k % 8):
+        raise PlanError(name, f"tile {m}x{k}x{n}: mm.cc's i8 kernel (mmul 4x8x8) needs m, n % 16 == 0 and k % 8 == 0")
+    if dtype != "i8" and (m % 8 or n % 8 or k % 16):
         raise PlanError(name, f"tile {m}x{k}x{n}: the 4x8x4 BF16 mmul with 2x2 unrolling needs m, n % 8 == 0 and k % 16 == 0")
     R, C = npu.rows, npu.cols
     Mp, Np, Kp = _ceil_to(M, R * m), _ceil_to(N, C * n), _ceil_to(K, k)
     if M < R * m or N < C * n:
         raise PlanError(name, f"tile {m}x{k}x{n}: matrix {M}x{N} smaller than one {R * m}x{C * n} array block")
-    l1 = _check(name, f"compute tile L1 (tile {m}x{k}x{n})", matmul_l1_bytes(m, k, n, bias, residual),
+    l1 = _check(name, f"compute tile L1 (tile {m}x{k}x{n})", matmul_l1_bytes(m, k, n, bias, residual, eb),
                 npu.l1_bytes - npu.l1_reserved)
     l2 = _check(name, f"memtile L2 (mode {mode}, tile {m}x{k}x{n}, K={Kp})",
                 matmul_l2_bytes(m, k, n, Kp, mode, bias, residual, R), npu.memtile_bytes)
     row_blocks, col_blocks = Mp // (R * m), Np // (C * n)
     # Shim traffic per call.
-    a_once, b_once = Mp * Kp * 2.0, Kp * Np * 2.0
+    a_once, b_once = Mp * Kp * float(eb), Kp * Np * float(eb)
     if mode == "stream":
         a_bytes, b_bytes = a_once * col_blocks, b_once * row_blocks
     elif mode == "a_panel":
@@ -422,11 +440,11 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
     else:  # b_panel
         a_bytes, b_bytes = a_once * col_blocks, b_once
     shim_in = batch * (a_bytes + b_bytes)
-    shim_out = batch * M * N * 4.0  # FP32 C to the scratch; the epilogue pass makes it BF16
+    shim_out = batch * M * N * 4.0  # FP32 (int32) C to the scratch; the epilogue pass makes it BF16
     # Compute: per k-step a tile does m*k*n MACs; its two input channels must deliver the A and B
     # tiles (4 B/cycle each) in the same time, else the core waits on its DMA.
-    mac_cycles = m * k * n / (npu.bf16_macs * npu.mac_efficiency)
-    feed_cycles = max(m * k * 2, k * n * 2) / (npu.channel_bytes_per_cycle * npu.dma_efficiency)
+    mac_cycles = m * k * n / (macs * npu.mac_efficiency)
+    feed_cycles = max(m * k * eb, k * n * eb) / (npu.channel_bytes_per_cycle * npu.dma_efficiency)
     steps = batch * row_blocks * col_blocks * (Kp // k)
     compute_cycles = steps * max(mac_cycles, feed_cycles)
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
@@ -481,7 +499,15 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
     except DesignError as e:
         raise PlanError(kern.name, str(e)) from None
     fn = {"layernorm": "layernorm", "softmax": "softmax", "gelu": "erf_gelu"}.get(kern.op)
-    if kern.op == "epilogue":
+    if kern.op == "quantize":
+        cyc_el = QUANTIZE_CYCLES_PER_ELEMENT
+    elif kern.op == "epilogue_i8":
+        # + corr (int32), int32 -> FP32, * s_ab (an emulated FP32 multiply), then the MatMul epilogue
+        cyc_el = 2 * npu.fp32_misc_cycles / npu.fp32_lanes + npu.fp32_mul_cycles / npu.fp32_lanes
+        cyc_el += sum(vector_cycles_per_element(npu, f, numerics) for f, on in
+                      (("bias", p.get("bias")), ("erf_gelu", p.get("gelu")), ("residual", p.get("residual"))) if on)
+        cyc_el += 1 / 16
+    elif kern.op == "epilogue":
         cyc_el = sum(vector_cycles_per_element(npu, f, numerics) for f, on in
                      (("bias", p.get("bias")), ("erf_gelu", p.get("gelu")), ("residual", p.get("residual"))) if on)
         cyc_el += 1 / 16  # FP32 -> BF16 conversion
@@ -519,8 +545,10 @@ def plan_kernel(kern: Kernel, npu: NPU1, numerics: str = "contract") -> KernelPl
         return plan_matmul(kern, npu, numerics)
     if kern.op == "attention":
         return plan_attention(kern, npu, numerics)
-    if kern.op in ("layernorm", "softmax", "epilogue"):
+    if kern.op in ("layernorm", "softmax", "epilogue", "quantize", "epilogue_i8"):
         return plan_rows(kern, npu, numerics)
+    if kern.op == "matmul_int8":
+        return plan_matmul(kern, npu, numerics)
     if kern.op == "host_attention":
         t = kern.flops / 1e9 * HOST_ATTENTION_S_PER_GFLOP
         plan = KernelPlan(kern, "host CPU (hybrid device): not built for the NPU", 0, 0, 0.0, 0.0, t, 0.0,
@@ -549,11 +577,13 @@ def stage_key(kern: Kernel):
     p = kern.params
     if kern.op in ("host_attention", "host_conv"):
         return None
-    if kern.op == "matmul":
-        return ("gemm", p.get("batch", 1), p["M"], p["K"], p["N"])
-    if kern.op == "epilogue":
+    if kern.op in ("matmul", "matmul_int8"):
+        return ("gemm" if kern.op == "matmul" else "gemm_i8", p.get("batch", 1), p["M"], p["K"], p["N"])
+    if kern.op == "quantize":   # the manifest names one quantize stage per INT8 MatMul (PHX_Q8_<M>x<K>x<N>)
+        return ("quantize", p["rows"], p["cols"], p.get("N"))
+    if kern.op in ("epilogue", "epilogue_i8"):
         # the manifest names an epilogue by its MatMul (PHX_EPI_<M>x<K>x<N>_...): one xclbin kernel per MatMul
-        return ("epilogue", p["rows"], p.get("K"), p["cols"], bool(p.get("bias")), bool(p.get("gelu")),
+        return (kern.op, p["rows"], p.get("K"), p["cols"], bool(p.get("bias")), bool(p.get("gelu")),
                 bool(p.get("residual")))
     if kern.op == "gelu":
         return ("gelu", p["n"])
@@ -675,14 +705,14 @@ class EncoderPlan:
 
 def plan_encoder(model: str = "base", clock_ghz: float = 1.0, seconds: float = 30.0,
                  numerics: str = "contract", attention: str = "host", npu: NPU1 | None = None,
-                 mode: str = "one-xclbin", contexts: int | None = None) -> EncoderPlan:
+                 mode: str = "one-xclbin", contexts: int | None = None, precision: str = "bf16") -> EncoderPlan:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     npu = replace(npu or NPU1(), clock_ghz=clock_ghz)
     contexts = npu.hw_contexts if contexts is None else contexts
     if not 1 <= contexts <= npu.hw_contexts:
         raise ValueError(f"contexts must be in 1..{npu.hw_contexts} (npu1's hw_context limit)")
-    kernels = encoder_kernels(model, seconds, attention)
+    kernels = encoder_kernels(model, seconds, attention, precision)
     plans = [plan_kernel(k, npu, numerics) for k in kernels]
     return EncoderPlan(model, seconds, npu, numerics, plans, mode, contexts, launch_sequence(kernels))
 
