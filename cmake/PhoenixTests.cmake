@@ -64,6 +64,8 @@ phoenix_provider_test(test_shapes provider/tests/test_shapes.cc)
 phoenix_test(test_npu_bringup provider/tests/test_npu_bringup.cc)
 # The NPU INT8 MatMul's routing (Manifest::Find) and stage parameters (int8_params.h).
 phoenix_provider_test(test_npu_int8 provider/tests/test_npu_int8.cc)
+# The compiled-model (EPContext) compatibility string and its judgement.
+phoenix_provider_test(test_compat_info provider/tests/test_compat_info.cc)
 
 # The kernel speed bench (not a test): kernels/bench/run.sh builds and runs it.
 add_executable(kernel_bench kernels/bench/kernel_bench.cc)
