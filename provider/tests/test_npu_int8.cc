@@ -9,7 +9,10 @@
 
 #include "common/testing.h"
 #include "devices/xrt/int8_params.h"
+#include "devices/emulated/emulated_device.h"
 #include "devices/xrt/manifest.h"
+#include "graph_view.h"
+#include "weights.h"
 
 using namespace phoenix;
 using namespace phoenix::xrt_device;
@@ -131,6 +134,48 @@ PHX_TEST(int8_stage_parameters_reproduce_the_exact_sum) {
   float s6;
   std::memcpy(&s6, &cp[(1 * kColParamCopies + 3) * N + 6], 4);
   PHX_CHECK(s6 == 0.1f * 0.5f);
+}
+
+// ORT's static quantizer writes zero-point initializers of 0 for symmetric int8 weights: those are
+// stored without zero points, so the call is the symmetric-weight one the NPU stages take (a
+// non-zero zero point is kept; uint8 weights with zero point 128 are symmetric too).
+PHX_TEST(all_zero_weight_zero_points_are_dropped) {
+  struct Case {
+    ONNXTensorElementDataType type;
+    std::vector<uint8_t> zp;
+    bool kept;
+  };
+  const std::vector<Case> cases = {{ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, {0, 0, 0}, false},
+                                   {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, {0, 3, 0}, true},
+                                   {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, {128, 128, 128}, false},
+                                   {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, {128, 127, 128}, true},
+                                   {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, {}, true}};  // uint8, no zp: -128 each
+  for (const Case& c : cases) {
+    GraphView g;
+    const int q = g.AddValue("wq", c.type, {2, 3});
+    auto qd = std::make_shared<ConstantData>();
+    qd->dtype = c.type;
+    qd->bytes = {1, 2, 3, 4, 5, 6};
+    g.values[q].is_constant = true;
+    g.values[q].data = qd;
+    const int s = g.AddConstant("sb", {3}, {0.5, 0.25, 0.125}, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+    int z = -1;
+    if (!c.zp.empty()) {
+      z = g.AddValue("zb", c.type, {3});
+      auto zd = std::make_shared<ConstantData>();
+      zd->dtype = c.type;
+      zd->bytes = c.zp;
+      g.values[z].is_constant = true;
+      g.values[z].data = zd;
+    }
+    const int w = g.AddValue("w", ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, {2, 3});
+    g.values[w].is_constant = true;
+    g.values[w].dequantized = DequantizedConstant{q, s, z, 1};
+    WeightStore store(std::make_shared<EmulatedDevice>(1), Precision::kBF16);
+    Int8WeightRef ref;
+    PHX_CHECK(store.Int8(g, w, &ref).ok());
+    PHX_CHECK((ref.zero_points.buffer != kNoBuffer) == c.kept) << c.zp.size() << " kept " << c.kept;
+  }
 }
 
 int main(int argc, char** argv) { return RunAll(argc, argv); }
