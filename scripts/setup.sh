@@ -50,8 +50,8 @@ fi
 stamp=.venv/.phoenix_npu_installed
 newest=$(find CMakeLists.txt pyproject.toml LICENSES provider kernels python cmake tools -type f -newer "$stamp" 2>/dev/null | head -1 || true)
 if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
-  say "building and installing phoenix-npu (compiles the provider)"
-  "$VPY" -m pip install -q ".[whisper,faster-whisper,models,cluster,test]"
+  say "building and installing phoenix-npu (compiles the provider) and the developer tools (tools/)"
+  "$VPY" -m pip install -q ".[whisper,faster-whisper,models,cluster,test]" -e ./tools
   touch "$stamp"
 fi
 say "ready: $("$VPY" -c 'import phoenix_npu, onnxruntime; print("phoenix_npu", phoenix_npu.__version__, "| onnxruntime", onnxruntime.__version__, "|", phoenix_npu.get_library_path())')"

@@ -17,7 +17,7 @@ import _npu_path  # noqa: F401
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NEEDED = ("torch", "transformers", "optimum.onnxruntime", "optimum.exporters.onnx", "soundfile", "soxr", "jiwer")
+NEEDED = ("torch", "transformers", "optimum.onnxruntime", "optimum.exporters.onnx", "soundfile", "soxr", "jiwer", "phoenix_npu_tools")
 
 
 def _missing(mods) -> list[str]:
@@ -43,7 +43,7 @@ needs_ct2 = pytest.mark.skipif(_missing(["ctranslate2"]) != [], reason="ctransla
 
 
 def speech_dir() -> Path:
-    from phoenix_npu.whisper.wer import default_speech_dir
+    from phoenix_npu_tools.wer import default_speech_dir
 
     return default_speech_dir()
 
@@ -59,7 +59,7 @@ SHORT_CLIPS = ("ls_test-clean_1089-134691-0000.wav", "ls_test-clean_2830-3980-00
 
 
 def clips(names=SHORT_CLIPS) -> list[dict]:
-    from phoenix_npu.whisper.wer import read_manifest
+    from phoenix_npu_tools.wer import read_manifest
 
     by_name = {Path(c["path"]).name: c for c in read_manifest(speech_dir())}
     return [by_name[n] for n in names]
@@ -185,7 +185,7 @@ def long_recording(path: Path, repeats: int = 2, gap_seconds: float = 0.7) -> st
     import soundfile as sf
 
     from phoenix_npu.whisper.audio import load_audio
-    from phoenix_npu.whisper.wer import read_manifest
+    from phoenix_npu_tools.wer import read_manifest
 
     cs = sorted(read_manifest(speech_dir()), key=lambda c: Path(c["path"]).name)
     gap = np.zeros(int(gap_seconds * 16000), np.float32)

@@ -190,3 +190,18 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
         assert [p.name for p in disk.iterdir()] == ["out.txt"]
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_developer_commands_come_from_the_tools_package_and_are_named_when_absent(monkeypatch, capsys):
+    """bench and plan are phoenix-npu-tools' commands (entry points of cli.COMMAND_GROUP), not
+    the runtime package's; without that package, `phoenix-npu bench` says what to install."""
+    from phoenix_npu import cli
+
+    found = cli.commands()
+    assert found["bench"][0] == "phoenix_npu_tools.bench" and found["plan"][0] == "phoenix_npu_tools.npu_plan"
+    assert not any(module.startswith("phoenix_npu_tools") for module, _ in cli.COMMANDS.values())
+    without_tools = {k: v for k, v in found.items() if not v[0].startswith("phoenix_npu_tools")}
+    monkeypatch.setattr(cli, "commands", lambda: without_tools)
+    assert cli.main(["-q", "bench", "--model", "base"]) == 2
+    err = capsys.readouterr().err
+    assert "phoenix-npu bench: a developer command" in err and "pip install ./tools" in err

@@ -13,7 +13,7 @@ import pytest
 from ml_dtypes import bfloat16
 
 import _npu_path  # noqa: F401
-from phoenix_npu import npu_model as nm
+from phoenix_npu_tools import npu_model as nm
 from phoenix_npu.manifest import ManifestKernel, ManifestStage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,7 +275,7 @@ def _manifest_kernels():
 
 @pytest.mark.timeout(900)
 def test_every_manifest_stage_matches_the_emulated_device():
-    from phoenix_npu.npu_simulate import TOLERANCE_ULP, simulate_kernel
+    from phoenix_npu_tools.npu_simulate import TOLERANCE_ULP, simulate_kernel
     results = [r for k in _manifest_kernels() for r in simulate_kernel(k, k.stages, KERNELS, seed=11)]
     names = {s.kernel_name for k in _manifest_kernels() for s in k.stages}
     assert {r.stage for r in results} == names and len(names) == 23   # 7 BF16 kernels (11 stages), 4 INT8 (3 each)

@@ -28,16 +28,31 @@ SOURCES = {"epilogue": "epilogue.cc", "layernorm": "layernorm.cc", "softmax": "s
 UPSTREAM_CORE = ("gemm", "gemm_i8")   # the GEMMs' core is upstream mm.cc from the pinned installation
 
 
-def _design(kind, *args, cwd=None):
-    return subprocess.run([sys.executable, str(FOLDERS[kind] / "design.py"), *args], cwd=cwd,
+PARAMS = {}  # "path": the planner's design parameters file of this module's run (fixture `params`)
+
+
+def _design(kind, *args, cwd=None, params=True):
+    extra = ["--params", str(PARAMS["path"])] if params else []
+    return subprocess.run([sys.executable, str(FOLDERS[kind] / "design.py"), *extra, *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def params(tmp_path_factory):
+    """The design parameters file, written by the planner (the developers' tools) as aie.mk does."""
+    from phoenix_npu_tools.design_params import write_params
+
+    path = tmp_path_factory.mktemp("params") / "design_params.json"
+    write_params(path, KERNELS / "manifest.json")
+    PARAMS["path"] = path
+    return path
+
+
 @pytest.fixture(scope="module")
-def stages():
-    """{design kind: [(manifest kernel, checked design, stage)]} from the provider's manifest parser."""
+def stages(params):
+    """{design kind: [(manifest kernel, checked design, stage)]} as the designs read them."""
     out = {}
-    for k, d, s in build_xclbin.manifest_stages():
+    for k, d, s in build_xclbin.manifest_stages(params):
         out.setdefault(build_xclbin.design_kind(d), []).append((k, d, s))
     return out
 
@@ -58,6 +73,45 @@ def test_every_kernel_folder_is_complete(kind):
     assert "// RUN: %run_on_npu1% make -f %S/Makefile run" in lit
     test = (f / "test.cpp").read_text()
     assert "PHX_KERNEL_NAME" in test and '#include "host_test.h"' in test
+
+
+def test_kernels_import_no_python_package_of_the_project():
+    """kernels/ reads the planner's parameters file; the dependency goes tools -> kernels only."""
+    offenders = [str(f.relative_to(KERNELS)) for f in KERNELS.rglob("*.py")
+                 if re.search(r"^\s*(from|import)\s+phoenix_npu", f.read_text(), re.M)]
+    assert not offenders, offenders
+
+
+def test_params_file_version_and_round_trip(params):
+    import design_params
+    from phoenix_npu_tools import design_params as writer
+    from phoenix_npu_tools.npu_model import designs_for
+
+    from phoenix_npu.manifest import load_manifest
+
+    assert writer.VERSION == design_params.VERSION
+    header, read = design_params.load(params, KERNELS / "manifest.json")
+    planned = [(k, d, s) for k in load_manifest(KERNELS / "manifest.json", check_artifacts=False).kernels
+               for d, s in zip(designs_for(k), k.stages)]
+    assert len(read) == len(planned) and header["xclbin"]
+    for (k, d, s), (k0, d0, s0) in zip(read, planned):
+        assert (k.describe(), d.name, s.kernel_name) == (k0.describe(), d0.name, s0.kernel_name)
+        assert d.params == d0.params and d.buffers == {a: tuple(v) for a, v in d0.buffers.items()}
+        assert [(t.fifo, t.buffer, t.offset, t.sizes, t.strides, t.group) for t in d.transfers] == \
+               [(t.fifo, t.buffer, t.offset, list(t.sizes), list(t.strides), t.group) for t in d0.transfers]
+
+
+def test_design_without_or_with_stale_params_says_what_to_run(tmp_path):
+    r = _design("gelu", "--params", str(tmp_path / "none.json"), "--list", params=False)
+    assert r.returncode != 0 and "plan --write-params" in r.stderr and "none.json" in r.stderr
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text((KERNELS / "manifest.json").read_text() + "\n")   # another version of it
+    r = _design("gelu", "--manifest", str(manifest), "--list")
+    assert r.returncode != 0 and "planned for another version" in r.stderr and "plan --write-params" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 99, "stages": []}')
+    r = _design("gelu", "--params", str(bad), "--list", params=False)
+    assert r.returncode != 0 and "not a version-1 design parameters file" in r.stderr
 
 
 def test_no_design_outside_the_kernel_folders():

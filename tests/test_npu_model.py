@@ -4,7 +4,7 @@ import math
 import pytest
 
 import _npu_path  # noqa: F401
-from phoenix_npu import npu_model as nm
+from phoenix_npu_tools import npu_model as nm
 
 
 def test_peak_and_physical_limit():
@@ -215,7 +215,7 @@ def test_seconds_and_bad_inputs():
 
 def test_plan_cli(capsys):
     import argparse
-    from phoenix_npu import npu_plan
+    from phoenix_npu_tools import npu_plan
     p = argparse.ArgumentParser()
     npu_plan.add_arguments(p)
     assert npu_plan.run(p.parse_args(["--model", "tiny"])) == 0
@@ -312,7 +312,7 @@ def test_deliberately_bad_parameters_are_caught(mutate, msg):
 def test_plan_check_cli_fails_on_a_violating_manifest(tmp_path, capsys):
     import argparse
     import json
-    from phoenix_npu import npu_plan
+    from phoenix_npu_tools import npu_plan
     p = argparse.ArgumentParser()
     npu_plan.add_arguments(p)
     assert npu_plan.run(p.parse_args(["--check", "--manifest", str(nm_root() / "kernels" / "manifest.json")])) == 0

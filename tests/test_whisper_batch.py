@@ -86,7 +86,7 @@ def _cli(*args) -> list[str]:
 
 def test_folder_with_a_corrupt_file_then_rerun_skips_everything(tmp_path, capsys):
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize, word_error_rate
+    from phoenix_npu_tools.wer import normalize, word_error_rate
 
     archive, out = tmp_path / "archive", tmp_path / "out"
     refs = _archive(archive, n=3)
@@ -308,7 +308,7 @@ def _copy_as(src: str, dst: Path) -> str:
 
 def _texts(out: Path) -> dict[str, str]:
     """{result path relative to out: normalised text} of the text results in `out`."""
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     return {p.relative_to(out).as_posix(): normalize(p.read_text()) for p in sorted(out.rglob("*.txt"))
             if not _hidden(p, out)}
@@ -318,7 +318,7 @@ def test_inputs_sharing_a_stem_keep_their_own_results_across_reruns(tmp_path):
     """talk.wav and talk.flac, run once; talk.mp3 added, run again: talk.mp3 gets its own
     transcript (it was "skipped" with talk.wav's under its name), the other two are skipped."""
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     folder, out = tmp_path / "talks", tmp_path / "out"
     ref_wav = _copy_as(A, folder / "talk.wav")
@@ -337,7 +337,7 @@ def test_a_rerun_over_part_of_the_inputs_never_takes_another_inputs_result(tmp_p
     """One run over a/ and b/ (both holding x.wav), the next over b/ only: b/x.wav gets its own
     transcript and a/x.wav's result is kept. A changed input is transcribed again."""
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     out = tmp_path / "out"
     ref_a = _copy_as(A, tmp_path / "a" / "x.wav")
@@ -363,7 +363,7 @@ def test_a_file_in_the_output_folder_that_is_not_this_inputs_result_is_kept(tmp_
     """A transcript the user put (or an older run left) where the input's result would go is
     never overwritten or taken for the result: the input gets another name."""
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     out = tmp_path / "out"
     out.mkdir()
@@ -384,7 +384,7 @@ HOSTILE = ["語" * 82 + ".wav",                  # 246 + 4 bytes: the result's t
 
 def test_inputs_with_hostile_names_get_their_results(tmp_path):
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     folder, out = tmp_path / "in", tmp_path / "out"
     refs = {name: _copy_as([A, B, C][i % 3], folder / name) for i, name in enumerate(HOSTILE)}
@@ -435,7 +435,7 @@ def test_a_run_leaves_the_temporaries_of_a_live_run_alone(tmp_path):
 def test_two_runs_into_one_output_folder_both_finish(tmp_path):
     """Two resumable runs at once into one output folder, over the same inputs in opposite
     orders (the same command started twice): both exit 0 and every input has its result."""
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     out = tmp_path / "out"
     refs = {}

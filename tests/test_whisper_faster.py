@@ -44,7 +44,7 @@ def encoder_runs() -> int:
 
 
 def wer(refs, hyps) -> float:
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     return word_error_rate(list(refs), list(hyps))
 

@@ -62,8 +62,7 @@ def _rel_l2(a, b):
 
 
 def test_calibration_and_evaluation_clips_are_disjoint_and_fixed():
-    from phoenix_npu.whisper.quantize import calibration_clips, evaluation_clips
-    from phoenix_npu.whisper.wer import read_manifest
+    from phoenix_npu_tools.speech import calibration_clips, evaluation_clips, read_manifest
 
     cal = [Path(c["path"]).name for c in calibration_clips()]
     ev = [Path(c["path"]).name for c in evaluation_clips()]
@@ -75,11 +74,13 @@ def test_calibration_and_evaluation_clips_are_disjoint_and_fixed():
 
 def test_int8_encoder_runs_every_linear_layer_in_int8():
     import phoenix_npu
-    from phoenix_npu.whisper.bench import encoder_floor_ms, encoder_flops, share_of_peak
+    from phoenix_npu_tools.bench import encoder_floor_ms, encoder_flops, share_of_peak
     from phoenix_npu.whisper.int8 import int8_encoder_path
-    from phoenix_npu.whisper.quantize import check_qdq_encoder, evaluation_clips
+    from phoenix_npu.whisper.quantize import check_qdq_encoder
+    from phoenix_npu_tools.speech import calibration_paths, evaluation_clips
 
-    path = int8_encoder_path("tiny.en", speech_dir=speech_dir())  # the WER tooling's calibration clips
+    # the WER tooling's calibration clips
+    path = int8_encoder_path("tiny.en", calibration_audio=calibration_paths(speech_dir()))
     info = check_qdq_encoder(path)
     assert info["linear_layers"] == info["quantized_linear_layers"] == TINY_LINEAR_LAYERS, info
     meta = info["metadata"]
@@ -140,7 +141,7 @@ def test_transcribe_int8_and_a_users_qdq_encoder():
 
     from phoenix_npu.whisper.quantize import QuantizationError, check_qdq_encoder, linear_layers
     from phoenix_npu.whisper.transcribe import load_model, transcribe
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     import onnx
 
@@ -253,7 +254,7 @@ def test_int8_means_int8_end_to_end_on_faster_whisper():
     from phoenix_npu.whisper.batch import LocalTranscriber, Options
     from phoenix_npu.whisper.faster import iter_transcribe
     from phoenix_npu.whisper.int8 import INT8_DECODER, int8_encoder_path
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     path = str(int8_encoder_path("tiny.en"))
     worker = LocalTranscriber(Options(model="tiny.en", device="emulator", engine="faster-whisper", int8=path))

@@ -43,7 +43,7 @@ def _spoken(fmt: str, document: str) -> str:
 @needs_ct2
 @pytest.mark.parametrize("fmt", ["text", "srt", "vtt", "json"])
 def test_long_audio_is_transcribed_whole_in_every_format(recording, tmp_path, fmt):
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     path, ref = recording
     got = _spoken(fmt, _transcribe(path, tmp_path / f"out.{fmt}", "--format", fmt))
@@ -54,7 +54,7 @@ def test_long_audio_is_transcribed_whole_in_every_format(recording, tmp_path, fm
 
 def test_long_audio_plain_text_on_the_optimum_engine(tmp_path):
     """The Optimum engine decodes a few times slower here: the issue's length (13 clips, 72 s)."""
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     path = tmp_path / "talk.wav"
     ref = long_recording(path, repeats=1)

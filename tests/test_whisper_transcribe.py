@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.whisper, needs_whisper]
 @needs_speech()
 def test_short_clips_are_transcribed_correctly():
     from phoenix_npu.whisper.transcribe import transcribe
-    from phoenix_npu.whisper.wer import normalize, word_error_rate
+    from phoenix_npu_tools.wer import normalize, word_error_rate
 
     cs = clips()
     results = transcribe([c["path"] for c in cs], transcriber=tiny_en_cpu(), progress=False)
@@ -131,7 +131,7 @@ def test_cli_reports_missing_provider_and_runs_on_cpu(capsys, tmp_path):
 def test_emulator_transcripts_match_cpu():
     """The encoder on PhoenixNPU's emulated device: same transcripts within the WER budget."""
     from phoenix_npu.whisper.transcribe import load_model, transcribe
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     cs = clips()
     refs = [c["reference"] for c in cs]
@@ -152,7 +152,7 @@ def test_cli_precision_bf16x3(capsys):
     """`phoenix-npu transcribe --precision bf16x3`: the encoder on PhoenixNPU with BF16 pairs,
     said in the device line, and the same transcript as on the FP32 CPU EP."""
     from phoenix_npu.cli import main
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     c = clips()[0]
     assert main(["transcribe", c["path"], "--model", str(tiny_en_onnx()), "--device", "emulator",
@@ -163,7 +163,7 @@ def test_cli_precision_bf16x3(capsys):
 
 
 def test_wer_normalisation():
-    from phoenix_npu.whisper.wer import normalize, word_error_rate
+    from phoenix_npu_tools.wer import normalize, word_error_rate
 
     assert normalize("He hoped there would be STEW, for dinner!") == "he hoped there would be stew for dinner"
     assert word_error_rate(["IN EIGHTEEN THIRTEEN"], ["In 1813."]) == 0.0
@@ -172,7 +172,7 @@ def test_wer_normalisation():
 
 
 def test_manifest_reader():
-    from phoenix_npu.whisper.wer import read_manifest
+    from phoenix_npu_tools.wer import read_manifest
 
     d = speech_dir()
     if not (d / "manifest.tsv").is_file():
@@ -278,6 +278,6 @@ def test_optimum_default_export_directory_transcribes(capsys):
         if device == "emulator":
             m = re.search(r"PhoenixNPUExecutionProvider \(device=emulator, precision=bf16\): (\d+) of (\d+) encoder", err)
             assert m and m[1] == m[2], err  # every encoder node on the provider
-    from phoenix_npu.whisper.wer import normalize
+    from phoenix_npu_tools.wer import normalize
 
     assert all(normalize(t) == normalize(c["reference"]) for t in texts.values()), texts

@@ -63,7 +63,7 @@ print(json.dumps({{"segments": result["segments"], "language": result["language"
 @needs_whisperx
 @pytest.mark.skipif(not provider_available(), reason="PhoenixNPU provider library not built")
 def test_whisperx_pipeline_vad_and_batched_transcription_on_the_provider():
-    from phoenix_npu.whisper.wer import word_error_rate
+    from phoenix_npu_tools.wer import word_error_rate
 
     from _whisper import tiny_en_onnx
 

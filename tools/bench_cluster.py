@@ -28,7 +28,7 @@ except ImportError:  # a source tree without the package installed
 def main() -> int:
     from phoenix_npu.whisper.batch import transcribe_batch
     from phoenix_npu.whisper.export import ensure_exported
-    from phoenix_npu.whisper.wer import default_speech_dir
+    from phoenix_npu_tools.wer import default_speech_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny.en")

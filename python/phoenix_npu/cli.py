@@ -24,11 +24,16 @@ COMMANDS = {
     "transcribe": ("phoenix_npu.whisper.transcribe_cli", "transcribe audio files with Whisper on PhoenixNPU"),
     "import": ("phoenix_npu.whisper.importer", "import a CTranslate2 Whisper checkpoint as a Hugging Face directory"),
     "export": ("phoenix_npu.whisper.export", "export Whisper to ONNX with Optimum (opset 17, fixed encoder dims)"),
-    "bench": ("phoenix_npu.whisper.bench", "benchmark PhoenixNPU against ORT's CPU EP and faster-whisper"),
-    "plan": ("phoenix_npu.npu_plan", "print the npu1 tile plan and modelled latency of the Whisper encoder"),
     "doctor": ("phoenix_npu.doctor", "check the NPU driver, XRT, kernel manifest and artifacts"),
     "info": ("phoenix_npu.info", "show the provider library and its devices, or where a model's nodes run and why"),
 }
+
+# Commands other packages add (the developers' phoenix-npu-tools adds `bench` and `plan`): entry
+# points of this group, name = a module with add_arguments(parser), run(args) and HELP.
+COMMAND_GROUP = "phoenix_npu.commands"
+# what to install for a developer command that is not there
+TOOLS_HINT = "install the developer tools: pip install ./tools (from a checkout of phoenix-npu)"
+TOOL_COMMANDS = ("bench", "plan")
 
 # Libraries whose INFO/WARNING chatter (deprecations, tracer notes) is not for a CLI user.
 QUIET_LOGGERS = ("transformers", "optimum", "torch", "faster_whisper", "huggingface_hub")
@@ -43,6 +48,17 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def commands() -> dict[str, tuple[str, str | None]]:
+    """command -> (module, help or None when the module gives it): this package's, then the
+    entry points of COMMAND_GROUP (never overriding one of ours)."""
+    from importlib import metadata
+
+    found = dict(COMMANDS)
+    for ep in metadata.entry_points(group=COMMAND_GROUP):
+        found.setdefault(ep.name, (ep.value, None))
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoenix-npu", description=DESCRIPTION,
                                      epilog="Run `phoenix-npu COMMAND --help` for a command's options.")
@@ -51,13 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug messages too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
+    for name, (module, help_text) in commands().items():
         try:
-            importlib.import_module(module).add_arguments(p)
+            loaded = importlib.import_module(module)
         except ModuleNotFoundError as exc:  # a missing optional dependency of that command
+            loaded = None
+            p = sub.add_parser(name, help=help_text, description=help_text)
             p.set_defaults(_missing=exc)
+        if loaded is not None:
+            help_text = help_text or getattr(loaded, "HELP", None)
+            p = sub.add_parser(name, help=help_text, description=help_text)
+            loaded.add_arguments(p)
+        p.set_defaults(_module=module)
     return parser
 
 
@@ -99,6 +120,11 @@ def quiet_native_libraries(quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    missing_tool = next((a for a in argv if not a.startswith("-")), None)
+    if missing_tool in TOOL_COMMANDS and missing_tool not in commands():
+        print(f"phoenix-npu {missing_tool}: a developer command; {TOOLS_HINT}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if getattr(args, "_missing", None) is not None:
         exc = args._missing

@@ -22,14 +22,12 @@ MODULE_EXTRAS = {
     "tqdm": "faster-whisper",
     "tokenizers": "faster-whisper",
     "huggingface_hub": "faster-whisper",
-    # export, import, the Optimum engine, bench and WER
+    # export, import, the Optimum integration
     "torch": "whisper",
     "transformers": "whisper",
     "optimum": "whisper",
     "safetensors": "whisper",
-    "jiwer": "whisper",
     "whisper_normalizer": "whisper",
-    "matplotlib": "whisper",
     # fan-out over Ray, WhisperX, AMD Quark
     "ray": "cluster",
     "whisperx": "whisperx",

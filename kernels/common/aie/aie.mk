@@ -10,9 +10,10 @@
 #   make -f kernels/layernorm/aie/Makefile run        # runs the host tests on the NPU (77 = no NPU)
 #   make -f ... KERNEL_NAMES=PHX_LN_1500x512          # one manifest stage only
 #
-# Python: the one with phoenix_npu installed (the design reads the manifest with the provider's
-# parser and its parameters from phoenix_npu.npu_model) and, to build, mlir_aie and llvm-aie:
-# by default the repository's .venv (scripts/setup.sh).
+# Python: the one with the developer tools installed (phoenix-npu-tools: its planner writes the
+# design parameters file, build/design_params.json, which is all the designs read; see
+# design_params.py) and, to build, mlir_aie and llvm-aie: by default the repository's .venv
+# (scripts/setup.sh).
 COMMON_AIE := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KERNELS_DIR := $(abspath $(COMMON_AIE)/../..)
 REPO_PYTHON := $(abspath $(KERNELS_DIR)/../.venv/bin/python)
@@ -38,6 +39,17 @@ endif
 ifndef AIECC
 AIECC := $(shell command -v aiecc 2>/dev/null)
 endif
+MANIFEST ?= $(KERNELS_DIR)/manifest.json
+# The planner's design parameters, written at parse time (a design's --list needs them to name
+# its stages) into ./build of the directory make runs in; the designs import no Python package.
+PARAMS ?= build/design_params.json
+ifneq ($(MAKECMDGOALS),clean)
+PARAMS_WRITTEN := $(shell mkdir -p $(dir $(PARAMS)) && $(PYTHON) -m phoenix_npu.cli -q plan --manifest $(MANIFEST) --write-params $(PARAMS) >/dev/null && echo yes)
+ifneq ($(PARAMS_WRITTEN),yes)
+$(error could not write the design parameters $(PARAMS) (python: $(PYTHON)): run `$(PYTHON) -m phoenix_npu.cli plan --manifest $(MANIFEST) --write-params $(PARAMS)` to see why; it needs the developer tools (scripts/setup.sh, or pip install ./tools))
+endif
+endif
+
 TOOL_ENV = PEANO_INSTALL_DIR=$(PEANO_INSTALL_DIR) MLIR_AIE_DIR=$(MLIR_AIE_DIR) AIECC=$(AIECC)
 
 # Host tests (test.cpp): XRT >= the pinned minimum, as AMD's xdna-driver installs it.
@@ -79,12 +91,11 @@ build/libphoenix_ref.a: $(REF_OBJS)
 ifdef DESIGN
 .DEFAULT_GOAL := all
 ifndef KERNEL_NAMES
-KERNEL_NAMES := $(shell $(PYTHON) $(DESIGN) --list)
+KERNEL_NAMES := $(shell $(PYTHON) $(DESIGN) --params $(PARAMS) --manifest $(MANIFEST) --list)
 endif
 ifeq ($(strip $(KERNEL_NAMES)),)
-$(error $(DESIGN) --list named no manifest stage (is phoenix_npu installed for $(PYTHON)? run scripts/setup.sh))
+$(error $(DESIGN) --list named no manifest stage of $(PARAMS))
 endif
-MANIFEST ?= $(KERNELS_DIR)/manifest.json
 TEST_SRC ?= $(dir $(DESIGN))test.cpp
 HOST_TEST_DEPS := $(TEST_SRC) $(COMMON_AIE)/host_test.h $(KERNELS_DIR)/common/bf16.h
 
@@ -92,15 +103,15 @@ HOST_TEST_DEPS := $(TEST_SRC) $(COMMON_AIE)/host_test.h $(KERNELS_DIR)/common/bf
 all: $(foreach k,$(KERNEL_NAMES),build/$(k)/final.xclbin build/$(k)/test)
 
 # As mlir-aie's jit_xclbin rule: the design builds its xclbin and instructions in one step.
-build/%/final.xclbin build/%/insts.bin: $(DESIGN) $(KERNEL_SOURCES) $(MANIFEST) $(COMMON_AIE)/build_xclbin.py $(COMMON_AIE)/iron_common.py | check-tools
+build/%/final.xclbin build/%/insts.bin: $(DESIGN) $(KERNEL_SOURCES) $(MANIFEST) $(PARAMS) $(COMMON_AIE)/build_xclbin.py $(COMMON_AIE)/iron_common.py | check-tools
 	@mkdir -p $(@D)
-	$(TOOL_ENV) $(PYTHON) $(DESIGN) --manifest $(MANIFEST) --kernel $* --xclbin-path=build/$*/final.xclbin --insts-path=build/$*/insts.bin
+	$(TOOL_ENV) $(PYTHON) $(DESIGN) --manifest $(MANIFEST) --params $(PARAMS) --kernel $* --xclbin-path=build/$*/final.xclbin --insts-path=build/$*/insts.bin
 
 # Generated files are kept (make would delete them as intermediates).
 .PRECIOUS: build/%/params.h build/%/final.xclbin build/%/insts.bin
-build/%/params.h: $(DESIGN) $(MANIFEST)
+build/%/params.h: $(DESIGN) $(MANIFEST) $(PARAMS)
 	@mkdir -p $(@D)
-	$(PYTHON) $(DESIGN) --manifest $(MANIFEST) --kernel $* --params-header $@
+	$(PYTHON) $(DESIGN) --manifest $(MANIFEST) --params $(PARAMS) --kernel $* --params-header $@
 
 build/%/test: build/%/params.h build/libphoenix_ref.a $(HOST_TEST_DEPS)
 	$(CXX) $(HOST_CXXFLAGS) $(HOST_INCLUDES) -Ibuild/$* -o $@ $(TEST_SRC) build/libphoenix_ref.a $(HOST_LIBS)

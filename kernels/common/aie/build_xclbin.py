@@ -3,8 +3,11 @@
 Shared by every kernels/*/aie/design.py. A design.py holds one kind of xclbin kernel (GEMM,
 MatMul epilogue, LayerNorm, Softmax, GELU, and the INT8 MatMul's quantize / INT8 GEMM / epilogue): its core objects (`core_objects`), its IRON program
 (`program`) and the values its host test needs (`test_params`). Its parameters are never written
-by hand: for a manifest stage (kernels/manifest.json) npu_model.designs_for() plans the design
-and check_design() must accept it, else the build stops.
+by hand: the planner (the developers' tools, phoenix_npu_tools.npu_model) plans every stage of
+kernels/manifest.json, checks it against npu1's limits and writes the design parameters file
+(design_params.py), which is all a design reads: nothing here imports the Python packages.
+
+    phoenix-npu plan --write-params kernels/build/design_params.json         # first (aie.mk does it)
 
     python build_xclbin.py --manifest kernels/manifest.json --out build      # ONE xclbin, every kernel
     python build_xclbin.py --manifest kernels/manifest.json --out build --per-stage  # one xclbin per stage
@@ -20,8 +23,7 @@ npu2-only since mlir-aie #2695 ("frequently failing on npu1 runners"): this path
 thing upstream distrusts on npu1, so `--per-stage` builds each stage alone into its own xclbin
 (the XRT device's per-stage mode, the default until the bring-up passes the chain: docs/npu.md 5a).
 NOT YET RUN: no Peano or mlir-aie here.
-Needs Python with phoenix_npu installed (scripts/setup.sh's .venv: the manifest is read by the
-provider's own parser) and, to build, mlir_aie + llvm-aie at the pinned versions.
+Needs the parameters file (above) and, to build, mlir_aie + llvm-aie at the pinned versions.
 """
 import argparse
 import importlib.util
@@ -29,6 +31,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import design_params
 
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE.parent.parent
@@ -79,18 +83,18 @@ def load_design(kind: str):
     return module
 
 
-def manifest_stages(manifest_path=MANIFEST):
-    """[(manifest kernel, checked design, stage)] for every xclbin kernel of the manifest."""
-    from phoenix_npu.manifest import load_manifest
-    from phoenix_npu.npu_model import check_design, designs_for
-    out = []
-    for k in load_manifest(manifest_path, check_artifacts=False).kernels:
-        for design, stage in zip(designs_for(k), k.stages, strict=True):
-            problems = check_design(design)
-            if problems:
-                sys.exit(f"{design.name}: violates npu1's limits: {problems}")
-            out.append((k, design, stage))
-    return out
+def manifest_stages(params_path=design_params.DEFAULT_PATH, manifest_path=MANIFEST):
+    """[(manifest kernel, checked design, stage)] for every xclbin kernel of the manifest, from
+    the planner's parameters file (design_params.py); exits with what to run when it is missing
+    or planned for another manifest."""
+    return load_params(params_path, manifest_path)[1]
+
+
+def load_params(params_path=design_params.DEFAULT_PATH, manifest_path=MANIFEST):
+    try:
+        return design_params.load(params_path, manifest_path)
+    except design_params.ParamsError as e:
+        sys.exit(str(e))
 
 
 def run(cmd, cwd):
@@ -150,6 +154,8 @@ def design_main(module):
     kind = module.DESIGN_KIND
     ap = argparse.ArgumentParser(description=(module.__doc__ or kind).splitlines()[0])
     ap.add_argument("--manifest", default=str(MANIFEST))
+    ap.add_argument("--params", default=str(design_params.DEFAULT_PATH),
+                    help="the planner's design parameters (phoenix-npu plan --write-params PATH)")
     ap.add_argument("--kernel", help="manifest stage (kernel_name); default: the first of this design's kind")
     ap.add_argument("--list", action="store_true", help="print the manifest stages of this design's kind")
     ap.add_argument("--check", action="store_true", help="print the checked design (npu1 limits)")
@@ -157,7 +163,7 @@ def design_main(module):
     ap.add_argument("--xclbin-path", help="build this stage alone into this xclbin (needs the toolchain)")
     ap.add_argument("--insts-path", help="its instruction file")
     a = ap.parse_args()
-    mine = [s for s in manifest_stages(a.manifest) if design_kind(s[1]) == kind]
+    mine = [s for s in manifest_stages(a.params, a.manifest) if design_kind(s[1]) == kind]
     if a.list:
         print(" ".join(s[2].kernel_name for s in mine))
         return
@@ -179,13 +185,13 @@ def design_main(module):
                     FIRST_KERNEL_ID)
 
 
-def build_per_stage(manifest_path, out: Path):
+def build_per_stage(stages, out: Path):
     """Per-stage mode (docs/npu.md 5): every stage built ALONE into its own xclbin (the manifest stage's
     "xclbin", else <out>/<kernel_name>.xclbin), one hw_context per stage at run time. No --xclbin-input
     chain: the configuration upstream runs on npu1 (one design per xclbin), unlike the one-xclbin chain
     (mlir-aie #2695, xdna-driver #906)."""
     modules = {}
-    for kernel, design, stage in manifest_stages(manifest_path):
+    for kernel, design, stage in stages:
         kind = design_kind(design)
         if kind not in modules:
             modules[kind] = load_design(kind)
@@ -198,19 +204,20 @@ def build_per_stage(manifest_path, out: Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", default=str(MANIFEST))
+    ap.add_argument("--params", default=str(design_params.DEFAULT_PATH),
+                    help="the planner's design parameters (phoenix-npu plan --write-params PATH)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--per-stage", action="store_true",
                     help="one xclbin per stage (per-stage mode) instead of the one-xclbin chain")
     a = ap.parse_args()
-    from phoenix_npu.manifest import load_manifest
-    m = load_manifest(a.manifest, check_artifacts=False)
+    header, stages = load_params(a.params, a.manifest)
     out = Path(a.out).resolve()
     if a.per_stage:
-        build_per_stage(a.manifest, out)
+        build_per_stage(stages, out)
         return
-    xclbin = out / Path(m.xclbin).name
+    xclbin = out / Path(header["xclbin"]).name
     previous, kernel_id, modules = None, FIRST_KERNEL_ID, {}
-    for kernel, design, stage in manifest_stages(a.manifest):
+    for kernel, design, stage in stages:
         kind = design_kind(design)
         if kind not in modules:
             modules[kind] = load_design(kind)

@@ -2,7 +2,7 @@
 # kernels/*/aie/design.py uses: the runtime sequence from a checked Design's shim DMA tasks, the
 # Program around the workers, and the whole-array row scaffolding that LayerNorm, Softmax, GELU
 # and the MatMul epilogue share. Each design.py only adds its core body. The numbers come from the
-# Design that python/phoenix_npu/npu_model.py plans and check_design() accepts, verbatim.
+# Design that tools/phoenix_npu_tools/npu_model.py plans and check_design() accepts, verbatim.
 # Never run on mlir-aie (none here); written against the v1.4.1 sources (python/iron/runtime/runtime.py,
 # runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py). Task groups
 # follow upstream taskgroup.py's own example (construct one TaskGroup, fill / drain with group=tg,

@@ -12,7 +12,7 @@
     faster       WhisperModel: faster-whisper with the encoder on PhoenixNPU (a drop-in for
                  faster_whisper.WhisperModel); BatchedInferencePipeline, Segment, Word, ...
     whisperx_support  WhisperX's pipeline with that model (WhisperX's own environment)
-    bench, wer   developer tools: `phoenix-npu bench`, `tools/wer.py`
+    (bench and WER are developer tools: the phoenix_npu_tools package in tools/)
 
 Importing this package or any module above loads neither torch nor transformers: they are
 imported inside the functions that use them (loading a model, exporting, importing weights).

@@ -44,11 +44,11 @@ def _int8_dir(onnx_dir: Path, model: str) -> Path:
 
 
 def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAULT_METHOD,
-                      speech_dir: str | os.PathLike | None = None, quantizer: str = DEFAULT_QUANTIZER,
+                      quantizer: str = DEFAULT_QUANTIZER,
                       calibration_audio=None) -> Path:
     """The path of `model`'s INT8 (QDQ) encoder, for any caller that builds its own encoder
     session (the faster-whisper-compatible API, the batch runner): quantized once from the FP32
-    export, calibrated on calibration_source(calibration_audio, speech_dir) (by default the
+    export, calibrated on calibration_source(calibration_audio) (by default the
     audio installed with the package), and cached in cache_root()/<model>/onnx-int8/<calibration
     set> (redone when
     the FP32 encoder, the recipe or the calibration audio changes). A path to an .onnx file is
@@ -61,7 +61,7 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
     if p.suffix == ".onnx":
         check_qdq_encoder(p)
         return p
-    paths, note = calibration_source(calibration_audio, speech_dir)
+    paths, note = calibration_source(calibration_audio)
     onnx_dir = ensure_exported(str(model))
     src = onnx_dir / ENCODER
     meta_src = {}

@@ -15,13 +15,10 @@ BF16, so attention stays one fused kernel.
 
 Calibration audio (calibration_source()): the user's (`calibration_audio`, the CLI's
 --calibration), else the 11 s of read speech installed with the package (PACKAGED_CALIBRATION),
-never a folder of the developers'. The project's WER tooling passes `speech_dir` instead, and
-calibration audio is then never the evaluation set: the clips of the speech set (manifest.tsv)
-are split by a fixed rule, CALIBRATION_RULE: in file-name order,
-clip i calibrates when i % 3 == 1 (4 of the 13 clips: LibriVox, LJSpeech and two LibriSpeech
-recordings, 16.7 s); the other 9 are the evaluation set (`evaluation_clips()`), which the WER
-figures use. Each calibration clip is one padded 30 s window, and all of them concatenated are
-one more (a window full of speech). Which clips calibrated a model is written into the model
+never a folder of the developers'. (The developers' WER tool, phoenix_npu_tools.wer, passes the
+calibration half of its speech set here, split from its evaluation half by a fixed rule: see
+phoenix_npu_tools/speech.py.) Each calibration clip is one padded 30 s window, and all of them
+concatenated are one more (a window full of speech). Which clips calibrated a model is written into the model
 (metadata_props "phoenix_npu.int8") and beside the cached copy.
 
 Quantizer: ONNX Runtime's quantize_static by default; AMD Quark (`quantizer="quark"`, the
@@ -53,7 +50,6 @@ INT8_VERSION = 2               # bump when the quantization recipe changes: cach
 INT8_DIR = "onnx-int8"         # cache_root()/<model>/onnx-int8/encoder_model.onnx
 INT8_MARKER = "phoenix_npu_int8.json"
 METADATA_KEY = "phoenix_npu.int8"
-CALIBRATION_RULE = "shared speech clips in file-name order, clip i calibrates when i % 3 == 1; the rest evaluate"
 # the calibration audio installed with the package, for users who give none: 11 s of the JFK
 # inaugural address (public domain; samples/jfk.wav as FLAC)
 PACKAGED_CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration_jfk.flac"
@@ -69,24 +65,7 @@ class QuantizationError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------
-# calibration and evaluation clips
-
-def _split(speech_dir: str | os.PathLike | None = None) -> tuple[list[dict], list[dict]]:
-    from .speech import default_speech_dir, read_manifest
-
-    clips = sorted(read_manifest(speech_dir or default_speech_dir()), key=lambda c: Path(c["path"]).name)
-    return [c for i, c in enumerate(clips) if i % 3 == 1], [c for i, c in enumerate(clips) if i % 3 != 1]
-
-
-def calibration_clips(speech_dir: str | os.PathLike | None = None) -> list[dict]:
-    """The clips of the shared speech set that calibrate (CALIBRATION_RULE): [{"path", "reference", ...}]."""
-    return _split(speech_dir)[0]
-
-
-def evaluation_clips(speech_dir: str | os.PathLike | None = None) -> list[dict]:
-    """The clips of the shared speech set never used for calibration: the INT8 WER set."""
-    return _split(speech_dir)[1]
-
+# calibration audio
 
 def calibration_windows(feature_extractor, audio_paths) -> list[np.ndarray]:
     """Log-mel windows [1, n_mels, 3000] for calibration: each clip padded to 30 s, then the
@@ -284,19 +263,14 @@ def check_qdq_encoder(path: str | os.PathLike) -> dict:
     return info
 
 
-def calibration_source(calibration_audio=None, speech_dir: str | os.PathLike | None = None) -> tuple[list[str], str]:
-    """(audio paths, what they are) to calibrate with: the user's files and folders
-    (`calibration_audio`), else the calibration clips of a speech set with manifest.tsv when
-    `speech_dir` is given (CALIBRATION_RULE: the developers' WER tooling), else the audio
-    installed with the package. Raises QuantizationError when the audio named is not there."""
+def calibration_source(calibration_audio=None) -> tuple[list[str], str]:
+    """(audio paths, what they are) to calibrate with: the caller's files and folders
+    (`calibration_audio`, the CLI's --calibration), else the audio installed with the package.
+    Raises QuantizationError when the audio named is not there."""
     if calibration_audio:
         items = [calibration_audio] if isinstance(calibration_audio, (str, os.PathLike)) else calibration_audio
-        return audio_files(items), "audio given with --calibration"
-    if speech_dir is not None:
-        try:
-            return [c["path"] for c in calibration_clips(speech_dir)], CALIBRATION_RULE
-        except FileNotFoundError as exc:
-            raise QuantizationError(f"no calibration clips: {exc}") from None
+        paths = audio_files(items)
+        return paths, f"the caller's calibration audio ({len(paths)} file{'s' if len(paths) != 1 else ''})"
     if not PACKAGED_CALIBRATION.is_file():
         raise QuantizationError(f"the package's calibration audio {PACKAGED_CALIBRATION} is missing (a broken "
                                 "install); pass --calibration with audio of your own")
@@ -304,7 +278,7 @@ def calibration_source(calibration_audio=None, speech_dir: str | os.PathLike | N
 
 
 def quantize_export_dir(onnx_dir: str | os.PathLike, method: str = DEFAULT_METHOD, calibration_audio=None,
-                        speech_dir: str | os.PathLike | None = None, quantizer: str = DEFAULT_QUANTIZER) -> dict:
+                        quantizer: str = DEFAULT_QUANTIZER) -> dict:
     """`phoenix-npu export --int8`: replace onnx_dir/encoder_model.onnx by its INT8 QDQ version
     (the FP32 one is kept as encoder_model.fp32.onnx); the directory stays an Optimum export
     that `phoenix-npu transcribe --model DIR` and ORTModelForSpeechSeq2Seq load."""
@@ -313,7 +287,7 @@ def quantize_export_dir(onnx_dir: str | os.PathLike, method: str = DEFAULT_METHO
     from .onnx_files import ENCODER
 
     onnx_dir = Path(onnx_dir)
-    paths, note = calibration_source(calibration_audio, speech_dir)
+    paths, note = calibration_source(calibration_audio)
     fp32 = onnx_dir / "encoder_model.fp32.onnx"
     (onnx_dir / ENCODER).rename(fp32)
     fe = WhisperFeatureExtractor.from_pretrained(onnx_dir)

@@ -1,6 +1,6 @@
 """npu1 (AIE2, mlir-aie `npu1`) limits the stand-in enforces, each with its upstream source.
 
-Kept apart from python/phoenix_npu/npu_model.py on purpose: the stand-in checks the designs that
+Kept apart from tools/phoenix_npu_tools/npu_model.py on purpose: the stand-in checks the designs that
 the planner produced, so it must not share the planner's numbers by import. tests/test_iron_standin.py
 checks that the two agree.
 """

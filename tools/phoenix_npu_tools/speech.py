@@ -32,3 +32,29 @@ def read_manifest(speech_dir: str | os.PathLike) -> list[dict]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     return [{"path": str(speech_dir / r["filename"]), "reference": r["reference_transcript"],
              "duration": float(r.get("duration_seconds") or 0)} for r in rows]
+
+
+# The INT8 calibration / evaluation split of a speech set, so that calibration audio is never
+# evaluated: in file-name order, clip i calibrates when i % 3 == 1 (of the 13 shared clips: 4,
+# LibriVox, LJSpeech and two LibriSpeech recordings, 16.7 s); the other 9 are the INT8 WER set.
+CALIBRATION_RULE = "speech clips in file-name order, clip i calibrates when i % 3 == 1; the rest evaluate"
+
+
+def _split(speech_dir: str | os.PathLike | None = None) -> tuple[list[dict], list[dict]]:
+    clips = sorted(read_manifest(speech_dir or default_speech_dir()), key=lambda c: Path(c["path"]).name)
+    return [c for i, c in enumerate(clips) if i % 3 == 1], [c for i, c in enumerate(clips) if i % 3 != 1]
+
+
+def calibration_clips(speech_dir: str | os.PathLike | None = None) -> list[dict]:
+    """The clips of the speech set that calibrate (CALIBRATION_RULE): [{"path", "reference", ...}]."""
+    return _split(speech_dir)[0]
+
+
+def evaluation_clips(speech_dir: str | os.PathLike | None = None) -> list[dict]:
+    """The clips of the speech set never used for calibration: the INT8 WER set."""
+    return _split(speech_dir)[1]
+
+
+def calibration_paths(speech_dir: str | os.PathLike | None = None) -> list[str]:
+    """calibration_clips' audio paths, as phoenix_npu's `calibration_audio` takes them."""
+    return [c["path"] for c in calibration_clips(speech_dir)]

@@ -1,7 +1,7 @@
 """Word error rate of Whisper on PhoenixNPU against ORT's FP32 CPU EP, on real speech clips.
 
-    python -m phoenix_npu.whisper.wer --models tiny.en base --device emulator
-    python tools/wer.py --speech-dir ../shared/speech
+    python -m phoenix_npu_tools.wer --models tiny.en base --device emulator
+    python -m phoenix_npu_tools.wer --speech-dir ../shared/speech
 
 Both runs use the same exported model, the same decoder (on the CPU EP) and the same decoding
 settings; only the encoder's providers differ. Texts are normalised with Whisper's English
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .speech import default_speech_dir, read_manifest  # noqa: F401  (re-exported)
+from .speech import calibration_paths, default_speech_dir, evaluation_clips, read_manifest  # noqa: F401  (re-exported)
 
 DEFAULT_MODELS = ("tiny.en",)
 
@@ -34,7 +34,7 @@ def normalizer():
     if _normalizer is None:
         from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
-        from .tokenizer import english_spelling_mapping
+        from phoenix_npu.whisper.tokenizer import english_spelling_mapping
 
         _normalizer = EnglishTextNormalizer(english_spelling_mapping() or {})
     return _normalizer
@@ -60,7 +60,7 @@ def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf1
              language: str | None = "en", int8=False) -> dict:
     """Transcribe `clips` with the encoder on `device`; returns WER, timings and texts.
     int8: True for the model's INT8 (QDQ) encoder, or a QDQ encoder path."""
-    from .transcribe import load_model, transcribe
+    from phoenix_npu.whisper.transcribe import load_model, transcribe
 
     t = load_model(model, device=device, bf16=bf16, precision=precision, int8=int8)
     start = time.perf_counter()
@@ -89,9 +89,9 @@ def int8_report(model: str, device: str, clips: list[dict], num_beams: int = 1,
     """WER on `clips` of: the FP32 CPU EP, `device` at BF16, `device` with the INT8 encoder
     (calibrated on the calibration clips of `speech_dir`, default default_speech_dir()), and
     the CPU EP running the same INT8 QDQ encoder; printed as one line per configuration."""
-    from .int8 import int8_encoder_path
+    from phoenix_npu.whisper.int8 import int8_encoder_path
 
-    qdq = str(int8_encoder_path(model, speech_dir=speech_dir or default_speech_dir()))
+    qdq = str(int8_encoder_path(model, calibration_audio=calibration_paths(speech_dir)))
     runs = {"cpu fp32": evaluate(model, "cpu", clips, num_beams=num_beams)}
     if device != "cpu":
         runs[f"{device} bf16"] = evaluate(model, device, clips, num_beams=num_beams)
@@ -127,20 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="only the first N clips")
     p.add_argument("--int8", action="store_true",
                    help="score the INT8 (QDQ) encoder too (on --device, and on the CPU EP), on the clips that did not "
-                        "calibrate it (quantize.evaluation_clips), next to FP32 and BF16")
+                        "calibrate it (speech.evaluation_clips), next to FP32 and BF16")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--verbose", "-v", action="store_true", help="print every clip whose transcripts differ")
     args = p.parse_args(argv)
 
-    from .._library import ProviderError
-    from ..cli import configure_logging
+    from phoenix_npu._library import ProviderError
+    from phoenix_npu.cli import configure_logging
 
     configure_logging()
 
     clips = read_manifest(args.speech_dir or default_speech_dir())
     if args.int8:
-        from .quantize import evaluation_clips
-
         clips = evaluation_clips(args.speech_dir)
     if args.limit:
         clips = clips[:args.limit]

@@ -15,6 +15,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+HELP = "benchmark PhoenixNPU against ORT's CPU EP and faster-whisper"
+
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="base", help="tiny.en, base, or a Hugging Face Whisper directory (default base)")
@@ -86,7 +88,7 @@ def _mel_window(hf_dir: Path, seconds: float, speech_dir: Path):
     import numpy as np
     from transformers import WhisperFeatureExtractor
 
-    from .audio import load_audio
+    from phoenix_npu.whisper.audio import load_audio
 
     fe = WhisperFeatureExtractor.from_pretrained(hf_dir)
     audio = np.zeros(0, np.float32)
@@ -178,8 +180,8 @@ def bench_batches(model: str, batches: list[int], repeats: int, threads: int, sp
 
     import phoenix_npu
 
-    from .export import encoder_session_options, ensure_exported
-    from .importer import resolve_model
+    from phoenix_npu.whisper.export import encoder_session_options, ensure_exported
+    from phoenix_npu.whisper.importer import resolve_model
 
     fixed = Path(ensure_exported(model)) / "encoder_model.onnx"
     window = _mel_window(resolve_model(model), 30.0, speech_dir)
@@ -220,9 +222,9 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
 
     import phoenix_npu
 
-    from .importer import resolve_model
-    from .registry import ct2_model_dir
-    from .export import encoder_session_options, ensure_exported
+    from phoenix_npu.whisper.importer import resolve_model
+    from phoenix_npu.whisper.registry import ct2_model_dir
+    from phoenix_npu.whisper.export import encoder_session_options, ensure_exported
 
     hf_dir = resolve_model(model)
     onnx_dir = ensure_exported(model)
@@ -252,11 +254,13 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
             npu[label] = (npu_session(encoder, precision), precision)
     qdq_path = None
     if int8 or int8_encoder:
-        from .int8 import int8_encoder_path
-        from .quantize import check_qdq_encoder
+        from phoenix_npu.whisper.int8 import int8_encoder_path
+        from phoenix_npu.whisper.quantize import check_qdq_encoder
+
+        from .speech import calibration_paths
 
         # calibrated on the calibration clips of --speech-dir (never the evaluation clips)
-        qdq_path = str(int8_encoder_path(int8_encoder or model, speech_dir=speech_dir))
+        qdq_path = str(int8_encoder_path(int8_encoder or model, calibration_audio=calibration_paths(speech_dir)))
         npu["PhoenixNPU emulated (INT8)"] = (npu_session(qdq_path, "bf16"), "bf16")
     for label, (sess, _) in npu.items():
         engines[label] = (lambda s: lambda: s.run(None, feeds))(sess)
@@ -345,8 +349,8 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
 
 
 def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) -> dict:
-    from .audio import load_audio
-    from .transcribe import Transcriber
+    from phoenix_npu.whisper.audio import load_audio
+    from phoenix_npu.whisper.transcribe import Transcriber
 
     wavs = sorted(speech_dir.glob("*.wav"))
     if clips:
@@ -365,7 +369,7 @@ def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) 
     try:
         from faster_whisper import WhisperModel
 
-        from .registry import ct2_model_dir
+        from phoenix_npu.whisper.registry import ct2_model_dir
 
         fw = WhisperModel(str(ct2_model_dir(model)), device="cpu", compute_type="float32", cpu_threads=threads)
         lang = "en"
@@ -393,9 +397,9 @@ def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int,
     import faster_whisper
     from faster_whisper import decode_audio
 
-    from .faster import WhisperModel
-    from .int8 import INT8_DECODER, int8_encoder_path
-    from .registry import ct2_model_dir
+    from phoenix_npu.whisper.faster import WhisperModel
+    from phoenix_npu.whisper.int8 import INT8_DECODER, int8_encoder_path
+    from phoenix_npu.whisper.registry import ct2_model_dir
     from .wer import read_manifest, word_error_rate
 
     rows = read_manifest(speech_dir)
@@ -476,7 +480,7 @@ def _chart(results: dict, path: Path) -> None:
 
 
 def run(args) -> int:
-    from .registry import ModelNotFoundError
+    from phoenix_npu.whisper.registry import ModelNotFoundError
 
     threads = args.threads or len(os.sched_getaffinity(0))
     try:

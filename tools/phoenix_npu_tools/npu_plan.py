@@ -1,9 +1,11 @@
 """`phoenix-npu plan`: the npu1 tile plan and MODELLED latency of the Whisper encoder.
 
-Nothing printed here was measured: every figure comes from phoenix_npu.npu_model (see
+Nothing printed here was measured: every figure comes from phoenix_npu_tools.npu_model (see
 docs/npu.md for the assumptions) and is labelled "modelled".
 """
 from __future__ import annotations
+
+HELP = "print the npu1 tile plan and modelled latency of the Whisper encoder"
 
 
 def add_arguments(parser) -> None:
@@ -37,6 +39,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kernels", default=None, help="the source tree's kernels/ folder for --simulate "
                                                         "(default: found from the current directory)")
     parser.add_argument("--seed", type=int, default=0, help="random inputs of --simulate")
+    parser.add_argument("--write-params", metavar="PATH", default=None,
+                        help="plan and check every manifest stage and write the design parameters file the "
+                             "IRON designs read (kernels/common/aie/design_params.py); exit 1 on a violation")
 
 
 def _summary_line(e) -> str:
@@ -48,7 +53,7 @@ def _summary_line(e) -> str:
 
 def check(manifest_path=None) -> int:
     """Every manifest kernel's design against npu1's limits (npu_model.check_design)."""
-    from .manifest import ManifestError, load_manifest
+    from phoenix_npu.manifest import ManifestError, load_manifest
     from .npu_model import check_manifest
     try:
         m = load_manifest(manifest_path, check_artifacts=False)
@@ -72,8 +77,25 @@ def check(manifest_path=None) -> int:
     return 1 if failures else 0
 
 
+def write(path, manifest_path=None) -> int:
+    """`--write-params PATH`: the design parameters file of every manifest stage."""
+    from phoenix_npu.manifest import ManifestError
+
+    from .design_params import DesignCheckError, write_params
+    from .npu_model import DesignError
+    try:
+        data = write_params(path, manifest_path)
+    except (ManifestError, DesignError, DesignCheckError) as e:
+        print(f"phoenix-npu plan --write-params: {e}")
+        return 1
+    print(f"wrote {path}: {len(data['stages'])} stages of {data['manifest']}")
+    return 0
+
+
 def run(args) -> int:
     from .npu_model import WHISPER, PlanError, plan_encoder
+    if getattr(args, "write_params", None):
+        return write(args.write_params, args.manifest)
     if getattr(args, "check", False):
         return check(args.manifest)
     if getattr(args, "simulate", False):
@@ -99,7 +121,7 @@ def run(args) -> int:
     npu = e.npu
     print(f"Whisper {e.model} encoder on npu1 ({npu.cols}x{npu.rows} tiles, {npu.clock_ghz:g} GHz, "
           f"peak {npu.peak_bf16_flops() / 1e12:.2f} TFLOP/s BF16), {e.seconds:g} s window, numerics '{e.numerics}'")
-    print("ALL FIGURES ARE MODELLED (phoenix_npu.npu_model); nothing here has run on hardware.\n")
+    print("ALL FIGURES ARE MODELLED (phoenix_npu_tools.npu_model); nothing here has run on hardware.\n")
     print(f"{'kernel':16s} {'x':>3s} {'GFLOP':>7s} {'L1 KiB':>7s} {'L2 KiB':>7s} {'in MB':>7s} {'out MB':>7s} "
           f"{'compute':>8s} {'DMA':>8s} {'total ms':>9s}  bound    tiling")
     for p in e.plans:

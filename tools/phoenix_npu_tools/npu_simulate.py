@@ -31,14 +31,17 @@ import numpy as np
 def find_kernels_dir(explicit: str | None = None) -> Path | None:
     """The kernels/ folder that holds common/aie/iron_standin (explicit, $PHOENIX_NPU_KERNELS, the
     current directory or a parent, or the checkout this module was imported from)."""
-    cands = [explicit, os.environ.get("PHOENIX_NPU_KERNELS")]
+    def holds_designs(c) -> bool:
+        return bool(c) and (Path(c) / "common" / "aie" / "iron_standin" / "__init__.py").is_file()
+
+    for named in (explicit, os.environ.get("PHOENIX_NPU_KERNELS")):
+        if named:  # a folder the user named is the answer, or the error: never guessed past
+            return Path(named).resolve() if holds_designs(named) else None
+    cands = []
     here = Path.cwd().resolve()
     cands += [p / "kernels" for p in (here, *here.parents)] + [here]
     cands.append(Path(__file__).resolve().parents[2] / "kernels")
-    for c in cands:
-        if c and (Path(c) / "common" / "aie" / "iron_standin" / "__init__.py").is_file():
-            return Path(c).resolve()
-    return None
+    return next((Path(c).resolve() for c in cands if holds_designs(c)), None)
 
 
 def _kernel_modules(kernels_dir: Path):
@@ -84,7 +87,7 @@ def _bf16(x):
 def _emulated(nodes, inputs, outputs, inits, feeds, opset=17):
     """Run a small ONNX graph on the provider's emulated device; its only output."""
     from onnx import TensorProto, helper, numpy_helper
-    from .session import make_session
+    from phoenix_npu.session import make_session
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
     graph = helper.make_graph(nodes, "sim", [vi(n, s) for n, s in inputs], [vi(n, s) for n, s in outputs],
                               [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
@@ -117,14 +120,28 @@ def _compare_bf16(got, want) -> tuple[float, int, int]:
     return float(diff.max()), int(ulps[far].max()) if far.any() else 0, int(((ulps > TOLERANCE_ULP) & far).sum())
 
 
+def planned_as_built(kernel, stages):
+    """(kernel, [design], [stage]) of a manifest kernel exactly as a design reads them at build
+    time: planned, written in the design parameters format and read back by the kernels' own
+    reader (kernels/common/aie/design_params.py, on sys.path after _kernel_modules). Unchecked:
+    the caller checks, so that a violation is reported per stage."""
+    import design_params as kernel_side
+
+    from .design_params import stage_records
+    wanted = {s.kernel_name for s in stages}
+    records = [r for r in stage_records(kernel, check=False) if r["stage"]["kernel_name"] in wanted]
+    triples = kernel_side.stages_from({"version": kernel_side.VERSION, "stages": records})
+    return (triples[0][0] if triples else kernel), [d for _, d, _ in triples], [s for _, _, s in triples]
+
+
 def simulate_kernel(kernel, stages, kernels_dir: Path, seed: int = 0) -> list[StageResult]:
     """Run every stage of one manifest kernel on the stand-in (in order: a MatMul's GEMM feeds its
     epilogue) and compare with the emulated device."""
     from onnx import helper
-    from .npu_model import check_design, designs_for
+    from .npu_model import check_design
     build_xclbin, standin = _kernel_modules(kernels_dir)
     rng = np.random.default_rng(seed)
-    designs = designs_for(kernel)
+    kernel, designs, stages = planned_as_built(kernel, stages)
     out, buffers = [], {}
 
     def run(design, stage):
@@ -331,10 +348,10 @@ def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = Fa
 def compile_real(kernel, stages, kernels_dir: Path) -> list[str]:  # pragma: no cover - needs mlir_aie + aiecc
     """Where the pinned mlir_aie is installed: each stage's program() for real, then `aiecc
     --get-npu-insts` (compile-only, as upstream lit tests under REQUIRES: peano). Returns errors."""
-    from .npu_model import designs_for
     build_xclbin, _ = _kernel_modules(kernels_dir)
+    kernel, designs, stages = planned_as_built(kernel, stages)
     errors = []
-    for design, stage in zip(designs_for(kernel), stages):
+    for design, stage in zip(designs, stages):
         module = build_xclbin.load_design(build_xclbin.design_kind(design))
         objs = [o for _, o, _ in module.core_objects(kernel, design, Path(os.environ.get("MLIR_AIE_DIR", ".")))]
         with tempfile.TemporaryDirectory() as tmp:
@@ -350,7 +367,7 @@ def compile_real(kernel, stages, kernels_dir: Path) -> list[str]:  # pragma: no 
 
 
 def simulate_manifest(manifest_path=None, kernels_dir: Path | None = None, seed: int = 0) -> list[StageResult]:
-    from .manifest import load_manifest
+    from phoenix_npu.manifest import load_manifest
     m = load_manifest(manifest_path, check_artifacts=False)
     results = []
     for k in m.kernels:
@@ -370,7 +387,7 @@ def run(args) -> int:
              "reference kernel bodies; no timing, locks or real DMA" if why else "mlir_aie and aiecc found"))
     failures = 0
     if why is None:  # pragma: no cover - needs the toolchain
-        from .manifest import load_manifest
+        from phoenix_npu.manifest import load_manifest
         for k in load_manifest(args.manifest, check_artifacts=False).kernels:
             for e in compile_real(k, k.stages, kernels_dir):
                 print(f"  COMPILE FAILED {e}")
