@@ -153,7 +153,7 @@ def test_int8_gemm_sums_exactly_with_tail_blocks():
 @pytest.mark.parametrize("signed", [False, True])
 def test_int8_quantize_gives_ort_integers_shifted(signed):
     """NaN, infinities, the clamps and exact half-quanta included (round half to even)."""
-    from phoenix_npu.npu_simulate import int8_stage_params
+    from phoenix_npu_tools.npu_simulate import int8_stage_params
     rng = np.random.default_rng(22)
     M, K = 160, 64
     sa, za = np.float32(0.0625), (0 if signed else 131)   # a power of two: the half-quanta are exact in BF16
@@ -176,7 +176,7 @@ def test_int8_quantize_gives_ort_integers_shifted(signed):
 
 def test_int8_epilogue_column_parameters_lead_the_rows():
     """A wrong column-parameter row order (s_ab read as corr) is a wrong C: the comparison has teeth."""
-    from phoenix_npu.npu_simulate import int8_stage_params
+    from phoenix_npu_tools.npu_simulate import int8_stage_params
     rng = np.random.default_rng(23)
     rows, K, cols = 40, 32, 64
     B = rng.integers(-128, 128, (K, cols)).astype(np.int8)

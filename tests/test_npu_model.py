@@ -333,7 +333,7 @@ def nm_root():
 def test_int8_plan_prices_the_three_int8_stages():
     """--precision int8 (issue 23 item 5): each linear layer is quantize + INT8 GEMM + dequantizing epilogue,
     the GEMM at 256 INT8 MACs / cycle on the built i8 tile; the BF16 plan is unchanged by it."""
-    from phoenix_npu import npu_model as nm
+    from phoenix_npu_tools import npu_model as nm
     bf = nm.plan_encoder("base")
     i8 = nm.plan_encoder("base", precision="int8")
     ops = [p.kernel.op for p in i8.plans]
@@ -351,7 +351,7 @@ def test_int8_plan_prices_the_three_int8_stages():
 
 
 def test_int8_designs_pass_the_limit_check():
-    from phoenix_npu import npu_model as nm
+    from phoenix_npu_tools import npu_model as nm
     d = nm.gemm_design("g", 1500, 2048, 512, dtype="i8")
     assert (d.params["m"], d.params["k"], d.params["n"]) == (64, 64, 64) and not nm.check_design(d)
     assert all(t.elem_bytes == 1 for t in d.transfers if t.buffer in ("qa", "B"))

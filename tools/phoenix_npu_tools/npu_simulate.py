@@ -269,7 +269,7 @@ def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = Fa
     body and the contract's FP32 steps round differently)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
-    from . import counters, reset_counters
+    from phoenix_npu import counters, reset_counters
     M, K, N = kernel.M, kernel.K, kernel.N
     out = []
     a = _bf16(rng.standard_normal(M * K) * 2)
@@ -332,7 +332,7 @@ def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = Fa
                           inits)
     mdl = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     mdl.ir_version = 10
-    from .session import make_session
+    from phoenix_npu.session import make_session
     reset_counters()
     sess = make_session(mdl.SerializeToString(), device="emulator")   # alive while its counters are read
     want = sess.run(None, feeds)[0]
