@@ -62,6 +62,10 @@ phoenix_provider_test(test_gelu_patterns provider/tests/test_gelu_patterns.cc)
 phoenix_provider_test(test_shapes provider/tests/test_shapes.cc)
 # The XRT device's decisions that need no XRT: run states, context cache, mode selection.
 phoenix_test(test_npu_bringup provider/tests/test_npu_bringup.cc)
+# The NPU INT8 MatMul's routing (Manifest::Find) and stage parameters (int8_params.h).
+phoenix_provider_test(test_npu_int8 provider/tests/test_npu_int8.cc)
+# The compiled-model (EPContext) compatibility string and its judgement.
+phoenix_provider_test(test_compat_info provider/tests/test_compat_info.cc)
 
 # The kernel speed bench (not a test): kernels/bench/run.sh builds and runs it.
 add_executable(kernel_bench kernels/bench/kernel_bench.cc)

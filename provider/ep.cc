@@ -1,5 +1,8 @@
 #include "ep.h"
 
+#include "common/cpu_features.h"
+#include "compat_info.h"
+
 #include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
@@ -56,8 +59,17 @@ PhoenixEp::PhoenixEp(PhoenixEpFactory& factory, const ProviderOptions& options, 
   IsConcurrentRunSupported = IsConcurrentRunSupportedImpl;
 }
 
-const char* ORT_API_CALL PhoenixEp::GetCompiledModelCompatibilityInfoImpl(OrtEp*, const OrtGraph*) noexcept {
-  return "PhoenixNPUExecutionProvider;plan=1";
+// compat_info.h: EP, blob format, device, kernel ISA and (on the NPU) the NPU artifacts' identity.
+const char* ORT_API_CALL PhoenixEp::GetCompiledModelCompatibilityInfoImpl(OrtEp* this_ptr, const OrtGraph*) noexcept {
+  auto* ep = static_cast<PhoenixEp*>(this_ptr);
+  try {
+    const bool npu = ep->device_->Kind() == "npu";
+    ep->compat_info_ = MakeCompatInfo(ep->factory_.ep_name(), kEpContextFormatVersion, npu ? "npu" : "emulator",
+                                      KernelIsaName(), npu ? NpuArtifactsIdentity(ep->options_.manifest) : "none");
+  } catch (...) {
+    ep->compat_info_ = ep->factory_.ep_name();
+  }
+  return ep->compat_info_.c_str();
 }
 
 // Runs of one plan are serialised inside PlanRunner (they share its arena); runs with other

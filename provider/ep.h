@@ -54,6 +54,7 @@ class PhoenixEp : public OrtEp {
   PhoenixEpFactory& factory_;
   ProviderOptions options_;
   std::shared_ptr<Device> device_;
+  std::string compat_info_;  // GetCompiledModelCompatibilityInfo's answer (ORT copies it)
   const OrtLogger& logger_;
   std::mutex mutex_;
   std::map<std::vector<size_t>, RegionGraph> claimed_;  // by the region's ORT node ids, until compiled

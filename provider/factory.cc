@@ -2,7 +2,10 @@
 
 #include <memory>
 
+#include "common/cpu_features.h"
+#include "compat_info.h"
 #include "device_factory.h"
+#include "ep_context.h"
 #include "devices/xrt/npu_probe.h"
 #include "ep.h"
 #include "options.h"
@@ -97,11 +100,28 @@ void ORT_API_CALL PhoenixEpFactory::ReleaseEpImpl(OrtEpFactory*, OrtEp* ep) noex
   delete static_cast<PhoenixEp*>(ep);
 }
 
+// A compiled model's compatibility string (compat_info.h, written by PhoenixEp) against this
+// machine: the blob format, the device device=auto would choose, the NPU artifacts, the kernel ISA.
 OrtStatus* ORT_API_CALL PhoenixEpFactory::ValidateCompiledModelCompatibilityInfoImpl(
-    OrtEpFactory*, const OrtHardwareDevice* const*, size_t, const char*,
+    OrtEpFactory* this_ptr, const OrtHardwareDevice* const*, size_t, const char* compatibility_info,
     OrtCompiledModelCompatibility* model_compatibility) noexcept {
-  *model_compatibility = OrtCompiledModelCompatibility_EP_NOT_APPLICABLE;  // we write no EPContext models
+  PHX_ABI_BEGIN
+  auto* factory = static_cast<PhoenixEpFactory*>(this_ptr);
+  *model_compatibility = OrtCompiledModelCompatibility_EP_NOT_APPLICABLE;
+  if (compatibility_info == nullptr || *compatibility_info == 0) return nullptr;
+  const std::string device = DeviceAutoWouldChoose();
+  std::string why;
+  switch (JudgeCompatInfo(compatibility_info, factory->ep_name(), kEpContextFormatVersion, device, KernelIsaName(),
+                          device == "npu" ? NpuArtifactsIdentity("") : "none", &why)) {
+    case CompiledCompat::kOptimal: *model_compatibility = OrtCompiledModelCompatibility_EP_SUPPORTED_OPTIMAL; break;
+    case CompiledCompat::kPreferRecompilation:
+      *model_compatibility = OrtCompiledModelCompatibility_EP_SUPPORTED_PREFER_RECOMPILATION;
+      break;
+    case CompiledCompat::kUnsupported: *model_compatibility = OrtCompiledModelCompatibility_EP_UNSUPPORTED; break;
+    case CompiledCompat::kNotApplicable: break;
+  }
   return nullptr;
+  PHX_ABI_END
 }
 
 OrtStatus* ORT_API_CALL PhoenixEpFactory::CreateAllocatorImpl(OrtEpFactory*, const OrtMemoryInfo*,

@@ -1,5 +1,7 @@
 #include "weights.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include "common/bf16.h"
@@ -103,7 +105,11 @@ Status WeightStore::Int8(const GraphView& g, int value, Int8WeightRef* out) {
     if (zp)
       for (size_t c = 0; c < z.size() && c < zp->bytes.size(); ++c)
         z[c] = static_cast<int8_t>(is_unsigned ? zp->bytes[c] - 128 : zp->bytes[c]);
-    PHX_RETURN_IF_ERROR(Upload(z.data(), z.size(), static_cast<int64_t>(z.size()), &out->zero_points));
+    // All-zero zero points (ORT's quantizer writes them for symmetric int8 weights; uint8 weights
+    // with zero point 128) are no zero points: the same dequantized values, and the call then takes
+    // the symmetric-weight paths (the NPU INT8 stages, docs/npu.md 2d; the kernels' row-sum skip).
+    if (std::any_of(z.begin(), z.end(), [](int8_t v) { return v != 0; }))
+      PHX_RETURN_IF_ERROR(Upload(z.data(), z.size(), static_cast<int64_t>(z.size()), &out->zero_points));
   }
   int8_[v.name] = *out;
   return Status::OK();

@@ -314,3 +314,45 @@ def test_whisper_tiny_en_encoder_round_trip(tmp_path):
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
         del original, loaded
+
+
+# --- Compatibility of a compiled model with this machine (issue 23 item 6) ------------------------
+def _our_ep_devices():
+    return [d for d in ort.get_ep_devices() if d.ep_name == EP]
+
+
+def _validate(info: str):
+    from onnxruntime.capi import _pybind_state as C
+    return C.get_model_compatibility_for_ep_devices(_our_ep_devices(), info)
+
+
+def test_compiled_model_records_format_device_isa_and_npu_artifacts(small):
+    """ORT stores the provider's compatibility string in the compiled model; it names the blob format,
+    the device (here the emulated one, so no NPU artifacts) and the kernel ISA."""
+    from onnxruntime.capi import _pybind_state as C
+    _, ctx = small
+    info = C.get_compatibility_info_from_model(str(ctx), EP)
+    fields = dict(p.split("=", 1) for p in info.split(";")[1:])
+    assert info.startswith(EP + ";") and fields["format"] == "1" and fields["device"] == "emulator"
+    assert fields["npu"] == "none" and fields["isa"] in ("portable", "avx2", "avx_vnni", "avx512_bf16", "avx512_vnni")
+
+
+def test_validate_compatibility_answers_per_difference(small):
+    """ValidateCompiledModelCompatibilityInfo (factory.cc; it returned EP_NOT_APPLICABLE for everything
+    before): the string of this machine's compile is optimal; a compile for the NPU (this machine has
+    none), another kernel ISA or an older string prefers recompilation; another blob format is
+    unsupported; a string that is not ours is not applicable."""
+    from onnxruntime.capi import _pybind_state as C
+    _, ctx = small
+    assert _our_ep_devices(), "the provider publishes a device (conftest registers it)"
+    info = C.get_compatibility_info_from_model(str(ctx), EP)
+    R = C.OrtCompiledModelCompatibility
+    assert _validate(info) == R.EP_SUPPORTED_OPTIMAL
+    isa = dict(p.split("=", 1) for p in info.split(";")[1:])["isa"]
+    other_isa = "avx2" if isa != "avx2" else "portable"
+    assert _validate(info.replace(f"isa={isa}", f"isa={other_isa}")) == R.EP_SUPPORTED_PREFER_RECOMPILATION
+    assert _validate(info.replace("device=emulator", "device=npu").replace("npu=none", "npu=00000000000000aa")) == \
+        R.EP_SUPPORTED_PREFER_RECOMPILATION
+    assert _validate(info.replace("format=1", "format=9")) == R.EP_UNSUPPORTED
+    assert _validate(EP + ";plan=1") == R.EP_SUPPORTED_PREFER_RECOMPILATION
+    assert _validate("SomeOtherEP;format=1") == R.EP_NOT_APPLICABLE

@@ -131,6 +131,74 @@ def test_dma_limits_are_enforced():
         S.run_stage(load("epilogue"), k, d, st, ins)
 
 
+# --- The INT8 MatMul's stages (kernels/matmul_int8/aie; docs/npu.md 2d) --------------------------------
+def int8_kernel(M, K, N, **kw):
+    return ManifestKernel("matmul_int8", f"INT8 {M}x{K}x{N}", [], M=M, K=K, N=N, dtype="int8", **kw)
+
+
+def test_int8_gemm_sums_exactly_with_tail_blocks():
+    rng = np.random.default_rng(21)
+    M, K, N = 300, 128, 272                              # overlapping last row and column blocks
+    d = nm.gemm_design("g8", M, K, N, dtype="i8")
+    assert (d.params["m"], d.params["n"]) == (64, 64) and d.dtypes == {"qa": "int8", "B": "int8", "acc": "int32"}
+    qa = rng.integers(-128, 128, M * K).astype(np.int8)
+    B = rng.integers(-128, 128, K * N).astype(np.int8)
+    qa[:K], B[::N] = -128, -128                          # the largest products
+    out, rep = S.run_stage(load("gemm_i8"), int8_kernel(M, K, N), d, stage("G8", "qa", "B", "acc"), {"qa": qa, "B": B})
+    exact = qa.astype(np.int64).reshape(M, K) @ B.astype(np.int64).reshape(K, N)
+    assert out["acc"].dtype == np.int32 and (out["acc"].reshape(M, N) == exact).all()
+    assert rep["kernel_calls"] > 0
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_int8_quantize_gives_ort_integers_shifted(signed):
+    """NaN, infinities, the clamps and exact half-quanta included (round half to even)."""
+    from phoenix_npu_tools.npu_simulate import int8_stage_params
+    rng = np.random.default_rng(22)
+    M, K = 160, 64
+    sa, za = np.float32(0.0625), (0 if signed else 131)   # a power of two: the half-quanta are exact in BF16
+    x = rng.standard_normal(M * K).astype(np.float32) * 3
+    x[:8] = [np.nan, np.inf, -np.inf, 1e30, -1e30, 0.5 * sa, 2.5 * sa, -1.5 * sa]
+    qparams, _ = int8_stage_params(float(sa), za, signed, np.zeros((1, 1), np.int8), [1.0], None)
+    d = nm.rows_design("q", "quantize", M, K)
+    out, _ = S.run_stage(load("quantize"), int8_kernel(M, K, 16), d, stage("Q", "A", "qparams", "qa"),
+                         {"A": bf(x), "qparams": qparams})
+    v = bf(x).astype(np.float32) / sa
+    lo, hi = (-128 - za, 127 - za) if signed else (-za, 255 - za)
+    v = np.where(v > lo, v, lo)
+    v = np.where(v < hi, v, hi)
+    want = np.rint(v).astype(np.int32) + za - (0 if signed else 128)
+    assert (out["qa"].astype(np.int32) == want).all()
+    assert out["qa"][0] == lo + za - (0 if signed else 128)      # NaN -> qmin
+    shift = za - (0 if signed else 128)
+    assert [want[5], want[6], want[7]] == [0 + shift, 2 + shift, -2 + shift]   # half to even: 0.5, 2.5, -1.5
+
+
+def test_int8_epilogue_column_parameters_lead_the_rows():
+    """A wrong column-parameter row order (s_ab read as corr) is a wrong C: the comparison has teeth."""
+    from phoenix_npu_tools.npu_simulate import int8_stage_params
+    rng = np.random.default_rng(23)
+    rows, K, cols = 40, 32, 64
+    B = rng.integers(-128, 128, (K, cols)).astype(np.int8)
+    sb = rng.uniform(1e-3, 2e-3, cols).astype(np.float32)
+    bias = bf(rng.standard_normal(cols)).astype(np.float32)
+    _, colparams = int8_stage_params(0.02, 128, False, B, sb, bias)
+    acc = rng.integers(-20000, 20000, rows * cols).astype(np.int32)
+    res = bf(rng.standard_normal(rows * cols))
+    k = int8_kernel(rows, K, cols, bias=True, residual=True)
+    d = nm.rows_design("e8", "epilogue_i8", rows, cols, bias=True, residual=True)
+    st = stage("E8", "acc", "colparams", "residual", "C")
+    out, _ = S.run_stage(load("epilogue_i8"), k, d, st, {"acc": acc, "colparams": colparams, "residual": res})
+    cp = colparams.reshape(3, 4, cols)[:, 0]
+    s = (acc.reshape(rows, cols).astype(np.int64) + cp[0]).astype(np.int32)
+    v = s.astype(np.float32) * cp[1].view(np.float32) + cp[2].view(np.float32)
+    want = bf(v + res.astype(np.float32).reshape(rows, cols))
+    assert (out["C"].view(np.uint16) == want.reshape(-1).view(np.uint16)).all()
+    swapped = colparams.reshape(3, -1)[[1, 0, 2]].reshape(-1).copy()
+    bad, _ = S.run_stage(load("epilogue_i8"), k, d, st, {"acc": acc, "colparams": swapped, "residual": res})
+    assert (bad["C"].view(np.uint16) != want.reshape(-1).view(np.uint16)).mean() > 0.5
+
+
 # --- B1-B4: each unfixed line, put back alone, is rejected ------------------------------------------
 def _mutated(tmp_path, rel, old, new):
     """A copy of kernels/ (designs and common/aie) with `old` replaced by `new` in `rel`."""
@@ -210,13 +278,17 @@ def test_every_manifest_stage_matches_the_emulated_device():
     from phoenix_npu_tools.npu_simulate import TOLERANCE_ULP, simulate_kernel
     results = [r for k in _manifest_kernels() for r in simulate_kernel(k, k.stages, KERNELS, seed=11)]
     names = {s.kernel_name for k in _manifest_kernels() for s in k.stages}
-    assert {r.stage for r in results} == names and len(names) == 11
+    assert {r.stage for r in results} == names and len(names) == 23   # 7 BF16 kernels (11 stages), 4 INT8 (3 each)
     for r in results:
         assert r.executed, f"{r.stage}: {r.error}"
         assert r.bad == 0, f"{r.stage}: {r.bad} elements off {r.against} (max {r.max_ulp} ulp, {r.max_abs:.3g} abs)"
         if r.max_ulp >= 0:
             assert r.max_ulp <= 64 and r.max_abs < 0.1    # a data movement error is O(1)
         assert r.report["tasks"] > 0 and r.report["kernel_calls"] > 0
+        if r.stage.startswith(("PHX_Q8_", "PHX_MM8_")):   # integers: exactly ORT's QuantizeLinear / the exact sum
+            assert r.max_abs == 0, r
+        if r.stage.startswith("PHX_EPI8_") and "gelu" not in r.stage:   # every step an exact IEEE operation
+            assert r.max_ulp == 0 and r.max_abs == 0, r
     print("\n" + "\n".join(f"{r.stage:34s} max abs {r.max_abs:.3e} max ulp {r.max_ulp} vs {r.against}" for r in results))
     assert TOLERANCE_ULP == 2
 
@@ -228,8 +300,8 @@ def test_plan_simulate_cli(tmp_path):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("PHX_")]
-    assert len(lines) == 11 and all(" yes " in ln for ln in lines), r.stdout
-    assert "iron_standin" in r.stdout and "11 of 11 stages executed" in r.stdout
+    assert len(lines) == 23 and all(" yes " in ln for ln in lines), r.stdout
+    assert "iron_standin" in r.stdout and "23 of 23 stages executed" in r.stdout
     r = subprocess.run([sys.executable, "-m", "phoenix_npu.cli", "plan", "--simulate", "--kernels", str(tmp_path)],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
                                                                                       "PHOENIX_NPU_KERNELS": ""})

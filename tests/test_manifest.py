@@ -327,3 +327,36 @@ def test_doctor_reads_a_one_mib_manifest_quickly(tmp_path):
         secs = time.monotonic() - t
         assert out.returncode == 0 and "kernel manifest" in out.stdout, out.stdout + out.stderr
         assert secs < 10.0, secs  # process start and the other checks included; the parse is under 2 s
+
+
+def _int8_kernel(**kw):
+    k = {"op": "matmul_int8", "M": 1500, "K": 512, "N": 512, "bias": True, "residual": True,
+         "stages": [_stage("Q8", ["A", "qparams", "qa"]), _stage("MM8", ["qa", "B", "acc"]),
+                    _stage("EPI8", ["acc", "colparams", "residual", "C"])]}
+    k.update(kw)
+    return k
+
+
+def test_int8_matmul_kernels_parse_with_their_three_stages(tmp_path):
+    """The INT8 MatMul on the NPU (docs/npu.md 2d): quantize, INT8 GEMM, dequantizing epilogue."""
+    m = load_manifest(EXAMPLE, check_artifacts=False)
+    k = m.find("matmul_int8", M=1500, K=2048, N=512, residual=True)
+    assert k is not None and k.dtype == "int8" and len(k.stages) == 3
+    assert [s.args for s in k.stages] == [["A", "qparams", "qa"], ["qa", "B", "acc"],
+                                          ["acc", "colparams", "residual", "C"]]
+    assert k.scratch_bytes == 1500 * 512 * 4          # the int32 accumulator
+    assert k.describe() == "matmul_int8 1500x2048x512 +bias +residual"
+    assert len([k for k in m.kernels if k.op == "matmul_int8"]) == 4   # whisper-base's four linear layers
+    ok = load_manifest(_write(tmp_path, _doc(_int8_kernel())), check_artifacts=False)
+    assert ok.kernels[0].op == "matmul_int8"
+    cases = [
+        (_int8_kernel(stages=[_stage("Q8", ["A", "qparams", "qa"]), _stage("MM8", ["qa", "B", "acc"]),
+                              _stage("EPI8", ["acc", "colparams", "C"])]), r"needs \[acc, colparams, residual, C\]"),
+        (_int8_kernel(stages=[_stage("MM8", ["qa", "B", "acc"])]), "array of 3 stage"),
+        (_int8_kernel(dtype="bf16"), '"dtype" is "bf16"; expected one of int8'),
+        (_int8_kernel(K=33026), "K above 33025 would overflow"),
+        (_int8_kernel(rows=3), 'unknown field "rows"'),
+    ]
+    for kernel, msg in cases:
+        with pytest.raises(ManifestError, match=msg):
+            load_manifest(_write(tmp_path, _doc(kernel)), check_artifacts=False)

@@ -23,7 +23,9 @@ sys.path.insert(0, str(KERNELS / "common" / "aie"))
 import build_xclbin  # noqa: E402
 
 FOLDERS = {kind: KERNELS / rel for kind, rel in build_xclbin.DESIGN_FOLDERS.items()}
-SOURCES = {"epilogue": "epilogue.cc", "layernorm": "layernorm.cc", "softmax": "softmax.cc", "gelu": "gelu.cc"}
+SOURCES = {"epilogue": "epilogue.cc", "layernorm": "layernorm.cc", "softmax": "softmax.cc", "gelu": "gelu.cc",
+           "quantize": "quantize.cc", "epilogue_i8": "epilogue.cc"}
+UPSTREAM_CORE = ("gemm", "gemm_i8")   # the GEMMs' core is upstream mm.cc from the pinned installation
 
 
 PARAMS = {}  # "path": the planner's design parameters file of this module's run (fixture `params`)
@@ -60,8 +62,10 @@ def test_every_kernel_folder_is_complete(kind):
     f = FOLDERS[kind]
     for name in ("design.py", "Makefile", "test.cpp", "run_makefile.lit"):
         assert (f / name).is_file(), f"{f} has no {name}"
-    if kind in SOURCES:  # the GEMM's core is upstream mm.cc from the pinned installation
+    if kind in SOURCES:
         assert (f / SOURCES[kind]).is_file()
+    else:
+        assert kind in UPSTREAM_CORE
     assert re.search(r"^include \$\(srcdir\)/(\.\./)+common/aie/aie\.mk$", (f / "Makefile").read_text(), re.M)
     lit = (f / "run_makefile.lit").read_text()
     # mlir-aie v1.4.1's conventions (programming_examples/basic/row_wise_bias_add/run_makefile.lit)
@@ -114,7 +118,7 @@ def test_no_design_outside_the_kernel_folders():
     """One design per folder: the shared code holds helpers only (no program of any kernel)."""
     common = (KERNELS / "common" / "aie" / "iron_common.py").read_text()
     for kernel_fn in ("phoenix_layernorm_bf16", "phoenix_softmax_bf16", "phoenix_gelu_bf16", "phoenix_epilogue",
-                      "matmul_bf16_f32"):
+                      "matmul_bf16_f32", "matmul_i8_i32", "phoenix_quantize_i8"):
         assert kernel_fn not in common
     assert not (KERNELS / "common" / "aie" / "phoenix_iron.py").exists()
     found = {p.parent for p in KERNELS.glob("**/design.py")}
@@ -163,9 +167,9 @@ def test_params_header_matches_manifest_and_design(kind, stages, tmp_path):
             assert (int(elems), int(nbytes)) == design.buffers[name]
         if kind in ("layernorm", "softmax"):
             assert (int(v["PHX_ROWS"]), int(v["PHX_COLS"])) == (kernel.rows, kernel.cols)
-        if kind == "gemm":
+        if kind in UPSTREAM_CORE:
             assert (int(v["PHX_M"]), int(v["PHX_K"]), int(v["PHX_N"])) == (kernel.M, kernel.K, kernel.N)
-        if kind == "epilogue":
+        if kind in ("epilogue", "epilogue_i8"):
             assert int(v["PHX_HAS_RESIDUAL"]) == kernel.residual and int(v["PHX_HAS_BIAS"]) == kernel.bias
             assert v["PHX_ALPHA"].endswith("f") and "." in v["PHX_ALPHA"]   # a C float literal, never "1f"
         if kind == "gelu":
@@ -178,7 +182,7 @@ def test_core_object_defines_are_c_literals(stages):
         module = build_xclbin.load_design(kind)
         for kernel, design, _ in items:
             for src, obj, defines in module.core_objects(kernel, design, Path("/opt/mlir_aie")):
-                assert obj.endswith(".o") and (kind == "gemm" or Path(src).parent == FOLDERS[kind])
+                assert obj.endswith(".o") and (kind in UPSTREAM_CORE or Path(src).parent == FOLDERS[kind])
                 for d in defines:
                     if "=" not in d:   # a flag such as -Dbf16_f32_ONLY
                         continue
@@ -252,7 +256,7 @@ def test_lit_files_are_unsupported_without_npu():
     r = subprocess.run([sys.executable, "-c", "import lit.main; lit.main.main()", "-v", str(KERNELS)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Total Discovered Tests: 5" in r.stdout, r.stdout
+    assert "Total Discovered Tests: 8" in r.stdout, r.stdout
     if os.path.exists("/dev/accel/accel0"):
         pytest.skip("an NPU device node exists: lit may run the hardware tests (lit -v kernels)")
-    assert "Unsupported: 5" in r.stdout and "ryzen_ai_npu1: False" in r.stdout + r.stderr, (lit, r.stdout)
+    assert "Unsupported: 8" in r.stdout and "ryzen_ai_npu1: False" in r.stdout + r.stderr, (lit, r.stdout)

@@ -328,3 +328,37 @@ def test_plan_check_cli_fails_on_a_violating_manifest(tmp_path, capsys):
 def nm_root():
     from pathlib import Path
     return Path(__file__).resolve().parent.parent
+
+
+def test_int8_plan_prices_the_three_int8_stages():
+    """--precision int8 (issue 23 item 5): each linear layer is quantize + INT8 GEMM + dequantizing epilogue,
+    the GEMM at 256 INT8 MACs / cycle on the built i8 tile; the BF16 plan is unchanged by it."""
+    from phoenix_npu_tools import npu_model as nm
+    bf = nm.plan_encoder("base")
+    i8 = nm.plan_encoder("base", precision="int8")
+    ops = [p.kernel.op for p in i8.plans]
+    assert ops.count("matmul_int8") == 4 and ops.count("quantize") == 4 and ops.count("epilogue_i8") == 4
+    assert "matmul" not in ops and abs(i8.flops - bf.flops) < 1e-6 * bf.flops
+    g8 = {p.kernel.name: p for p in i8.plans if p.kernel.op == "matmul_int8"}
+    g16 = {p.kernel.name: p for p in bf.plans if p.kernel.op == "matmul"}
+    for name, p in g8.items():
+        assert "built: gemm_design" in p.tiling and p.compute_s < g16[name].compute_s   # twice the MACs per cycle
+        assert p.shim_in < g16[name].shim_in                                              # one-byte operands
+    # every INT8 stage is a distinct NPU launch: 3 per linear layer
+    assert len(i8.launches) == len(bf.launches) + 4 * i8.plans[2].kernel.repeat
+    with pytest.raises(ValueError):
+        nm.plan_encoder("base", precision="fp8")
+
+
+def test_int8_designs_pass_the_limit_check():
+    from phoenix_npu_tools import npu_model as nm
+    d = nm.gemm_design("g", 1500, 2048, 512, dtype="i8")
+    assert (d.params["m"], d.params["k"], d.params["n"]) == (64, 64, 64) and not nm.check_design(d)
+    assert all(t.elem_bytes == 1 for t in d.transfers if t.buffer in ("qa", "B"))
+    with pytest.raises(nm.DesignError):                 # mm.cc's i8 kernel needs n % 16
+        nm.gemm_design("g", 1500, 512, 512, tiles=(64, 64, 40), dtype="i8")
+    q = nm.rows_design("q", "quantize", 1500, 2048)
+    assert q.buffers["qa"] == (1500 * 2048, 1) and q.dtypes == {"qa": "int8"} and not nm.check_design(q)
+    e = nm.rows_design("e", "epilogue_i8", 1500, 512, bias=True, residual=True)
+    cp = next(t for t in e.transfers if t.buffer == "colparams")
+    assert cp.sizes[1] == 3 and cp.strides[1] == nm.COL_PARAM_COPIES * 512 and not nm.check_design(e)

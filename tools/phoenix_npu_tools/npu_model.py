@@ -185,7 +185,7 @@ class Kernel:
     @property
     def flops(self) -> float:
         p = self.params
-        if self.op in ("matmul", "host_conv"):
+        if self.op in ("matmul", "matmul_int8", "host_conv"):
             return 2.0 * p.get("batch", 1) * p["M"] * p["K"] * p["N"]
         if self.op in ("attention", "host_attention"):
             return 2.0 * 2.0 * p["heads"] * p["T"] * p["T"] * p["dh"]
@@ -239,9 +239,20 @@ HOST_MATMUL_S_PER_GFLOP = 162.7e-3 / 59.7
 HOST_IM2COL_S_PER_GFLOP = 1.6e-3 / 3.1
 
 
-def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host") -> list[Kernel]:
+# The INT8 quantize stage (kernels/matmul_int8/aie/quantize/quantize.cc) is scalar: an IEEE FP32 division
+# (Peano's soft-float __divsf3), clamp, round per element. ASSUMPTION: 40 cycles per element on one tile
+# (no published AIE-ML figure; the vector form with the VNNI path's half-integer fix-up is the optimisation left).
+QUANTIZE_CYCLES_PER_ELEMENT = 40.0
+
+
+def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host",
+                    precision: str = "bf16") -> list[Kernel]:
     """The kernel calls of one encoder run: conv stem, per-layer blocks, final LayerNorm. A MatMul
-    is the whole-array GEMM (FP32 out) followed by its elementwise epilogue pass."""
+    is the whole-array GEMM (FP32 out) followed by its elementwise epilogue pass; with precision
+    "int8" (a QDQ model: kernels/matmul_int8) each linear layer is the quantize stage, the INT8
+    GEMM (int32 out) and the dequantizing epilogue."""
+    if precision not in ("bf16", "int8"):
+        raise ValueError("precision must be 'bf16' or 'int8'")
     if model not in WHISPER:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(WHISPER)}")
     D, H, L = WHISPER[model]
@@ -251,11 +262,13 @@ def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str =
     frames = 2 * T
 
     def mm(name, repeat=1, **p):
-        gemm = Kernel(name, "matmul", dict(p, weight=True), repeat)
-        epi = Kernel(name + " epi", "epilogue", dict(rows=p["M"], cols=p["N"], K=p["K"], bias=p.get("bias", False),
-                                                      gelu=p.get("gelu", False), residual=p.get("residual", False)),
-                     repeat)
-        return [gemm, epi]
+        epi_p = dict(rows=p["M"], cols=p["N"], K=p["K"], bias=p.get("bias", False), gelu=p.get("gelu", False),
+                     residual=p.get("residual", False))
+        if precision == "int8":
+            return [Kernel(name + " q8", "quantize", dict(rows=p["M"], cols=p["K"], N=p["N"]), repeat),
+                    Kernel(name, "matmul_int8", dict(p, weight=True), repeat),
+                    Kernel(name + " epi8", "epilogue_i8", epi_p, repeat)]
+        return [Kernel(name, "matmul", dict(p, weight=True), repeat), Kernel(name + " epi", "epilogue", epi_p, repeat)]
 
     ks = [
         # conv1 (k=3, pad 1) and conv2 (k=3, stride 2) as im2col MatMuls (+ GELU; + positions): host work
@@ -319,13 +332,15 @@ GEMM_STACK = 0xD00   # upstream whole_array's worker stack (mm.cc's 4x4-unrolled
 ROWS_STACK = 0x1000  # row kernels inline Exp16 / Erf16 (phoenix_aie_math.h): room for their spills
 
 
-def matmul_l1_bytes(m: int, k: int, n: int, bias: bool = False, residual: bool = False) -> dict:
+def matmul_l1_bytes(m: int, k: int, n: int, bias: bool = False, residual: bool = False, elem_bytes: int = 2) -> dict:
     """L1 of one GEMM core (kernels/matmul/aie/gemm/design.py): double-buffered A, B and FP32 C tiles,
-    and the stack. bias / residual belong to the epilogue pass and cost nothing here."""
+    and the stack. bias / residual belong to the epilogue pass and cost nothing here. elem_bytes 1:
+    the INT8 GEMM (int8 A and B, int32 C)."""
+    t = "bf16" if elem_bytes == 2 else "int8"
     return {
-        "A (2 x m*k bf16)": 2 * m * k * 2,
-        "B (2 x k*n bf16)": 2 * k * n * 2,
-        "C (2 x m*n fp32)": 2 * m * n * 4,
+        f"A (2 x m*k {t})": 2 * m * k * elem_bytes,
+        f"B (2 x k*n {t})": 2 * k * n * elem_bytes,
+        "C (2 x m*n 32-bit)": 2 * m * n * 4,
         "stack": GEMM_STACK,
     }
 
@@ -374,14 +389,16 @@ def _check(name: str, where: str, parts: dict, cap: int) -> int:
 
 
 def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None, mode=None) -> KernelPlan:
-    """Best (fastest) fitting tiling, or the given `tiles=(m,k,n)` / `mode`, which must fit."""
+    """Best (fastest) fitting tiling, or the given `tiles=(m,k,n)` / `mode`, which must fit. A
+    "matmul_int8" kernel is the INT8 GEMM (int8 operands, 256 MACs / cycle / tile, int32 out)."""
     p = kern.params
+    dtype = "i8" if kern.op == "matmul_int8" else "bf16"
     M, K, N, batch = p["M"], p["K"], p["N"], p.get("batch", 1)
     bias, gelu, residual = p.get("bias", False), p.get("gelu", False), p.get("residual", False)
     built = None
     if not tiles and batch == 1:   # price the tile that is built (gemm_design), not the best modelled one
         try:
-            d = gemm_design(kern.name, M, K, N, npu)
+            d = gemm_design(kern.name, M, K, N, npu, dtype=dtype)
             built = (d.params["m"], d.params["k"], d.params["n"])
         except DesignError:
             built = None
@@ -389,7 +406,7 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     modes = [mode] if mode else ["stream"]  # the design (kernels/matmul/aie/gemm/design.py) streams A and B
     plan = _fastest(kern.name, (
         (lambda m=m, k=k, n=n, md=md: _matmul_one(kern, npu, numerics, m, k, n, md, M, K, N, batch, bias, gelu,
-                                                  residual))
+                                                  residual, dtype))
         for (m, k, n) in cands for md in modes), forced=bool(tiles or built))
     if built:
         plan.tiling += " (built: gemm_design)"
@@ -398,21 +415,24 @@ def plan_matmul(kern: Kernel, npu: NPU1, numerics: str = "contract", tiles=None,
     return plan
 
 
-def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, residual) -> KernelPlan:
+def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, residual, dtype="bf16") -> KernelPlan:
     name = kern.name
-    if m % 8 or n % 8 or k % 16:
+    eb, macs = (1, npu.int8_macs) if dtype == "i8" else (2, npu.bf16_macs)
+    if dtype == "i8" and (m % 16 or n % 16 or k % 8):
+        raise PlanError(name, f"tile {m}x{k}x{n}: mm.cc's i8 kernel (mmul 4x8x8) needs m, n % 16 == 0 and k % 8 == 0")
+    if dtype != "i8" and (m % 8 or n % 8 or k % 16):
         raise PlanError(name, f"tile {m}x{k}x{n}: the 4x8x4 BF16 mmul with 2x2 unrolling needs m, n % 8 == 0 and k % 16 == 0")
     R, C = npu.rows, npu.cols
     Mp, Np, Kp = _ceil_to(M, R * m), _ceil_to(N, C * n), _ceil_to(K, k)
     if M < R * m or N < C * n:
         raise PlanError(name, f"tile {m}x{k}x{n}: matrix {M}x{N} smaller than one {R * m}x{C * n} array block")
-    l1 = _check(name, f"compute tile L1 (tile {m}x{k}x{n})", matmul_l1_bytes(m, k, n, bias, residual),
+    l1 = _check(name, f"compute tile L1 (tile {m}x{k}x{n})", matmul_l1_bytes(m, k, n, bias, residual, eb),
                 npu.l1_bytes - npu.l1_reserved)
     l2 = _check(name, f"memtile L2 (mode {mode}, tile {m}x{k}x{n}, K={Kp})",
                 matmul_l2_bytes(m, k, n, Kp, mode, bias, residual, R), npu.memtile_bytes)
     row_blocks, col_blocks = Mp // (R * m), Np // (C * n)
     # Shim traffic per call.
-    a_once, b_once = Mp * Kp * 2.0, Kp * Np * 2.0
+    a_once, b_once = Mp * Kp * float(eb), Kp * Np * float(eb)
     if mode == "stream":
         a_bytes, b_bytes = a_once * col_blocks, b_once * row_blocks
     elif mode == "a_panel":
@@ -420,11 +440,11 @@ def _matmul_one(kern, npu, numerics, m, k, n, mode, M, K, N, batch, bias, gelu, 
     else:  # b_panel
         a_bytes, b_bytes = a_once * col_blocks, b_once
     shim_in = batch * (a_bytes + b_bytes)
-    shim_out = batch * M * N * 4.0  # FP32 C to the scratch; the epilogue pass makes it BF16
+    shim_out = batch * M * N * 4.0  # FP32 (int32) C to the scratch; the epilogue pass makes it BF16
     # Compute: per k-step a tile does m*k*n MACs; its two input channels must deliver the A and B
     # tiles (4 B/cycle each) in the same time, else the core waits on its DMA.
-    mac_cycles = m * k * n / (npu.bf16_macs * npu.mac_efficiency)
-    feed_cycles = max(m * k * 2, k * n * 2) / (npu.channel_bytes_per_cycle * npu.dma_efficiency)
+    mac_cycles = m * k * n / (macs * npu.mac_efficiency)
+    feed_cycles = max(m * k * eb, k * n * eb) / (npu.channel_bytes_per_cycle * npu.dma_efficiency)
     steps = batch * row_blocks * col_blocks * (Kp // k)
     compute_cycles = steps * max(mac_cycles, feed_cycles)
     dma_s = max(shim_in / npu.shim_in_bytes_per_s(), shim_out / npu.shim_out_bytes_per_s())
@@ -479,7 +499,15 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
     except DesignError as e:
         raise PlanError(kern.name, str(e)) from None
     fn = {"layernorm": "layernorm", "softmax": "softmax", "gelu": "erf_gelu"}.get(kern.op)
-    if kern.op == "epilogue":
+    if kern.op == "quantize":
+        cyc_el = QUANTIZE_CYCLES_PER_ELEMENT
+    elif kern.op == "epilogue_i8":
+        # + corr (int32), int32 -> FP32, * s_ab (an emulated FP32 multiply), then the MatMul epilogue
+        cyc_el = 2 * npu.fp32_misc_cycles / npu.fp32_lanes + npu.fp32_mul_cycles / npu.fp32_lanes
+        cyc_el += sum(vector_cycles_per_element(npu, f, numerics) for f, on in
+                      (("bias", p.get("bias")), ("erf_gelu", p.get("gelu")), ("residual", p.get("residual"))) if on)
+        cyc_el += 1 / 16
+    elif kern.op == "epilogue":
         cyc_el = sum(vector_cycles_per_element(npu, f, numerics) for f, on in
                      (("bias", p.get("bias")), ("erf_gelu", p.get("gelu")), ("residual", p.get("residual"))) if on)
         cyc_el += 1 / 16  # FP32 -> BF16 conversion
@@ -517,8 +545,10 @@ def plan_kernel(kern: Kernel, npu: NPU1, numerics: str = "contract") -> KernelPl
         return plan_matmul(kern, npu, numerics)
     if kern.op == "attention":
         return plan_attention(kern, npu, numerics)
-    if kern.op in ("layernorm", "softmax", "epilogue"):
+    if kern.op in ("layernorm", "softmax", "epilogue", "quantize", "epilogue_i8"):
         return plan_rows(kern, npu, numerics)
+    if kern.op == "matmul_int8":
+        return plan_matmul(kern, npu, numerics)
     if kern.op == "host_attention":
         t = kern.flops / 1e9 * HOST_ATTENTION_S_PER_GFLOP
         plan = KernelPlan(kern, "host CPU (hybrid device): not built for the NPU", 0, 0, 0.0, 0.0, t, 0.0,
@@ -547,11 +577,13 @@ def stage_key(kern: Kernel):
     p = kern.params
     if kern.op in ("host_attention", "host_conv"):
         return None
-    if kern.op == "matmul":
-        return ("gemm", p.get("batch", 1), p["M"], p["K"], p["N"])
-    if kern.op == "epilogue":
+    if kern.op in ("matmul", "matmul_int8"):
+        return ("gemm" if kern.op == "matmul" else "gemm_i8", p.get("batch", 1), p["M"], p["K"], p["N"])
+    if kern.op == "quantize":   # the manifest names one quantize stage per INT8 MatMul (PHX_Q8_<M>x<K>x<N>)
+        return ("quantize", p["rows"], p["cols"], p.get("N"))
+    if kern.op in ("epilogue", "epilogue_i8"):
         # the manifest names an epilogue by its MatMul (PHX_EPI_<M>x<K>x<N>_...): one xclbin kernel per MatMul
-        return ("epilogue", p["rows"], p.get("K"), p["cols"], bool(p.get("bias")), bool(p.get("gelu")),
+        return (kern.op, p["rows"], p.get("K"), p["cols"], bool(p.get("bias")), bool(p.get("gelu")),
                 bool(p.get("residual")))
     if kern.op == "gelu":
         return ("gelu", p["n"])
@@ -673,14 +705,14 @@ class EncoderPlan:
 
 def plan_encoder(model: str = "base", clock_ghz: float = 1.0, seconds: float = 30.0,
                  numerics: str = "contract", attention: str = "host", npu: NPU1 | None = None,
-                 mode: str = "one-xclbin", contexts: int | None = None) -> EncoderPlan:
+                 mode: str = "one-xclbin", contexts: int | None = None, precision: str = "bf16") -> EncoderPlan:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     npu = replace(npu or NPU1(), clock_ghz=clock_ghz)
     contexts = npu.hw_contexts if contexts is None else contexts
     if not 1 <= contexts <= npu.hw_contexts:
         raise ValueError(f"contexts must be in 1..{npu.hw_contexts} (npu1's hw_context limit)")
-    kernels = encoder_kernels(model, seconds, attention)
+    kernels = encoder_kernels(model, seconds, attention, precision)
     plans = [plan_kernel(k, npu, numerics) for k in kernels]
     return EncoderPlan(model, seconds, npu, numerics, plans, mode, contexts, launch_sequence(kernels))
 
@@ -747,6 +779,9 @@ class Design:
     memtile_s2mm: int = 0
     memtile_north: int = 0
     memtile_lock: int = 0     # largest memtile lock start value (depth * repeat_count of a replayed object)
+    # Runtime buffers whose elements are integers ("int8", "int32"; the INT8 MatMul's stages); every
+    # other buffer is BF16 (2 bytes) or FP32 (4 bytes) by its element size.
+    dtypes: dict = field(default_factory=dict)
 
 
 def check_design(d: Design, npu: NPU1 | None = None) -> list[str]:
@@ -820,19 +855,29 @@ def _split_inner(total: int, npu: NPU1, elem_bytes: int) -> tuple[int, int]:
                       f"{npu.d0_d1_wrap_max}")
 
 
+QPARAMS = 8  # FP32 words of the quantize stage's parameter object (kernels/matmul_int8/aie/quantize/quantize.cc)
+COL_PARAM_COPIES = 4  # colparams holds each INT8 epilogue column-parameter row once per compute row
+
+
+def col_param_rows(bias: bool) -> int:
+    """Rows of the INT8 epilogue's colparams buffer: corr (int32), s_ab (FP32) and, with a bias, bias (FP32)."""
+    return 3 if bias else 2
+
+
 def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = None, bias: bool = False,
                 residual: bool = False, beta: bool = True, rows_per_obj: int | None = None) -> Design:
-    """Row kernels on the whole array (LayerNorm, Softmax, GELU chunks, a MatMul's epilogue):
-    each round, shim c sends R*r rows to memtile c, which splits them r rows per compute tile and
-    joins the results back. LayerNorm's gamma / beta reach the tiles on their second input
-    channel, broadcast by the memtile and held for the run; the epilogue's FP32 bias row is each
-    tile's first x object and its residual rows come on the second channel (split, so that
-    epilogue uses R = 2 rows of tiles: see _rows_design_r). Rows that do not fill a last round
-    are covered by a round that overlaps the previous one (identical values written twice;
-    outputs must not alias inputs)."""
+    """Row kernels on the whole array (LayerNorm, Softmax, GELU chunks, a MatMul's epilogue, the
+    INT8 MatMul's quantize and epilogue stages): each round, shim c sends R*r rows to memtile c,
+    which splits them r rows per compute tile and joins the results back. LayerNorm's gamma /
+    beta (and the quantize stage's parameter object) reach the tiles on their second input
+    channel, broadcast by the memtile and held for the run; the epilogue's FP32 bias row (the
+    INT8 epilogue's column-parameter rows) is each tile's first x object(s) and its residual rows
+    come on the second channel (split, so that epilogue uses R = 2 rows of tiles: see
+    _rows_design_r). Rows that do not fill a last round are covered by a round that overlaps the
+    previous one (identical values written twice; outputs must not alias inputs)."""
     npu = npu or NPU1()
     # An epilogue's side objects are one row (a bias half is N BF16-sized slots): one row per object.
-    cands = [rows_per_obj] if rows_per_obj else ([1] if op == "epilogue" else [16, 8, 4, 2, 1])
+    cands = [rows_per_obj] if rows_per_obj else ([1] if op in ("epilogue", "epilogue_i8") else [16, 8, 4, 2, 1])
     return _first_checked(name, "rows-per-object", npu, forced=bool(rows_per_obj), builds=(
         (f"{r} rows/object", lambda r=r: _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r))
         for r in cands))
@@ -858,33 +903,38 @@ def _first_checked(name, what, npu, forced, builds) -> Design:
 
 def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design:
     C = npu.cols
+    epi = op in ("epilogue", "epilogue_i8")
     # Every distinct per-tile row stream leaves the memtile on its own MM2S channel and stream
     # (6 each): x and a residual split to 4 tiles would need 8, so an epilogue with a residual
     # runs on 2 rows of tiles (it is DMA-bound: the cost is small). Parameters that every tile
     # needs whole (gamma / beta) are broadcast: one channel for the column.
-    R = 2 if op == "epilogue" and residual else npu.rows
+    R = 2 if epi and residual else npu.rows
     group = R * C * r
     if rows < group:
         raise DesignError(f"{rows} rows is fewer than one round of {group}")
-    in_bytes = 4 if op == "epilogue" else 2
-    x, y = ("acc", "C") if op == "epilogue" else ("x", "y")
+    in_bytes = 4 if epi else 2
+    out_bytes = 1 if op == "quantize" else 2
+    x, y = ("acc", "C") if epi else ("A", "qa") if op == "quantize" else ("x", "y")
     main, tail = rows // group, rows % group
     per_col = R * r * cols                  # contiguous elements per column per round
-    a, b = _split_inner(per_col, npu, 2)
+    a, b = _split_inner(per_col, npu, min(in_bytes, out_bytes))
     pa, pb = _split_inner(cols, npu, 4)     # one FP32 parameter row
-    # side: "broadcast" (LayerNorm gamma, beta: one object each, held for the run), "split"
-    # (the epilogue's residual rows, one per tile per round) or None.
-    side = "broadcast" if op == "layernorm" else "split" if op == "epilogue" and residual else None
-    params = (["gamma"] + (["beta"] if beta else [])) if op == "layernorm" else []
+    # side: "broadcast" (LayerNorm gamma, beta; the quantize parameters: one object each, held for
+    # the run), "split" (the epilogue's residual rows, one per tile per round) or None.
+    side = "broadcast" if op in ("layernorm", "quantize") else "split" if epi and residual else None
+    params = (["gamma"] + (["beta"] if beta else [])) if op == "layernorm" else ["qparams"] if op == "quantize" else []
     side_depth = len(params) if side == "broadcast" else 2
-    side_obj = cols * 4 if side == "broadcast" else cols * 2                  # bytes per tile object
+    side_obj = QPARAMS * 4 if op == "quantize" else cols * 4 if side == "broadcast" else cols * 2  # bytes per object
+    n_col_params = col_param_rows(bias) if op == "epilogue_i8" else 0
     stack = ROWS_STACK
-    l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * cols * 2, "stack": stack}
+    l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * cols * out_bytes, "stack": stack}
     if side:
         l1["side (params held / residual rows)"] = side_depth * side_obj
     if op == "epilogue" and bias:
         l1["bias copy (fp32)"] = cols * 4
-    l2 = {"x split (2 x R objects)": 2 * R * r * cols * in_bytes, "y join (2 x R objects)": 2 * R * r * cols * 2}
+    if n_col_params:
+        l1["column parameter copies (corr, s_ab, bias)"] = n_col_params * cols * 4
+    l2 = {"x split (2 x R objects)": 2 * R * r * cols * in_bytes, "y join (2 x R objects)": 2 * R * r * cols * out_bytes}
     if side == "broadcast":
         l2["side broadcast (2 objects)"] = 2 * side_obj
     elif side == "split":
@@ -896,32 +946,50 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
             # The FP32 bias row is each tile's first x object (one row per object): R copies by a
             # stride-0 outermost repeat, ahead of the acc rows on the same channel.
             transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", "bias", 0, [R, 1, pa, pb], [0, 0, pb, 1], 4, 0))
+        if n_col_params:
+            # The INT8 epilogue's column-parameter rows lead the acc rows: colparams holds each row
+            # COL_PARAM_COPIES times ([rows][4][cols]), so one task sends R copies of each (x objects
+            # of R rows, split one per tile) without a stride-0 dimension inside.
+            ca, cb = _split_inner(R * cols, npu, 4)
+            transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", "colparams", 0, [1, n_col_params, ca, cb],
+                                      [0, COL_PARAM_COPIES * cols, cb, 1], 4, 0))
         starts = [("main", c * R * r * cols, main)] + ([("tail", (rows - group + c * R * r) * cols, 1)] if tail else [])
         for _, off, n_rounds in starts:
             if n_rounds == 0:
                 continue
             sizes, strides = [1, n_rounds, a, b], [0, group * cols, b, 1]
             transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", x, off, sizes, strides, in_bytes, 0))
-            transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, 2, 0))
+            transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, out_bytes, 0))
             if side == "split":
                 transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", "residual", off, sizes, strides, 2, 0))
         for buf in params:  # once per column: the memtile broadcasts it to the column's tiles
-            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, 0, [1, 1, pa, pb], [0, 0, pb, 1], 4, 0))
+            n_el = QPARAMS if op == "quantize" else cols
+            qa_, qb_ = (1, QPARAMS) if op == "quantize" else (pa, pb)
+            transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", buf, 0, [1, 1, qa_, qb_], [0, 0, qb_, 1], 4, 0))
+            assert qa_ * qb_ == n_el
     # Parameters precede rows on a shared channel: order them first per column (the sort is stable).
-    transfers.sort(key=lambda t: (t.column, t.direction, t.channel, t.buffer not in ("gamma", "beta", "bias")))
-    buffers = {x: (rows * cols, in_bytes), y: (rows * cols, 2)}
+    transfers.sort(key=lambda t: (t.column, t.direction, t.channel,
+                                  t.buffer not in ("gamma", "beta", "bias", "qparams", "colparams")))
+    buffers = {x: (rows * cols, in_bytes), y: (rows * cols, out_bytes)}
+    dtypes = {}
     if op == "layernorm":
         buffers.update(gamma=(cols, 4), beta=(cols, 4))
     if op == "epilogue":
         buffers.update(bias=(cols, 4), residual=(rows * cols, 2))
+    if op == "epilogue_i8":
+        buffers.update(colparams=(n_col_params * COL_PARAM_COPIES * cols, 4), residual=(rows * cols, 2))
+        dtypes = {"acc": "int32", "colparams": "int32"}
+    if op == "quantize":
+        buffers.update(qparams=(QPARAMS, 4))
+        dtypes = {"qa": "int8"}
     side_streams = {"broadcast": 1, "split": R, None: 0}[side]
     return Design(name, "rows", dict(op=op, rows=rows, cols=cols, rows_per_obj=r, round_rows=group, tail=bool(tail),
                                      side_depth=side_depth, bias=bias, residual=residual, beta=beta, core_rows=R,
-                                     side=side),
+                                     side=side, col_params=n_col_params),
                   stack, l1, l2, 1 + int(bool(side)), 1, buffers, transfers, open_groups=1,
-                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * 2, r)],
+                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * out_bytes, r)],
                   memtile_mm2s=R + side_streams + 1, memtile_s2mm=1 + int(bool(side)) + R,
-                  memtile_north=R + side_streams)
+                  memtile_north=R + side_streams, dtypes=dtypes)
 
 
 def attention_design(name: str, heads: int, T: int, dh: int, npu: NPU1 | None = None, bq=None, bk=None) -> Design:
@@ -981,19 +1049,28 @@ def _attention_design(name, H, T, dh, npu, bq, bk) -> Design:
                   memtile_mm2s=1 + R + 1, memtile_s2mm=2 + R, memtile_north=1 + R, memtile_lock=rounds)
 
 
-def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tiles=None) -> Design:
-    """The whole-array BF16 GEMM with FP32 output (kernels/matmul/aie/gemm/design.py), upstream
-    whole_array's data movement: core (i, c) computes m x n tiles of C; A rows of core row i come
-    from shim i (repeated once per column block: stride 0, outermost); B columns of core column c
-    from shim c; C tiles join in memtile c and drain through shim c. M and N need not be
-    multiples of the 4m x 4n array block: a last block overlaps its neighbour. Two row blocks'
-    task groups are in flight (ping-pong)."""
+def gemm_design(name: str, M: int, K: int, N: int, npu: NPU1 | None = None, tiles=None, dtype: str = "bf16") -> Design:
+    """The whole-array GEMM (kernels/matmul/aie/gemm/design.py; with dtype "i8" the INT8 one of
+    kernels/matmul_int8/aie/gemm/design.py), upstream whole_array's data movement: core (i, c)
+    computes m x n tiles of C; A rows of core row i come from shim i (repeated once per column
+    block: stride 0, outermost); B columns of core column c from shim c; C tiles join in memtile c
+    and drain through shim c. M and N need not be multiples of the 4m x 4n array block: a last
+    block overlaps its neighbour. Two row blocks' task groups are in flight (ping-pong). bf16:
+    BF16 in, FP32 C (mm.cc matmul_bf16_f32, mmul 4x8x4); i8: int8 in, int32 C (mm.cc
+    matmul_i8_i32, mmul 4x8x8 on aie2: m % 16, k % 8, n % 16)."""
     npu = npu or NPU1()
-    cands = [tiles] if tiles else [(64, 64, 32), (32, 64, 64), (64, 32, 64), (32, 64, 32), (32, 32, 32)]
+    if dtype not in ("bf16", "i8"):
+        raise ValueError(f"dtype must be bf16 or i8, not {dtype!r}")
+    if dtype == "i8":
+        cands = [tiles] if tiles else [(64, 128, 64), (64, 64, 64), (32, 128, 64), (64, 64, 32), (32, 64, 32)]
+    else:
+        cands = [tiles] if tiles else [(64, 64, 32), (32, 64, 64), (64, 32, 64), (32, 64, 32), (32, 32, 32)]
     def build(m, k, n):
+        if dtype == "i8" and (m % 16 or n % 16 or k % 8):
+            raise DesignError("mm.cc's i8 kernel (mmul 4x8x8, 4x2 unrolled) needs m % 16, k % 8, n % 16")
         if m % 8 or n % 8 or k % 8 or K % k or M < 4 * m or N < 4 * n:
             raise DesignError(f"does not divide K={K} or exceeds M, N")
-        return _gemm_design_tiles(name, M, K, N, m, k, n, npu)
+        return _gemm_design_tiles(name, M, K, N, m, k, n, npu, dtype)
     return _first_checked(name, "tile", npu, forced=bool(tiles),
                           builds=((f"tile {m}x{k}x{n}", lambda t=t: build(*t)) for t in cands for m, k, n in [t]))
 
@@ -1003,8 +1080,9 @@ def _block_starts(total: int, block: int) -> list:
     return [min(i * block, total - block) for i in range(n)]
 
 
-def _gemm_design_tiles(name, M, K, N, m, k, n, npu) -> Design:
+def _gemm_design_tiles(name, M, K, N, m, k, n, npu, dtype="bf16") -> Design:
     R, C = npu.rows, npu.cols
+    eb = 1 if dtype == "i8" else 2   # A and B element bytes; C is 4 (FP32 or int32)
     rows = _block_starts(M, R * m)
     cols = _block_starts(N, C * n)
     main_cols = N // (C * n)
@@ -1013,22 +1091,26 @@ def _gemm_design_tiles(name, M, K, N, m, k, n, npu) -> Design:
     for g, r0 in enumerate(rows):
         for i in range(R):    # A: core row i from shim i, K/k tiles of m x k, once per column block
             transfers.append(Transfer(i, "mm2s", 0, f"A_L3L2_{i}", "A", (r0 + i * m) * K,
-                                      [len(cols), K // k, m, k], [0, k, K, 1], 2, g))
+                                      [len(cols), K // k, m, k], [0, k, K, 1], eb, g))
         for c in range(C):
             parts = [(c * n, main_cols, C * n)] + ([(N - C * n + c * n, 1, C * n)] if col_tail else [])
             for off, count, step in parts:
                 if count == 0:
                     continue
                 transfers.append(Transfer(c, "mm2s", 1, f"B_L3L2_{c}", "B", off,
-                                          [count, K // k, k, n], [step, k * N, N, 1], 2, g))
+                                          [count, K // k, k, n], [step, k * N, N, 1], eb, g))
                 transfers.append(Transfer(c, "s2mm", 0, f"C_L2L3_{c}", "acc", r0 * N + off,
                                           [1, count, R * m, n], [0, step, N, 1], 4, g))
-    l1 = matmul_l1_bytes(m, k, n)
-    l2 = {"A (2 x m*k)": 2 * m * k * 2, "B (2 x k*n)": 2 * k * n * 2, "C join (2 x 4*m*n fp32)": 2 * R * m * n * 4}
+    l1 = matmul_l1_bytes(m, k, n, elem_bytes=eb)
+    l2 = {"A (2 x m*k)": 2 * m * k * eb, "B (2 x k*n)": 2 * k * n * eb, "C join (2 x 4*m*n 32-bit)": 2 * R * m * n * 4}
+    a_name = "qa" if dtype == "i8" else "A"   # the INT8 GEMM reads the quantize stage's output
+    if dtype == "i8":
+        transfers = [replace(t, buffer=a_name) if t.buffer == "A" else t for t in transfers]
     return Design(name, "gemm", dict(M=M, K=K, N=N, m=m, k=k, n=n, row_starts=rows, col_starts=cols,
-                                     tiles_per_core=len(rows) * len(cols)),
-                  GEMM_STACK, l1, l2, 2, 1, {"A": (M * K, 2), "B": (K * N, 2), "acc": (M * N, 4)}, transfers,
-                  open_groups=2, vector_rows=[("A tile rows", k * 2, m), ("C tile rows", n * 4, m)],
+                                     tiles_per_core=len(rows) * len(cols), dtype=dtype),
+                  GEMM_STACK, l1, l2, 2, 1, {a_name: (M * K, eb), "B": (K * N, eb), "acc": (M * N, 4)}, transfers,
+                  open_groups=2, vector_rows=[("A tile rows", k * eb, m), ("C tile rows", n * 4, m)],
+                  dtypes={a_name: "int8", "B": "int8", "acc": "int32"} if dtype == "i8" else {},
                   # A broadcast along row i, B down column c, C out; in: A, B and the 4-tile C join
                   memtile_mm2s=3, memtile_s2mm=2 + R, memtile_north=2)
 
@@ -1042,6 +1124,15 @@ def designs_for(kernel, npu: NPU1 | None = None) -> list:
             raise DesignError(f"{tag}: only batch 1, row-major B GEMMs have a design")
         return [gemm_design(f"{tag} (GEMM)", kernel.M, kernel.K, kernel.N, npu),
                 rows_design(f"{tag} (epilogue)", "epilogue", kernel.M, kernel.N, npu, bias=kernel.bias,
+                            residual=kernel.residual)]
+    if kernel.op == "matmul_int8":
+        # kernels/matmul_int8/aie: quantize A (BF16 -> int8, shifted for uint8 activations), the
+        # whole-array INT8 GEMM (upstream mm.cc matmul_i8_i32), the dequantizing epilogue.
+        if kernel.batch != 1 or kernel.b_layout != "row_major":
+            raise DesignError(f"{tag}: only batch 1, row-major B INT8 GEMMs have a design")
+        return [rows_design(f"{tag} (quantize)", "quantize", kernel.M, kernel.K, npu),
+                gemm_design(f"{tag} (INT8 GEMM)", kernel.M, kernel.K, kernel.N, npu, dtype="i8"),
+                rows_design(f"{tag} (epilogue)", "epilogue_i8", kernel.M, kernel.N, npu, bias=kernel.bias,
                             residual=kernel.residual)]
     if kernel.op in ("layernorm", "softmax"):
         return [rows_design(tag, kernel.op, kernel.rows, kernel.cols, npu, beta=kernel.beta)]

@@ -26,6 +26,9 @@ def add_arguments(parser) -> None:
                              "xclbin, one hw_context) or per-stage (one xclbin + hw_context per stage, a context cache)")
     parser.add_argument("--contexts", type=int, default=None,
                         help="per-stage mode: hw_contexts the session may hold (1..6; default 6)")
+    parser.add_argument("--precision", default="bf16", choices=["bf16", "int8"],
+                        help="bf16 (default) or int8: the QDQ model's linear layers as the INT8 MatMul's three NPU "
+                             "stages (quantize, INT8 GEMM, dequantizing epilogue; docs/npu.md 2d)")
     parser.add_argument("--check", action="store_true",
                         help="check every kernel of the manifest against npu1's limits (exit 1 on a violation)")
     parser.add_argument("--manifest", default=None, help="manifest for --check / --simulate (default: the provider's)")
@@ -62,7 +65,7 @@ def check(manifest_path=None) -> int:
     for desc, designs, problems in check_manifest(m):
         for d in designs:
             p = d.params
-            tiling = f"m,k,n={p['m']},{p['k']},{p['n']}" if d.op == "gemm" else f"{p['rows_per_obj']} row(s)/object"
+            tiling = f"m,k,n={p['m']},{p['k']},{p['n']}" + (" i8" if p.get("dtype") == "i8" else "") if d.op == "gemm" else f"{p['rows_per_obj']} row(s)/object"
             shim = max((sum(1 for t in d.transfers if t.column == c) for c in range(4)), default=0)
             print(f"  {d.name:42s} {tiling:22s} L1 {sum(d.l1.values()) / 1024:5.1f} KiB (stack {d.stack_bytes:#x}) "
                   f"memtile {sum(d.l2.values()) / 1024:6.1f} KiB  {len(d.transfers)} DMA tasks ({shim}/shim)")
@@ -111,7 +114,7 @@ def run(args) -> int:
                     print(f"{m:7s} no plan: {exc}")
             return 0
         e = plan_encoder(args.model, args.clock, args.seconds, args.numerics, args.attention,
-                         mode=args.mode, contexts=args.contexts)
+                         mode=args.mode, contexts=args.contexts, precision=getattr(args, "precision", "bf16"))
     except (PlanError, ValueError) as exc:
         print(f"phoenix-npu plan: {exc}")
         return 1
@@ -158,7 +161,7 @@ def run(args) -> int:
           "docs/benchmarks.md")
     if e.numerics == "contract":
         alt = plan_encoder(args.model, args.clock, args.seconds, "lut", args.attention, mode=args.mode,
-                           contexts=args.contexts)
+                           contexts=args.contexts, precision=getattr(args, "precision", "bf16"))
         print(f"(with Peano's AIE2_FP32_EMULATION_ACCURACY_FAST: see docs/npu.md)")
         print(f"(with BF16 LUT transcendentals instead of the FP32 contract: modelled {alt.time_s * 1e3:.1f} ms, "
               f"{alt.realtime_factor:.0f}x realtime; see docs/npu.md)")

@@ -196,6 +196,10 @@ def simulate_kernel(kernel, stages, kernels_dir: Path, seed: int = 0) -> list[St
             want = _emulated(nodes, inputs, [("y", [1, M, N])], inits, feeds, opset)
             out.append(StageResult(stages[1].kernel_name, designs[1].name, True, *_compare_bf16(buffers["C"], want),
                                    "emulated MatMul (+ epilogue)", rep))
+        elif kernel.op == "matmul_int8":
+            # uint8 activations (ORT's default) where there is no residual, int8 (Quark's symmetric) where
+            # there is: whisper-base's four linear layers exercise both shifts (c_a = 128 and 0).
+            out += _simulate_int8(kernel, stages, designs, run, buffers, rng, signed=bool(kernel.residual))
         elif kernel.op == "layernorm":
             R, C = kernel.rows, kernel.cols
             buffers["x"] = _bf16(rng.standard_normal(R * C) * 3 + 1)
@@ -239,6 +243,105 @@ def simulate_kernel(kernel, stages, kernels_dir: Path, seed: int = 0) -> list[St
             if s.kernel_name not in done:
                 out.append(StageResult(s.kernel_name, d.name, False, error=f"{type(e).__name__}: {e}"))
                 break
+    return out
+
+
+def int8_stage_params(sa: float, za: int, signed: bool, B, sb, bias, copies: int = 4):
+    """qparams and colparams of the INT8 MatMul's stages, as provider/devices/xrt/int8_params.h
+    computes them: qparams [sa, qmin - za, qmax - za, za - c_a, 0, 0, 0, 0] (FP32), colparams
+    [rows][copies][N] 32-bit words: corr[n] = (c_a - za) * colsum(B)[n] (mod 2^32), s_ab[n] = sa * sb[n]
+    (FP32) and, with a bias, bias[n] (FP32 bits)."""
+    c_a = 0 if signed else 128
+    qmin, qmax = (-128, 127) if signed else (0, 255)
+    qparams = np.array([sa, qmin - za, qmax - za, za - c_a, 0, 0, 0, 0], np.float32)
+    colsum = B.astype(np.int64).sum(axis=0)
+    corr = (((c_a - za) * colsum) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    s_ab = (np.float32(sa) * np.asarray(sb, np.float32)).astype(np.float32)
+    rows = [corr, s_ab.view(np.int32)] + ([np.asarray(bias, np.float32).view(np.int32)] if bias is not None else [])
+    colparams = np.stack([np.tile(r, (copies, 1)) for r in rows]).reshape(-1).astype(np.int32)
+    return qparams, colparams
+
+
+def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = False) -> list:
+    """The INT8 MatMul's three stages on the stand-in: quantize (qa'' exactly ORT's CPU QuantizeLinear
+    minus c_a), the INT8 GEMM (acc exactly the integer sum), the epilogue (C against the emulated
+    device's MatMulInt8 on the same QDQ graph: the same bits except where GELU's float64 reference
+    body and the contract's FP32 steps round differently)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from phoenix_npu import counters, reset_counters
+    M, K, N = kernel.M, kernel.K, kernel.N
+    out = []
+    a = _bf16(rng.standard_normal(M * K) * 2)
+    sa = np.float32(np.abs(a.astype(np.float32)).max() / 100.0)
+    za = 0 if signed else int(rng.integers(100, 156))
+    B = rng.integers(-128, 128, size=(K, N)).astype(np.int8)
+    sb = (rng.uniform(0.5, 1.5, N) / (64.0 * np.sqrt(K))).astype(np.float32)
+    bias = _bf16(rng.standard_normal(N)).astype(np.float32) if kernel.bias else None
+    qparams, colparams = int8_stage_params(float(sa), za, signed, B, sb, bias)
+    buffers.update(A=a, qparams=qparams, B=B.reshape(-1), colparams=colparams,
+                   residual=_bf16(rng.standard_normal(M * N)))
+    # 1. quantize: against ORT's CPU QuantizeLinear (the contract's step 1 is its arithmetic)
+    rep = run(designs[0], stages[0])
+    qt = TensorProto.INT8 if signed else TensorProto.UINT8
+    g = helper.make_graph([helper.make_node("QuantizeLinear", ["a", "s", "z"], ["q"])], "q",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, [M, K])],
+                          [helper.make_tensor_value_info("q", qt, [M, K])],
+                          [numpy_helper.from_array(np.float32(sa), "s"),
+                           numpy_helper.from_array(np.array(za, np.int8 if signed else np.uint8), "z")])
+    mdl = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    mdl.ir_version = 10
+    q_ort = ort.InferenceSession(mdl.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"a": a.astype(np.float32).reshape(M, K)})[0].astype(np.int32).reshape(-1)
+    c_a = 0 if signed else 128
+    diff = np.abs(buffers["qa"].astype(np.int32) - (q_ort - c_a))
+    out.append(StageResult(stages[0].kernel_name, designs[0].name, True, float(diff.max()), -1, int((diff != 0).sum()),
+                           "ORT CPU QuantizeLinear - c_a (exact integers)", rep))
+    # 2. INT8 GEMM: the exact integer sum
+    rep = run(designs[1], stages[1])
+    exact = buffers["qa"].astype(np.int64).reshape(M, K) @ B.astype(np.int64)
+    diff = np.abs(buffers["acc"].astype(np.int64).reshape(M, N) - exact)
+    out.append(StageResult(stages[1].kernel_name, designs[1].name, True, float(diff.max()), -1, int((diff != 0).sum()),
+                           "exact integer sum of qa'' x qb", rep))
+    # 3. epilogue: against the emulated device running the QDQ MatMul (MatMulInt8 on device=emulator)
+    rep = run(designs[2], stages[2])
+    n = helper.make_node
+    nodes = [n("QuantizeLinear", ["a", "sa", "za"], ["aq"]), n("DequantizeLinear", ["aq", "sa", "za"], ["adq"]),
+             n("DequantizeLinear", ["wq", "sb"], ["w"], axis=1), n("MatMul", ["adq", "w"], ["h"])]
+    last, opset = "h", 17
+    if kernel.bias:
+        nodes.append(n("Add", [last, "bias"], ["hb"]))
+        last = "hb"
+    if kernel.epilogue != "none":
+        nodes.append(n("Gelu", [last], ["hg"], approximate="tanh" if kernel.epilogue == "gelu_tanh" else "none"))
+        last, opset = "hg", 20
+    inputs, feeds = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, M, K])], \
+        {"a": a.astype(np.float32).reshape(1, M, K)}
+    if kernel.residual:
+        nodes.append(n("Add", ["r", last], ["hr"]))
+        last = "hr"
+        inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, M, N]))
+        feeds["r"] = buffers["residual"].astype(np.float32).reshape(1, M, N)
+    nodes[-1].output[0] = "y"
+    inits = [numpy_helper.from_array(np.float32(sa), "sa"),
+             numpy_helper.from_array(np.array(za, np.int8 if signed else np.uint8), "za"),
+             numpy_helper.from_array(B, "wq"), numpy_helper.from_array(sb, "sb")]
+    if kernel.bias:
+        inits.append(numpy_helper.from_array(bias, "bias"))
+    g = helper.make_graph(nodes, "int8", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, M, N])],
+                          inits)
+    mdl = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    mdl.ir_version = 10
+    from phoenix_npu.session import make_session
+    reset_counters()
+    sess = make_session(mdl.SerializeToString(), device="emulator")   # alive while its counters are read
+    want = sess.run(None, feeds)[0]
+    kinds = counters()["regions"][-1]["kernels"]
+    del sess
+    if kinds.get("MatMulInt8", {}).get("launches") != 1 or "MatMul" in kinds:
+        raise RuntimeError(f"the emulated device did not run the QDQ graph as one MatMulInt8: {sorted(kinds)}")
+    out.append(StageResult(stages[2].kernel_name, designs[2].name, True, *_compare_bf16(buffers["C"], want),
+                           "emulated MatMulInt8 (same QDQ graph)", rep))
     return out
 
 

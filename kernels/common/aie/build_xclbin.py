@@ -1,7 +1,7 @@
 """Build NPU kernels with the pinned toolchain (toolchain.json, aie.mk): one xclbin for them all.
 
 Shared by every kernels/*/aie/design.py. A design.py holds one kind of xclbin kernel (GEMM,
-MatMul epilogue, LayerNorm, Softmax, GELU): its core objects (`core_objects`), its IRON program
+MatMul epilogue, LayerNorm, Softmax, GELU, and the INT8 MatMul's quantize / INT8 GEMM / epilogue): its core objects (`core_objects`), its IRON program
 (`program`) and the values its host test needs (`test_params`). Its parameters are never written
 by hand: the planner (the developers' tools, phoenix_npu_tools.npu_model) plans every stage of
 kernels/manifest.json, checks it against npu1's limits and writes the design parameters file
@@ -45,6 +45,9 @@ DESIGN_FOLDERS = {
     "layernorm": "layernorm/aie",
     "softmax": "softmax/aie",
     "gelu": "gelu/aie",
+    "quantize": "matmul_int8/aie/quantize",
+    "gemm_i8": "matmul_int8/aie/gemm",
+    "epilogue_i8": "matmul_int8/aie/epilogue",
 }
 
 # -ffunction-sections -fdata-sections -fstack-size-section: each function in its own section with its
@@ -66,7 +69,9 @@ def c_float(x) -> str:
 
 
 def design_kind(design) -> str:
-    return "gemm" if design.op == "gemm" else design.params["op"]
+    if design.op == "gemm":
+        return "gemm_i8" if design.params.get("dtype") == "i8" else "gemm"
+    return design.params["op"]
 
 
 def load_design(kind: str):

@@ -19,6 +19,13 @@ from aie.iron.device import NPU1, Tile
 R = C = 4  # npu1: 4 compute rows x 4 columns (NPU1() is the whole 4-column device in v1.4.1)
 
 DTYPES = {2: bfloat16, 4: np.float32}  # element bytes of a Design buffer -> numpy type
+INT_DTYPES = {"int8": np.int8, "int32": np.int32}  # Design.dtypes (the INT8 MatMul's integer buffers)
+
+
+def dtype_of(design, name):
+    """The numpy element type of a design's runtime buffer."""
+    named = getattr(design, "dtypes", {}).get(name)
+    return INT_DTYPES[named] if named else DTYPES[design.buffers[name][1]]
 
 
 def vec(n, dtype):
@@ -51,7 +58,7 @@ def sequence_from(design, arg_names, fifos):
 
 
 def runtime_args(design, arg_names):
-    return [vec(design.buffers[a][0], DTYPES[design.buffers[a][1]]) for a in arg_names]
+    return [vec(design.buffers[a][0], dtype_of(design, a)) for a in arg_names]
 
 
 def program(design, arg_names, workers, fifo_handles):
@@ -85,7 +92,7 @@ def l1_types(design):
     """(input object, output object) types of a row design's compute-tile buffers."""
     x, y = row_streams(design)
     n = design.params["rows_per_obj"] * design.params["cols"]
-    return vec(n, DTYPES[design.buffers[x][1]]), vec(n, DTYPES[design.buffers[y][1]])
+    return vec(n, dtype_of(design, x)), vec(n, dtype_of(design, y))
 
 
 def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ()):
@@ -99,7 +106,7 @@ def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ())
     r, cols, rows_used = p["rows_per_obj"], p["cols"], p["core_rows"]
     x_name, y_name = row_streams(design)
     l1_in, l1_out = l1_types(design)
-    in_dt, out_dt = DTYPES[design.buffers[x_name][1]], DTYPES[design.buffers[y_name][1]]
+    in_dt, out_dt = dtype_of(design, x_name), dtype_of(design, y_name)
     if (p["side"] is not None) != (side is not None):
         raise ValueError(f"{design.name}: the design's side stream is {p['side']}; pass `side` exactly when it has one")
     fifos, workers = {}, []

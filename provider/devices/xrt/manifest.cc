@@ -295,6 +295,12 @@ std::vector<std::vector<std::string>> ExpectedStages(const ManifestKernel& k) {
     epi.push_back("C");
     return {{"A", "B", "acc"}, epi};
   }
+  if (k.op == "matmul_int8") {  // docs/npu.md 2d: quantize A, INT8 GEMM, dequantizing epilogue
+    std::vector<std::string> epi = {"acc", "colparams"};
+    if (k.residual) epi.push_back("residual");
+    epi.push_back("C");
+    return {{"A", "qparams", "qa"}, {"qa", "B", "acc"}, epi};
+  }
   if (k.op == "layernorm") return {k.beta ? std::vector<std::string>{"x", "gamma", "beta", "y"}
                                           : std::vector<std::string>{"x", "gamma", "y"}};
   return {{"x", "y"}};
@@ -343,8 +349,9 @@ Status ParseStages(const Ctx& c, const Json& o, const std::string& dir, bool che
 Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool check_artifacts, ManifestKernel* k) {
   if (o.type != Json::kObject) return c.Err(o, "each kernel must be an object");
   PHX_RETURN_IF_ERROR(GetString(c, o, "op", true, &k->op));
-  PHX_RETURN_IF_ERROR(OneOf(c, o, "op", k->op, {"matmul", "layernorm", "softmax", "gelu"}));
-  if (k->op == "matmul")
+  PHX_RETURN_IF_ERROR(OneOf(c, o, "op", k->op, {"matmul", "matmul_int8", "layernorm", "softmax", "gelu"}));
+  const bool mm = k->op == "matmul" || k->op == "matmul_int8";
+  if (mm)
     PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "scale", "stages", "M", "K", "N", "batch", "b_layout",
                                              "epilogue", "bias", "residual"}));
   else if (k->op == "layernorm")
@@ -354,9 +361,15 @@ Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool che
   else
     PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "stages", "n", "mode"}));
   PHX_RETURN_IF_ERROR(GetString(c, o, "dtype", false, &k->dtype));
-  PHX_RETURN_IF_ERROR(OneOf(c, o, "dtype", k->dtype, {"bf16"}));
+  if (k->op == "matmul_int8") {
+    k->dtype = "int8";
+    PHX_RETURN_IF_ERROR(GetString(c, o, "dtype", false, &k->dtype));
+    PHX_RETURN_IF_ERROR(OneOf(c, o, "dtype", k->dtype, {"int8"}));
+  } else {
+    PHX_RETURN_IF_ERROR(OneOf(c, o, "dtype", k->dtype, {"bf16"}));
+  }
   PHX_RETURN_IF_ERROR(GetNumber(c, o, "scale", -1e30, 1e30, &k->scale));
-  if (k->op == "matmul") {
+  if (mm) {
     PHX_RETURN_IF_ERROR(GetInt(c, o, "M", true, &k->M));
     PHX_RETURN_IF_ERROR(GetInt(c, o, "K", true, &k->K));
     PHX_RETURN_IF_ERROR(GetInt(c, o, "N", true, &k->N));
@@ -369,6 +382,8 @@ Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool che
     PHX_RETURN_IF_ERROR(OneOf(c, o, "epilogue", k->epilogue, {"none", "gelu_erf", "gelu_tanh"}));
     PHX_RETURN_IF_ERROR(GetBool(c, o, "bias", &k->bias));
     PHX_RETURN_IF_ERROR(GetBool(c, o, "residual", &k->residual));
+    if (k->op == "matmul_int8" && k->K > kernels::kMaxInt8K)
+      return c.Err(o, "K above 33025 would overflow the INT8 MatMul's int32 accumulator");
   } else if (k->op == "layernorm" || k->op == "softmax") {
     PHX_RETURN_IF_ERROR(GetInt(c, o, "rows", true, &k->rows));
     PHX_RETURN_IF_ERROR(GetInt(c, o, "cols", true, &k->cols));
@@ -418,7 +433,7 @@ Status TooLarge(const std::string& path) {
 std::string ManifestKernel::Describe() const {
   std::ostringstream s;
   s << op << " ";
-  if (op == "matmul") {
+  if (op == "matmul" || op == "matmul_int8") {
     if (batch > 1) s << batch << "x";
     s << M << "x" << K << "x" << N;
     if (b_layout == "col_major") s << " B^T";
@@ -578,8 +593,17 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
   std::string closest;
   for (const ManifestKernel& k : kernels) {
     switch (call.kind()) {
-      case KernelKind::kMatMul: {
-        if (k.op != "matmul") continue;
+      case KernelKind::kMatMul:
+      case KernelKind::kMatMulInt8: {
+        const bool int8 = call.kind() == KernelKind::kMatMulInt8;
+        if (k.op != (int8 ? "matmul_int8" : "matmul")) continue;
+        if (int8) {  // what the NPU INT8 stages do not implement runs on the host (kernels/matmul_int8/README.md)
+          const MatMulInt8Params& q = call.Params<MatMulInt8Params>();
+          if (call.in[5].present())
+            return no("matmul_int8: INT8 weights with zero points (asymmetric weights): the NPU's epilogue corrects "
+                      "for the activation zero point only");
+          if (q.quantize_output) return no("matmul_int8: a fused output QuantizeLinear -> DequantizeLinear has no NPU stage");
+        }
         const TensorView& a = call.in[0].view;
         const TensorView& b = call.in[1].view;
         if (a.rank < 2 || b.rank < 2 || y.rank < 2) return no("matmul operands must have rank >= 2");
@@ -595,13 +619,14 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         bool col_major = !row_major && IsTransposedContiguous(b, K, N);
         if (!row_major && !col_major) return no("matmul: B is neither row-major nor a transposed row-major tensor");
         if (call.in[3].present() && !call.in[3].view.IsContiguous()) return no("matmul: residual is not contiguous");
-        const kernels::Epilogue e = call.Params<MatMulParams>().epilogue;
+        const MatMulParams& mp = int8 ? call.Params<MatMulInt8Params>().matmul : call.Params<MatMulParams>();
+        const kernels::Epilogue e = mp.epilogue;
         const char* epi = e == kernels::Epilogue::kGeluErf ? "gelu_erf" : e == kernels::Epilogue::kGeluTanh ? "gelu_tanh" : "none";
         if (k.M == M && k.K == K && k.N == N && k.batch == batch) {
           closest = k.Describe();
           if (k.b_layout != (row_major ? "row_major" : "col_major")) continue;
           if (k.epilogue != epi || k.bias != call.in[2].present() || k.residual != call.in[3].present()) continue;
-          if (!Near(k.scale, call.Params<MatMulParams>().alpha, 1e-6)) continue;
+          if (!Near(k.scale, mp.alpha, 1e-6)) continue;
           return &k;
         }
         break;

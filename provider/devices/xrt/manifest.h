@@ -37,9 +37,9 @@ struct ManifestStage {
 };
 
 struct ManifestKernel {
-  std::string op;                      // "matmul" | "layernorm" | "softmax" | "gelu"
-  std::string dtype = "bf16";
-  // matmul
+  std::string op;                      // "matmul" | "matmul_int8" | "layernorm" | "softmax" | "gelu"
+  std::string dtype = "bf16";          // "int8" for matmul_int8 (its default)
+  // matmul, matmul_int8 (the INT8 MatMul of kernels/matmul_int8/README.md: quantize, GEMM, epilogue)
   int64_t batch = 1, M = 0, K = 0, N = 0;
   std::string b_layout = "row_major";  // or "col_major" (B given as the transpose of a [N, K] tensor)
   std::string epilogue = "none";       // "none" | "gelu_erf" | "gelu_tanh"
@@ -57,7 +57,9 @@ struct ManifestKernel {
 
   std::string Describe() const;        // "matmul 1500x512x1536 +bias" etc.
   // Bytes of the FP32 scratch ("acc") a MatMul's GEMM stage writes and its epilogue reads.
-  int64_t ScratchBytes() const { return op == "matmul" ? batch * M * N * 4 : 0; }
+  // matmul_int8: the int32 GEMM accumulator (its quantized A "qa" and parameters: QuantizedABytes etc.).
+  int64_t ScratchBytes() const { return op == "matmul" || op == "matmul_int8" ? batch * M * N * 4 : 0; }
+  int64_t QuantizedABytes() const { return op == "matmul_int8" ? batch * M * K : 0; }
 };
 
 struct Manifest {

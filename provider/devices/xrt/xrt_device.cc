@@ -22,6 +22,7 @@
 #include "devices/xrt/run_state.h"
 #include "devices/xrt/context_cache.h"
 #include "devices/xrt/npu_mode.h"
+#include "devices/xrt/int8_params.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
 #include "xrt/xrt_kernel.h"
@@ -80,7 +81,12 @@ struct Stage {            // one xclbin kernel of a manifest kernel, ready to ru
 
 struct Loaded {           // one manifest kernel: its stages and, for a MatMul, the FP32 scratch
   std::vector<size_t> stages;   // indices into XrtDevice::stages_
-  xrt::bo scratch;              // "acc": written by the GEMM stage, read by the epilogue stage
+  xrt::bo scratch;              // "acc": written by the GEMM stage, read by the epilogue stage (int32 for INT8)
+  // matmul_int8 (int8_params.h): the quantized A, the quantize parameters of the current call, and
+  // the column parameters per (weight buffer, activation quantization), computed once each.
+  xrt::bo qa, qparams;
+  std::map<std::tuple<BufferId, float, int32_t, bool>, xrt::bo> colparams;
+  xrt::bo* current_colparams = nullptr;
 };
 
 struct Buffer {
@@ -142,6 +148,7 @@ class XrtDevice final : public Device {
     const ManifestKernel* entry = manifest_.Find(call, &why);
     if (!entry) return Status::Error("NPU: " + why);
     Loaded& k = loaded_[by_entry_.at(entry)];
+    if (entry->op == "matmul_int8") PHX_RETURN_IF_ERROR(PrepareInt8(call, *entry, &k));
     // All kernels share one hw_context, whose runs execute in submission order: the plan's
     // dependent calls need no wait in between. A run object still in flight must finish first.
     for (size_t si : k.stages) {
@@ -268,6 +275,11 @@ class XrtDevice final : public Device {
         }
         if (e.ScratchBytes() > 0)
           k.scratch = xrt::bo(device_, static_cast<size_t>(e.ScratchBytes()), xrt::bo::flags::host_only, data_group_);
+        if (e.QuantizedABytes() > 0) {
+          k.qa = xrt::bo(device_, static_cast<size_t>(e.QuantizedABytes()), xrt::bo::flags::host_only, data_group_);
+          k.qparams = xrt::bo(device_, xrt_device::kQuantizeParams * sizeof(float), xrt::bo::flags::host_only,
+                              data_group_);
+        }
       } catch (const std::exception& ex) {
         return XrtError("loading " + e.Describe() + " from " + manifest_.xclbin_path +
                             " (is its kernel_name in the xclbin? see the manifest)", ex);
@@ -374,11 +386,53 @@ class XrtDevice final : public Device {
     return nullptr;
   }
 
+  // matmul_int8: the quantize stage's parameters for this call, and the epilogue's column parameters
+  // (computed once per weight buffer and activation quantization from the resident weights: int8_params.h).
+  Status PrepareInt8(const KernelCall& call, const ManifestKernel& e, Loaded* k) {
+    const MatMulInt8Params& p = call.Params<MatMulInt8Params>();
+    try {
+      float qp[xrt_device::kQuantizeParams];
+      xrt_device::QuantizeParams(p.a, qp);
+      std::memcpy(k->qparams.map<void*>(), qp, sizeof(qp));
+      k->qparams.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+      const BufferId b = call.in[1].buffer;
+      const auto key = std::make_tuple(b, p.a.scale, p.a.zero_point, p.a.is_signed);
+      auto it = k->colparams.find(key);
+      if (it == k->colparams.end()) {  // first run only (weights are resident and constant)
+        for (int slot : {1, 4}) PHX_RETURN_IF_ERROR(Sync(call.in[slot].buffer, 0, buffers_[call.in[slot].buffer].bytes, false));
+        auto host = [&](int slot, size_t elem) {
+          return Map(call.in[slot].buffer) + static_cast<size_t>(call.in[slot].view.offset) * elem;
+        };
+        const float* bias = nullptr;
+        if (call.in[2].present()) {
+          PHX_RETURN_IF_ERROR(Sync(call.in[2].buffer, 0, buffers_[call.in[2].buffer].bytes, false));
+          bias = reinterpret_cast<const float*>(host(2, 4));
+        }
+        const std::vector<uint32_t> words = xrt_device::ColumnParams(
+            reinterpret_cast<const int8_t*>(host(1, 1)), e.K, e.N, reinterpret_cast<const float*>(host(4, 4)),
+            call.in[4].view.NumElements(), bias, p.a);
+        xrt::bo bo(device_, words.size() * 4, xrt::bo::flags::host_only, data_group_);
+        std::memcpy(bo.map<void*>(), words.data(), words.size() * 4);
+        bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+        it = k->colparams.emplace(key, std::move(bo)).first;
+      }
+      k->current_colparams = &it->second;
+    } catch (const std::exception& ex) {
+      return XrtError("preparing the INT8 parameters of " + e.Describe(), ex);
+    }
+    return Status::OK();
+  }
+
   // A sub-buffer for the operand's byte range, created once and cached; "acc" is the kernel's
-  // own FP32 scratch.
+  // own FP32 (int32 for matmul_int8) scratch, "qa" / "qparams" / "colparams" the INT8 stages' buffers.
   Status ArgBo(const KernelCall& call, Loaded& k, const std::string& name, xrt::bo** out) {
-    if (name == "acc") {
-      *out = &k.scratch;
+    if (name == "acc" || name == "qa" || name == "qparams") {
+      *out = name == "acc" ? &k.scratch : name == "qa" ? &k.qa : &k.qparams;
+      return Status::OK();
+    }
+    if (name == "colparams") {
+      if (!k.current_colparams) return Status::Error("NPU: the INT8 column parameters were not prepared");
+      *out = k.current_colparams;
       return Status::OK();
     }
     size_t elem;

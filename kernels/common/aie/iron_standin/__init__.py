@@ -60,11 +60,17 @@ class _Build:
 
 
 DTYPES = {2: "bfloat16", 4: np.float32}
+INT_DTYPES = {"int8": np.int8, "int32": np.int32}
 
 
-def empty_buffer(elements, elem_bytes):
-    """A runtime buffer filled with NaN (an element no transfer writes stays NaN)."""
+def empty_buffer(elements, elem_bytes, dtype=None):
+    """A runtime buffer filled with NaN (an element no transfer writes stays NaN); an integer
+    buffer (dtype "int8" / "int32") with its type's minimum, which no INT8 stage writes in
+    practice (the comparison then shows the element)."""
     from ml_dtypes import bfloat16
+    if dtype:
+        t = INT_DTYPES[dtype]
+        return np.full(elements, np.iinfo(t).min, t)
     return np.full(elements, np.nan, bfloat16 if elem_bytes == 2 else np.float32)
 
 
@@ -72,14 +78,14 @@ def run_stage(module, kernel, design, stage, inputs):
     """Run one manifest stage's IRON program (module.program) on the stand-in.
 
     inputs: {runtime argument name: 1-D numpy array} (bfloat16 for 2-byte buffers, float32 for
-    4-byte ones); every argument not given is an output, allocated NaN-filled. Returns
+    4-byte ones, int8 / int32 for the buffers design.dtypes names); every argument not given is an output, allocated NaN-filled. Returns
     ({argument: array} for every argument, report dict)."""
     objs = module.core_objects(kernel, design, Path("<mlir-aie>"))
     defines = {obj: parse_defines(flags) for _, obj, flags in objs}
     arrays = []
     for a in stage.args:
         n, eb = design.buffers[a]
-        arr = inputs[a] if a in inputs else empty_buffer(n, eb)
+        arr = inputs[a] if a in inputs else empty_buffer(n, eb, getattr(design, "dtypes", {}).get(a))
         if arr.shape != (n,) or arr.dtype.itemsize != eb:
             raise StandinError(f"{a}: expected {n} elements of {eb} bytes, got {arr.shape} {arr.dtype}")
         arrays.append(arr)

@@ -130,9 +130,15 @@ class Buffer:
 
     def __init__(self, type=None, initial_value=None, name=None, **_):
         self.key, self.name = type_key(type), name
-        self.data = np.full(self.key[0], np.nan, self.key[1]) if initial_value is None else \
+        self.data = _unset(self.key[0], self.key[1]) if initial_value is None else \
             np.asarray(initial_value, self.key[1]).reshape(self.key[0])
         self.tile = None
+
+
+def _unset(shape, dtype):
+    """An array nothing has written yet: NaN, or the integer type's minimum."""
+    dtype = np.dtype(dtype)
+    return np.full(shape, np.iinfo(dtype).min if dtype.kind in "iu" else np.nan, dtype)
 
 
 class Kernel:
@@ -270,7 +276,7 @@ class _Handle:
             raise DataflowError(f"{self.fifo.name}: acquire({n}) exceeds the depth {self.depth}")
         while len(self.held) < n:
             if self.is_prod:
-                self.held.append(_Obj(self.fifo.key, np.full(self.fifo.key[0], np.nan, self.fifo.key[1])))
+                self.held.append(_Obj(self.fifo.key, _unset(self.fifo.key[0], self.fifo.key[1])))
             elif self.queue:
                 self.held.append(_Obj(self.fifo.key, self.queue.popleft()))
             else:

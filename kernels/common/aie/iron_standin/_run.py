@@ -165,7 +165,7 @@ def _dataflow(build, prog):
                 n = math.prod(dst.key[0])
                 dst.produced = []
                 for parts in zip(*(h.queue for h in ln.srcs)):
-                    obj = np.full(n, np.nan, dst.key[1])
+                    obj = A._unset(n, dst.key[1])
                     covered = np.zeros(n, bool)
                     for part, off in zip(parts, ln.offsets):
                         if covered[off:off + part.size].any() or off + part.size > n:

@@ -139,5 +139,76 @@ def phoenix_gelu_bf16(d):
     return body
 
 
+# --- upstream aie_kernels/aie2/mm.cc, -Di8_i32_ONLY: mmul<4, 8, 8> int8 x int8 -> int32 -------------
+# The same blocked layouts with r, s, t = 4, 8, 8; the sum is exact (int64 here, int32 on the tile:
+# the INT8 MatMul's K limit keeps every partial sum in int32).
+MM8_R, MM8_S, MM8_T = 4, 8, 8
+
+
+def matmul_i8_i32(d):
+    m, k, n = d["DIM_M"], d["DIM_K"], d["DIM_N"]
+
+    def body(a, b, c):
+        A = _unblock(a.astype(np.int64), m, k, MM8_R, MM8_S)
+        B = _unblock(b.astype(np.int64), k, n, MM8_S, MM8_T)
+        C = _unblock(c.astype(np.int64), m, n, MM8_R, MM8_T)
+        out = C + A @ B
+        if np.abs(out).max() >= 2 ** 31:
+            raise OverflowError("matmul_i8_i32: a partial sum leaves int32")
+        c[...] = _block(out.astype(np.int32), MM8_R, MM8_T)
+    return body
+
+
+def zero_i32(d):
+    def body(c):
+        c[...] = 0
+    return body
+
+
+# --- kernels/matmul_int8/aie/quantize/quantize.cc: qa'' = round(clamp(x / sa)) + (za - c_a) ---------
+# Exactly the contract's step 1 in FP32 (numpy's float32 division is IEEE, np.rint rounds half to even).
+def phoenix_quantize_i8(d):
+    cols = d["COLS"]
+
+    def body(x, qparams, y, rows):
+        sa, lo, hi, shift = (np.float32(v) for v in qparams[:4])
+        v = x[:rows * cols].astype(np.float32) / sa
+        v = np.where(v > lo, v, lo)      # NaN -> lo, as `v > lo ? v : lo`
+        v = np.where(v < hi, v, hi)
+        y[:rows * cols] = (np.rint(v).astype(np.int32) + np.int32(shift)).astype(np.int8)
+    return body
+
+
+# --- kernels/matmul_int8/aie/epilogue/epilogue.cc ----------------------------------------------------
+def phoenix_epi8_keep_row(d):
+    def body(row, dst):
+        dst[...] = row
+    return body
+
+
+def phoenix_epilogue_i8(d):
+    alpha, gelu, has_bias, has_res = d["ALPHA"], d["GELU_MODE"], d["HAS_BIAS"], d["HAS_RESIDUAL"]
+
+    def body(acc, corr, scale, bias, *rest):
+        res, y = rest if has_res else (None, rest[0])
+        with np.errstate(over="ignore"):
+            s = (acc.astype(np.int32) + corr.astype(np.int32)).astype(np.int32)   # wrapping 32-bit add
+        v = s.astype(np.float32) * scale.view(np.float32)                          # RNE conversion, FP32 multiply
+        if alpha != 1.0:
+            v = v * np.float32(alpha)
+        if has_bias:
+            v = v + bias.view(np.float32)
+        if gelu >= 0:
+            v = _gelu(v.astype(np.float64), gelu)
+            if has_res:
+                v = v + res.astype(np.float64)
+        elif has_res:
+            v = v + res.astype(np.float32)                                          # FP32 add, then one rounding
+        y[...] = _bf16(v)
+    return body
+
+
 KERNELS = {f.__name__: f for f in (matmul_bf16_f32, zero_f32, phoenix_epi_keep_bias, phoenix_epilogue,
-                                   phoenix_layernorm_bf16, phoenix_softmax_bf16, phoenix_gelu_bf16)}
+                                   phoenix_layernorm_bf16, phoenix_softmax_bf16, phoenix_gelu_bf16,
+                                   matmul_i8_i32, zero_i32, phoenix_quantize_i8, phoenix_epi8_keep_row,
+                                   phoenix_epilogue_i8)}

@@ -1,0 +1,29 @@
+// The machine-dependent parts of the compatibility string (compat_info.h): the NPU artifacts'
+// identity and the device device=auto would choose here.
+#include "compat_info.h"
+
+#include "devices/xrt/manifest.h"
+#include "devices/xrt/npu_probe.h"
+
+namespace phoenix {
+
+std::string NpuArtifactsIdentity(const std::string& manifest_path) {
+  const std::string path = manifest_path.empty() ? DefaultManifestPath() : manifest_path;
+  xrt_device::Manifest m;
+  if (!xrt_device::LoadManifest(path, &m, /*check_artifacts=*/false).ok()) return "none";
+  std::vector<std::string> files = {path, m.xclbin_path};
+  for (const xrt_device::ManifestKernel& k : m.kernels)
+    for (const xrt_device::ManifestStage& s : k.stages) {
+      files.push_back(s.insts_path);
+      if (!s.xclbin_path.empty()) files.push_back(s.xclbin_path);
+    }
+  return HashFiles(files);
+}
+
+std::string DeviceAutoWouldChoose() {
+  NpuProbeRoots roots;
+  roots.manifest_only_with_npu = true;
+  return NpuUsable(ProbeNpu(roots), nullptr) ? "npu" : "emulator";
+}
+
+}  // namespace phoenix
