@@ -350,7 +350,7 @@ def bench_encoder(model: str, seconds: float, repeats: int, threads: int, speech
 
 def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) -> dict:
     from phoenix_npu.whisper.audio import load_audio
-    from phoenix_npu.whisper.transcribe import Transcriber
+    from phoenix_npu.whisper.optimum_pipeline import Transcriber
 
     wavs = sorted(speech_dir.glob("*.wav"))
     if clips:

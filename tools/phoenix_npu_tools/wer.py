@@ -60,7 +60,7 @@ def evaluate(model: str, device: str, clips: list[dict], num_beams: int = 1, bf1
              language: str | None = "en", int8=False) -> dict:
     """Transcribe `clips` with the encoder on `device`; returns WER, timings and texts.
     int8: True for the model's INT8 (QDQ) encoder, or a QDQ encoder path."""
-    from phoenix_npu.whisper.transcribe import load_model, transcribe
+    from phoenix_npu.whisper.optimum_pipeline import load_model, transcribe
 
     t = load_model(model, device=device, bf16=bf16, precision=precision, int8=int8)
     start = time.perf_counter()
