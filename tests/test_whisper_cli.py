@@ -99,3 +99,31 @@ def test_every_extra_named_for_a_module_exists():
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(MODULE_EXTRAS.values()) <= set(extras)
+
+
+@needs_tiny_en
+def test_a_hugging_face_whisper_directory_transcribes(tmp_path):
+    """A Hugging Face Whisper directory is a model: converted once to CTranslate2 for the
+    decoder (CTranslate2's converter), its encoder exported from it."""
+    from phoenix_npu.whisper.importer import resolve_model
+
+    hf_dir = resolve_model("tiny.en")
+    cache = {"PHOENIX_NPU_CACHE": str(tmp_path / "cache")}
+    r = _cli("transcribe", "--device", "emulator", "--model", str(hf_dir), JFK, env=cache)
+    assert r.returncode == 0, r.stderr
+    assert "ask not what your country can do for you" in r.stdout.lower()
+    converted = list((tmp_path / "cache" / "converted").glob("*/ct2/model.bin"))
+    assert len(converted) == 1, converted
+    r = _cli("transcribe", "--device", "emulator", "--model", str(hf_dir), JFK, env=cache)   # reused, not redone
+    assert r.returncode == 0 and "converting" not in r.stderr, r.stderr
+    assert list((tmp_path / "cache" / "converted").glob("*/ct2/model.bin")) == converted
+
+
+def test_a_faster_whisper_size_name_is_downloaded_by_faster_whisper():
+    """`small` is faster-whisper's name: accepted (not "unknown model") and handed to its
+    download, which offline fails saying what works without a network."""
+    r = _cli("transcribe", "--device", "emulator", "--model", "small", JFK, env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode != 0
+    assert "unknown model" not in r.stderr, r.stderr
+    assert "could not get 'small' through faster-whisper's Hugging Face Hub download" in r.stderr, r.stderr
+    assert "Offline, use one of" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -128,10 +128,10 @@ class ProviderEncoder:
 
 def resolve_paths(model_size_or_path: str | os.PathLike, export: bool = True) -> tuple[Path | None, Path | None]:
     """(CTranslate2 directory, exported ONNX directory or None when not `export`) for a project
-    model name or a CTranslate2 directory; (None, None) for anything else (a faster-whisper
-    size or Hub id)."""
+    model name, a CTranslate2 directory or a Hugging Face Whisper directory (converted once for
+    the decoder); (None, None) for anything else (a faster-whisper size or Hub id)."""
     from .export import ensure_exported
-    from .registry import ct2_model_dir, is_ct2_dir, recipes
+    from .registry import ct2_model_dir, is_ct2_dir, is_hf_dir, recipes
 
     key = str(model_size_or_path)
     path = Path(key).expanduser()
@@ -139,6 +139,10 @@ def resolve_paths(model_size_or_path: str | os.PathLike, export: bool = True) ->
         ct2_dir = ct2_model_dir(key)
     elif path.is_dir() and is_ct2_dir(path):
         ct2_dir = key = path
+    elif path.is_dir() and is_hf_dir(path):
+        from .importer import ct2_from_hf
+
+        ct2_dir, key = ct2_from_hf(path), path   # the encoder is exported from the original
     else:
         return None, None
     return ct2_dir, ensure_exported(key) if export else None
@@ -172,8 +176,9 @@ class WhisperModel(faster_whisper.WhisperModel):
             if Path(str(model_size_or_path)).expanduser().is_dir():
                 from .registry import ModelNotFoundError
 
-                raise ModelNotFoundError(f"{model_size_or_path} is not a CTranslate2 Whisper directory "
-                                         "(model.bin + tokenizer.json)")
+                raise ModelNotFoundError(f"{model_size_or_path} is neither a CTranslate2 Whisper directory "
+                                         "(model.bin + tokenizer.json) nor a Hugging Face one (config.json with "
+                                         "model_type whisper)")
             # a faster-whisper size or a Hub id: faster-whisper downloads the CTranslate2 model
             try:
                 ct2_dir = Path(faster_whisper.download_model(

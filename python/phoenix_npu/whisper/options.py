@@ -24,9 +24,9 @@ TASKS = ("transcribe", "translate")
 class TranscribeOptions:
     """What a transcription run needs to load the model and decode.
 
-    model            tiny.en, base, a CTranslate2 Whisper directory, or the Hugging Face Hub id
-                     of CTranslate2 Whisper weights (downloaded by faster-whisper; the Python
-                     API also takes faster-whisper's size names)
+    model            tiny.en, base, a faster-whisper size name or a Hub id of CTranslate2
+                     weights (downloaded by faster-whisper), or a CTranslate2 or Hugging Face
+                     Whisper directory
     device           where the encoder runs: DEVICES
     precision        the encoder's numerics on PhoenixNPU: PRECISIONS
     int8             INT8 end to end: CTranslate2's int8 decoder and an INT8 (QDQ) encoder

@@ -126,13 +126,24 @@ def ct2_model_dir(name: str) -> Path:
     return out
 
 
+def faster_whisper_sizes() -> tuple[str, ...]:
+    """The model size names faster-whisper downloads ("small", "large-v3", "turbo", ...); empty
+    without faster-whisper."""
+    try:
+        from faster_whisper.utils import available_models
+    except ImportError:
+        return ()
+    return tuple(available_models())
+
+
 def check_model_name(name_or_dir: str | os.PathLike) -> Path:
     """Fail fast on a model that cannot be resolved, before anything heavy is imported or
     loaded: ModelNotFoundError naming what works, unless `name_or_dir` is a known model name,
-    a directory, or shaped like a Hugging Face Hub id (owner/name). Returns it as a Path."""
+    one of faster-whisper's size names (downloaded by faster-whisper), a directory, or shaped
+    like a Hugging Face Hub id (owner/name). Returns it as a Path."""
     key = str(name_or_dir)
     path = Path(key).expanduser()
-    if key in recipes() or path.is_dir():
+    if key in recipes() or path.is_dir() or key in faster_whisper_sizes():
         return path
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; give a model directory or one of {', '.join(known_models())}")

