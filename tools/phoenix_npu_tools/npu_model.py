@@ -239,10 +239,29 @@ HOST_MATMUL_S_PER_GFLOP = 162.7e-3 / 59.7
 HOST_IM2COL_S_PER_GFLOP = 1.6e-3 / 3.1
 
 
-# The INT8 quantize stage (kernels/matmul_int8/aie/quantize/quantize.cc) is scalar: an IEEE FP32 division
-# (Peano's soft-float __divsf3), clamp, round per element. ASSUMPTION: 40 cycles per element on one tile
-# (no published AIE-ML figure; the vector form with the VNNI path's half-integer fix-up is the optimisation left).
-QUANTIZE_CYCLES_PER_ELEMENT = 40.0
+# The INT8 quantize stage (kernels/matmul_int8/aie/quantize/quantize.cc) is vector code: per 16 lanes,
+# 3 BF16 MACs (x r0, + x r1, + x r2: x * RN(1 / sa)), 4 FP32 adds (t = p + 1.5 * 2^23, t - 1.5 * 2^23,
+# d = p - that, |d| - 1/2) and 19 other vector instructions (accumulator -> vector, the clamp's 2 compares
+# and 2 selects, the integer n, the one-step correction's 2 compares, 2 adds and 2 selects, 2 abs, the
+# near-half-integer compare, the NaN / Inf test's and + compare, + shift, the int32 -> int8 pack).
+# ASSUMPTIONS: one vector instruction per cycle (loads, stores, the mask test and the loop run in the other
+# VLIW slots; no credit for co-issue of two vector instructions), a BF16 MAC of 16 lanes in 1 cycle (AM020);
+# and the lanes the kernel divides (within 2^-12 of a half-integer: a window of 2 x 2^-12 per quantum,
+# so 2^-11 of the lanes for activations spread over many quanta; NaN / Inf inputs) at the scalar kernel's
+# assumed 40 cycles each (Peano's soft-float __divsf3, clamp, round: no published AIE-ML figure).
+# Worst case (every lane within 2^-12 of a half-integer: a power-of-two scale on half-quantum data) it is
+# the scalar kernel's cost plus the vector pass.
+QUANTIZE_VECTOR_OPS = {"bf16_mac": 3, "fp32_add": 4, "misc": 19}
+QUANTIZE_DIVIDED_FRACTION = 2.0 ** -11
+QUANTIZE_SCALAR_CYCLES_PER_ELEMENT = 40.0
+
+
+def quantize_cycles_per_element(npu: "NPU1", divided: float = QUANTIZE_DIVIDED_FRACTION) -> float:
+    """Modelled cycles per element of quantize.cc on one tile: the vector pass plus the divided lanes."""
+    ops = QUANTIZE_VECTOR_OPS
+    cycles16 = (ops["bf16_mac"] * npu.fp32_misc_cycles + ops["fp32_add"] * npu.fp32_add_cycles
+                + ops["misc"] * npu.fp32_misc_cycles)
+    return cycles16 / npu.fp32_lanes + divided * QUANTIZE_SCALAR_CYCLES_PER_ELEMENT
 
 
 def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host",
@@ -500,7 +519,7 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
         raise PlanError(kern.name, str(e)) from None
     fn = {"layernorm": "layernorm", "softmax": "softmax", "gelu": "erf_gelu"}.get(kern.op)
     if kern.op == "quantize":
-        cyc_el = QUANTIZE_CYCLES_PER_ELEMENT
+        cyc_el = quantize_cycles_per_element(npu)
     elif kern.op == "epilogue_i8":
         # + corr (int32), int32 -> FP32, * s_ab (an emulated FP32 multiply), then the MatMul epilogue
         cyc_el = 2 * npu.fp32_misc_cycles / npu.fp32_lanes + npu.fp32_mul_cycles / npu.fp32_lanes

@@ -2,7 +2,7 @@
 // style: runs one manifest stage on random BF16 A (with NaN, +-Inf, values past both clamps and exact
 // half-quanta) and requires EXACTLY the integers of the reference, kernels::Quantize (matmul_int8.h,
 // the contract's step 1, as ../../emulated.cc and ORT's CPU QuantizeLinear) minus c_a, for uint8
-// (za = 3, c_a = 128) and int8 (za = -2, c_a = 0) activations in turn: the parameter object is per
+// (za = 3, c_a = 128) and int8 (za = -2, c_a = 0) activations in turn, then every BF16 bit pattern at sa = 7: the parameter object is per
 // call (provider/devices/xrt/int8_params.h QuantizeParams; written here the same way).
 // Build and run: `make run` in this folder (see the Makefile). Exit 77 = no NPU here.
 // NOT YET RUN: no NPU here (syntax-checked against XRT 2.21.75's headers only).
@@ -21,8 +21,14 @@ int main(int argc, char** argv) {
     float* qparams = npu.Map<float>("qparams");
     int8_t* qa = npu.Map<int8_t>("qa");
     bool ok = true;
-    for (const kernels::QuantParams p : {kernels::QuantParams{0.037f, 3, false}, kernels::QuantParams{0.021f, -2, true}}) {
+    // the third case: every BF16 bit pattern in turn (n >= 65536 for the manifest's shapes), at sa = 7, where
+    // the vector x * RN(1 / sa) alone gives other integers than the division (the kernel divides those lanes)
+    int round = 0;
+    for (const kernels::QuantParams p : {kernels::QuantParams{0.037f, 3, false}, kernels::QuantParams{0.021f, -2, true},
+                                         kernels::QuantParams{7.0f, 0, true}}) {
       FillBf16(a, n, -6.0f, 6.0f, opt.seed);
+      if (round++ == 2)
+        for (int64_t i = 0; i < n; ++i) a[i] = static_cast<bf16_t>(i & 0xFFFF);
       const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.0f, -0.0f, 0.5f * p.scale, 2.5f * p.scale};
       for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]) && static_cast<int64_t>(i) < n; ++i)
         a[i * 7 % n] = F32ToBf16(specials[i]);
