@@ -230,6 +230,41 @@ def test_int8_quantize_fixup_has_teeth():
     assert bad > 100
 
 
+def zp_kernel(M, K, N, residual):
+    st = [stage("Q8Z", "A", "qparams", "qa"), stage("MM8Z", "qa", "B", "acc"),
+          stage("EPI8Z", "acc", "colparams", *(["residual"] if residual else []), "C")]
+    return ManifestKernel("matmul_int8", f"INT8 {M}x{K}x{N} weight-zp", st, M=M, K=K, N=N, dtype="int8", bias=True,
+                          residual=residual, weight_zero_points=True)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_int8_weight_zero_points_run_on_the_npu_stages(residual):
+    """Weights with per-channel zero points (docs/npu.md 2d): the quantize stage writes [qa'' | qa''],
+    the INT8 GEMM on K' = 2K against B' = [qb; -zb] sums exactly, the epilogue's corr carries
+    -K zb da: C equals the emulated MatMulInt8 of the QDQ graph with those zero points bit for bit
+    (uint8 activations without a residual, int8 with one)."""
+    from phoenix_npu_tools.npu_simulate import simulate_kernel
+    k = zp_kernel(128, 64, 128, residual)
+    designs = nm.designs_for(k)
+    assert designs[0].params["dup"] == 2 and designs[0].buffers["qa"] == (128 * 128, 1)
+    assert designs[1].params["K"] == 128 and designs[1].buffers["B"] == (128 * 128, 1)
+    res = simulate_kernel(k, k.stages, KERNELS, seed=5)
+    assert [r.error for r in res] == ["", "", ""] and len(res) == 3, res
+    assert all(r.executed and r.bad == 0 and r.max_abs == 0 for r in res), res
+    assert "[qb; -zb]" in res[1].against
+
+
+def test_int8_weight_zero_points_comparison_has_teeth(monkeypatch):
+    """B' without its -zb half (the GEMM summing qa'' qb only): C is not the emulated MatMulInt8."""
+    from phoenix_npu_tools import npu_simulate
+    real = npu_simulate.zero_point_weights
+    monkeypatch.setattr(npu_simulate, "zero_point_weights",
+                        lambda B, zb: np.concatenate([B, np.zeros_like(real(B, zb)[B.shape[0]:])]))
+    res = npu_simulate.simulate_kernel(zp_kernel(128, 64, 128, False), zp_kernel(128, 64, 128, False).stages,
+                                       KERNELS, seed=5)
+    assert res[2].bad > 0
+
+
 def test_int8_epilogue_column_parameters_lead_the_rows():
     """A wrong column-parameter row order (s_ab read as corr) is a wrong C: the comparison has teeth."""
     from phoenix_npu_tools.npu_simulate import int8_stage_params

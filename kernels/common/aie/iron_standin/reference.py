@@ -246,11 +246,12 @@ def quantize_vector(x, sa, lo, hi, shift, acc="rne", fixup=True):
 
 
 def phoenix_quantize_i8(d):
-    cols = d["COLS"]
+    cols, dup = d["COLS"], d.get("DUP", 1)   # DUP = 2: each row written twice, [qa'' | qa'']
 
     def body(x, qparams, y, rows):
         sa, lo, hi, shift = (np.float32(v) for v in qparams[:4])
-        y[:rows * cols], _ = quantize_vector(x[:rows * cols].astype(np.float32), sa, lo, hi, int(shift))
+        q, _ = quantize_vector(x[:rows * cols].astype(np.float32), sa, lo, hi, int(shift))
+        y[:rows * cols * dup] = np.tile(q.reshape(rows, 1, cols), (1, dup, 1)).reshape(-1)
     return body
 
 

@@ -31,7 +31,10 @@
 // The stand-in's reference body (iron_standin/reference.py, phoenix_quantize_i8) computes exactly this,
 // and tests/test_iron_standin.py checks it against ORT on every BF16 value for several scales, with the
 // accumulator rounding to nearest, toward zero and flushing subnormals.
-// Cost (npu_model.quantize_cycles_per_element): 25 vector instructions per 16 lanes, listed below.
+// DUP = 2 (an INT8 MatMul whose weights have zero points, docs/npu.md 2d): every output row is written
+// twice, [qa'' | qa''] (2 * COLS int8), so that the GEMM after it, on K' = 2K against B' = [qb; -zb],
+// sums qa'' (qb - zb) exactly.
+// Cost (npu_model.quantize_cycles_per_element): 26 vector instructions per 16 lanes, listed below.
 // NOT YET COMPILED OR RUN (no Peano here).
 #include <aie_api/aie.hpp>
 #include <stdint.h>
@@ -40,7 +43,11 @@
 #ifndef COLS
 #define COLS 512
 #endif
+#ifndef DUP
+#define DUP 1
+#endif
 static_assert(COLS % 32 == 0, "COLS must be a multiple of 32 (32-byte aligned int8 rows)");
+static_assert(DUP == 1 || DUP == 2, "DUP: 1, or 2 for weights with zero points");
 
 namespace {
 
@@ -88,10 +95,12 @@ extern "C" {
 void phoenix_quantize_i8(const bfloat16* __restrict x, const float* __restrict qparams, int8_t* __restrict y,
                          int32_t rows) {
   const float sa = qparams[0], lo = qparams[1], hi = qparams[2], shift = qparams[3];
-  const int32_t n_el = rows * COLS;
   const float r = 1.0f / sa;  // RN(1 / sa), once per call
   if (!(r >= 0x1p-100f && r <= 0x1p100f)) {  // also NaN / Inf / 0: everything divided
-    for (int32_t i = 0; i < n_el; ++i) y[i] = Exact(static_cast<float>(x[i]), sa, lo, hi, shift);
+    for (int32_t row = 0; row < rows; ++row)
+      for (int32_t i = 0; i < COLS; ++i)
+        for (int c = 0; c < DUP; ++c)
+          y[(row * DUP + c) * COLS + i] = Exact(static_cast<float>(x[row * COLS + i]), sa, lo, hi, shift);
     return;
   }
   // r = r0 + r1 + r2, each a BF16 (truncations; the subtractions are exact)
@@ -104,7 +113,9 @@ void phoenix_quantize_i8(const bfloat16* __restrict x, const float* __restrict q
   const v16f lo_v = aie::broadcast<float, 16>(lo), hi_v = aie::broadcast<float, 16>(hi);
   const v16f magic = aie::broadcast<float, 16>(kMagic);
   const v16i shift_v = aie::broadcast<int32, 16>(static_cast<int32_t>(shift));
-  for (int32_t i = 0; i < n_el; i += 16) {
+  for (int32_t row = 0; row < rows; ++row)
+  for (int32_t i0 = 0; i0 < COLS; i0 += 16) {
+    const int32_t i = row * COLS + i0, o = row * DUP * COLS + i0;  // input, first output copy
     const v16bf xv = aie::load_v<16>(x + i);
     // p = x r0 + x r1 + x r2                                                    [3 MAC, 1 move]
     aie::accum<accfloat, 16> acc = aie::mul(xv, r0);
@@ -130,13 +141,16 @@ void phoenix_quantize_i8(const bfloat16* __restrict x, const float* __restrict q
         aie::eq(aie::bit_and(xb, aie::broadcast<int16, 16>(0x7F80)), aie::broadcast<int16, 16>(0x7F80));
     // + shift, to int8 (exact: the values are in [-128, 127]), store           [add, pack]
     const aie::vector<int8, 16> q = aie::accum<acc32, 16>(aie::add(n, shift_v)).template to_vector<int8>(0);
-    aie::store_v(y + i, q);
+    aie::store_v(y + o, q);
+    if (DUP == 2) aie::store_v(y + o + COLS, q);
     // the divided lanes                                                        [mask or, test: scalar]
     uint32_t fix = (near | special).to_uint32();
     while (fix) {
       const int l = __builtin_ctz(fix);
       fix &= fix - 1;
-      y[i + l] = Exact(static_cast<float>(x[i + l]), sa, lo, hi, shift);
+      const int8_t e = Exact(static_cast<float>(x[i + l]), sa, lo, hi, shift);
+      y[o + l] = e;
+      if (DUP == 2) y[o + COLS + l] = e;
     }
   }
 }

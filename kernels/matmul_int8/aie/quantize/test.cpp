@@ -37,15 +37,18 @@ int main(int argc, char** argv) {
                               static_cast<float>(kernels::QuantMax(p) - p.zero_point),
                               static_cast<float>(p.zero_point - c_a), 0, 0, 0, 0};
       std::copy(words, words + 8, qparams);
-      std::fill(qa, qa + n, int8_t(-128));
+      std::fill(qa, qa + n * PHX_DUP, int8_t(-128));
       std::vector<int8_t> want(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) want[i] = static_cast<int8_t>(kernels::Quantize(Bf16ToF32(a[i]), p) - c_a);
       npu.Run();
       size_t bad = 0;
-      for (int64_t i = 0; i < n; ++i)
-        if (qa[i] != want[i] && bad++ < 10)
-          std::printf("  qa[%lld]: got %d, want %d (x = %.8g)\n", static_cast<long long>(i), qa[i], want[i],
-                      Bf16ToF32(a[i]));
+      for (int64_t i = 0; i < n; ++i)  // PHX_DUP 2 (weights with zero points): each row written twice
+        for (int c = 0; c < PHX_DUP; ++c) {
+          const int64_t o = (i / PHX_COLS * PHX_DUP + c) * PHX_COLS + i % PHX_COLS;
+          if (qa[o] != want[i] && bad++ < 10)
+            std::printf("  qa[%lld]: got %d, want %d (x = %.8g)\n", static_cast<long long>(o), qa[o], want[i],
+                        Bf16ToF32(a[i]));
+        }
       std::printf("quantize " PHX_KERNEL_NAME " (%s activations): %lld values, %zu differ\n",
                   p.is_signed ? "int8" : "uint8", static_cast<long long>(n), bad);
       ok = ok && bad == 0;
