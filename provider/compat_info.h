@@ -53,8 +53,10 @@ inline bool ParseCompatInfo(const std::string& s, CompatInfo* out) {
   return true;
 }
 
+// format: the blob format this build writes; oldest_format: the oldest it still reads (an older
+// readable format loads, planned again where its plan cannot be trusted: ep_context.h).
 inline CompiledCompat JudgeCompatInfo(const std::string& info, const std::string& ep, uint32_t format,
-                                      const std::string& device, const std::string& isa,
+                                      uint32_t oldest_format, const std::string& device, const std::string& isa,
                                       const std::string& npu_artifacts, std::string* why) {
   CompatInfo c;
   if (!ParseCompatInfo(info, &c) || c.ep != ep) {
@@ -68,7 +70,13 @@ inline CompiledCompat JudgeCompatInfo(const std::string& info, const std::string
     return CompiledCompat::kPreferRecompilation;
   }
   if (f != std::to_string(format)) {
-    *why = "context format " + f + ", this build reads format " + std::to_string(format);
+    for (uint32_t old = oldest_format; old < format; ++old)
+      if (f == std::to_string(old)) {
+        *why = "context format " + f + " (read; this build writes format " + std::to_string(format) + ")";
+        return CompiledCompat::kPreferRecompilation;
+      }
+    *why = "context format " + f + ", this build reads formats " + std::to_string(oldest_format) + " to " +
+           std::to_string(format);
     return CompiledCompat::kUnsupported;
   }
   if (get("device") != device) {
