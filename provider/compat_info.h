@@ -1,7 +1,7 @@
 // The compiled-model compatibility string (ORT's GetCompiledModelCompatibilityInfo, stored by ORT in
 // a compiled model's metadata) and its judgement (the factory's ValidateCompiledModelCompatibilityInfo).
 //
-//   PhoenixNPUExecutionProvider;format=1;device=npu;isa=avx512_vnni;npu=<16 hex digits>
+//   PhoenixNPUExecutionProvider;format=2;device=npu;isa=avx512_vnni;npu=<16 hex digits>
 //
 // format: the EPContext blob format (kEpContextFormatVersion); device: what the compiling session
 // ran on ("emulator" | "npu"); isa: the host kernels' ISA (KernelIsaName); npu: on the NPU device,
@@ -9,11 +9,11 @@
 // every xclbin / instruction file it names that exists ("none" on the emulated device). The blob
 // holds no xclbin or instructions; this is the reference to them.
 //
-// Judgement, worst first: not ours or unreadable -> NOT_APPLICABLE; another blob format -> UNSUPPORTED
-// (the loader refuses it); another device, other NPU artifacts, another kernel ISA or a string
-// without these fields (builds before format 1's compat string) -> SUPPORTED_PREFER_RECOMPILATION
-// (it loads and runs: the plan is the same kernel calls on any device, but it was compiled for
-// another machine); all equal -> SUPPORTED_OPTIMAL. No ORT dependency: unit-tested in the C++ tier.
+// Judgement, worst first: not ours or unreadable -> NOT_APPLICABLE; a blob format this build does not
+// read -> UNSUPPORTED (the loader refuses it); an older format it reads (1), another device, other NPU
+// artifacts, another kernel ISA or a string without these fields (builds before format 1's compat
+// string) -> SUPPORTED_PREFER_RECOMPILATION (it loads and runs; where its stored plan was not made
+// here the loader plans again from the stored graph: ep_context.h); all equal -> SUPPORTED_OPTIMAL. No ORT dependency: unit-tested in the C++ tier.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +53,10 @@ inline bool ParseCompatInfo(const std::string& s, CompatInfo* out) {
   return true;
 }
 
+// format: the blob format this build writes; oldest_format: the oldest it still reads (an older
+// readable format loads, planned again where its plan cannot be trusted: ep_context.h).
 inline CompiledCompat JudgeCompatInfo(const std::string& info, const std::string& ep, uint32_t format,
-                                      const std::string& device, const std::string& isa,
+                                      uint32_t oldest_format, const std::string& device, const std::string& isa,
                                       const std::string& npu_artifacts, std::string* why) {
   CompatInfo c;
   if (!ParseCompatInfo(info, &c) || c.ep != ep) {
@@ -68,7 +70,13 @@ inline CompiledCompat JudgeCompatInfo(const std::string& info, const std::string
     return CompiledCompat::kPreferRecompilation;
   }
   if (f != std::to_string(format)) {
-    *why = "context format " + f + ", this build reads format " + std::to_string(format);
+    for (uint32_t old = oldest_format; old < format; ++old)
+      if (f == std::to_string(old)) {
+        *why = "context format " + f + " (read; this build writes format " + std::to_string(format) + ")";
+        return CompiledCompat::kPreferRecompilation;
+      }
+    *why = "context format " + f + ", this build reads formats " + std::to_string(oldest_format) + " to " +
+           std::to_string(format);
     return CompiledCompat::kUnsupported;
   }
   if (get("device") != device) {

@@ -227,15 +227,28 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
         s = Status::InvalidArgument("the inputs and outputs of EPContext node '" + nodes[0].GetName() +
                                     "' differ from its blob's region; re-export the compiled model");
     }
+    std::string stale;  // a stored plan not made here (ep_context.h): planned again from the stored graph
+    if (s.ok()) {
+      const bool npu = device_->Kind() == "npu";
+      stale = EpContextCodec::StalePlanReason(ctx, npu ? "npu" : "emulator",
+                                              npu ? NpuArtifactsIdentity(options_.manifest) : "none");
+      if (!stale.empty()) s = EpContextCodec::DropPlan(stale, &ctx);
+    }
     if (s.ok()) s = EpContextCodec::Restore(std::move(ctx), name, options_, device_, &logger_, &compiled);
     if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: loading " + name + " from its EPContext node: ");
-    Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + name + ": rebuilt from its EPContext blob (not planned again)");
+    if (stale.empty())
+      Log(&logger_, ORT_LOGGING_LEVEL_INFO, "PhoenixNPU: " + name + ": rebuilt from its EPContext blob (not planned again)");
+    else
+      Log(&logger_, ORT_LOGGING_LEVEL_WARNING, "PhoenixNPU: " + name + ": the EPContext blob's plan is not used (" + stale +
+                                                   "): planned again from its stored graph and weights");
   } else {
     if (OrtStatus* st = CompileFromGraph(og, fused, name, ids, &compiled, &input_names)) return st;
   }
   if (ep_context_node) {
     std::string blob;
-    Status s = EpContextCodec::Serialize(*compiled, factory_.ep_name(), &blob);
+    const bool npu = device_->Kind() == "npu";
+    Status s = EpContextCodec::Serialize(*compiled, factory_.ep_name(), npu ? "npu" : "emulator",
+                                         npu ? NpuArtifactsIdentity(options_.manifest) : "none", &blob);
     if (s.ok()) s = CreateEpContextNode(options_.ep_context, graph, fused, input_names, factory_.ep_name(), blob, ep_context_node);
     if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: writing the EPContext node of " + name + ": ");
   }

@@ -573,15 +573,36 @@ Status ReadPlan(Reader& r, const std::vector<DecodedContext::Weight>& weights, P
   return Status::OK();
 }
 
+// A region planned again after loading (symbolic dims, or a stored plan not made here) is lowered
+// from its stored graph, so it must pass the provider's own checks as when it was claimed: every
+// node supported, the same GELU matches. "" when it does.
+std::string StoredGraphProblem(const RegionGraph& region) {
+  const GraphView& g = region.graph;
+  const std::vector<GeluMatch> gelus = FindGeluPatterns(g);
+  const CapabilityResult check = FindRegions(g, gelus);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!check.reasons[i].empty())
+      return "node " + g.nodes[i].Label() + " of the stored region fails the provider's checks: " + check.reasons[i];
+  bool same = gelus.size() == region.gelus.size();
+  for (size_t i = 0; same && i < gelus.size(); ++i) {
+    const GeluMatch &a = gelus[i], &b = region.gelus[i];
+    same = a.nodes == b.nodes && a.x == b.x && a.y == b.y && a.mode == b.mode;
+  }
+  return same ? "" : "the stored GELU matches differ from the region graph's";
+}
+
 }  // namespace
 
 // ---- the codec -------------------------------------------------------------------------------
 
-Status EpContextCodec::Serialize(const CompiledRegion& region, const std::string& ep_name, std::string* blob) {
+Status EpContextCodec::Serialize(const CompiledRegion& region, const std::string& ep_name, const std::string& device,
+                                 const std::string& npu_artifacts, std::string* blob) {
   Writer w;
   w.Str(ep_name);
   w.U8(static_cast<uint8_t>(region.compile_options_.precision));
   w.U8(region.compile_options_.fuse_attention);
+  w.Str(device);          // format 2
+  w.Str(npu_artifacts);
   WriteGraph(w, region.region_);
 
   // Every weight buffer, in upload order, with what finds it again.
@@ -656,9 +677,10 @@ Status EpContextCodec::Decode(const std::string& blob, const std::string& ep_nam
   std::memcpy(&header, p + 12, 4);
   std::memcpy(&payload, p + 16, 8);
   std::memcpy(&checksum, p + 24, 8);
-  if (version != kEpContextFormatVersion)
-    return bad("format version " + std::to_string(version) + ", this build reads version " +
-               std::to_string(kEpContextFormatVersion));
+  if (version < kEpContextOldestFormat || version > kEpContextFormatVersion)
+    return bad("format version " + std::to_string(version) + ", this build reads versions " +
+               std::to_string(kEpContextOldestFormat) + " to " + std::to_string(kEpContextFormatVersion));
+  out->format = version;
   if (header != kEpContextHeaderBytes) return bad("header size " + std::to_string(header));
   if (payload != blob.size() - kEpContextHeaderBytes)
     return bad("the header announces " + std::to_string(payload) + " payload bytes, the blob has " +
@@ -672,6 +694,11 @@ Status EpContextCodec::Decode(const std::string& blob, const std::string& ep_nam
   out->precision = static_cast<Precision>(r.U8("precision"));
   if (r.ok() && out->precision != Precision::kBF16 && out->precision != Precision::kBF16x3) r.Fail("bad precision");
   out->fuse_attention = r.Bool("fuse_attention");
+  if (version >= 2) {
+    out->device = r.Str("device");
+    out->npu_artifacts = r.Str("NPU artifacts");
+    if (r.ok() && out->device != "npu" && out->device != "emulator") r.Fail("bad device '" + Printable(out->device) + "'");
+  }
   if (!r.ok()) return bad(r.error());
   Status s = ReadGraph(r, &out->region);
   if (!s.ok()) return bad(s.message());
@@ -704,21 +731,8 @@ Status EpContextCodec::Decode(const std::string& blob, const std::string& ep_nam
   }
   if (r.left() != 0) return bad(std::to_string(r.left()) + " bytes after the plan");
   if (!out->has_plan) {
-    // Symbolic dims: the region is lowered again per input shape at run time, from this graph,
-    // so it must pass the provider's own checks as when it was claimed: every node supported,
-    // the same GELU matches.
-    const GraphView& g = out->region.graph;
-    const std::vector<GeluMatch> gelus = FindGeluPatterns(g);
-    const CapabilityResult check = FindRegions(g, gelus);
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-      if (!check.reasons[i].empty())
-        return bad("node " + g.nodes[i].Label() + " of the stored region fails the provider's checks: " + check.reasons[i]);
-    bool same = gelus.size() == out->region.gelus.size();
-    for (size_t i = 0; same && i < gelus.size(); ++i) {
-      const GeluMatch &a = gelus[i], &b = out->region.gelus[i];
-      same = a.nodes == b.nodes && a.x == b.x && a.y == b.y && a.mode == b.mode;
-    }
-    if (!same) return bad("the stored GELU matches differ from the region graph's");
+    const std::string why = StoredGraphProblem(out->region);
+    if (!why.empty()) return bad(why);
   }
   // The INT8 entries come in complete groups (data, scales, optional zero points) by name.
   std::map<std::string, int> int8_parts;
@@ -726,6 +740,30 @@ Status EpContextCodec::Decode(const std::string& blob, const std::string& ep_nam
     if (wt.role >= kInt8Data) int8_parts[wt.name] |= 1 << (wt.role - kInt8Data);
   for (const auto& [name, parts] : int8_parts)
     if ((parts & 3) != 3) return bad("INT8 weight " + name + " lacks its data or scales");
+  return Status::OK();
+}
+
+std::string EpContextCodec::StalePlanReason(const DecodedContext& ctx, const std::string& device,
+                                            const std::string& npu_artifacts) {
+  if (!ctx.has_plan) return "";
+  if (device == "npu") {
+    if (ctx.format < 2) return "the blob is format " + std::to_string(ctx.format) + ", which records no NPU artifacts";
+    if (ctx.device != "npu") return "its plan was made on the " + ctx.device + " device";
+    if (ctx.npu_artifacts != npu_artifacts)
+      return "its plan was made against NPU artifacts " + ctx.npu_artifacts + ", the installed ones are " + npu_artifacts;
+    return "";
+  }
+  if (ctx.device == "npu") return "its plan was made on the npu device (NPU artifacts " + ctx.npu_artifacts + ")";
+  return "";
+}
+
+Status EpContextCodec::DropPlan(const std::string& reason, DecodedContext* ctx) {
+  const std::string why = StoredGraphProblem(ctx->region);
+  if (!why.empty())
+    return Status::InvalidArgument("PhoenixNPU context blob: " + Printable(reason) +
+                                   ", and its region cannot be planned again here (" + Printable(why) + ")" + kReexport);
+  ctx->has_plan = false;
+  ctx->plan = Plan{};
   return Status::OK();
 }
 

@@ -111,7 +111,8 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::ValidateCompiledModelCompatibilityInfo
   if (compatibility_info == nullptr || *compatibility_info == 0) return nullptr;
   const std::string device = DeviceAutoWouldChoose();
   std::string why;
-  switch (JudgeCompatInfo(compatibility_info, factory->ep_name(), kEpContextFormatVersion, device, KernelIsaName(),
+  switch (JudgeCompatInfo(compatibility_info, factory->ep_name(), kEpContextFormatVersion, kEpContextOldestFormat,
+                          device, KernelIsaName(),
                           device == "npu" ? NpuArtifactsIdentity("") : "none", &why)) {
     case CompiledCompat::kOptimal: *model_compatibility = OrtCompiledModelCompatibility_EP_SUPPORTED_OPTIMAL; break;
     case CompiledCompat::kPreferRecompilation:

@@ -166,7 +166,7 @@ def _load_error(model_bytes) -> str:
     ("header_only", "payload bytes"),
     ("empty", "header"),
     ("flipped_byte", "checksum mismatch"),
-    ("wrong_version", "format version 2"),
+    ("wrong_version", "format version 3"),
     ("foreign_blob", "written by 'SomeOtherEP_"),
     ("not_a_blob", "no PHXNPUCX magic"),
     ("trailing_bytes", "payload bytes"),
@@ -186,7 +186,7 @@ def test_malformed_blob_gives_a_clear_error(small, case, expect):
             b[len(b) * 2 // 3] ^= 0x10
             return bytes(b)
         if case == "wrong_version":
-            return blob[:8] + struct.pack("<I", 2) + blob[12:]
+            return blob[:8] + struct.pack("<I", 3) + blob[12:]
         if case == "foreign_blob":
             name = EP.encode()
             i = blob.index(name)
@@ -333,7 +333,7 @@ def test_compiled_model_records_format_device_isa_and_npu_artifacts(small):
     _, ctx = small
     info = C.get_compatibility_info_from_model(str(ctx), EP)
     fields = dict(p.split("=", 1) for p in info.split(";")[1:])
-    assert info.startswith(EP + ";") and fields["format"] == "1" and fields["device"] == "emulator"
+    assert info.startswith(EP + ";") and fields["format"] == "2" and fields["device"] == "emulator"
     assert fields["npu"] == "none" and fields["isa"] in ("portable", "avx2", "avx_vnni", "avx512_bf16", "avx512_vnni")
 
 
@@ -353,6 +353,86 @@ def test_validate_compatibility_answers_per_difference(small):
     assert _validate(info.replace(f"isa={isa}", f"isa={other_isa}")) == R.EP_SUPPORTED_PREFER_RECOMPILATION
     assert _validate(info.replace("device=emulator", "device=npu").replace("npu=none", "npu=00000000000000aa")) == \
         R.EP_SUPPORTED_PREFER_RECOMPILATION
-    assert _validate(info.replace("format=1", "format=9")) == R.EP_UNSUPPORTED
+    assert _validate(info.replace("format=2", "format=9")) == R.EP_UNSUPPORTED
+    # format 1 is still read (its plan is planned again on the NPU): recompilation preferred, not refused
+    assert _validate(info.replace("format=2", "format=1")) == R.EP_SUPPORTED_PREFER_RECOMPILATION
     assert _validate(EP + ";plan=1") == R.EP_SUPPORTED_PREFER_RECOMPILATION
     assert _validate("SomeOtherEP;format=1") == R.EP_NOT_APPLICABLE
+
+
+# --- format 2: where the plan was made (device, NPU artifacts); format 1 still read ----------------
+def split_payload(blob: bytes):
+    """(EP name, precision + fuse_attention bytes, device, NPU artifacts, the rest) of a format-2 blob."""
+    p, off = blob[HEADER:], 0
+
+    def string():
+        nonlocal off
+        (n,) = struct.unpack_from("<q", p, off)
+        v = p[off + 8: off + 8 + n]
+        off += 8 + n
+        return v
+    ep = string()
+    flags = p[off: off + 2]
+    off += 2
+    device, artifacts = string(), string()
+    return ep, flags, device, artifacts, p[off:]
+
+
+def join_payload(version, ep, flags, rest, device=None, artifacts=None) -> bytes:
+    def string(v):
+        return struct.pack("<q", len(v)) + v
+    payload = string(ep) + flags + (string(device) + string(artifacts) if version >= 2 else b"") + rest
+    return reseal(b"PHXNPUCX" + struct.pack("<II", version, HEADER) + b"\x00" * 24 + payload)
+
+
+def test_blob_is_format_2_and_records_where_its_plan_was_made(small):
+    _, ctx = small
+    node = context_nodes(onnx.load(str(ctx)))[0]
+    blob = attr(node, "ep_cache_context")
+    assert struct.unpack_from("<I", blob, 8)[0] == 2 and attr(node, "ep_sdk_version") == b"PhoenixNPU context format 2"
+    ep, _, device, artifacts, _ = split_payload(blob)
+    assert ep == EP.encode() and device == b"emulator" and artifacts == b"none"
+
+
+def _load_counted(model_bytes):
+    sess = load(model_bytes)
+    return region_counters(sess, _feeds())
+
+
+def test_format_1_blob_still_loads_with_its_plan(small):
+    """A blob of format 1 (no device, no NPU artifacts) is read; on the emulated device its plan runs."""
+    d, ctx = small
+    want = load(ctx).run(None, _feeds())
+
+    def to_format_1(node, blob):
+        ep, flags, _, _, rest = split_payload(blob)
+        return join_payload(1, ep, flags, rest)
+    got, moved = _load_counted(_with_blob(ctx, to_format_1))
+    assert moved[0]["plans_loaded"] == 1 and moved[0]["plans_built"] == 0
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_plan_made_on_the_npu_is_planned_again_not_run(small):
+    """A blob whose plan was made on the NPU device (against some NPU artifacts): this machine runs the
+    emulated device, so the stored plan is not run; the region is planned again from its stored graph
+    and weights (plans_built, not plans_loaded), with the same outputs. (On the NPU device the same
+    happens when the recorded NPU artifacts differ from the installed ones: C++ test_compat_info.)"""
+    d, ctx = small
+    want = load(ctx).run(None, _feeds())
+
+    def made_on_npu(node, blob):
+        ep, flags, _, _, rest = split_payload(blob)
+        return join_payload(2, ep, flags, rest, b"npu", b"00000000000000aa")
+    got, moved = _load_counted(_with_blob(ctx, made_on_npu))
+    assert moved[0]["plans_loaded"] == 0 and moved[0]["plans_built"] == 1
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_blob_with_an_unknown_device_is_refused(small):
+    _, ctx = small
+
+    def other(node, blob):
+        ep, flags, _, _, rest = split_payload(blob)
+        return join_payload(2, ep, flags, rest, b"gpu", b"none")
+    msg = _load_error(_with_blob(ctx, other))
+    assert "bad device 'gpu'" in msg and "re-export" in msg, msg

@@ -174,6 +174,97 @@ def test_int8_quantize_gives_ort_integers_shifted(signed):
     assert [want[5], want[6], want[7]] == [0 + shift, 2 + shift, -2 + shift]   # half to even: 0.5, 2.5, -1.5
 
 
+ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(bfloat16).astype(np.float32)
+# Power of two (every tie exact), 1/3, scales of calibrated Whisper activations, a large and a tiny one,
+# 1.5 * 2^-100 (r near the 2^100 bound) and 1e-40 (subnormal: r = Inf, every lane divided)
+QUANT_SCALES = [0.0625, 0.1, 1 / 3, 0.02, 0.0123457, 0.037, 3.1e-5, 7.0, 1e-30, 1.5 * 2.0 ** -100, 1e-40]
+
+
+def ort_quantize(x, sa, za, signed):
+    """ONNX Runtime's CPU QuantizeLinear (per tensor) on x: the integers the contract's step 1 defines."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    qt = TensorProto.INT8 if signed else TensorProto.UINT8
+    g = helper.make_graph([helper.make_node("QuantizeLinear", ["a", "s", "z"], ["q"])], "q",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, [x.size])],
+                          [helper.make_tensor_value_info("q", qt, [x.size])],
+                          [numpy_helper.from_array(np.array(sa, np.float32), "s"),
+                           numpy_helper.from_array(np.array(za, np.int8 if signed else np.uint8), "z")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"a": x})[0].astype(np.int32)
+
+
+@pytest.mark.parametrize("sa", QUANT_SCALES)
+def test_int8_quantize_vector_algorithm_is_ort_on_every_bf16(sa):
+    """quantize.cc's vector algorithm (x * RN(1/sa) in three BF16 MACs, magic-add rounding, the
+    near-half-integer and NaN / Inf lanes divided) gives ORT's QuantizeLinear integers on every BF16
+    value (NaN, Inf, subnormals, both clamps, every exact half-quantum of the power-of-two scale),
+    for uint8 and int8 activations, whatever the accumulator's FP32 rounding: to nearest even, toward
+    zero, or flushing subnormals (the proof in quantize.cc's header covers each)."""
+    ref = S.reference
+    for za, signed in [(131, False), (0, True), (-3, True)]:
+        c_a = 0 if signed else 128
+        qmin, qmax = (-128, 127) if signed else (0, 255)
+        want = ort_quantize(ALL_BF16, sa, za, signed) - c_a
+        for acc in ("rne", "rz", "ftz"):
+            got, n_div = ref.quantize_vector(ALL_BF16, sa, qmin - za, qmax - za, za - c_a, acc=acc)
+            assert (got.astype(np.int32) == want).all(), (sa, za, acc)
+            assert n_div >= 256          # at least the NaN / Inf patterns are divided
+            if sa > 1e-39:
+                assert n_div < 65536 // 100, (sa, n_div)   # the vector result stands almost everywhere
+
+
+def test_int8_quantize_fixup_has_teeth():
+    """Without the divided lanes the vector result is NOT ORT's: at sa = 7 with a rounding-to-nearest
+    accumulator, and at several scales with a truncating one (so the tests above can fail)."""
+    ref = S.reference
+    want = ort_quantize(ALL_BF16, 7.0, 0, True)
+    nofix, _ = ref.quantize_vector(ALL_BF16, 7.0, -128, 127, 0, acc="rne", fixup=False)
+    assert (nofix.astype(np.int32) != want).sum() > 0
+    bad = 0
+    for sa in (0.0625, 0.1, 1 / 3):
+        want = ort_quantize(ALL_BF16, sa, 0, True)
+        nofix, _ = ref.quantize_vector(ALL_BF16, sa, -128, 127, 0, acc="rz", fixup=False)
+        bad += int((nofix.astype(np.int32) != want).sum())
+    assert bad > 100
+
+
+def zp_kernel(M, K, N, residual):
+    st = [stage("Q8Z", "A", "qparams", "qa"), stage("MM8Z", "qa", "B", "acc"),
+          stage("EPI8Z", "acc", "colparams", *(["residual"] if residual else []), "C")]
+    return ManifestKernel("matmul_int8", f"INT8 {M}x{K}x{N} weight-zp", st, M=M, K=K, N=N, dtype="int8", bias=True,
+                          residual=residual, weight_zero_points=True)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_int8_weight_zero_points_run_on_the_npu_stages(residual):
+    """Weights with per-channel zero points (docs/npu.md 2d): the quantize stage writes [qa'' | qa''],
+    the INT8 GEMM on K' = 2K against B' = [qb; -zb] sums exactly, the epilogue's corr carries
+    -K zb da: C equals the emulated MatMulInt8 of the QDQ graph with those zero points bit for bit
+    (uint8 activations without a residual, int8 with one)."""
+    from phoenix_npu_tools.npu_simulate import simulate_kernel
+    k = zp_kernel(128, 64, 128, residual)
+    designs = nm.designs_for(k)
+    assert designs[0].params["dup"] == 2 and designs[0].buffers["qa"] == (128 * 128, 1)
+    assert designs[1].params["K"] == 128 and designs[1].buffers["B"] == (128 * 128, 1)
+    res = simulate_kernel(k, k.stages, KERNELS, seed=5)
+    assert [r.error for r in res] == ["", "", ""] and len(res) == 3, res
+    assert all(r.executed and r.bad == 0 and r.max_abs == 0 for r in res), res
+    assert "[qb; -zb]" in res[1].against
+
+
+def test_int8_weight_zero_points_comparison_has_teeth(monkeypatch):
+    """B' without its -zb half (the GEMM summing qa'' qb only): C is not the emulated MatMulInt8."""
+    from phoenix_npu_tools import npu_simulate
+    real = npu_simulate.zero_point_weights
+    monkeypatch.setattr(npu_simulate, "zero_point_weights",
+                        lambda B, zb: np.concatenate([B, np.zeros_like(real(B, zb)[B.shape[0]:])]))
+    res = npu_simulate.simulate_kernel(zp_kernel(128, 64, 128, False), zp_kernel(128, 64, 128, False).stages,
+                                       KERNELS, seed=5)
+    assert res[2].bad > 0
+
+
 def test_int8_epilogue_column_parameters_lead_the_rows():
     """A wrong column-parameter row order (s_ab read as corr) is a wrong C: the comparison has teeth."""
     from phoenix_npu_tools.npu_simulate import int8_stage_params

@@ -61,9 +61,9 @@ PHX_TEST(int8_calls_the_npu_stages_cannot_run_stay_on_the_host_with_a_reason) {
   Manifest m;
   PHX_CHECK(ParseManifest(kManifest, "test.json", &m, false).ok());
   std::string why;
-  KernelCall zp = Int8Call();  // asymmetric weights: the epilogue corrects the activation zero point only
+  KernelCall zp = Int8Call();  // asymmetric weights: this manifest has no "weight_zero_points" kernel
   zp.in[5] = {5, TensorView::Contiguous({48})};
-  PHX_CHECK(m.Find(zp, &why) == nullptr && why.find("zero points") != std::string::npos) << why;
+  PHX_CHECK(m.Find(zp, &why) == nullptr && why.find("\"weight_zero_points\": true") != std::string::npos) << why;
   KernelCall fq = Int8Call();
   fq.Params<MatMulInt8Params>().quantize_output = true;
   PHX_CHECK(m.Find(fq, &why) == nullptr && why.find("QuantizeLinear") != std::string::npos) << why;
@@ -75,6 +75,98 @@ PHX_TEST(int8_calls_the_npu_stages_cannot_run_stay_on_the_host_with_a_reason) {
   act.params = MatMulInt8ActivationsParams{};
   act.out = {4, TensorView::Contiguous({1, 64, 48})};
   PHX_CHECK(m.Find(act, &why) == nullptr && why.find("no NPU kernel for MatMulInt8Activations") != std::string::npos) << why;
+}
+
+const char* kManifestZp = R"({"version": 2, "xclbin": "k.xclbin", "kernels": [
+ {"op": "matmul_int8", "M": 64, "K": 32, "N": 48, "bias": true, "weight_zero_points": true,
+  "stages": [{"kernel_name": "Q8Z", "insts": "q", "args": ["A", "qparams", "qa"]},
+             {"kernel_name": "MM8Z", "insts": "m", "args": ["qa", "B", "acc"]},
+             {"kernel_name": "EPI8Z", "insts": "e", "args": ["acc", "colparams", "C"]}]},
+ {"op": "matmul_int8", "M": 64, "K": 32, "N": 48, "bias": true,
+  "stages": [{"kernel_name": "Q8", "insts": "q", "args": ["A", "qparams", "qa"]},
+             {"kernel_name": "MM8", "insts": "m", "args": ["qa", "B", "acc"]},
+             {"kernel_name": "EPI8", "insts": "e", "args": ["acc", "colparams", "C"]}]}]})";
+
+// Weights with zero points run on a "weight_zero_points" kernel (the K' = 2K GEMM: qa is written twice),
+// symmetric weights on the plain one, whatever the order in the manifest.
+PHX_TEST(int8_weight_zero_points_route_to_the_zero_point_kernel) {
+  Manifest m;
+  PHX_CHECK(ParseManifest(kManifestZp, "test.json", &m, false).ok());
+  std::string why;
+  KernelCall zp = Int8Call();
+  zp.in[5] = {5, TensorView::Contiguous({48})};
+  const ManifestKernel* kz = m.Find(zp, &why);
+  PHX_CHECK(kz != nullptr && kz->weight_zero_points && kz->stages[0].kernel_name == "Q8Z") << why;
+  PHX_CHECK(kz->QuantizedABytes() == 2 * 64 * 32 && kz->Describe().find("weight-zp") != std::string::npos);
+  const ManifestKernel* ks = m.Find(Int8Call(), &why);
+  PHX_CHECK(ks != nullptr && !ks->weight_zero_points && ks->stages[0].kernel_name == "Q8") << why;
+  PHX_CHECK(m.ToJson().find("\"weight_zero_points\":true") != std::string::npos);
+  // a manifest with only the zero-point kernel leaves symmetric calls on the host, with the reason
+  Manifest only;
+  std::string text = kManifestZp;
+  text = text.substr(0, text.find(",\n {\"op\": \"matmul_int8\", \"M\": 64, \"K\": 32, \"N\": 48, \"bias\": true,\n  \"stages\""));
+  text += "]}";
+  PHX_CHECK(ParseManifest(text, "test.json", &only, false).ok()) << text;
+  PHX_CHECK(only.kernels.size() == 1 && only.Find(Int8Call(), &why) == nullptr &&
+            why.find("symmetric weights") != std::string::npos) << why;
+  // the field belongs to matmul_int8 only
+  Manifest bad;
+  const std::string bf = R"({"version": 2, "xclbin": "k.xclbin", "kernels": [
+ {"op": "matmul", "M": 64, "K": 32, "N": 48, "weight_zero_points": true,
+  "stages": [{"kernel_name": "MM", "insts": "m", "args": ["A", "B", "acc"]},
+             {"kernel_name": "EPI", "insts": "e", "args": ["acc", "C"]}]}]})";
+  const Status st = ParseManifest(bf, "test.json", &bad, false);
+  PHX_CHECK(!st.ok() && st.message().find("weight_zero_points") != std::string::npos) << st.message();
+}
+
+// Weights with zero points on the NPU stages: [qa'' | qa''] x B' = [qb; -zb] (K' = 2K, int8 x int8, the
+// GEMM's exact sum) + corr (wrapping) equals the contract's sum_k (qa - za)(qb - zb), per-channel and
+// per-tensor zero points, uint8 and int8 activations, at the extremes (qb = -128 with zb = 127).
+PHX_TEST(int8_zero_point_weights_reproduce_the_exact_sum) {
+  const int64_t K = 257, N = 6;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> d8(-128, 127);
+  std::vector<int8_t> B(K * N);
+  for (auto& b : B) b = static_cast<int8_t>(d8(rng));
+  for (int64_t k = 0; k < K; ++k) B[k * N] = -128;
+  const std::vector<int8_t> zb_ch = {127, -127, 0, 5, -1, 64};
+  const int8_t zb_t = -100;
+  const float sb = 0.01f;
+  PHX_CHECK(WeightZeroPointRefusal(zb_ch.data(), N) == nullptr);
+  const int8_t bad_zb[2] = {3, -128};
+  PHX_CHECK(WeightZeroPointRefusal(bad_zb, 2) != nullptr);
+  for (const bool per_tensor : {false, true}) {
+    const int8_t* zb = per_tensor ? &zb_t : zb_ch.data();
+    const int64_t zc = per_tensor ? 1 : N;
+    const std::vector<int8_t> Bz = ZeroPointWeights(B.data(), K, N, zb, zc);
+    PHX_CHECK(Bz.size() == static_cast<size_t>(2 * K * N) && std::memcmp(Bz.data(), B.data(), K * N) == 0);
+    for (const kernels::QuantParams a : {kernels::QuantParams{0.03f, 0, false}, kernels::QuantParams{0.03f, 255, false},
+                                         kernels::QuantParams{0.02f, -7, true}}) {
+      const std::vector<uint32_t> cp = ColumnParams(B.data(), K, N, &sb, 1, nullptr, a, zb, zc);
+      const std::vector<uint32_t> cp0 = ColumnParams(B.data(), K, N, &sb, 1, nullptr, a);
+      for (int trial = 0; trial < 3; ++trial) {
+        std::vector<int32_t> qa(K);  // trial 0 at qmin, 1 at qmax, 2 random
+        for (auto& q : qa)
+          q = trial == 0 ? kernels::QuantMin(a) : trial == 1 ? kernels::QuantMax(a)
+                                                            : std::uniform_int_distribution<int>(kernels::QuantMin(a), kernels::QuantMax(a))(rng);
+        for (int64_t n = 0; n < N; ++n) {
+          const int32_t z = zb[per_tensor ? 0 : n];
+          int64_t exact = 0, s = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            const int64_t q2 = qa[k] - ActivationShift(a);  // qa'', int8
+            exact += int64_t(qa[k] - a.zero_point) * (B[k * N + n] - z);
+            s += q2 * Bz[k * N + n] + q2 * Bz[(K + k) * N + n];  // the K' = 2K GEMM on [qa'' | qa'']
+          }
+          PHX_CHECK(s > INT32_MIN && s < INT32_MAX);
+          const int32_t acc = static_cast<int32_t>(static_cast<uint32_t>(s) + cp[n]);
+          PHX_CHECK(acc == exact) << acc << " vs " << exact << " (n " << n << ")";
+          if (z != 0) {
+            PHX_CHECK(cp[n] != cp0[n]);  // the zero point enters corr
+          }
+        }
+      }
+    }
+  }
 }
 
 // The stages' arithmetic on the host parameters: quantize (qa'' = Quantize - c_a, int8), the exact

@@ -84,6 +84,7 @@ class ManifestKernel:
     epilogue: str = "none"
     bias: bool = False
     residual: bool = False
+    weight_zero_points: bool = False    # matmul_int8: weights with zero points (K' = 2K GEMM; docs/npu.md 2d)
     rows: int = 0
     cols: int = 0
     beta: bool = True

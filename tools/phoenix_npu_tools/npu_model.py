@@ -239,10 +239,29 @@ HOST_MATMUL_S_PER_GFLOP = 162.7e-3 / 59.7
 HOST_IM2COL_S_PER_GFLOP = 1.6e-3 / 3.1
 
 
-# The INT8 quantize stage (kernels/matmul_int8/aie/quantize/quantize.cc) is scalar: an IEEE FP32 division
-# (Peano's soft-float __divsf3), clamp, round per element. ASSUMPTION: 40 cycles per element on one tile
-# (no published AIE-ML figure; the vector form with the VNNI path's half-integer fix-up is the optimisation left).
-QUANTIZE_CYCLES_PER_ELEMENT = 40.0
+# The INT8 quantize stage (kernels/matmul_int8/aie/quantize/quantize.cc) is vector code: per 16 lanes,
+# 3 BF16 MACs (x r0, + x r1, + x r2: x * RN(1 / sa)), 4 FP32 adds (t = p + 1.5 * 2^23, t - 1.5 * 2^23,
+# d = p - that, |d| - 1/2) and 19 other vector instructions (accumulator -> vector, the clamp's 2 compares
+# and 2 selects, the integer n, the one-step correction's 2 compares, 2 adds and 2 selects, 2 abs, the
+# near-half-integer compare, the NaN / Inf test's and + compare, + shift, the int32 -> int8 pack).
+# ASSUMPTIONS: one vector instruction per cycle (loads, stores, the mask test and the loop run in the other
+# VLIW slots; no credit for co-issue of two vector instructions), a BF16 MAC of 16 lanes in 1 cycle (AM020);
+# and the lanes the kernel divides (within 2^-12 of a half-integer: a window of 2 x 2^-12 per quantum,
+# so 2^-11 of the lanes for activations spread over many quanta; NaN / Inf inputs) at the scalar kernel's
+# assumed 40 cycles each (Peano's soft-float __divsf3, clamp, round: no published AIE-ML figure).
+# Worst case (every lane within 2^-12 of a half-integer: a power-of-two scale on half-quantum data) it is
+# the scalar kernel's cost plus the vector pass.
+QUANTIZE_VECTOR_OPS = {"bf16_mac": 3, "fp32_add": 4, "misc": 19}
+QUANTIZE_DIVIDED_FRACTION = 2.0 ** -11
+QUANTIZE_SCALAR_CYCLES_PER_ELEMENT = 40.0
+
+
+def quantize_cycles_per_element(npu: "NPU1", divided: float = QUANTIZE_DIVIDED_FRACTION) -> float:
+    """Modelled cycles per element of quantize.cc on one tile: the vector pass plus the divided lanes."""
+    ops = QUANTIZE_VECTOR_OPS
+    cycles16 = (ops["bf16_mac"] * npu.fp32_misc_cycles + ops["fp32_add"] * npu.fp32_add_cycles
+                + ops["misc"] * npu.fp32_misc_cycles)
+    return cycles16 / npu.fp32_lanes + divided * QUANTIZE_SCALAR_CYCLES_PER_ELEMENT
 
 
 def encoder_kernels(model: str = "base", seconds: float = 30.0, attention: str = "host",
@@ -500,7 +519,7 @@ def plan_rows(kern: Kernel, npu: NPU1, numerics: str = "contract", rows_per_obj=
         raise PlanError(kern.name, str(e)) from None
     fn = {"layernorm": "layernorm", "softmax": "softmax", "gelu": "erf_gelu"}.get(kern.op)
     if kern.op == "quantize":
-        cyc_el = QUANTIZE_CYCLES_PER_ELEMENT
+        cyc_el = quantize_cycles_per_element(npu)
     elif kern.op == "epilogue_i8":
         # + corr (int32), int32 -> FP32, * s_ab (an emulated FP32 multiply), then the MatMul epilogue
         cyc_el = 2 * npu.fp32_misc_cycles / npu.fp32_lanes + npu.fp32_mul_cycles / npu.fp32_lanes
@@ -865,7 +884,7 @@ def col_param_rows(bias: bool) -> int:
 
 
 def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = None, bias: bool = False,
-                residual: bool = False, beta: bool = True, rows_per_obj: int | None = None) -> Design:
+                residual: bool = False, beta: bool = True, rows_per_obj: int | None = None, dup: int = 1) -> Design:
     """Row kernels on the whole array (LayerNorm, Softmax, GELU chunks, a MatMul's epilogue, the
     INT8 MatMul's quantize and epilogue stages): each round, shim c sends R*r rows to memtile c,
     which splits them r rows per compute tile and joins the results back. LayerNorm's gamma /
@@ -874,12 +893,16 @@ def rows_design(name: str, op: str, rows: int, cols: int, npu: NPU1 | None = Non
     INT8 epilogue's column-parameter rows) is each tile's first x object(s) and its residual rows
     come on the second channel (split, so that epilogue uses R = 2 rows of tiles: see
     _rows_design_r). Rows that do not fill a last round are covered by a round that overlaps the
-    previous one (identical values written twice; outputs must not alias inputs)."""
+    previous one (identical values written twice; outputs must not alias inputs). dup = 2 (the
+    quantize stage of an INT8 MatMul whose weights have zero points): each output row is written
+    twice, [qa'' | qa''], the A of the GEMM on K' = 2K (docs/npu.md 2d)."""
     npu = npu or NPU1()
+    if dup != 1 and not (op == "quantize" and dup == 2):
+        raise DesignError(f"{name}: dup 2 is the quantize stage's only")
     # An epilogue's side objects are one row (a bias half is N BF16-sized slots): one row per object.
     cands = [rows_per_obj] if rows_per_obj else ([1] if op in ("epilogue", "epilogue_i8") else [16, 8, 4, 2, 1])
     return _first_checked(name, "rows-per-object", npu, forced=bool(rows_per_obj), builds=(
-        (f"{r} rows/object", lambda r=r: _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r))
+        (f"{r} rows/object", lambda r=r: _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r, dup))
         for r in cands))
 
 
@@ -901,7 +924,7 @@ def _first_checked(name, what, npu, forced, builds) -> Design:
     raise DesignError(f"{name}: no {what} fits npu1: " + "; ".join(errors[-2:]))
 
 
-def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design:
+def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r, dup=1) -> Design:
     C = npu.cols
     epi = op in ("epilogue", "epilogue_i8")
     # Every distinct per-tile row stream leaves the memtile on its own MM2S channel and stream
@@ -927,14 +950,16 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
     side_obj = QPARAMS * 4 if op == "quantize" else cols * 4 if side == "broadcast" else cols * 2  # bytes per object
     n_col_params = col_param_rows(bias) if op == "epilogue_i8" else 0
     stack = ROWS_STACK
-    l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * cols * out_bytes, "stack": stack}
+    out_cols = dup * cols
+    l1 = {"x (2 objects)": 2 * r * cols * in_bytes, "y (2 objects)": 2 * r * out_cols * out_bytes, "stack": stack}
     if side:
         l1["side (params held / residual rows)"] = side_depth * side_obj
     if op == "epilogue" and bias:
         l1["bias copy (fp32)"] = cols * 4
     if n_col_params:
         l1["column parameter copies (corr, s_ab, bias)"] = n_col_params * cols * 4
-    l2 = {"x split (2 x R objects)": 2 * R * r * cols * in_bytes, "y join (2 x R objects)": 2 * R * r * cols * out_bytes}
+    l2 = {"x split (2 x R objects)": 2 * R * r * cols * in_bytes,
+          "y join (2 x R objects)": 2 * R * r * out_cols * out_bytes}
     if side == "broadcast":
         l2["side broadcast (2 objects)"] = 2 * side_obj
     elif side == "split":
@@ -959,7 +984,12 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
                 continue
             sizes, strides = [1, n_rounds, a, b], [0, group * cols, b, 1]
             transfers.append(Transfer(c, "mm2s", 0, f"{x}_l2_{c}", x, off, sizes, strides, in_bytes, 0))
-            transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, out_bytes, 0))
+            if dup == 1:
+                transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off, sizes, strides, out_bytes, 0))
+            else:   # rows of dup * cols: the same rows, a longer row
+                ya, yb = _split_inner(per_col * dup, npu, out_bytes)
+                transfers.append(Transfer(c, "s2mm", 0, f"{y}_l2_{c}", y, off * dup, [1, n_rounds, ya, yb],
+                                          [0, group * out_cols, yb, 1], out_bytes, 0))
             if side == "split":
                 transfers.append(Transfer(c, "mm2s", 1, f"side_l2_{c}", "residual", off, sizes, strides, 2, 0))
         for buf in params:  # once per column: the memtile broadcasts it to the column's tiles
@@ -970,7 +1000,7 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
     # Parameters precede rows on a shared channel: order them first per column (the sort is stable).
     transfers.sort(key=lambda t: (t.column, t.direction, t.channel,
                                   t.buffer not in ("gamma", "beta", "bias", "qparams", "colparams")))
-    buffers = {x: (rows * cols, in_bytes), y: (rows * cols, out_bytes)}
+    buffers = {x: (rows * cols, in_bytes), y: (rows * out_cols, out_bytes)}
     dtypes = {}
     if op == "layernorm":
         buffers.update(gamma=(cols, 4), beta=(cols, 4))
@@ -985,9 +1015,10 @@ def _rows_design_r(name, op, rows, cols, npu, bias, residual, beta, r) -> Design
     side_streams = {"broadcast": 1, "split": R, None: 0}[side]
     return Design(name, "rows", dict(op=op, rows=rows, cols=cols, rows_per_obj=r, round_rows=group, tail=bool(tail),
                                      side_depth=side_depth, bias=bias, residual=residual, beta=beta, core_rows=R,
-                                     side=side, col_params=n_col_params),
+                                     side=side, col_params=n_col_params,
+                                     **({"dup": dup, "out_cols": out_cols} if dup != 1 else {})),
                   stack, l1, l2, 1 + int(bool(side)), 1, buffers, transfers, open_groups=1,
-                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", cols * out_bytes, r)],
+                  vector_rows=[(f"{x} rows", cols * in_bytes, r), (f"{y} rows", out_cols * out_bytes, r)],
                   memtile_mm2s=R + side_streams + 1, memtile_s2mm=1 + int(bool(side)) + R,
                   memtile_north=R + side_streams, dtypes=dtypes)
 
@@ -1130,8 +1161,12 @@ def designs_for(kernel, npu: NPU1 | None = None) -> list:
         # whole-array INT8 GEMM (upstream mm.cc matmul_i8_i32), the dequantizing epilogue.
         if kernel.batch != 1 or kernel.b_layout != "row_major":
             raise DesignError(f"{tag}: only batch 1, row-major B INT8 GEMMs have a design")
-        return [rows_design(f"{tag} (quantize)", "quantize", kernel.M, kernel.K, npu),
-                gemm_design(f"{tag} (INT8 GEMM)", kernel.M, kernel.K, kernel.N, npu, dtype="i8"),
+        # Weights with zero points (docs/npu.md 2d): the quantize stage writes [qa'' | qa''] and the
+        # GEMM runs on K' = 2K against B' = [qb; -zb] (the XRT device builds B' once per weight).
+        zp = getattr(kernel, "weight_zero_points", False)
+        return [rows_design(f"{tag} (quantize)", "quantize", kernel.M, kernel.K, npu, dup=2 if zp else 1),
+                gemm_design(f"{tag} (INT8 GEMM)", kernel.M, 2 * kernel.K if zp else kernel.K, kernel.N, npu,
+                            dtype="i8"),
                 rows_design(f"{tag} (epilogue)", "epilogue_i8", kernel.M, kernel.N, npu, bias=kernel.bias,
                             residual=kernel.residual)]
     if kernel.op in ("layernorm", "softmax"):

@@ -246,15 +246,17 @@ def simulate_kernel(kernel, stages, kernels_dir: Path, seed: int = 0) -> list[St
     return out
 
 
-def int8_stage_params(sa: float, za: int, signed: bool, B, sb, bias, copies: int = 4):
+def int8_stage_params(sa: float, za: int, signed: bool, B, sb, bias, copies: int = 4, zb=None):
     """qparams and colparams of the INT8 MatMul's stages, as provider/devices/xrt/int8_params.h
     computes them: qparams [sa, qmin - za, qmax - za, za - c_a, 0, 0, 0, 0] (FP32), colparams
-    [rows][copies][N] 32-bit words: corr[n] = (c_a - za) * colsum(B)[n] (mod 2^32), s_ab[n] = sa * sb[n]
-    (FP32) and, with a bias, bias[n] (FP32 bits)."""
+    [rows][copies][N] 32-bit words: corr[n] = (c_a - za) * colsum(B - zb)[n] (mod 2^32; zb the weights'
+    zero points or None), s_ab[n] = sa * sb[n] (FP32) and, with a bias, bias[n] (FP32 bits)."""
     c_a = 0 if signed else 128
     qmin, qmax = (-128, 127) if signed else (0, 255)
     qparams = np.array([sa, qmin - za, qmax - za, za - c_a, 0, 0, 0, 0], np.float32)
     colsum = B.astype(np.int64).sum(axis=0)
+    if zb is not None:
+        colsum = colsum - B.shape[0] * np.broadcast_to(np.asarray(zb, np.int64), colsum.shape)
     corr = (((c_a - za) * colsum) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
     s_ab = (np.float32(sa) * np.asarray(sb, np.float32)).astype(np.float32)
     rows = [corr, s_ab.view(np.int32)] + ([np.asarray(bias, np.float32).view(np.int32)] if bias is not None else [])
@@ -262,11 +264,18 @@ def int8_stage_params(sa: float, za: int, signed: bool, B, sb, bias, copies: int
     return qparams, colparams
 
 
+def zero_point_weights(B, zb):
+    """B' = [qb; -zb] (int8 [2K][N]) of a weight_zero_points kernel, as int8_params.h ZeroPointWeights."""
+    K, N = B.shape
+    return np.concatenate([B, np.tile(-np.asarray(zb, np.int16).reshape(1, -1), (K, 1)).astype(np.int8)], axis=0)
+
+
 def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = False) -> list:
     """The INT8 MatMul's three stages on the stand-in: quantize (qa'' exactly ORT's CPU QuantizeLinear
     minus c_a), the INT8 GEMM (acc exactly the integer sum), the epilogue (C against the emulated
     device's MatMulInt8 on the same QDQ graph: the same bits except where GELU's float64 reference
-    body and the contract's FP32 steps round differently)."""
+    body and the contract's FP32 steps round differently). A weight_zero_points kernel: per-channel
+    weight zero points in the QDQ graph; qa is [qa'' | qa''] and the GEMM runs on B' = [qb; -zb]."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     from phoenix_npu import counters, reset_counters
@@ -278,8 +287,11 @@ def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = Fa
     B = rng.integers(-128, 128, size=(K, N)).astype(np.int8)
     sb = (rng.uniform(0.5, 1.5, N) / (64.0 * np.sqrt(K))).astype(np.float32)
     bias = _bf16(rng.standard_normal(N)).astype(np.float32) if kernel.bias else None
-    qparams, colparams = int8_stage_params(float(sa), za, signed, B, sb, bias)
-    buffers.update(A=a, qparams=qparams, B=B.reshape(-1), colparams=colparams,
+    zp = getattr(kernel, "weight_zero_points", False)
+    zb = rng.integers(-127, 128, size=N).astype(np.int8) if zp else None
+    qparams, colparams = int8_stage_params(float(sa), za, signed, B, sb, bias, zb=zb)
+    Bg = zero_point_weights(B, zb) if zp else B          # what the GEMM stage reads
+    buffers.update(A=a, qparams=qparams, B=Bg.reshape(-1), colparams=colparams,
                    residual=_bf16(rng.standard_normal(M * N)))
     # 1. quantize: against ORT's CPU QuantizeLinear (the contract's step 1 is its arithmetic)
     rep = run(designs[0], stages[0])
@@ -294,20 +306,23 @@ def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = Fa
     q_ort = ort.InferenceSession(mdl.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         None, {"a": a.astype(np.float32).reshape(M, K)})[0].astype(np.int32).reshape(-1)
     c_a = 0 if signed else 128
-    diff = np.abs(buffers["qa"].astype(np.int32) - (q_ort - c_a))
+    want_qa = (q_ort - c_a).reshape(M, 1, K)
+    want_qa = np.tile(want_qa, (1, 2 if zp else 1, 1)).reshape(-1)   # [qa'' | qa''] for weights with zero points
+    diff = np.abs(buffers["qa"].astype(np.int32) - want_qa)
     out.append(StageResult(stages[0].kernel_name, designs[0].name, True, float(diff.max()), -1, int((diff != 0).sum()),
                            "ORT CPU QuantizeLinear - c_a (exact integers)", rep))
     # 2. INT8 GEMM: the exact integer sum
     rep = run(designs[1], stages[1])
-    exact = buffers["qa"].astype(np.int64).reshape(M, K) @ B.astype(np.int64)
+    exact = buffers["qa"].astype(np.int64).reshape(M, -1) @ Bg.astype(np.int64)
     diff = np.abs(buffers["acc"].astype(np.int64).reshape(M, N) - exact)
     out.append(StageResult(stages[1].kernel_name, designs[1].name, True, float(diff.max()), -1, int((diff != 0).sum()),
-                           "exact integer sum of qa'' x qb", rep))
+                           "exact integer sum of [qa'' | qa''] x [qb; -zb]" if zp else "exact integer sum of qa'' x qb",
+                           rep))
     # 3. epilogue: against the emulated device running the QDQ MatMul (MatMulInt8 on device=emulator)
     rep = run(designs[2], stages[2])
     n = helper.make_node
     nodes = [n("QuantizeLinear", ["a", "sa", "za"], ["aq"]), n("DequantizeLinear", ["aq", "sa", "za"], ["adq"]),
-             n("DequantizeLinear", ["wq", "sb"], ["w"], axis=1), n("MatMul", ["adq", "w"], ["h"])]
+             n("DequantizeLinear", ["wq", "sb"] + (["wz"] if zp else []), ["w"], axis=1), n("MatMul", ["adq", "w"], ["h"])]
     last, opset = "h", 17
     if kernel.bias:
         nodes.append(n("Add", [last, "bias"], ["hb"]))
@@ -328,6 +343,8 @@ def _simulate_int8(kernel, stages, designs, run, buffers, rng, signed: bool = Fa
              numpy_helper.from_array(B, "wq"), numpy_helper.from_array(sb, "sb")]
     if kernel.bias:
         inits.append(numpy_helper.from_array(bias, "bias"))
+    if zp:
+        inits.append(numpy_helper.from_array(zb, "wz"))
     g = helper.make_graph(nodes, "int8", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, M, N])],
                           inits)
     mdl = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])

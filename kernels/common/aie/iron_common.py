@@ -91,8 +91,9 @@ def rounds(design):
 def l1_types(design):
     """(input object, output object) types of a row design's compute-tile buffers."""
     x, y = row_streams(design)
-    n = design.params["rows_per_obj"] * design.params["cols"]
-    return vec(n, dtype_of(design, x)), vec(n, dtype_of(design, y))
+    r, cols = design.params["rows_per_obj"], design.params["cols"]
+    out_cols = design.params.get("out_cols", cols)   # the quantize stage with dup 2 writes rows twice
+    return vec(r * cols, dtype_of(design, x)), vec(r * out_cols, dtype_of(design, y))
 
 
 def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ()):
@@ -104,6 +105,7 @@ def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ())
     ("split": the epilogue's residual rows). Worker (c, i) runs core(x, y[, side], *extra_args(c, i))."""
     p = design.params
     r, cols, rows_used = p["rows_per_obj"], p["cols"], p["core_rows"]
+    out_cols = p.get("out_cols", cols)
     x_name, y_name = row_streams(design)
     l1_in, l1_out = l1_types(design)
     in_dt, out_dt = dtype_of(design, x_name), dtype_of(design, y_name)
@@ -112,13 +114,14 @@ def rows_program(design, arg_names, core, side=None, extra_args=lambda c, i: ())
     fifos, workers = {}, []
     for c in range(C):
         x_l2 = ObjectFifo(vec(rows_used * r * cols, in_dt), name=f"{x_name}_l2_{c}", depth=2)
-        y_l2 = ObjectFifo(vec(rows_used * r * cols, out_dt), name=f"{y_name}_l2_{c}", depth=2)
+        y_l2 = ObjectFifo(vec(rows_used * r * out_cols, out_dt), name=f"{y_name}_l2_{c}", depth=2)
         fifos[x_l2.name] = x_l2.prod(tile=Tile(c, 0), channel=0)
         fifos[y_l2.name] = y_l2.cons(tile=Tile(c, 0), channel=0)
         offs = [r * cols * i for i in range(rows_used)]
         x_l1 = x_l2.cons().split(offs, tile=Tile(c, 1), obj_types=[l1_in] * rows_used,
                                  names=[f"x_{c}_{i}" for i in range(rows_used)])
-        y_l1 = y_l2.prod().join(offs, tile=Tile(c, 1), obj_types=[l1_out] * rows_used,
+        y_l1 = y_l2.prod().join([r * out_cols * i for i in range(rows_used)], tile=Tile(c, 1),
+                                obj_types=[l1_out] * rows_used,
                                 names=[f"y_{c}_{i}" for i in range(rows_used)])
         side_args = [[] for _ in range(rows_used)]
         if side is not None:

@@ -351,7 +351,10 @@ Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool che
   PHX_RETURN_IF_ERROR(GetString(c, o, "op", true, &k->op));
   PHX_RETURN_IF_ERROR(OneOf(c, o, "op", k->op, {"matmul", "matmul_int8", "layernorm", "softmax", "gelu"}));
   const bool mm = k->op == "matmul" || k->op == "matmul_int8";
-  if (mm)
+  if (k->op == "matmul_int8")
+    PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "scale", "stages", "M", "K", "N", "batch", "b_layout",
+                                             "epilogue", "bias", "residual", "weight_zero_points"}));
+  else if (mm)
     PHX_RETURN_IF_ERROR(OnlyKnownKeys(c, o, {"op", "dtype", "scale", "stages", "M", "K", "N", "batch", "b_layout",
                                              "epilogue", "bias", "residual"}));
   else if (k->op == "layernorm")
@@ -382,6 +385,7 @@ Status ParseKernel(const Ctx& c, const Json& o, const std::string& dir, bool che
     PHX_RETURN_IF_ERROR(OneOf(c, o, "epilogue", k->epilogue, {"none", "gelu_erf", "gelu_tanh"}));
     PHX_RETURN_IF_ERROR(GetBool(c, o, "bias", &k->bias));
     PHX_RETURN_IF_ERROR(GetBool(c, o, "residual", &k->residual));
+    if (k->op == "matmul_int8") PHX_RETURN_IF_ERROR(GetBool(c, o, "weight_zero_points", &k->weight_zero_points));
     if (k->op == "matmul_int8" && k->K > kernels::kMaxInt8K)
       return c.Err(o, "K above 33025 would overflow the INT8 MatMul's int32 accumulator");
   } else if (k->op == "layernorm" || k->op == "softmax") {
@@ -441,6 +445,7 @@ std::string ManifestKernel::Describe() const {
     if (epilogue != "none") s << " " << epilogue;
     if (residual) s << " +residual";
     if (scale != 1.0) s << " alpha=" << scale;
+    if (weight_zero_points) s << " weight-zp";
   } else if (op == "gelu") {
     s << n << " " << mode;
   } else {
@@ -463,7 +468,8 @@ std::string Manifest::ToJson() const {
     s << (i ? "," : "") << "{\"op\":" << q(k.op) << ",\"describe\":" << q(k.Describe()) << ",\"dtype\":" << q(k.dtype)
       << ",\"scale\":" << k.scale << ",\"batch\":" << k.batch << ",\"M\":" << k.M << ",\"K\":" << k.K << ",\"N\":" << k.N
       << ",\"b_layout\":" << q(k.b_layout) << ",\"epilogue\":" << q(k.epilogue) << ",\"bias\":" << (k.bias ? "true" : "false")
-      << ",\"residual\":" << (k.residual ? "true" : "false") << ",\"rows\":" << k.rows << ",\"cols\":" << k.cols
+      << ",\"residual\":" << (k.residual ? "true" : "false")
+      << ",\"weight_zero_points\":" << (k.weight_zero_points ? "true" : "false") << ",\"rows\":" << k.rows << ",\"cols\":" << k.cols
       << ",\"beta\":" << (k.beta ? "true" : "false") << ",\"epsilon\":" << k.epsilon << ",\"n\":" << k.n
       << ",\"mode\":" << q(k.mode) << ",\"scratch_bytes\":" << k.ScratchBytes() << ",\"stages\":[";
     for (size_t j = 0; j < k.stages.size(); ++j) {
@@ -590,7 +596,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
   };
   const TensorView& y = call.out.view;
   if (!call.out.present() || !y.IsContiguous()) return no("the NPU kernels write contiguous outputs only");
-  std::string closest;
+  std::string closest, zp_why;
   for (const ManifestKernel& k : kernels) {
     switch (call.kind()) {
       case KernelKind::kMatMul:
@@ -599,9 +605,6 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         if (k.op != (int8 ? "matmul_int8" : "matmul")) continue;
         if (int8) {  // what the NPU INT8 stages do not implement runs on the host (kernels/matmul_int8/README.md)
           const MatMulInt8Params& q = call.Params<MatMulInt8Params>();
-          if (call.in[5].present())
-            return no("matmul_int8: INT8 weights with zero points (asymmetric weights): the NPU's epilogue corrects "
-                      "for the activation zero point only");
           if (q.quantize_output) return no("matmul_int8: a fused output QuantizeLinear -> DequantizeLinear has no NPU stage");
         }
         const TensorView& a = call.in[0].view;
@@ -627,6 +630,16 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
           if (k.b_layout != (row_major ? "row_major" : "col_major")) continue;
           if (k.epilogue != epi || k.bias != call.in[2].present() || k.residual != call.in[3].present()) continue;
           if (!Near(k.scale, mp.alpha, 1e-6)) continue;
+          // weights with zero points need the K' = 2K kernel (docs/npu.md 2d); symmetric ones the plain one
+          if (int8 && k.weight_zero_points != call.in[5].present()) {
+            zp_why = call.in[5].present()
+                         ? "matmul_int8: INT8 weights with zero points need a manifest kernel with \"weight_zero_points\": "
+                           "true (the K' = 2K GEMM, docs/npu.md 2d); this shape's kernel takes symmetric weights (" +
+                               k.Describe() + ")"
+                         : "matmul_int8: symmetric weights; this shape's kernel is for weights with zero points (" +
+                               k.Describe() + ")";
+            continue;
+          }
           return &k;
         }
         break;
@@ -665,6 +678,7 @@ const ManifestKernel* Manifest::Find(const KernelCall& call, std::string* why_no
         return no(std::string("no NPU kernel for ") + KernelKindName(call.kind()) + " (runs on the emulated device)");
     }
   }
+  if (!zp_why.empty()) return no(zp_why);
   return no(std::string("the kernel manifest has no ") + KernelKindName(call.kind()) + " kernel for this shape" +
             (closest.empty() ? "" : " and options (closest: " + closest + ")"));
 }

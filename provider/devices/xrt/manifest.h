@@ -44,6 +44,10 @@ struct ManifestKernel {
   std::string b_layout = "row_major";  // or "col_major" (B given as the transpose of a [N, K] tensor)
   std::string epilogue = "none";       // "none" | "gelu_erf" | "gelu_tanh"
   bool bias = false, residual = false;
+  // matmul_int8: for weights with zero points (docs/npu.md 2d): the quantize stage writes [qa'' | qa''],
+  // the GEMM runs on K' = 2K against B' = [qb; -zb] (int8_params.h ZeroPointWeights). Calls with zero
+  // points run only on such a kernel; calls without only on one without.
+  bool weight_zero_points = false;
   // layernorm / softmax
   int64_t rows = 0, cols = 0;
   bool beta = true;                    // layernorm
@@ -59,7 +63,7 @@ struct ManifestKernel {
   // Bytes of the FP32 scratch ("acc") a MatMul's GEMM stage writes and its epilogue reads.
   // matmul_int8: the int32 GEMM accumulator (its quantized A "qa" and parameters: QuantizedABytes etc.).
   int64_t ScratchBytes() const { return op == "matmul" || op == "matmul_int8" ? batch * M * N * 4 : 0; }
-  int64_t QuantizedABytes() const { return op == "matmul_int8" ? batch * M * K : 0; }
+  int64_t QuantizedABytes() const { return op == "matmul_int8" ? batch * M * K * (weight_zero_points ? 2 : 1) : 0; }
 };
 
 struct Manifest {

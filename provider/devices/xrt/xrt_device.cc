@@ -87,6 +87,10 @@ struct Loaded {           // one manifest kernel: its stages and, for a MatMul, 
   xrt::bo qa, qparams;
   std::map<std::tuple<BufferId, float, int32_t, bool>, xrt::bo> colparams;
   xrt::bo* current_colparams = nullptr;
+  // weight_zero_points kernels: B' = [qb; -zb] per weight buffer (int8_params.h ZeroPointWeights), the
+  // GEMM stage's "B"
+  std::map<BufferId, xrt::bo> zp_weights;
+  xrt::bo* current_zp_weights = nullptr;
 };
 
 struct Buffer {
@@ -105,7 +109,19 @@ class XrtDevice final : public Device {
       if (why_not) *why_not = "the NPU kernels are BF16 only (no BF16x3)";
       return false;
     }
-    return manifest_.Find(call, why_not) != nullptr;
+    const ManifestKernel* k = manifest_.Find(call, why_not);
+    if (k && k->weight_zero_points && call.in[5].present()) {  // -zb must fit int8 (int8_params.h)
+      const Operand& z = call.in[5];
+      if (z.buffer >= 0 && static_cast<size_t>(z.buffer) < buffers_.size() && buffers_[z.buffer].host) {
+        const char* no = xrt_device::WeightZeroPointRefusal(
+            reinterpret_cast<const int8_t*>(buffers_[z.buffer].host) + z.view.offset, z.view.NumElements());
+        if (no) {
+          if (why_not) *why_not = no;
+          return false;
+        }
+      }
+    }
+    return k != nullptr;
   }
 
   Status Allocate(size_t bytes, BufferId* id) override {
@@ -408,15 +424,32 @@ class XrtDevice final : public Device {
           PHX_RETURN_IF_ERROR(Sync(call.in[2].buffer, 0, buffers_[call.in[2].buffer].bytes, false));
           bias = reinterpret_cast<const float*>(host(2, 4));
         }
+        const int8_t* zb = nullptr;
+        int64_t zb_channels = 1;
+        if (e.weight_zero_points) {
+          PHX_RETURN_IF_ERROR(Sync(call.in[5].buffer, 0, buffers_[call.in[5].buffer].bytes, false));
+          zb = reinterpret_cast<const int8_t*>(host(5, 1));
+          zb_channels = call.in[5].view.NumElements();
+          if (const char* no = xrt_device::WeightZeroPointRefusal(zb, zb_channels)) return Status::Error(std::string("NPU: ") + no);
+        }
         const std::vector<uint32_t> words = xrt_device::ColumnParams(
             reinterpret_cast<const int8_t*>(host(1, 1)), e.K, e.N, reinterpret_cast<const float*>(host(4, 4)),
-            call.in[4].view.NumElements(), bias, p.a);
+            call.in[4].view.NumElements(), bias, p.a, zb, zb_channels);
+        if (e.weight_zero_points && !k->zp_weights.count(b)) {  // B' = [qb; -zb], once per weight buffer
+          const std::vector<int8_t> bz = xrt_device::ZeroPointWeights(reinterpret_cast<const int8_t*>(host(1, 1)), e.K,
+                                                                      e.N, zb, zb_channels);
+          xrt::bo zbo(device_, bz.size(), xrt::bo::flags::host_only, data_group_);
+          std::memcpy(zbo.map<void*>(), bz.data(), bz.size());
+          zbo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+          k->zp_weights.emplace(b, std::move(zbo));
+        }
         xrt::bo bo(device_, words.size() * 4, xrt::bo::flags::host_only, data_group_);
         std::memcpy(bo.map<void*>(), words.data(), words.size() * 4);
         bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
         it = k->colparams.emplace(key, std::move(bo)).first;
       }
       k->current_colparams = &it->second;
+      k->current_zp_weights = e.weight_zero_points ? &k->zp_weights.at(b) : nullptr;
     } catch (const std::exception& ex) {
       return XrtError("preparing the INT8 parameters of " + e.Describe(), ex);
     }
@@ -433,6 +466,10 @@ class XrtDevice final : public Device {
     if (name == "colparams") {
       if (!k.current_colparams) return Status::Error("NPU: the INT8 column parameters were not prepared");
       *out = k.current_colparams;
+      return Status::OK();
+    }
+    if (name == "B" && k.current_zp_weights) {  // a weight_zero_points kernel's GEMM reads B' = [qb; -zb]
+      *out = k.current_zp_weights;
       return Status::OK();
     }
     size_t elem;

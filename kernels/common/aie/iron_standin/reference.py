@@ -166,16 +166,92 @@ def zero_i32(d):
 
 
 # --- kernels/matmul_int8/aie/quantize/quantize.cc: qa'' = round(clamp(x / sa)) + (za - c_a) ---------
-# Exactly the contract's step 1 in FP32 (numpy's float32 division is IEEE, np.rint rounds half to even).
+# NOT the contract's scalar division: the vector algorithm quantize.cc runs (its header has the proof),
+# p = (x r0 + x r1) + x r2 with r = RN(1 / sa) = r0 + r1 + r2 in BF16 pieces, FP32 accumulations;
+# the nearest integer by the magic add t = p + 1.5 * 2^23 and its one-step correction; the lanes within
+# 2^-12 of a half-integer and the NaN / Inf inputs divided exactly (scalar IEEE), as the kernel's
+# fix-up loop. `acc` models the accumulator's FP32 adds: "rne" (round to nearest even: what the body
+# the stand-in runs assumes), "rz" (toward zero) and "ftz" (nearest, subnormal results flushed);
+# the proof holds for each, and tests/test_iron_standin.py checks all three against ORT's integers.
+QUANT_NEAR = np.float32(2.0 ** -12)
+QUANT_MAGIC = np.float32(1.5 * 2 ** 23)
+
+
+def _trunc16(v):
+    """The BF16 truncation of FP32 values (the upper 16 bits), as FP32."""
+    return (np.asarray(v, np.float32).view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+
+
+def _acc_add(a, b, acc):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if acc == "rz":   # toward zero: the float64 sum (exact unless the exponents are far apart), truncated
+            s = a.astype(np.float64) + b.astype(np.float64)
+            r = s.astype(np.float32)
+            up = np.abs(r.astype(np.float64)) > np.abs(s)
+            r = np.where(up & np.isfinite(s), np.nextafter(r, np.float32(0)), r)
+            return np.where(np.isinf(s), s.astype(np.float32), r).astype(np.float32)
+        r = a + b
+        if acc == "ftz":
+            r = np.where(np.abs(r) < np.finfo(np.float32).tiny, np.float32(0), r)
+        return r.astype(np.float32)
+
+
+def quantize_exact(x, sa, lo, hi, shift):
+    """The contract's step 1 in scalar IEEE FP32 (quantize.cc's Exact): the integers of ORT's CPU
+    QuantizeLinear, shifted."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        v = np.asarray(x, np.float32) / np.float32(sa)
+    v = np.where(v > lo, v, np.float32(lo))      # NaN -> lo, as `v > lo ? v : lo`
+    v = np.where(v < hi, v, np.float32(hi))
+    return (np.rint(v).astype(np.int32) + np.int32(shift)).astype(np.int8)
+
+
+def quantize_vector(x, sa, lo, hi, shift, acc="rne", fixup=True):
+    """quantize.cc's phoenix_quantize_i8 on FP32 values of BF16 inputs (see above). fixup=False leaves
+    the near-half-integer lanes to the vector result (what the fix-up is for: a test shows the
+    difference). Returns (int8 values, number of lanes divided)."""
+    x = np.asarray(x, np.float32)
+    sa, lo, hi = np.float32(sa), np.float32(lo), np.float32(hi)
+    with np.errstate(divide="ignore", over="ignore"):
+        r = np.float32(1) / sa
+    if not (2.0 ** -100 <= r <= 2.0 ** 100):
+        return quantize_exact(x, sa, lo, hi, shift), x.size
+    r0 = _trunc16(r)
+    rem = np.float32(r - r0)                     # exact
+    r1 = _trunc16(rem)
+    r2 = np.float32(rem - r1)                    # exact, <= 8 significant bits
+    def prod(r_i):                               # exact (8 x 8 significant bits) or overflowing
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = x * r_i
+        return np.where(np.abs(v) < np.finfo(np.float32).tiny, np.float32(0), v) if acc == "ftz" else v
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = prod(r0)
+        p = _acc_add(p, prod(r1), acc)
+        p = _acc_add(p, prod(r2), acc)
+        p = np.where(p > lo, p, lo)              # select(lo, p, gt(p, lo))
+        p = np.where(p < hi, p, hi)
+        t = _acc_add(p, QUANT_MAGIC, acc)
+        n = t.view(np.int32) - QUANT_MAGIC.view(np.int32)
+        d = np.float32(p - np.float32(t - QUANT_MAGIC))
+    n = np.where(d > np.float32(0.5), n + 1, n)
+    n = np.where(d < np.float32(-0.5), n - 1, n)
+    near = np.abs(np.abs(d) - np.float32(0.5)) < QUANT_NEAR
+    special = (x.view(np.uint32) >> 16 & 0x7F80) == 0x7F80   # the BF16 input's exponent bits all ones
+    out = (n + np.int32(shift)).astype(np.int8)
+    fix = (near | special) if fixup else special
+    out[fix] = quantize_exact(x[fix], sa, lo, hi, shift)
+    return out, int(fix.sum())
+
+
 def phoenix_quantize_i8(d):
-    cols = d["COLS"]
+    cols, dup = d["COLS"], d.get("DUP", 1)   # DUP = 2: each row written twice, [qa'' | qa'']
 
     def body(x, qparams, y, rows):
         sa, lo, hi, shift = (np.float32(v) for v in qparams[:4])
-        v = x[:rows * cols].astype(np.float32) / sa
-        v = np.where(v > lo, v, lo)      # NaN -> lo, as `v > lo ? v : lo`
-        v = np.where(v < hi, v, hi)
-        y[:rows * cols] = (np.rint(v).astype(np.int32) + np.int32(shift)).astype(np.int8)
+        q, _ = quantize_vector(x[:rows * cols].astype(np.float32), sa, lo, hi, int(shift))
+        y[:rows * cols * dup] = np.tile(q.reshape(rows, 1, cols), (1, dup, 1)).reshape(-1)
     return body
 
 

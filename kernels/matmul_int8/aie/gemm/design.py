@@ -85,7 +85,8 @@ def program(kernel, design, stage, objects):
 
 
 def test_params(kernel, design):
-    return {"M": kernel.M, "K": kernel.K, "N": kernel.N}
+    p = design.params   # K is 2K for weights with zero points (B' = [qb; -zb]: npu_model.designs_for)
+    return {"M": p["M"], "K": p["K"], "N": p["N"]}
 
 
 if __name__ == "__main__":

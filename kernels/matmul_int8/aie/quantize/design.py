@@ -21,8 +21,8 @@ DESIGN_KIND = "quantize"
 
 
 def core_objects(kernel, design, mlir_aie_dir):
-    cols = design.params["cols"]
-    return [(HERE / "quantize.cc", f"quantize_{cols}.o", [f"-DCOLS={cols}"])]
+    cols, dup = design.params["cols"], design.params.get("dup", 1)   # dup 2: weights with zero points
+    return [(HERE / "quantize.cc", f"quantize_{cols}_d{dup}.o", [f"-DCOLS={cols}", f"-DDUP={dup}"])]
 
 
 def program(kernel, design, stage, objects):
@@ -52,7 +52,7 @@ def program(kernel, design, stage, objects):
 
 
 def test_params(kernel, design):
-    return {"ROWS": kernel.M, "COLS": kernel.K}
+    return {"ROWS": kernel.M, "COLS": kernel.K, "DUP": design.params.get("dup", 1)}
 
 
 if __name__ == "__main__":

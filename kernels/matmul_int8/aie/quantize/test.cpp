@@ -2,7 +2,7 @@
 // style: runs one manifest stage on random BF16 A (with NaN, +-Inf, values past both clamps and exact
 // half-quanta) and requires EXACTLY the integers of the reference, kernels::Quantize (matmul_int8.h,
 // the contract's step 1, as ../../emulated.cc and ORT's CPU QuantizeLinear) minus c_a, for uint8
-// (za = 3, c_a = 128) and int8 (za = -2, c_a = 0) activations in turn: the parameter object is per
+// (za = 3, c_a = 128) and int8 (za = -2, c_a = 0) activations in turn, then every BF16 bit pattern at sa = 7: the parameter object is per
 // call (provider/devices/xrt/int8_params.h QuantizeParams; written here the same way).
 // Build and run: `make run` in this folder (see the Makefile). Exit 77 = no NPU here.
 // NOT YET RUN: no NPU here (syntax-checked against XRT 2.21.75's headers only).
@@ -21,8 +21,14 @@ int main(int argc, char** argv) {
     float* qparams = npu.Map<float>("qparams");
     int8_t* qa = npu.Map<int8_t>("qa");
     bool ok = true;
-    for (const kernels::QuantParams p : {kernels::QuantParams{0.037f, 3, false}, kernels::QuantParams{0.021f, -2, true}}) {
+    // the third case: every BF16 bit pattern in turn (n >= 65536 for the manifest's shapes), at sa = 7, where
+    // the vector x * RN(1 / sa) alone gives other integers than the division (the kernel divides those lanes)
+    int round = 0;
+    for (const kernels::QuantParams p : {kernels::QuantParams{0.037f, 3, false}, kernels::QuantParams{0.021f, -2, true},
+                                         kernels::QuantParams{7.0f, 0, true}}) {
       FillBf16(a, n, -6.0f, 6.0f, opt.seed);
+      if (round++ == 2)
+        for (int64_t i = 0; i < n; ++i) a[i] = static_cast<bf16_t>(i & 0xFFFF);
       const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.0f, -0.0f, 0.5f * p.scale, 2.5f * p.scale};
       for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]) && static_cast<int64_t>(i) < n; ++i)
         a[i * 7 % n] = F32ToBf16(specials[i]);
@@ -31,15 +37,18 @@ int main(int argc, char** argv) {
                               static_cast<float>(kernels::QuantMax(p) - p.zero_point),
                               static_cast<float>(p.zero_point - c_a), 0, 0, 0, 0};
       std::copy(words, words + 8, qparams);
-      std::fill(qa, qa + n, int8_t(-128));
+      std::fill(qa, qa + n * PHX_DUP, int8_t(-128));
       std::vector<int8_t> want(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) want[i] = static_cast<int8_t>(kernels::Quantize(Bf16ToF32(a[i]), p) - c_a);
       npu.Run();
       size_t bad = 0;
-      for (int64_t i = 0; i < n; ++i)
-        if (qa[i] != want[i] && bad++ < 10)
-          std::printf("  qa[%lld]: got %d, want %d (x = %.8g)\n", static_cast<long long>(i), qa[i], want[i],
-                      Bf16ToF32(a[i]));
+      for (int64_t i = 0; i < n; ++i)  // PHX_DUP 2 (weights with zero points): each row written twice
+        for (int c = 0; c < PHX_DUP; ++c) {
+          const int64_t o = (i / PHX_COLS * PHX_DUP + c) * PHX_COLS + i % PHX_COLS;
+          if (qa[o] != want[i] && bad++ < 10)
+            std::printf("  qa[%lld]: got %d, want %d (x = %.8g)\n", static_cast<long long>(o), qa[o], want[i],
+                        Bf16ToF32(a[i]));
+        }
       std::printf("quantize " PHX_KERNEL_NAME " (%s activations): %lld values, %zu differ\n",
                   p.is_signed ? "int8" : "uint8", static_cast<long long>(n), bad);
       ok = ok && bad == 0;
