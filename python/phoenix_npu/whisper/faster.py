@@ -247,18 +247,16 @@ def cosine_per_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def load_model(options: TranscribeOptions) -> WhisperModel:
-    """The WhisperModel that `options` describe: --int8 is INT8 end to end (the QDQ encoder,
-    the model's own quantized and cached on first use unless options.encoder_model names one,
-    and CTranslate2's int8 decoder, as stock faster-whisper's compute_type="int8")."""
-    encoder_model, compute_type = options.encoder_model, "default"
-    if options.int8:
-        from .int8 import INT8_DECODER, int8_encoder_path
+    """The WhisperModel that `options` describe: the decoder in options.decoder's compute type
+    ("auto": CTranslate2's int8 on a CPU); --int8 adds the QDQ encoder (the model's own,
+    quantized and cached on first use, unless options.encoder_model names one)."""
+    encoder_model = options.encoder_model
+    if options.int8 and encoder_model is None:
+        from .int8 import int8_encoder_path
 
-        compute_type = INT8_DECODER
-        if encoder_model is None:
-            encoder_model = str(int8_encoder_path(options.model))
+        encoder_model = str(int8_encoder_path(options.model))
     return WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                        cpu_threads=options.threads, encoder_model=encoder_model, compute_type=compute_type)
+                        cpu_threads=options.threads, encoder_model=encoder_model, compute_type=options.decoder)
 
 
 def transcribe_file(model: WhisperModel, path: str, samples: np.ndarray, options: TranscribeOptions,

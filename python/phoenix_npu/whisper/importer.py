@@ -19,8 +19,8 @@ from .cache import atomic_dir, cache_root, outdir_problem
 from .convert import convert_weights
 from .ct2 import read_ct2_model
 from .hf_config import write_configs
-from .registry import (ModelNotFoundError, check_model_name, ct2_model_dir, is_ct2_dir, is_hf_dir, known_models,
-                       recipes)
+from .registry import (ModelNotFoundError, check_model_name, ct2_model_dir, faster_whisper_sizes, is_ct2_dir,
+                       is_hf_dir, known_models, recipes)
 from .tokenizer import N_TIMESTAMPS, special_tokens, write_tokenizer
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,8 @@ def resolve_model(name_or_dir: str | os.PathLike) -> Path:
       cached under cache_root()/<name>/hf;
     - a Hugging Face Whisper directory: used as is;
     - a CTranslate2 Whisper directory: imported once into cache_root()/imported/<dir>-<hash>/hf;
+    - a faster-whisper size name ("small", "large-v3"): its CTranslate2 weights downloaded by
+      faster-whisper, then imported as above;
     - anything else: tried as a Hugging Face Hub id (needs network or a warm cache)."""
     key = str(name_or_dir)
     if key in recipes():
@@ -132,6 +134,8 @@ def resolve_model(name_or_dir: str | os.PathLike) -> Path:
         log.info("first use of %s: importing its weights into %s (once)", key, out)
         return import_ct2(src, out, expect=recipes()[key].dims)
     path = check_model_name(key)
+    if not path.is_dir() and key in faster_whisper_sizes():  # faster-whisper's name: its CTranslate2 weights
+        return resolve_model(_download_ct2(key))
     if path.is_dir():
         if is_hf_dir(path):
             return path
@@ -146,6 +150,19 @@ def resolve_model(name_or_dir: str | os.PathLike) -> Path:
         raise ModelNotFoundError(f"{path} is neither a Hugging Face Whisper directory (config.json with "
                                  "model_type whisper) nor a CTranslate2 one (model.bin + tokenizer.json)")
     return _from_hub(key)
+
+
+def _download_ct2(size: str) -> Path:
+    """faster-whisper's CTranslate2 weights of a size name, downloaded as faster-whisper does."""
+    import faster_whisper
+
+    try:
+        return Path(faster_whisper.download_model(size))
+    except Exception as exc:  # noqa: BLE001 - say what works offline
+        raise ModelNotFoundError(
+            f"could not get {size!r} through faster-whisper's Hugging Face Hub download ({type(exc).__name__}): "
+            f"Hub downloads need network access. Offline, use one of {', '.join(known_models())} or a local "
+            "Hugging Face or CTranslate2 Whisper directory") from exc
 
 
 def _from_hub(repo_id: str) -> Path:

@@ -18,6 +18,11 @@ DEFAULT_MODEL = "tiny.en"
 DEVICES = ("auto", "emulator", "npu", "cpu")   # where the encoder runs (cpu: ORT's CPU EP, FP32)
 PRECISIONS = ("bf16", "bf16x3")                # the encoder's numerics on PhoenixNPU
 TASKS = ("transcribe", "translate")
+# CTranslate2 compute types of the decoder. "auto" is CTranslate2's fastest for the device:
+# int8 weights with float32 elsewhere (int8_float32) on a CPU. Measured on the 13 shared clips
+# (docs/benchmarks.md, 2026-12-07): the same WER as float32 within one word either way on
+# tiny.en and base, greedy and beam 5, and 0.6-0.8x its time.
+DECODERS = ("auto", "int8", "int16", "float32")
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,10 @@ class TranscribeOptions:
                      Whisper directory
     device           where the encoder runs: DEVICES
     precision        the encoder's numerics on PhoenixNPU: PRECISIONS
-    int8             INT8 end to end: CTranslate2's int8 decoder and an INT8 (QDQ) encoder
-                     (`encoder_model`, or the model's own, quantized and cached on first use)
+    decoder          CTranslate2's compute type for the decoder: DECODERS ("auto": int8 on a
+                     CPU; "float32": stock faster-whisper's default numerics)
+    int8             the INT8 (QDQ) encoder (`encoder_model`, or the model's own, quantized and
+                     cached on first use); with the default decoder, INT8 end to end
     encoder_model    an encoder ONNX file to use instead of the model's export (with int8: a QDQ one)
     threads          threads per session (0: ONNX Runtime's and CTranslate2's defaults)
     language         language code (None: detected; English-only models: en)
@@ -44,6 +51,7 @@ class TranscribeOptions:
     model: str = DEFAULT_MODEL
     device: str = "auto"
     precision: str = "bf16"
+    decoder: str = "auto"
     int8: bool = False
     encoder_model: str | None = None
     threads: int = 0
@@ -56,7 +64,8 @@ class TranscribeOptions:
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("device", self.device, DEVICES), ("precision", self.precision, PRECISIONS),
-                                     ("task", self.task, TASKS)):
+                                     ("task", self.task, TASKS),
+                                     ("decoder", self.decoder, DECODERS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if int(self.beam_size) < 1:

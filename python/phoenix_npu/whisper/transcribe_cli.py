@@ -26,7 +26,7 @@ import threading
 
 from . import batch
 from .formats import FORMATS, format_results
-from .options import DEFAULT_MODEL, DEVICES, PRECISIONS, TASKS, TranscribeOptions
+from .options import DECODERS, DEFAULT_MODEL, DEVICES, PRECISIONS, TASKS, TranscribeOptions
 from .outputs import OutputError, deliver, plan_output
 
 PROG = "phoenix-npu transcribe"
@@ -82,9 +82,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--word-timestamps", action="store_true",
                         help="per-word start/end times (JSON output: 'words' in each segment)")
     parser.add_argument("--vad", action="store_true", help="skip non-speech with faster-whisper's Silero VAD filter")
+    parser.add_argument("--decoder", default="auto", choices=DECODERS,
+                        help="the decoder's CTranslate2 compute type: auto (default; int8 on a CPU, as "
+                             "faster-whisper's compute_type='auto'), int8, int16, or float32 (stock "
+                             "faster-whisper's default numerics)")
     parser.add_argument("--int8", action="store_true",
-                        help="INT8 end to end: the model's INT8 (QDQ) encoder on the provider, quantized and "
-                             "cached on first use, and CTranslate2's int8 decoder")
+                        help="the model's INT8 (QDQ) encoder on the provider, quantized and cached on first use "
+                             "(with the default decoder: INT8 end to end)")
     parser.add_argument("--calibration", action="append", default=None, metavar="AUDIO",
                         help="with --int8: audio files or folders to calibrate the INT8 encoder on (repeatable; "
                              "default: 11 s of read speech installed with the package); best: a few minutes like "
@@ -115,7 +119,7 @@ def build_options(args) -> TranscribeOptions:
         from .int8 import int8_encoder_path
 
         encoder_model = str(int8_encoder_path(args.int8_encoder or args.model, calibration_audio=args.calibration))
-    return TranscribeOptions(model=args.model, device=args.device, precision=args.precision, int8=int8,
+    return TranscribeOptions(model=args.model, device=args.device, precision=args.precision, decoder=args.decoder, int8=int8,
                              encoder_model=encoder_model, threads=args.threads, language=args.language,
                              task=args.task, beam_size=args.beam_size, word_timestamps=args.word_timestamps,
                              vad=args.vad, timestamps=args.format != "text")
