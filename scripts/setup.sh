@@ -7,7 +7,7 @@ root=$(pwd)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-# The ORT headers come from an npm package at build time (see DESIGN.md / CMakeLists.txt).
+# The ORT headers come from an npm package at build time (see CMakeLists.txt, tools/fetch_ort_headers.py).
 if [ -z "${ONNXRUNTIME_INCLUDE_DIR:-}" ] && ! command -v npm >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing npm (needed once to fetch the ONNX Runtime headers)"
