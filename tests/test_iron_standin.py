@@ -305,10 +305,10 @@ def _mutated(tmp_path, rel, old, new):
 B1 = ("common/aie/iron_common.py",
       "            if t.group not in groups:\n                groups[t.group] = TaskGroup()\n            tg = groups[t.group]\n",
       "            tg = groups.setdefault(t.group, TaskGroup())\n")
-B2 = ("matmul/aie/gemm/design.py",
-      'matmul = Kernel("matmul_bf16_f32", objects[0], [a_ty, b_ty, c_ty])\n    zero = Kernel("zero_f32", objects[0], [c_ty])',
-      'matmul = Kernel("matmul_bf16_f32", objects[0], [vec(m * k, bfloat16), vec(k * n, bfloat16), vec(m * n, np.float32)])\n'
-      '    zero = Kernel("zero_f32", objects[0], [vec(m * n, np.float32)])')
+B2 = ("common/aie/iron_common.py",   # whole_array_gemm, which the BF16 and INT8 GEMM designs share
+      'matmul = Kernel(kernel_names[0], obj, [a_ty, b_ty, c_ty])\n    zero = Kernel(kernel_names[1], obj, [c_ty])',
+      'matmul = Kernel(kernel_names[0], obj, [vec(m * k, in_dtype), vec(k * n, in_dtype), vec(m * n, out_dtype)])\n'
+      '    zero = Kernel(kernel_names[1], obj, [vec(m * n, out_dtype)])')
 B3 = ("common/aie/iron_common.py",
       'x = next(stream_of(t) for t in design.transfers if t.direction == "mm2s" and t.channel == 0)',
       'x = next(t.buffer for t in design.transfers if t.direction == "mm2s" and t.channel == 0)')

@@ -1,7 +1,7 @@
 # IRON (mlir-aie v1.4.1, kernels/common/aie/toolchain.json) helpers that every design in
 # kernels/*/aie/design.py uses: the runtime sequence from a checked Design's shim DMA tasks, the
-# Program around the workers, and the whole-array row scaffolding that LayerNorm, Softmax, GELU
-# and the MatMul epilogue share. Each design.py only adds its core body. The numbers come from the
+# Program around the workers, the whole-array GEMM that the BF16 and INT8 GEMMs share, and the
+# whole-array row scaffolding that LayerNorm, Softmax, GELU and the MatMul epilogues share. Each design.py only adds its core body. The numbers come from the
 # Design that tools/phoenix_npu_tools/npu_model.py plans and check_design() accepts, verbatim.
 # Never run on mlir-aie (none here); written against the v1.4.1 sources (python/iron/runtime/runtime.py,
 # runtime/taskgroup.py, dataflow/objectfifo.py, worker.py, kernel.py, device/__init__.py). Task groups
@@ -153,3 +153,58 @@ def streaming_core(rounds, count):
             x.release(1)
             y.release(1)
     return core
+
+
+def whole_array_gemm(design, arg_names, obj, mmul, in_dtype, out_dtype, kernel_names):
+    """The whole-array GEMM program (upstream programming_examples/basic/matrix_multiplication/
+    whole_array, whole_array_iron.py) that the BF16 and the INT8 GEMM designs share: row i's A
+    blocks from shim i through memtile i, column c's B blocks from shim c through memtile c, each
+    of the R x C cores accumulating m x n C blocks over K / k steps, C joined per column in its
+    memtile. `mmul` = (r, s, t), the microkernel's MMUL shape (the L2 -> L1 tiling); the kernels
+    (upstream mm.cc: kernel_names = (matmul, zero)) are declared with the L1 object types, as
+    upstream declares them: func.call rejects an operand whose type differs (B2)."""
+    from aie.iron import Kernel
+
+    p = design.params
+    m, k, n, K = p["m"], p["k"], p["n"], p["K"]
+    r_, s_, t_ = mmul
+    a_ty = np.ndarray[(m, k), np.dtype[in_dtype]]
+    b_ty = np.ndarray[(k, n), np.dtype[in_dtype]]
+    c_ty = np.ndarray[(m, n), np.dtype[out_dtype]]
+    matmul = Kernel(kernel_names[0], obj, [a_ty, b_ty, c_ty])
+    zero = Kernel(kernel_names[1], obj, [c_ty])
+    fifos, a_l1, b_l1, c_l1 = {}, [], [], [[None] * C for _ in range(R)]
+    for i in range(R):
+        a = ObjectFifo(vec(m * k, in_dtype), name=f"A_L3L2_{i}", depth=2)
+        fifos[a.name] = a.prod(tile=Tile(i, 0), channel=0)
+        a_l1.append(a.cons().forward(tile=Tile(i, 1), obj_type=a_ty, name=f"A_L2L1_{i}",
+                                     dims_to_stream=[(m // r_, r_ * k), (k // s_, s_), (r_, k), (s_, 1)]))
+    for c in range(C):
+        b = ObjectFifo(vec(k * n, in_dtype), name=f"B_L3L2_{c}", depth=2)
+        fifos[b.name] = b.prod(tile=Tile(c, 0), channel=1)
+        b_l1.append(b.cons().forward(tile=Tile(c, 1), obj_type=b_ty, name=f"B_L2L1_{c}",
+                                     dims_to_stream=[(k // s_, s_ * n), (n // t_, t_), (s_, n), (t_, 1)]))
+        cc = ObjectFifo(vec(R * m * n, out_dtype), name=f"C_L2L3_{c}", depth=2,
+                        dims_to_stream=[(m // r_, r_ * n), (r_, t_), (n // t_, r_ * t_), (t_, 1)])
+        fifos[cc.name] = cc.cons(tile=Tile(c, 0), channel=0)
+        joined = cc.prod().join([m * n * i for i in range(R)], tile=Tile(c, 1),
+                                obj_types=[c_ty] * R,
+                                names=[f"C_L1L2_{c}_{i}" for i in range(R)], depths=[2] * R)
+        for i in range(R):
+            c_l1[i][c] = joined[i]
+    tiles_per_core = p["tiles_per_core"]
+
+    def core(in_a, in_b, out_c, zero_k, mm_k):
+        for _ in range_(tiles_per_core) if tiles_per_core > 1 else range(1):
+            ce = out_c.acquire(1)
+            zero_k(ce)
+            for _ in range_(K // k):
+                ae, be = in_a.acquire(1), in_b.acquire(1)
+                mm_k(ae, be, ce)
+                in_a.release(1)
+                in_b.release(1)
+            out_c.release(1)
+
+    workers = [Worker(core, [a_l1[i].cons(), b_l1[c].cons(), c_l1[i][c].prod(), zero, matmul],
+                      tile=Tile(c, 2 + i), stack_size=design.stack_bytes) for i in range(R) for c in range(C)]
+    return program(design, arg_names, workers, fifos)

@@ -31,58 +31,11 @@ def core_objects(kernel, design, mlir_aie_dir):
 
 
 def program(kernel, design, stage, objects):
-    import numpy as np
     from ml_dtypes import bfloat16
-    from aie.iron import Kernel, ObjectFifo, Worker
-    from aie.iron.controlflow import range_
-    from aie.iron.device import Tile
-    from iron_common import C, R, program as iron_program, vec
-
-    p = design.params
-    m, k, n, K = p["m"], p["k"], p["n"], p["K"]
-    r_, s_, t_ = MMUL_R, MMUL_S, MMUL_T
-    # The L1 object types, used for the FIFOs AND the kernels (as upstream whole_array_iron.py's A_l1_ty,
-    # B_l1_ty, C_l1_ty): func.call rejects an operand whose type differs from the declaration (B2).
-    a_ty = np.ndarray[(m, k), np.dtype[bfloat16]]
-    b_ty = np.ndarray[(k, n), np.dtype[bfloat16]]
-    c_ty = np.ndarray[(m, n), np.dtype[np.float32]]
-    matmul = Kernel("matmul_bf16_f32", objects[0], [a_ty, b_ty, c_ty])
-    zero = Kernel("zero_f32", objects[0], [c_ty])
-    fifos, a_l1, b_l1, c_l1 = {}, [], [], [[None] * C for _ in range(R)]
-    for i in range(R):
-        a = ObjectFifo(vec(m * k, bfloat16), name=f"A_L3L2_{i}", depth=2)
-        fifos[a.name] = a.prod(tile=Tile(i, 0), channel=0)
-        a_l1.append(a.cons().forward(tile=Tile(i, 1), obj_type=a_ty, name=f"A_L2L1_{i}",
-                                     dims_to_stream=[(m // r_, r_ * k), (k // s_, s_), (r_, k), (s_, 1)]))
-    for c in range(C):
-        b = ObjectFifo(vec(k * n, bfloat16), name=f"B_L3L2_{c}", depth=2)
-        fifos[b.name] = b.prod(tile=Tile(c, 0), channel=1)
-        b_l1.append(b.cons().forward(tile=Tile(c, 1), obj_type=b_ty, name=f"B_L2L1_{c}",
-                                     dims_to_stream=[(k // s_, s_ * n), (n // t_, t_), (s_, n), (t_, 1)]))
-        cc = ObjectFifo(vec(R * m * n, np.float32), name=f"C_L2L3_{c}", depth=2,
-                        dims_to_stream=[(m // r_, r_ * n), (r_, t_), (n // t_, r_ * t_), (t_, 1)])
-        fifos[cc.name] = cc.cons(tile=Tile(c, 0), channel=0)
-        joined = cc.prod().join([m * n * i for i in range(R)], tile=Tile(c, 1),
-                                obj_types=[c_ty] * R,
-                                names=[f"C_L1L2_{c}_{i}" for i in range(R)], depths=[2] * R)
-        for i in range(R):
-            c_l1[i][c] = joined[i]
-    tiles_per_core = p["tiles_per_core"]
-
-    def core(in_a, in_b, out_c, zero_k, mm_k):
-        for _ in range_(tiles_per_core) if tiles_per_core > 1 else range(1):
-            ce = out_c.acquire(1)
-            zero_k(ce)
-            for _ in range_(K // k):
-                ae, be = in_a.acquire(1), in_b.acquire(1)
-                mm_k(ae, be, ce)
-                in_a.release(1)
-                in_b.release(1)
-            out_c.release(1)
-
-    workers = [Worker(core, [a_l1[i].cons(), b_l1[c].cons(), c_l1[i][c].prod(), zero, matmul],
-                      tile=Tile(c, 2 + i), stack_size=design.stack_bytes) for i in range(R) for c in range(C)]
-    return iron_program(design, stage.args, workers, fifos)
+    import numpy as np
+    from iron_common import whole_array_gemm
+    return whole_array_gemm(design, stage.args, objects[0], (MMUL_R, MMUL_S, MMUL_T), bfloat16, np.float32,
+                            ("matmul_bf16_f32", "zero_f32"))
 
 
 def test_params(kernel, design):
