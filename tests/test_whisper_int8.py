@@ -275,3 +275,24 @@ def test_int8_means_int8_end_to_end():
     own = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", int8=True))  # found and cached
     assert own.model.model.compute_type.startswith("int8") and "279 of 279" in own.model.encoder_info
     assert word_error_rate([jfk["reference"]], [own(jfk["path"]).text]) <= 0.1
+
+
+def test_the_cached_int8_encoder_follows_the_calibration_audio_content(tmp_path):
+    """One cached INT8 encoder per calibration audio CONTENT: the same audio elsewhere or with a
+    new mtime (as after reinstalling the package) reuses it; other audio gets its own."""
+    import os
+
+    from phoenix_npu.whisper.int8 import int8_encoder_path
+
+    jfk = Path(__file__).resolve().parent.parent / "samples" / "jfk.wav"
+    a, b = tmp_path / "a" / "talk.wav", tmp_path / "b" / "copy.wav"
+    for p in (a, b):
+        p.parent.mkdir()
+        shutil.copy(jfk, p)
+    os.utime(b, (1_000_000_000, 1_000_000_000))
+    first = int8_encoder_path("tiny.en", calibration_audio=[a])
+    assert int8_encoder_path("tiny.en", calibration_audio=[b]) == first
+    data = bytearray(b.read_bytes())
+    data[-2000:] = bytes(2000)   # the last samples silent: other audio
+    b.write_bytes(bytes(data))
+    assert int8_encoder_path("tiny.en", calibration_audio=[b]) != first

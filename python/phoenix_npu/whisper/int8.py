@@ -43,6 +43,14 @@ def _int8_dir(onnx_dir: Path, model: str) -> Path:
     return cache_root() / "int8" / f"{real.name}-{tag}"
 
 
+def _file_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAULT_METHOD,
                       quantizer: str = DEFAULT_QUANTIZER,
                       calibration_audio=None) -> Path:
@@ -72,7 +80,9 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
     if meta_src.get("int8"):  # an `export --int8` directory: its encoder is the quantized one
         check_qdq_encoder(src)
         return src
-    calibration = [[os.path.realpath(a), os.stat(a).st_size, os.stat(a).st_mtime_ns] for a in paths]
+    # by content, not path or mtime: reinstalling the package (its clip gets a new mtime) or
+    # copying the audio elsewhere reuses the cached encoder; changed audio redoes it
+    calibration = sorted(_file_digest(a) for a in paths)
     calibration_tag = hashlib.sha256(json.dumps(calibration).encode()).hexdigest()[:12]
     out_dir = _int8_dir(onnx_dir, str(model)) / calibration_tag  # one cached encoder per calibration set
     stamp = {"int8_version": INT8_VERSION, "method": method, "quantizer": quantizer, "source": str(src),
