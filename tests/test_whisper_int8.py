@@ -250,10 +250,10 @@ def test_transcribe_int8_without_the_developers_clips(tmp_path, monkeypatch, cap
 
 
 def test_int8_means_int8_end_to_end():
-    """`--int8`: the INT8 encoder on the provider and, with the default decoder ("auto"),
-    CTranslate2's int8 decoder (as stock faster-whisper int8), in the worker every run uses
-    (batch.LocalTranscriber), whether the options name the QDQ encoder (as the CLI's do) or
-    not; `decoder="float32"` keeps stock faster-whisper's float32 decoder."""
+    """`--int8`: the INT8 encoder on the provider and CTranslate2's int8 decoder (as stock
+    faster-whisper int8), in the worker every run uses (batch.LocalTranscriber), whether the
+    options name the QDQ encoder (as the CLI's do) or not; the default keeps CTranslate2's
+    float32 decoder, and `decoder` picks another."""
     from phoenix_npu.whisper.batch import LocalTranscriber
     from phoenix_npu.whisper.int8 import INT8_DECODER, int8_encoder_path
     from phoenix_npu.whisper.options import TranscribeOptions
@@ -267,11 +267,13 @@ def test_int8_means_int8_end_to_end():
     jfk = clips(["jfk.wav"])[0]
     text = worker(jfk["path"]).text
     assert word_error_rate([jfk["reference"]], [text]) <= 0.1, text
-    default = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator"))
-    assert default.model.model.compute_type.startswith("int8"), default.model.model.compute_type
-    assert "155 of 155" in default.model.encoder_info, default.model.encoder_info  # the BF16 encoder
-    fp = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", decoder="float32"))
+    fp = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator"))
     assert fp.model.model.compute_type == "float32", fp.model.model.compute_type
+    assert "155 of 155" in fp.model.encoder_info, fp.model.encoder_info  # the BF16 encoder
+    fast = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", decoder="int8"))
+    assert fast.model.model.compute_type.startswith("int8"), fast.model.model.compute_type
+    mixed = TranscribeOptions(model="tiny.en", int8=True, encoder_model=path, decoder="float32")
+    assert mixed.decoder == "float32"   # --int8 --decoder float32: the user's decoder wins
     own = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", int8=True))  # found and cached
     assert own.model.model.compute_type.startswith("int8") and "279 of 279" in own.model.encoder_info
     assert word_error_rate([jfk["reference"]], [own(jfk["path"]).text]) <= 0.1

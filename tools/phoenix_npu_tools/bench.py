@@ -383,8 +383,8 @@ def bench_transcription(model: str, threads: int, speech_dir: Path, clips: int) 
     return {"real_time_factor": rtf, "clips": len(wavs), "audio_seconds": total_audio}
 
 
-FW_ROWS = ("PhoenixNPU BF16 encoder, float32 decoder", "faster-whisper float32", "faster-whisper int8",
-           "PhoenixNPU INT8 encoder, int8 decoder (--int8)", "PhoenixNPU BF16 encoder, int8 decoder (default)")
+FW_ROWS = ("PhoenixNPU BF16 encoder, float32 decoder (default)", "faster-whisper float32", "faster-whisper int8",
+           "PhoenixNPU INT8 encoder, int8 decoder (--int8)", "PhoenixNPU BF16 encoder, int8 decoder (--decoder int8)")
 
 
 def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int, beam_size: int = 5,
@@ -414,7 +414,7 @@ def bench_faster_whisper(model: str, threads: int, speech_dir: Path, clips: int,
         FW_ROWS[2]: faster_whisper.WhisperModel(ct2_dir, device="cpu", compute_type="int8", cpu_threads=threads),
         FW_ROWS[3]: WhisperModel(model, encoder_device="emulator", cpu_threads=threads, compute_type=INT8_DECODER,
                                  encoder_model=int8_encoder_path(model)),
-        FW_ROWS[4]: WhisperModel(model, encoder_device="emulator", cpu_threads=threads, compute_type="auto"),
+        FW_ROWS[4]: WhisperModel(model, encoder_device="emulator", cpu_threads=threads, compute_type="int8"),
     }
     opts = dict(beam_size=beam_size, language="en" if models[FW_ROWS[1]].model.is_multilingual else None)
 

@@ -248,8 +248,8 @@ def cosine_per_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def load_model(options: TranscribeOptions) -> WhisperModel:
     """The WhisperModel that `options` describe: the decoder in options.decoder's compute type
-    ("auto": CTranslate2's int8 on a CPU); --int8 adds the QDQ encoder (the model's own,
-    quantized and cached on first use, unless options.encoder_model names one)."""
+    (float32, int8 with --int8); --int8's QDQ encoder is the model's own, quantized and cached
+    on first use, unless options.encoder_model names one."""
     encoder_model = options.encoder_model
     if options.int8 and encoder_model is None:
         from .int8 import int8_encoder_path

@@ -18,10 +18,10 @@ DEFAULT_MODEL = "tiny.en"
 DEVICES = ("auto", "emulator", "npu", "cpu")   # where the encoder runs (cpu: ORT's CPU EP, FP32)
 PRECISIONS = ("bf16", "bf16x3")                # the encoder's numerics on PhoenixNPU
 TASKS = ("transcribe", "translate")
-# CTranslate2 compute types of the decoder. "auto" is CTranslate2's fastest for the device:
-# int8 weights with float32 elsewhere (int8_float32) on a CPU. Measured on the 13 shared clips
-# (docs/benchmarks.md, 2026-12-07): the same WER as float32 within one word either way on
-# tiny.en and base, greedy and beam 5, and 0.6-0.8x its time.
+# CTranslate2 compute types of the decoder ("auto": CTranslate2's fastest for the device, int8 on a
+# CPU). The default is float32 (stock faster-whisper's numerics), int8 with --int8: the int8
+# decoder takes 0.6-0.8x the time, but on tiny.en's long-form decoding its WER was 8.4 % against
+# 3.2 % (2.4 min of the shared clips; base: 1.3 % against 2.6 %; docs/benchmarks.md, 2026-12-07).
 DECODERS = ("auto", "int8", "int16", "float32")
 
 
@@ -34,10 +34,11 @@ class TranscribeOptions:
                      Whisper directory
     device           where the encoder runs: DEVICES
     precision        the encoder's numerics on PhoenixNPU: PRECISIONS
-    decoder          CTranslate2's compute type for the decoder: DECODERS ("auto": int8 on a
-                     CPU; "float32": stock faster-whisper's default numerics)
-    int8             the INT8 (QDQ) encoder (`encoder_model`, or the model's own, quantized and
-                     cached on first use); with the default decoder, INT8 end to end
+    decoder          CTranslate2's compute type for the decoder: DECODERS (None: float32, stock
+                     faster-whisper's numerics; int8 with int8)
+    int8             INT8 end to end: the INT8 (QDQ) encoder (`encoder_model`, or the model's
+                     own, quantized and cached on first use) and, unless `decoder` says
+                     otherwise, CTranslate2's int8 decoder
     encoder_model    an encoder ONNX file to use instead of the model's export (with int8: a QDQ one)
     threads          threads per session (0: ONNX Runtime's and CTranslate2's defaults)
     language         language code (None: detected; English-only models: en)
@@ -51,7 +52,7 @@ class TranscribeOptions:
     model: str = DEFAULT_MODEL
     device: str = "auto"
     precision: str = "bf16"
-    decoder: str = "auto"
+    decoder: str | None = None
     int8: bool = False
     encoder_model: str | None = None
     threads: int = 0
@@ -65,13 +66,15 @@ class TranscribeOptions:
     def __post_init__(self) -> None:
         for name, value, allowed in (("device", self.device, DEVICES), ("precision", self.precision, PRECISIONS),
                                      ("task", self.task, TASKS),
-                                     ("decoder", self.decoder, DECODERS)):
+                                     ("decoder", self.decoder or "float32", DECODERS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if int(self.beam_size) < 1:
             raise ValueError(f"beam_size must be 1 or more, not {self.beam_size}")
         if int(self.threads) < 0:
             raise ValueError(f"threads must be 0 (the default) or more, not {self.threads}")
+        if self.decoder is None:  # resolved once here, so every worker sees the same value
+            object.__setattr__(self, "decoder", "int8" if self.int8 else "float32")
         # paths as strings: the object pickles the same everywhere and compares by value
         object.__setattr__(self, "model", str(self.model))
         if self.encoder_model is not None:

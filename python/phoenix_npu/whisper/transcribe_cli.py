@@ -82,13 +82,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--word-timestamps", action="store_true",
                         help="per-word start/end times (JSON output: 'words' in each segment)")
     parser.add_argument("--vad", action="store_true", help="skip non-speech with faster-whisper's Silero VAD filter")
-    parser.add_argument("--decoder", default="auto", choices=DECODERS,
-                        help="the decoder's CTranslate2 compute type: auto (default; int8 on a CPU, as "
-                             "faster-whisper's compute_type='auto'), int8, int16, or float32 (stock "
-                             "faster-whisper's default numerics)")
+    parser.add_argument("--decoder", default=None, choices=DECODERS,
+                        help="the decoder's CTranslate2 compute type (default float32, stock faster-whisper's "
+                             "numerics; int8 with --int8): int8 takes 0.6-0.8x the time, at a WER cost on "
+                             "tiny.en's long-form decoding (docs/usage.md); auto = CTranslate2's choice")
     parser.add_argument("--int8", action="store_true",
-                        help="the model's INT8 (QDQ) encoder on the provider, quantized and cached on first use "
-                             "(with the default decoder: INT8 end to end)")
+                        help="INT8 end to end: the model's INT8 (QDQ) encoder on the provider, quantized and "
+                             "cached on first use, and CTranslate2's int8 decoder (unless --decoder)")
     parser.add_argument("--calibration", action="append", default=None, metavar="AUDIO",
                         help="with --int8: audio files or folders to calibrate the INT8 encoder on (repeatable; "
                              "default: 11 s of read speech installed with the package); best: a few minutes like "
