@@ -127,3 +127,25 @@ def test_a_faster_whisper_size_name_is_downloaded_by_faster_whisper():
     assert "unknown model" not in r.stderr, r.stderr
     assert "could not get 'small' through faster-whisper's Hugging Face Hub download" in r.stderr, r.stderr
     assert "Offline, use one of" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not __import__("_whisper").provider_available(), reason="PhoenixNPU provider library not built")
+@__import__("_whisper").needs_base
+def test_translate_task_on_a_multilingual_model(tmp_path):
+    """`--task translate` (the only clips here are English: speech to English text, the path a
+    French or German recording takes): the run succeeds, the JSON result says the task and the
+    language, and the text is the speech. An English-only model cannot translate: faster-whisper
+    transcribes then, and the run says so."""
+    import json
+
+    out = tmp_path / "t.json"
+    r = _cli("-q", "transcribe", "--model", "base", "--device", "emulator", "--task", "translate",
+             "--format", "json", "-o", str(out), JFK)
+    assert r.returncode == 0, r.stderr
+    [res] = json.loads(out.read_text())
+    assert res["task"] == "translate" and res["language"] == "en", {k: res[k] for k in ("task", "language")}
+    assert "ask not what your country can do for you" in res["text"].lower(), res["text"]
+    r = _cli("transcribe", "--model", "tiny.en", "--device", "emulator", "--task", "translate", JFK)
+    assert r.returncode == 0, r.stderr
+    assert "tiny.en is an English-only model: it cannot translate" in r.stderr, r.stderr
+    assert "ask not what your country can do for you" in r.stdout.lower()

@@ -255,8 +255,13 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
         from .int8 import int8_encoder_path
 
         encoder_model = str(int8_encoder_path(options.model))
-    return WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                        cpu_threads=options.threads, encoder_model=encoder_model, compute_type=options.decoder)
+    model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
+                         cpu_threads=options.threads, encoder_model=encoder_model, compute_type=options.decoder)
+    if options.task == "translate" and not model.model.is_multilingual:  # faster-whisper ignores it quietly
+        log.warning("%s is an English-only model: it cannot translate, so --task translate transcribes "
+                    "(English speech gives the same text; for other languages use a multilingual model such "
+                    "as base)", options.model)
+    return model
 
 
 def transcribe_file(model: WhisperModel, path: str, samples: np.ndarray, options: TranscribeOptions,
