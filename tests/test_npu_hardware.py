@@ -53,26 +53,17 @@ def test_manifest_artifacts_all_present():
 @needs_npu
 @pytest.mark.parametrize("index", range(8))
 def test_manifest_matmuls_run_on_the_npu_without_host_fallback(index):
-    import onnxruntime as ort
-    import phoenix_npu
     m = load_manifest()
     mms = [k for k in m.kernels if k.op == "matmul" and k.epilogue == "none"]
     if index >= len(mms):
         pytest.skip("fewer MatMul kernels in the manifest")
     k = mms[index]
     model, feeds, ref = _matmul_model(k, np.random.default_rng(index))
-    outs = {}
-    for device in ("npu", "emulator"):
-        phoenix_npu.reset_counters()
-        sess = ort.InferenceSession(model, providers=[(phoenix_npu.EP_NAME, {"device": device}), "CPUExecutionProvider"])
-        outs[device] = sess.run(None, feeds)[0]
-        if device == "npu":
-            c = phoenix_npu.counters()["totals"]
-            assert c["launches"] >= 1 and c["host_launches"] == 0, c   # the NPU ran it, no host fallback
-    rel = np.linalg.norm(outs["npu"] - ref) / np.linalg.norm(ref)
+    npu, emulator = _run_both(model, feeds, "MatMul")   # the NPU ran it, no host fallback
+    rel = np.linalg.norm(npu - ref) / np.linalg.norm(ref)
     assert rel < 1e-2, (k.describe(), rel)
     # Same numerics contract: the NPU agrees with the emulated device far better than with FP32.
-    assert np.linalg.norm(outs["npu"] - outs["emulator"]) <= np.linalg.norm(outs["emulator"] - ref)
+    assert np.linalg.norm(npu - emulator) <= np.linalg.norm(emulator - ref)
 
 
 # --- Every kernel kind at the provider level (issue 23 item 7): LayerNorm, Softmax, GELU, the GELU
