@@ -1,9 +1,9 @@
-// The machine-dependent parts of the compatibility string (compat_info.h): the NPU artifacts'
-// identity and the device device=auto would choose here.
+// The machine-dependent part of the compatibility string (compat_info.h): the NPU artifacts'
+// identity.
 #include "compat_info.h"
 
 #include "devices/xrt/manifest.h"
-#include "devices/xrt/npu_probe.h"
+#include "devices/xrt/npu_probe.h"  // DefaultManifestPath
 
 namespace phoenix {
 
@@ -20,10 +20,8 @@ std::string NpuArtifactsIdentity(const std::string& manifest_path) {
   return HashFiles(files);
 }
 
-std::string DeviceAutoWouldChoose() {
-  NpuProbeRoots roots;
-  roots.manifest_only_with_npu = true;
-  return NpuUsable(ProbeNpu(roots), nullptr) ? "npu" : "emulator";
+PlanOrigin PlanOriginOf(bool on_npu, const std::string& manifest_path) {
+  return on_npu ? PlanOrigin{"npu", NpuArtifactsIdentity(manifest_path)} : PlanOrigin{"emulator", "none"};
 }
 
 }  // namespace phoenix

@@ -113,9 +113,16 @@ inline std::string HashFiles(const std::vector<std::string>& paths) {
   return buf;
 }
 
+// Where a plan is made, as the compatibility string and the EPContext blob record it: the device
+// ("npu" | "emulator") and, on the NPU, the NPU artifacts' identity ("none" elsewhere).
+struct PlanOrigin {
+  std::string device;
+  std::string npu_artifacts;
+};
+
 // On this machine (compat_info.cc): the identity of the NPU artifacts of a manifest ("" = the
-// default one; "none" when it cannot be read), and "npu" or "emulator" as device=auto would choose.
+// default one; "none" when it cannot be read), and the origin of a plan made on the NPU or not.
 std::string NpuArtifactsIdentity(const std::string& manifest_path);
-std::string DeviceAutoWouldChoose();
+PlanOrigin PlanOriginOf(bool on_npu, const std::string& manifest_path);
 
 }  // namespace phoenix

@@ -53,6 +53,10 @@ Status KindMask(const std::string& names, uint32_t* mask) {
 
 }  // namespace
 
+std::string DeviceAutoWouldChoose(const ProviderOptions& options) {
+  return options.precision == Precision::kBF16 && NpuUsable(options, nullptr, nullptr) ? "npu" : "emulator";
+}
+
 Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, DeviceChoice* choice) {
   std::string why_not, remedy;
   const bool bf16_only = options.precision == Precision::kBF16;  // the NPU kernels are BF16 (no BF16x3 yet)

@@ -22,4 +22,8 @@ struct DeviceChoice {
 
 Status CreateDevice(const ProviderOptions& options, std::shared_ptr<Device>* device, DeviceChoice* choice);
 
+// "npu" or "emulator": what device=auto would choose on this machine with these options (the
+// same probe as CreateDevice; for judging a compiled model's compatibility string).
+std::string DeviceAutoWouldChoose(const ProviderOptions& options);
+
 }  // namespace phoenix

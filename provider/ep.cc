@@ -63,13 +63,23 @@ PhoenixEp::PhoenixEp(PhoenixEpFactory& factory, const ProviderOptions& options, 
 const char* ORT_API_CALL PhoenixEp::GetCompiledModelCompatibilityInfoImpl(OrtEp* this_ptr, const OrtGraph*) noexcept {
   auto* ep = static_cast<PhoenixEp*>(this_ptr);
   try {
-    const bool npu = ep->device_->Kind() == "npu";
-    ep->compat_info_ = MakeCompatInfo(ep->factory_.ep_name(), kEpContextFormatVersion, npu ? "npu" : "emulator",
-                                      KernelIsaName(), npu ? NpuArtifactsIdentity(ep->options_.manifest) : "none");
+    ep->Origin();
   } catch (...) {
-    ep->compat_info_ = ep->factory_.ep_name();
+    return ep->factory_.ep_name().c_str();  // not judged: an older build's plain string
   }
   return ep->compat_info_.c_str();
+}
+
+// The device and NPU artifacts never change for this EP: found once (on the NPU, hashing the
+// manifest and every xclbin / instruction file it names), on first use, with the compatibility
+// string made from them.
+const PlanOrigin& PhoenixEp::Origin() {
+  std::call_once(origin_once_, [this] {
+    origin_ = PlanOriginOf(device_->Kind() == "npu", options_.manifest);
+    compat_info_ = MakeCompatInfo(factory_.ep_name(), kEpContextFormatVersion, origin_.device, KernelIsaName(),
+                                  origin_.npu_artifacts);
+  });
+  return origin_;
 }
 
 // Runs of one plan are serialised inside PlanRunner (they share its arena); runs with other
@@ -229,9 +239,7 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
     }
     std::string stale;  // a stored plan not made here (ep_context.h): planned again from the stored graph
     if (s.ok()) {
-      const bool npu = device_->Kind() == "npu";
-      stale = EpContextCodec::StalePlanReason(ctx, npu ? "npu" : "emulator",
-                                              npu ? NpuArtifactsIdentity(options_.manifest) : "none");
+      stale = EpContextCodec::StalePlanReason(ctx, Origin());
       if (!stale.empty()) s = EpContextCodec::DropPlan(stale, &ctx);
     }
     if (s.ok()) s = EpContextCodec::Restore(std::move(ctx), name, options_, device_, &logger_, &compiled);
@@ -246,9 +254,7 @@ OrtStatus* PhoenixEp::CompileOne(const OrtGraph* graph, const OrtNode* fused_nod
   }
   if (ep_context_node) {
     std::string blob;
-    const bool npu = device_->Kind() == "npu";
-    Status s = EpContextCodec::Serialize(*compiled, factory_.ep_name(), npu ? "npu" : "emulator",
-                                         npu ? NpuArtifactsIdentity(options_.manifest) : "none", &blob);
+    Status s = EpContextCodec::Serialize(*compiled, factory_.ep_name(), Origin(), &blob);
     if (s.ok()) s = CreateEpContextNode(options_.ep_context, graph, fused, input_names, factory_.ep_name(), blob, ep_context_node);
     if (!s.ok()) return ToOrtStatus(s, "PhoenixNPU: writing the EPContext node of " + name + ": ");
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "compat_info.h"
 #include "device.h"
 #include "lowering.h"
 #include "options.h"
@@ -54,7 +55,10 @@ class PhoenixEp : public OrtEp {
   PhoenixEpFactory& factory_;
   ProviderOptions options_;
   std::shared_ptr<Device> device_;
-  std::string compat_info_;  // GetCompiledModelCompatibilityInfo's answer (ORT copies it)
+  const PlanOrigin& Origin();                // where this EP's plans are made (compat_info.h), found once
+  std::once_flag origin_once_;
+  PlanOrigin origin_;
+  std::string compat_info_;  // GetCompiledModelCompatibilityInfo's answer, made with origin_ (ORT copies it)
   const OrtLogger& logger_;
   std::mutex mutex_;
   std::map<std::vector<size_t>, RegionGraph> claimed_;  // by the region's ORT node ids, until compiled

@@ -595,14 +595,14 @@ std::string StoredGraphProblem(const RegionGraph& region) {
 
 // ---- the codec -------------------------------------------------------------------------------
 
-Status EpContextCodec::Serialize(const CompiledRegion& region, const std::string& ep_name, const std::string& device,
-                                 const std::string& npu_artifacts, std::string* blob) {
+Status EpContextCodec::Serialize(const CompiledRegion& region, const std::string& ep_name, const PlanOrigin& origin,
+                                 std::string* blob) {
   Writer w;
   w.Str(ep_name);
   w.U8(static_cast<uint8_t>(region.compile_options_.precision));
   w.U8(region.compile_options_.fuse_attention);
-  w.Str(device);          // format 2
-  w.Str(npu_artifacts);
+  w.Str(origin.device);          // format 2
+  w.Str(origin.npu_artifacts);
   WriteGraph(w, region.region_);
 
   // Every weight buffer, in upload order, with what finds it again.
@@ -743,10 +743,10 @@ Status EpContextCodec::Decode(const std::string& blob, const std::string& ep_nam
   return Status::OK();
 }
 
-std::string EpContextCodec::StalePlanReason(const DecodedContext& ctx, const std::string& device,
-                                            const std::string& npu_artifacts) {
+std::string EpContextCodec::StalePlanReason(const DecodedContext& ctx, const PlanOrigin& here) {
   if (!ctx.has_plan) return "";
-  if (device == "npu") {
+  const std::string& npu_artifacts = here.npu_artifacts;
+  if (here.device == "npu") {
     if (ctx.format < 2) return "the blob is format " + std::to_string(ctx.format) + ", which records no NPU artifacts";
     if (ctx.device != "npu") return "its plan was made on the " + ctx.device + " device";
     if (ctx.npu_artifacts != npu_artifacts)

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "compat_info.h"  // PlanOrigin
 #include "device.h"
 #include "lowering.h"
 #include "options.h"
@@ -70,15 +71,13 @@ class EpContextCodec {
  public:
   enum Role : uint8_t { kActivationWeight = 0, kF32Vector = 1, kInt8Data = 2, kInt8Scales = 3, kInt8ZeroPoints = 4 };
 
-  // The blob of a compiled region (header included); `device` and `npu_artifacts` as in the
-  // compatibility string (compat_info.h): where the plan is made.
-  static Status Serialize(const CompiledRegion& region, const std::string& ep_name, const std::string& device,
-                          const std::string& npu_artifacts, std::string* blob);
+  // The blob of a compiled region (header included); `origin`: where its plan is made (compat_info.h).
+  static Status Serialize(const CompiledRegion& region, const std::string& ep_name, const PlanOrigin& origin,
+                          std::string* blob);
   // Parses and checks a blob written by Serialize (by this EP: `ep_name`), format 1 or 2.
   static Status Decode(const std::string& blob, const std::string& ep_name, DecodedContext* out);
-  // Why the decoded plan must not run on `device` with these installed NPU artifacts ("" = it may).
-  static std::string StalePlanReason(const DecodedContext& ctx, const std::string& device,
-                                     const std::string& npu_artifacts);
+  // Why the decoded plan must not run where plans are made `here` ("" = it may).
+  static std::string StalePlanReason(const DecodedContext& ctx, const PlanOrigin& here);
   // Drops a stale plan so that the region is planned again from its stored graph: Status naming
   // `reason` and what fails where the stored graph cannot be planned again.
   static Status DropPlan(const std::string& reason, DecodedContext* ctx);

@@ -109,11 +109,10 @@ OrtStatus* ORT_API_CALL PhoenixEpFactory::ValidateCompiledModelCompatibilityInfo
   auto* factory = static_cast<PhoenixEpFactory*>(this_ptr);
   *model_compatibility = OrtCompiledModelCompatibility_EP_NOT_APPLICABLE;
   if (compatibility_info == nullptr || *compatibility_info == 0) return nullptr;
-  const std::string device = DeviceAutoWouldChoose();
+  const PlanOrigin here = PlanOriginOf(DeviceAutoWouldChoose(ProviderOptions()) == "npu", "");
   std::string why;
   switch (JudgeCompatInfo(compatibility_info, factory->ep_name(), kEpContextFormatVersion, kEpContextOldestFormat,
-                          device, KernelIsaName(),
-                          device == "npu" ? NpuArtifactsIdentity("") : "none", &why)) {
+                          here.device, KernelIsaName(), here.npu_artifacts, &why)) {
     case CompiledCompat::kOptimal: *model_compatibility = OrtCompiledModelCompatibility_EP_SUPPORTED_OPTIMAL; break;
     case CompiledCompat::kPreferRecompilation:
       *model_compatibility = OrtCompiledModelCompatibility_EP_SUPPORTED_PREFER_RECOMPILATION;

@@ -75,26 +75,26 @@ PHX_TEST(stale_context_plans_are_named_and_dropped) {
   c.format = 2;
   c.device = "npu";
   c.npu_artifacts = "00000000000000aa";
-  PHX_CHECK(EpContextCodec::StalePlanReason(c, "npu", "00000000000000aa").empty());
-  std::string why = EpContextCodec::StalePlanReason(c, "npu", "00000000000000bb");
+  PHX_CHECK(EpContextCodec::StalePlanReason(c, {"npu", "00000000000000aa"}).empty());
+  std::string why = EpContextCodec::StalePlanReason(c, {"npu", "00000000000000bb"});
   PHX_CHECK(why.find("00000000000000aa") != std::string::npos && why.find("00000000000000bb") != std::string::npos) << why;
-  why = EpContextCodec::StalePlanReason(c, "emulator", "none");
+  why = EpContextCodec::StalePlanReason(c, {"emulator", "none"});
   PHX_CHECK(why.find("made on the npu device") != std::string::npos) << why;
   DecodedContext e = c;
   e.device = "emulator";
   e.npu_artifacts = "none";
-  PHX_CHECK(EpContextCodec::StalePlanReason(e, "emulator", "none").empty());
-  why = EpContextCodec::StalePlanReason(e, "npu", "00000000000000aa");
+  PHX_CHECK(EpContextCodec::StalePlanReason(e, {"emulator", "none"}).empty());
+  why = EpContextCodec::StalePlanReason(e, {"npu", "00000000000000aa"});
   PHX_CHECK(why.find("emulator device") != std::string::npos) << why;
   DecodedContext f1;  // format 1: no device, no artifacts
   f1.has_plan = true;
   f1.format = 1;
-  PHX_CHECK(EpContextCodec::StalePlanReason(f1, "emulator", "none").empty());
-  why = EpContextCodec::StalePlanReason(f1, "npu", "00000000000000aa");
+  PHX_CHECK(EpContextCodec::StalePlanReason(f1, {"emulator", "none"}).empty());
+  why = EpContextCodec::StalePlanReason(f1, {"npu", "00000000000000aa"});
   PHX_CHECK(why.find("format 1") != std::string::npos) << why;
   DecodedContext none = c;  // no stored plan: nothing is stale
   none.has_plan = false;
-  PHX_CHECK(EpContextCodec::StalePlanReason(none, "npu", "00000000000000bb").empty());
+  PHX_CHECK(EpContextCodec::StalePlanReason(none, {"npu", "00000000000000bb"}).empty());
   // dropping: the region (here an empty graph, which the provider's checks pass) is planned again
   PHX_CHECK(EpContextCodec::DropPlan(why, &c).ok() && !c.has_plan);
 }
