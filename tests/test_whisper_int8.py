@@ -254,6 +254,8 @@ def test_int8_means_int8_end_to_end():
     faster-whisper int8), in the worker every run uses (batch.LocalTranscriber), whether the
     options name the QDQ encoder (as the CLI's do) or not; the default keeps CTranslate2's
     float32 decoder, and `decoder` picks another."""
+    from dataclasses import replace
+
     from phoenix_npu.whisper.batch import LocalTranscriber
     from phoenix_npu.whisper.int8 import INT8_DECODER, int8_encoder_path
     from phoenix_npu.whisper.options import TranscribeOptions
@@ -273,7 +275,9 @@ def test_int8_means_int8_end_to_end():
     fast = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", decoder="int8"))
     assert fast.model.model.compute_type.startswith("int8"), fast.model.model.compute_type
     mixed = TranscribeOptions(model="tiny.en", int8=True, encoder_model=path, decoder="float32")
-    assert mixed.decoder == "float32"   # --int8 --decoder float32: the user's decoder wins
+    assert mixed.compute_type == "float32"   # --int8 --decoder float32: the user's decoder wins
+    # int8 given as a keyword (transcribe_batch(paths, int8=True)) still brings the int8 decoder
+    assert replace(TranscribeOptions(model="tiny.en"), int8=True).compute_type == "int8"
     own = LocalTranscriber(TranscribeOptions(model="tiny.en", device="emulator", int8=True))  # found and cached
     assert own.model.model.compute_type.startswith("int8") and "279 of 279" in own.model.encoder_info
     assert word_error_rate([jfk["reference"]], [own(jfk["path"]).text]) <= 0.1

@@ -247,8 +247,8 @@ def cosine_per_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def load_model(options: TranscribeOptions) -> WhisperModel:
-    """The WhisperModel that `options` describe: the decoder in options.decoder's compute type
-    (float32, int8 with --int8); --int8's QDQ encoder is the model's own, quantized and cached
+    """The WhisperModel that `options` describe: the decoder in options.compute_type (float32,
+    int8 with --int8); --int8's QDQ encoder is the model's own, quantized and cached
     on first use, unless options.encoder_model names one."""
     encoder_model = options.encoder_model
     if options.int8 and encoder_model is None:
@@ -256,7 +256,7 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
 
         encoder_model = str(int8_encoder_path(options.model))
     model = WhisperModel(options.model, encoder_device=options.device, precision=options.precision,
-                         cpu_threads=options.threads, encoder_model=encoder_model, compute_type=options.decoder)
+                         cpu_threads=options.threads, encoder_model=encoder_model, compute_type=options.compute_type)
     if options.task == "translate" and not model.model.is_multilingual:  # faster-whisper ignores it quietly
         log.warning("%s is an English-only model: it cannot translate, so --task translate transcribes "
                     "(English speech gives the same text; for other languages use a multilingual model such "
@@ -308,8 +308,7 @@ def iter_transcribe(audio_paths, options: TranscribeOptions | None = None, *, wh
 
     from .audio import load_all
 
-    options = replace(options or TranscribeOptions(), **option_fields) if option_fields else (
-        options or TranscribeOptions())
+    options = replace(options or TranscribeOptions(), **option_fields)
     if isinstance(audio_paths, (str, os.PathLike)):
         audio_paths = [audio_paths]
     loaded = load_all(audio_paths, errors)

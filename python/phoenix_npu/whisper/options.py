@@ -66,16 +66,20 @@ class TranscribeOptions:
     def __post_init__(self) -> None:
         for name, value, allowed in (("device", self.device, DEVICES), ("precision", self.precision, PRECISIONS),
                                      ("task", self.task, TASKS),
-                                     ("decoder", self.decoder or "float32", DECODERS)):
+                                     ("decoder", self.compute_type, DECODERS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if int(self.beam_size) < 1:
             raise ValueError(f"beam_size must be 1 or more, not {self.beam_size}")
         if int(self.threads) < 0:
             raise ValueError(f"threads must be 0 (the default) or more, not {self.threads}")
-        if self.decoder is None:  # resolved once here, so every worker sees the same value
-            object.__setattr__(self, "decoder", "int8" if self.int8 else "float32")
         # paths as strings: the object pickles the same everywhere and compares by value
         object.__setattr__(self, "model", str(self.model))
         if self.encoder_model is not None:
             object.__setattr__(self, "encoder_model", str(self.encoder_model))
+
+    @property
+    def compute_type(self) -> str:
+        """The decoder's CTranslate2 compute type: `decoder`, else int8 with int8 and float32
+        without. Derived, not stored, so that replace(options, int8=True) gets the int8 decoder."""
+        return self.decoder or ("int8" if self.int8 else "float32")

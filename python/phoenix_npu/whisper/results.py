@@ -55,9 +55,8 @@ class FileResult:
         if self.error is not None:
             out["error"] = self.error
         else:
-            info = self.info
-            out.update(language=getattr(info, "language", None),
-                       language_probability=_round(getattr(info, "language_probability", None), 4),
+            out.update(language=self.language,
+                       language_probability=_round(getattr(self.info, "language_probability", None), 4),
                        task=self.task,
                        device=self.device, encoder=self.encoder)
         out["segments"] = [segment_json(s) for s in self.segments]
