@@ -21,7 +21,7 @@ from pathlib import Path
 from .cache import atomic_dir
 from .onnx_files import ENCODER
 from .quantize import (DEFAULT_METHOD, DEFAULT_QUANTIZER, INT8_DIR, INT8_MARKER, INT8_VERSION, METHODS, QUANTIZERS,
-                       calibration_source, check_qdq_encoder, quantize_encoder)
+                       calibration_source, check_qdq_encoder, file_sha256, quantize_encoder)
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,6 @@ def _int8_dir(onnx_dir: Path, model: str) -> Path:
     real = onnx_dir.resolve()
     tag = hashlib.sha1(str(real).encode()).hexdigest()[:10]
     return cache_root() / "int8" / f"{real.name}-{tag}"
-
-
-def _file_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAULT_METHOD,
@@ -82,7 +74,7 @@ def int8_encoder_path(model: str | os.PathLike = "tiny.en", method: str = DEFAUL
         return src
     # by content, not path or mtime: reinstalling the package (its clip gets a new mtime) or
     # copying the audio elsewhere reuses the cached encoder; changed audio redoes it
-    calibration = sorted(_file_digest(a) for a in paths)
+    calibration = sorted(file_sha256(a) for a in paths)
     calibration_tag = hashlib.sha256(json.dumps(calibration).encode()).hexdigest()[:12]
     out_dir = _int8_dir(onnx_dir, str(model)) / calibration_tag  # one cached encoder per calibration set
     stamp = {"int8_version": INT8_VERSION, "method": method, "quantizer": quantizer, "source": str(src),

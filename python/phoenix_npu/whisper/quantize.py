@@ -101,7 +101,8 @@ def linear_layers(model) -> list[str]:
     return out
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """A file's SHA-256 (hex), read in 1 MiB blocks: what identifies calibration audio."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
